@@ -1,0 +1,30 @@
+"""What `datagen list` prints: domains, streams, event types, parameters and bundled scenarios."""
+
+from __future__ import annotations
+
+from producer.domains import STREAMS
+from producer.scenario.loader import BUNDLED_DIR, read_yaml
+
+
+def render_catalog() -> str:
+    """A readable listing of everything datagen can emit and play."""
+    lines = ["streams (topic = <prefix><domain>.<stream>):"]
+    by_domain: dict[str, list[str]] = {}
+    for name in sorted(STREAMS):
+        by_domain.setdefault(STREAMS[name].spec.domain, []).append(name)
+    for domain, names in by_domain.items():
+        lines.append(f"  {domain}")
+        for name in names:
+            spec = STREAMS[name].spec
+            lines.append(f"    {name}  key={spec.key_field}  schema=schemas/{spec.schema}")
+            if spec.description:
+                lines.append(f"      {spec.description}")
+            lines.append(f"      event types: {', '.join(spec.event_types)}")
+            params = ", ".join(STREAMS[name].Params.model_fields)
+            lines.append(f"      parameters: {params}")
+    lines.append("bundled scenarios:")
+    for path in sorted(BUNDLED_DIR.glob("*.yaml")):
+        data = read_yaml(path)
+        description = (data.get("description") or "").strip().splitlines() if isinstance(data, dict) else []
+        lines.append(f"  {path.stem:<18} {description[0] if description else ''}")
+    return "\n".join(lines)

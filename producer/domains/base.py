@@ -1,0 +1,181 @@
+"""The contract every domain stream generator fulfils: pure, seeded, batch-producing."""
+
+from __future__ import annotations
+
+import heapq
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICROS = 1_000_000
+CENTS = Decimal("0.01")
+
+
+class DomainParams(BaseModel):
+    """Base for a stream's parameters: strict, frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+P = TypeVar("P", bound=DomainParams)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """What the rest of datagen needs to know about a stream: topic, key, event types, schema."""
+
+    name: str  # "<domain>.<stream>", the topic name without prefix
+    key_field: str
+    event_types: dict[str, str]  # event_type -> Avro record name of its payload
+    source_service: str
+    schema: str  # path under schemas/, e.g. "fintech/transactions.avsc"
+    description: str = ""
+
+    @property
+    def domain(self) -> str:
+        """The domain part of the stream name."""
+        return self.name.split(".", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One generated event: the stream it belongs to, its key, event time and Avro-ready value."""
+
+    stream: str
+    key: str
+    time_us: int
+    value: dict[str, Any]
+
+    @property
+    def event_type(self) -> str:
+        """The envelope's event type."""
+        return self.value["event_type"]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockContext(Generic[P]):
+    """What a generator is told about the moment it generates for: labels and effective params."""
+
+    scenario: str
+    phase: str
+    params: P  # base parameters with any active drift applied
+    drift_progress: float = 0.0
+    injection: dict[str, float] = field(default_factory=dict)  # pattern -> rate multiplier
+
+    def truth(
+        self, *, anomaly: bool = False, pattern: str | None = None, risk_level: str | None = None
+    ) -> dict[str, Any]:
+        """The ground-truth label record for one event."""
+        return {
+            "is_anomaly": anomaly,
+            "pattern": pattern,
+            "risk_level": risk_level,
+            "scenario": self.scenario,
+            "phase": self.phase,
+            "drift_progress": self.drift_progress,
+        }
+
+    def boost(self, pattern: str) -> float:
+        """Multiplier an injection window applies to one anomaly pattern's base rate (1.0 outside)."""
+        return self.injection.get(pattern, 1.0)
+
+
+def to_datetime(time_us: int) -> datetime:
+    """Event time in microseconds since the epoch as an aware UTC datetime."""
+    return EPOCH + timedelta(microseconds=int(time_us))
+
+
+def money(value: float) -> Decimal:
+    """A float amount as a two-decimal Decimal (Avro decimal, scale 2)."""
+    return Decimal(f"{value:.2f}")
+
+
+def uuids(rng: np.random.Generator, n: int) -> list[str]:
+    """n RFC 4122 version-4 UUID strings drawn from the seeded generator."""
+    raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    out = []
+    for row in raw:
+        h = row.tobytes().hex()
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
+
+
+def envelope(
+    *,
+    event_id: str,
+    event_type: str,
+    time_us: int,
+    source_service: str,
+    correlation_id: str,
+    payload: dict[str, Any],
+    truth: dict[str, Any],
+    event_version: str = "1.0",
+) -> dict[str, Any]:
+    """The seed envelope every event carries, with its ground-truth labels."""
+    return {
+        "event_id": event_id,
+        "event_type": event_type,
+        "event_version": event_version,
+        "timestamp": to_datetime(time_us),
+        "source_service": source_service,
+        "correlation_id": correlation_id,
+        "payload": payload,
+        "truth": truth,
+    }
+
+
+def weighted_choice(rng: np.random.Generator, weights: dict[str, float], n: int) -> np.ndarray:
+    """n draws from the keys of a weight table (weights need not sum to 1)."""
+    keys = list(weights)
+    p = np.asarray([weights[k] for k in keys], dtype=float)
+    idx = rng.choice(len(keys), size=n, p=p / p.sum())
+    return np.asarray(keys, dtype=object)[idx]
+
+
+class StreamGenerator(ABC, Generic[P]):
+    """A pure generator for one stream: seeded pools at construction, events per block of arrivals.
+
+    Subclasses set `spec`, `Params` and `events_per_arrival`, build their entity pools in
+    `__init__` from the given generator, and implement `arrivals()`. They may return events
+    later than the block's last arrival (follow-ups such as a completion a few seconds after an
+    initiation); the base class holds those back until a later block reaches their time, so each
+    stream's output is in event-time order.
+    """
+
+    spec: ClassVar[StreamSpec]
+    Params: ClassVar[type[DomainParams]]
+    events_per_arrival: ClassVar[float] = 1.0  # mean events one arrival yields, for event-time pacing
+
+    def __init__(self, params: P, rng: np.random.Generator) -> None:
+        self.params = params
+        self._pending: list[tuple[int, int, Event]] = []
+        self._seq = 0
+
+    @abstractmethod
+    def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[P]) -> list[Event]:
+        """Events started by arrivals at `times_us` (sorted, µs); follow-ups may lie in the future."""
+
+    def generate(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[P]) -> list[Event]:
+        """Events of this block in event-time order: everything due up to the block's last arrival."""
+        pending = self._pending
+        for event in self.arrivals(rng, times_us, ctx):
+            self._seq += 1
+            heapq.heappush(pending, (event.time_us, self._seq, event))
+        horizon = int(times_us[-1]) if len(times_us) else -1
+        out: list[Event] = []
+        while pending and pending[0][0] <= horizon:
+            out.append(heapq.heappop(pending)[2])
+        return out
+
+    @property
+    def pending_count(self) -> int:
+        """Follow-up events generated but not yet due."""
+        return len(self._pending)

@@ -1,0 +1,547 @@
+"""fintech.transactions: Lakay transaction-service events with fraud, structuring and velocity injections."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, ClassVar
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from producer.domains.base import (
+    BlockContext,
+    DomainParams,
+    Event,
+    StreamGenerator,
+    StreamSpec,
+    envelope,
+    money,
+    uuids,
+)
+
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+TYPES = ("circle_contribution", "circle_payout", "remittance", "fee", "refund")
+CONTRIBUTION, PAYOUT, REMITTANCE, FEE, REFUND = range(5)
+NORMAL, FRAUD, STRUCTURING, VELOCITY = range(4)
+PATTERNS = (None, "fraud", "structuring", "velocity_spike")
+COMPLETED, FAILED, FLAGGED = range(3)
+SECOND_US, DAY_US = 1_000_000, 86_400_000_000
+
+# city, state, country, latitude, longitude, share of users living there (Haitian diaspora + Haiti)
+HOME_CITIES = (
+    ("Miami", "FL", "US", 25.7617, -80.1918, 0.13), ("North Miami", "FL", "US", 25.8901, -80.1867, 0.06),
+    ("Fort Lauderdale", "FL", "US", 26.1224, -80.1373, 0.06), ("Orlando", "FL", "US", 28.5383, -81.3792, 0.06),
+    ("Naples", "FL", "US", 26.1420, -81.7948, 0.02), ("Brooklyn", "NY", "US", 40.6782, -73.9442, 0.12),
+    ("Queens", "NY", "US", 40.7282, -73.7949, 0.05), ("New York", "NY", "US", 40.7128, -74.0060, 0.04),
+    ("Spring Valley", "NY", "US", 41.1132, -74.0438, 0.02), ("Boston", "MA", "US", 42.3601, -71.0589, 0.07),
+    ("Brockton", "MA", "US", 42.0834, -71.0184, 0.03), ("Newark", "NJ", "US", 40.7357, -74.1724, 0.04),
+    ("Elizabeth", "NJ", "US", 40.6640, -74.2107, 0.02), ("Philadelphia", "PA", "US", 39.9526, -75.1652, 0.03),
+    ("Atlanta", "GA", "US", 33.7490, -84.3880, 0.04), ("Chicago", "IL", "US", 41.8781, -87.6298, 0.03),
+    ("Stamford", "CT", "US", 41.0534, -73.5387, 0.02), ("Port-au-Prince", None, "HT", 18.5944, -72.3074, 0.05),
+    ("Pétion-Ville", None, "HT", 18.5125, -72.2853, 0.015), ("Cap-Haïtien", None, "HT", 19.7578, -72.2042, 0.015),
+    ("Les Cayes", None, "HT", 18.1934, -73.7460, 0.01), ("Gonaïves", None, "HT", 19.4515, -72.6890, 0.005),
+    ("Jacmel", None, "HT", 18.2342, -72.5347, 0.005),
+)
+# where account-takeover traffic comes from when it is not domestic
+FOREIGN_CITIES = (
+    ("Lagos", None, "NG", 6.5244, 3.3792, 1.0), ("Bucharest", None, "RO", 44.4268, 26.1025, 1.0),
+    ("São Paulo", None, "BR", -23.5505, -46.6333, 1.0), ("Manila", None, "PH", 14.5995, 120.9842, 1.0),
+    ("Santo Domingo", None, "DO", 18.4861, -69.9312, 1.0), ("Montreal", "QC", "CA", 45.5017, -73.5673, 1.0),
+    ("Paris", None, "FR", 48.8566, 2.3522, 1.0),
+)
+CITIES = HOME_CITIES + FOREIGN_CITIES
+CITY_LAT = np.array([c[3] for c in CITIES])
+CITY_LON = np.array([c[4] for c in CITIES])
+HOME_P = np.array([c[5] for c in HOME_CITIES]) / sum(c[5] for c in HOME_CITIES)
+IS_HAITI = np.array([c[2] == "HT" for c in HOME_CITIES])
+US_BLOCKS = np.array([24, 47, 50, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 96, 97, 98, 99, 107, 108, 173, 174])
+HT_BLOCKS = np.array([181, 186, 190, 200])
+FOREIGN_BLOCKS = np.array([5, 31, 37, 41, 46, 79, 102, 103, 105, 110, 177, 179, 185, 187, 189, 197])
+HOSTING_BLOCKS = np.array([104, 138, 139, 142, 157, 159, 161, 164, 165, 167, 178, 188, 198, 206, 209])
+
+DEVICE_TYPES = ("ios", "android", "web_desktop", "web_mobile")
+DEVICE_P = np.array([0.33, 0.42, 0.13, 0.12])
+FRAUD_DEVICE_P = np.array([0.15, 0.30, 0.45, 0.10])  # takeovers lean to desktop browsers
+DEVICES_PER_USER_P = np.array([0.55, 0.33, 0.12])
+PARTNERS = ("moncash", "natcash", "unibank", "sogebank", "cam_transfer")
+PARTNER_P = np.array([0.40, 0.20, 0.15, 0.15, 0.10])
+
+# how strongly each injected pattern prefers each type, multiplied into the current type_weights
+AFFINITY = {
+    FRAUD: np.array([0.5, 1.0, 1.5, 0.0, 0.3]),
+    STRUCTURING: np.array([1.0, 0.0, 1.5, 0.0, 0.0]),
+    VELOCITY: np.array([1.0, 0.3, 1.0, 0.3, 0.3]),
+}
+ERROR_CODES = ("insufficient_funds", "card_declined", "network_error", "limit_exceeded", "invalid_account")
+ERROR_MESSAGES = (
+    "Insufficient funds in source account", "Card was declined by the issuer", "Upstream processor timed out",
+    "Transaction exceeds account limit", "Destination account is invalid or closed",
+)
+RETRY_ELIGIBLE = (True, False, True, True, False)
+ERROR_CDF = np.cumsum(np.array([  # per transaction type, over ERROR_CODES
+    [0.25, 0.45, 0.15, 0.05, 0.10], [0.00, 0.00, 0.35, 0.20, 0.45], [0.35, 0.00, 0.20, 0.25, 0.20],
+    [0.70, 0.00, 0.30, 0.00, 0.00], [0.00, 0.00, 0.60, 0.00, 0.40],
+]), axis=1)
+ACTIONS = ("held_for_review", "blocked", "allowed_with_monitoring")
+# risk score = low + span * Beta(a, b), per pattern; >= 0.9 blocks, >= 0.7 holds, else allowed with monitoring
+SCORE_MODEL = {NORMAL: (0.40, 0.45, 2, 3), FRAUD: (0.0, 1.0, 9, 2), STRUCTURING: (0.55, 0.40, 3, 2),
+               VELOCITY: (0.60, 0.35, 3, 2)}
+VELOCITY_SIZE = (8, 15)  # transactions per velocity spike, inclusive
+VELOCITY_COOLDOWN_US = 60 * SECOND_US
+SERIES_P = np.array([0.30, 0.30, 0.25, 0.15])  # structuring series of 1..4 transactions
+NEW_ACCOUNT_DAYS = 14
+
+
+class LogNormal(DomainParams):
+    """A log-normal distribution given by the mean and std of its logarithm."""
+
+    log_normal_mean: float
+    log_normal_std: float = Field(gt=0.0, le=5.0)
+
+
+class AmountDistribution(LogNormal):
+    """Log-normal amount in USD for contributions, payouts, remittances (other types derive from it)."""
+
+    log_normal_mean: float = Field(4.5, ge=-2.0, le=12.0)
+    log_normal_std: float = Field(1.2, gt=0.0, le=5.0)
+
+
+class ProcessingTime(LogNormal):
+    """Initiation-to-settlement delay in milliseconds (median e^6.8 ≈ 900 ms)."""
+
+    log_normal_mean: float = Field(6.8, ge=0.0, le=11.0)
+    log_normal_std: float = Field(0.8, gt=0.0, le=3.0)
+
+
+DEFAULT_TYPE_WEIGHTS = {"circle_contribution": 0.35, "circle_payout": 0.15, "remittance": 0.30, "fee": 0.15,
+                        "refund": 0.05}
+
+
+class TransactionParams(DomainParams):
+    """Parameters of fintech.transactions (seed table plus outcome and timing extras).
+
+    Injection rates are per-arrival probabilities that an episode starts: a fraud transaction, a
+    structuring series (1-4 transactions, the rest on the user's next arrivals hours apart), or a
+    velocity spike (8-15 transactions seconds apart).
+    """
+
+    num_users: int = Field(500, ge=1, le=5_000_000, description="size of the bounded user pool")
+    time_span_days: int = Field(90, ge=1, le=3650, description=(
+        "window over which users' account creation is spread, ending at the run's first event; "
+        "accounts younger than 14 days get the new_account risk reason"))
+    type_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TYPE_WEIGHTS))
+    amount_distribution: AmountDistribution = Field(default_factory=AmountDistribution)
+    fraud_injection_rate: Rate = 0.03
+    structuring_injection_rate: Rate = 0.01
+    velocity_anomaly_rate: Rate = 0.02
+    failure_rate: Rate = Field(0.03, description="share of unflagged transactions that fail")
+    false_positive_rate: Rate = Field(0.005, description="share of genuine transactions the risk engine flags")
+    fraud_detection_rate: Rate = Field(0.85, description="share of fraud flagged (the rest goes through)")
+    structuring_detection_rate: Rate = 0.25
+    velocity_detection_rate: Rate = Field(0.30, description="per spike transaction after the second")
+    processing_time_ms: ProcessingTime = Field(default_factory=ProcessingTime)
+
+    @field_validator("type_weights")
+    @classmethod
+    def _known_nonnegative_types(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(TYPES))
+        if unknown:
+            raise ValueError(f"unknown transaction types {unknown}; expected a subset of {list(TYPES)}")
+        if any(w < 0 or not math.isfinite(w) for w in v.values()):
+            raise ValueError("type weights must be finite and non-negative")
+        if sum(v.values()) <= 0:
+            raise ValueError("type weights must sum to more than 0")
+        return v
+
+
+def _beta_cdf(x: float, a: int, b: int) -> float:
+    """Regularised incomplete beta I_x(a, b) for integer a, b."""
+    n = a + b - 1
+    return sum(math.comb(n, j) * x**j * (1 - x) ** (n - j) for j in range(a, n + 1))
+
+
+def _allowed_share(kind: int) -> float:
+    """Share of flagged transactions of a pattern that are allowed with monitoring (score < 0.7)."""
+    low, span, a, b = SCORE_MODEL[kind]
+    return _beta_cdf(min(max((0.7 - low) / span, 0.0), 1.0), a, b)
+
+
+def _episode_rates(p: TransactionParams, ctx: BlockContext | None = None) -> tuple[float, float, float]:
+    """Per-arrival start probabilities of velocity, structuring, fraud, scaled down if they exceed 1."""
+    boost = ctx.boost if ctx is not None else (lambda _: 1.0)
+    rates = (p.velocity_anomaly_rate * boost("velocity_spike"),
+             p.structuring_injection_rate * boost("structuring"), p.fraud_injection_rate * boost("fraud"))
+    total = sum(rates)
+    return tuple(r / total for r in rates) if total > 1.0 else rates  # type: ignore[return-value]
+
+
+def expected_events_per_arrival(p: TransactionParams) -> float:
+    """Mean events one arrival yields under `p`, in steady state (structuring series complete)."""
+    pv, ps, pf = _episode_rates(p)
+    spike = sum(VELOCITY_SIZE) / 2
+    series = float(np.dot(SERIES_P, np.arange(1, 5)))
+    continuations = ps * (series - 1)  # later series members replace genuine arrivals
+    genuine = 2 + p.false_positive_rate * _allowed_share(NORMAL)
+    fraud = 2 + p.fraud_detection_rate * _allowed_share(FRAUD)
+    structuring = 2 + p.structuring_detection_rate * _allowed_share(STRUCTURING)
+    velocity = 2 * spike + p.velocity_detection_rate * (spike - 2) * _allowed_share(VELOCITY)
+    return ((1 - pv - ps - pf - continuations) * genuine + pf * fraud + (ps + continuations) * structuring
+            + pv * velocity)
+
+
+def _hex_tokens(rng: np.random.Generator, n: int, nbytes: int, prefix: str) -> list[str]:
+    """n random hex tokens with a prefix, e.g. device_3f9a…"""
+    h = rng.integers(0, 256, size=n * nbytes, dtype=np.uint8).tobytes().hex()
+    w = 2 * nbytes
+    return [prefix + h[i:i + w] for i in range(0, n * w, w)]
+
+
+def _ips(first: np.ndarray, rest: np.ndarray) -> list[str]:
+    """Dotted IPv4 strings from a first-octet array and an (n, 3) array of the other octets."""
+    return [f"{a}.{b}.{c}.{d}" for a, (b, c, d) in zip(first.tolist(), rest.tolist())]
+
+
+def _pick(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Indices drawn from unnormalised weights by uniforms u; zero-weight entries are never picked."""
+    cum = np.cumsum(weights)
+    idx = np.searchsorted(cum, u * cum[-1], side="right")
+    return np.minimum(idx, np.flatnonzero(weights)[-1])
+
+
+class TransactionsGenerator(StreamGenerator[TransactionParams]):
+    """Transactions of a bounded user pool; each arrival is one transaction or an injected episode."""
+
+    spec = StreamSpec(
+        name="fintech.transactions",
+        key_field="user_id",
+        event_types={
+            "transaction-initiated": "datagen.fintech.transactions.TransactionInitiated",
+            "transaction-completed": "datagen.fintech.transactions.TransactionCompleted",
+            "transaction-failed": "datagen.fintech.transactions.TransactionFailed",
+            "transaction-flagged": "datagen.fintech.transactions.TransactionFlagged",
+        },
+        source_service="transaction-service",
+        schema="fintech/transactions.avsc",
+        description="Circle contributions and payouts, remittances, fees and refunds of Lakay users, each "
+        "initiated then completed, failed or flagged; fraud, structuring and velocity spikes labelled.",
+    )
+    Params = TransactionParams
+    events_per_arrival: ClassVar[float] = expected_events_per_arrival(TransactionParams())
+
+    def __init__(self, params: TransactionParams, rng: np.random.Generator) -> None:
+        super().__init__(params, rng)
+        n = params.num_users
+        self._user_ids = uuids(rng, n)
+        home = rng.choice(len(HOME_CITIES), size=n, p=HOME_P)
+        self._home = home
+        self._home_lat = CITY_LAT[home] + rng.normal(0.0, 0.03, n)  # neighbourhood within the metro
+        self._home_lon = CITY_LON[home] + rng.normal(0.0, 0.03, n)
+        self._n_devices = 1 + rng.choice(3, size=n, p=DEVICES_PER_USER_P)
+        self._device_ids = np.array(_hex_tokens(rng, 3 * n, 8, "device_"), dtype=object).reshape(n, 3)
+        self._device_types = rng.choice(len(DEVICE_TYPES), size=(n, 3), p=DEVICE_P)
+        self._ip_first = np.where(IS_HAITI[home], rng.choice(HT_BLOCKS, n), rng.choice(US_BLOCKS, n))
+        self._ip_second = rng.integers(0, 256, n)
+        rest = np.column_stack([self._ip_second, rng.integers(0, 256, n), rng.integers(1, 255, n)])
+        self._usual_ip = _ips(self._ip_first, rest)
+        activity = rng.lognormal(0.0, 1.1, n)  # heavy-tailed: the top tenth of users make ~40% of transactions
+        self._activity_cum = np.cumsum(activity) / activity.sum()
+        self._amount_z = rng.standard_normal(n)  # the user's own amount level, in std units
+        self._age0_days = rng.uniform(0.0, params.time_span_days, n)
+        self._prefers_card = rng.random(n) < 0.7
+        self._card = _hex_tokens(rng, n, 12, "pm_")
+        self._bank = _hex_tokens(rng, n, 12, "ba_")
+        self._balance = _hex_tokens(rng, n, 8, "bal_")
+        circles = _hex_tokens(rng, max(1, n // 8), 6, "circle_pool_")
+        self._circle = [circles[i] for i in rng.integers(0, len(circles), n).tolist()]
+        partner = rng.choice(len(PARTNERS), size=n, p=PARTNER_P).tolist()
+        self._recipient = [f"{PARTNERS[k]}:{r}" for k, r in zip(partner, _hex_tokens(rng, n, 5, "rcp_"))]
+        # episode state, one slot per user so memory stays flat
+        self._series_left = np.zeros(n, np.int16)
+        self._series_next = np.zeros(n, np.int64)
+        self._series_band = np.zeros(n, np.int8)
+        self._spike_until = np.full(n, np.iinfo(np.int64).min, np.int64)
+        self._t0_us: int | None = None
+
+    def arrivals(
+        self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[TransactionParams]
+    ) -> list[Event]:
+        """One transaction per arrival, or a structuring member, a fraud case or a velocity spike."""
+        n = len(times_us)
+        if n == 0:
+            return []
+        times = np.asarray(times_us, dtype=np.int64)
+        if self._t0_us is None:
+            self._t0_us = int(times[0])
+        users = np.minimum(np.searchsorted(self._activity_cum, rng.random(n), side="right"), len(self._user_ids) - 1)
+        pv, ps, pf = _episode_rates(ctx.params, ctx)
+        u = rng.random(n)
+        kind = np.select([u < pv, u < pv + ps, u < pv + ps + pf], [VELOCITY, STRUCTURING, FRAUD], NORMAL)
+        band, cont = self._structuring_series(rng, users, times, kind)
+        return self._assemble(rng, ctx, *self._expand_spikes(rng, users, times, kind, band, cont))
+
+    def _structuring_series(
+        self, rng: np.random.Generator, users: np.ndarray, times: np.ndarray, kind: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Start series at structuring arrivals; turn a user's due genuine arrival into the next member."""
+        left, nxt, user_band = self._series_left, self._series_next, self._series_band
+        due = (kind == NORMAL) & (left[users] > 0) & (nxt[users] <= times)
+        cand = np.flatnonzero((kind == STRUCTURING) | due)
+        band, cont = np.full(len(users), -1, np.int8), np.zeros(len(users), bool)
+        c = len(cand)
+        if c == 0:
+            return band, cont
+        sizes = 1 + rng.choice(len(SERIES_P), size=c, p=SERIES_P)
+        gaps = (np.clip(rng.lognormal(math.log(7200.0), 0.6, c), 1800.0, 28800.0) * SECOND_US).astype(np.int64)
+        bands = (rng.random(c) < 0.45).astype(np.int8)  # 0: $2,800-$2,999 (under $3k), 1: $9,500-$9,999
+        for j, i in enumerate(cand.tolist()):
+            user, t = users[i], times[i]
+            if kind[i] == STRUCTURING:
+                left[user], nxt[user], user_band[user] = sizes[j] - 1, t + gaps[j], bands[j]
+            elif left[user] > 0 and nxt[user] <= t:  # re-checked: an earlier arrival may have used it
+                kind[i], cont[i] = STRUCTURING, True
+                left[user] -= 1
+                nxt[user] = t + gaps[j]
+            else:
+                continue
+            band[i] = user_band[user]
+        return band, cont
+
+    def _expand_spikes(
+        self, rng: np.random.Generator, users: np.ndarray, times: np.ndarray, kind: np.ndarray,
+        band: np.ndarray, cont: np.ndarray,
+    ) -> tuple[np.ndarray, ...]:
+        """One row per transaction: each velocity arrival becomes 8-15 transactions seconds apart."""
+        n = len(users)
+        spikes = np.flatnonzero(kind == VELOCITY)
+        counts = np.ones(n, np.int64)
+        sizes = rng.integers(VELOCITY_SIZE[0], VELOCITY_SIZE[1] + 1, len(spikes))
+        counts[spikes] = sizes
+        src = np.repeat(np.arange(n), counts)
+        first = np.cumsum(counts) - counts
+        pos = np.arange(len(src)) - first[src]
+        gap = (np.clip(rng.lognormal(math.log(3.0), 0.5, len(src)), 0.5, 8.0) * SECOND_US).astype(np.int64)
+        cum = np.cumsum(np.where(pos > 0, gap, 0))
+        tx_time = times[src] + cum - cum[first[src]]
+        alternates = rng.integers(0, len(self._user_ids), (len(spikes), 4))
+        until = self._spike_until
+        for j, i in enumerate(spikes.tolist()):
+            user, t = users[i], times[i]
+            if until[user] > t:  # one spike per user at a time: hand it to a free user
+                free = [a for a in alternates[j].tolist() if until[a] <= t]
+                user = free[0] if free else user
+                users[i] = user
+            until[user] = tx_time[first[i] + sizes[j] - 1] + VELOCITY_COOLDOWN_US
+        return tx_time, users[src], kind[src], band[src], cont[src], pos
+
+    def _amount_cents(
+        self, rng: np.random.Generator, p: TransactionParams, users: np.ndarray, kind: np.ndarray,
+        ttype: np.ndarray, band: np.ndarray,
+    ) -> np.ndarray:
+        """Amounts in cents: log-normal with a per-user level, shaped by type and pattern."""
+        m, d = len(users), p.amount_distribution
+        # 35% of the log-variance is the user's own level, so the marginal stays LogNormal(mean, std)
+        z = math.sqrt(0.35) * self._amount_z[users] + math.sqrt(0.65) * rng.standard_normal(m)
+        base = np.exp(d.log_normal_mean + d.log_normal_std * z)
+        members, refund_share = rng.integers(5, 13, m), rng.uniform(0.15, 1.0, m)
+        amount = np.select(
+            [ttype == PAYOUT, ttype == REFUND, ttype == FEE],
+            [base * members, base * refund_share, np.clip(base * 0.025, 0.99, 25.0)], base)
+        amount *= np.select([kind == FRAUD, kind == VELOCITY], [rng.lognormal(1.0, 0.4, m), 0.35], 1.0)
+        floor = np.select([ttype == FEE, ttype == REMITTANCE], [0.99, 10.0], 1.0)
+        cents = np.rint(np.clip(amount, floor, 50_000.0) * 100).astype(np.int64)
+        under_3k, under_10k = rng.integers(280_000, 299_901, m), rng.integers(950_000, 999_901, m)
+        return np.where(band == 0, under_3k, np.where(band == 1, under_10k, cents))
+
+    @staticmethod
+    def _fee_cents(rng: np.random.Generator, cents: np.ndarray, ttype: np.ndarray, card: np.ndarray) -> np.ndarray:
+        """Processing fee charged at settlement (card 2.9% + 30c, ACH 0.8% to $5, instant payout, tiers)."""
+        instant = rng.random(len(cents)) < 0.2
+        contribution = np.where(card, np.rint(cents * 0.029 + 30), np.minimum(np.rint(cents * 0.008), 500))
+        payout = np.where(instant, np.maximum(np.rint(cents * 0.015), 25), 0)
+        remittance = np.select([cents <= 10_000, cents <= 50_000, cents <= 100_000],
+                               [299, 499, 799], np.minimum(np.rint(cents * 0.01), 2999))
+        fee = np.select([ttype == CONTRIBUTION, ttype == PAYOUT, ttype == REMITTANCE],
+                        [contribution, payout, remittance], 0)
+        return np.minimum(fee, cents // 2).astype(np.int64)
+
+    def _access(
+        self, rng: np.random.Generator, users: np.ndarray, kind: np.ndarray
+    ) -> tuple[list[str], list[str], list[str], np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Device, IP and geo per transaction: the user's own, or a takeover's new ones for fraud."""
+        m, fraud = len(users), kind == FRAUD
+        nd = self._n_devices[users]
+        r = rng.random(m)
+        slot = np.where(r < 0.7, 0, np.minimum(1 + ((r - 0.7) / 0.3 * (nd - 1)).astype(np.int64), nd - 1))
+        device_ids = self._device_ids[users, slot]
+        device_types = self._device_types[users, slot]
+        new_device = fraud & (rng.random(m) < 0.7)
+        away = fraud & (rng.random(m) < 0.6)
+        foreign = away & (rng.random(m) < 0.6)
+        vpn = fraud & ~away & ((rng.random(m) < 0.5) | ~new_device)  # every takeover shows some signal
+        k = int(new_device.sum())
+        device_ids[new_device] = _hex_tokens(rng, k, 8, "device_")
+        device_types[new_device] = rng.choice(len(DEVICE_TYPES), size=k, p=FRAUD_DEVICE_P)
+        nh, home = len(HOME_CITIES), self._home[users]
+        city = np.select([foreign, away], [nh + rng.integers(0, len(FOREIGN_CITIES), m),
+                                           (home + rng.integers(1, nh, m)) % nh], home)
+        lat = np.where(away, CITY_LAT[city], self._home_lat[users]) + rng.normal(0.0, 0.02, m)
+        lon = np.where(away, CITY_LON[city], self._home_lon[users]) + rng.normal(0.0, 0.02, m)
+        mobile = ~fraud & (rng.random(m) < 0.12)  # same carrier block, different address
+        first = np.select([mobile, vpn, foreign, away],
+                          [self._ip_first[users], rng.choice(HOSTING_BLOCKS, m), rng.choice(FOREIGN_BLOCKS, m),
+                           rng.choice(US_BLOCKS, m)], 0)
+        rest = rng.integers(0, 256, (m, 3))
+        rest[:, 0] = np.where(mobile, self._ip_second[users], rest[:, 0])
+        rest[:, 2] = rest[:, 2] % 254 + 1
+        ips = [self._usual_ip[u] for u in users.tolist()]
+        other = np.flatnonzero(first > 0)
+        for i, ip in zip(other.tolist(), _ips(first[other], rest[other])):
+            ips[i] = ip
+        signals = {"new_device": new_device, "geo_mismatch": away, "unusual_ip": vpn | away}
+        return (device_ids.tolist(), [DEVICE_TYPES[t] for t in device_types.tolist()], ips,
+                np.round(lat, 4), np.round(lon, 4), city, signals)
+
+    def _outcomes(
+        self, rng: np.random.Generator, p: TransactionParams, kind: np.ndarray, pos: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Outcome per transaction, with the risk score and flag action of flagged ones."""
+        m = len(kind)
+        detect = np.select([kind == FRAUD, kind == STRUCTURING, kind == VELOCITY],
+                           [p.fraud_detection_rate, p.structuring_detection_rate,
+                            np.where(pos >= 2, p.velocity_detection_rate, 0.0)], p.false_positive_rate)
+        flagged = rng.random(m) < detect
+        failed = ~flagged & (rng.random(m) < p.failure_rate)
+        outcome = np.select([flagged, failed], [FLAGGED, FAILED], COMPLETED)
+        model = np.array([SCORE_MODEL[k] for k in range(4)])[kind]
+        score = np.round(model[:, 0] + model[:, 1] * rng.beta(model[:, 2], model[:, 3]), 4)
+        action = np.select([score >= 0.9, score >= 0.7], [1, 0], 2)  # indices into ACTIONS
+        return outcome, score, action
+
+    def _assemble(
+        self, rng: np.random.Generator, ctx: BlockContext[TransactionParams], times: np.ndarray,
+        users: np.ndarray, kind: np.ndarray, band: np.ndarray, cont: np.ndarray, pos: np.ndarray,
+    ) -> list[Event]:
+        """Draw every per-transaction attribute for the block at once, then build the events."""
+        p, m = ctx.params, len(times)
+        weights = np.array([p.type_weights.get(t, 0.0) for t in TYPES])
+        u, ttype = rng.random(m), np.empty(m, np.int64)
+        for k in (NORMAL, FRAUD, STRUCTURING, VELOCITY):
+            mask = kind == k
+            w = weights if k == NORMAL else weights * AFFINITY[k]
+            ttype[mask] = _pick(w if w.sum() > 0 else weights, u[mask])
+        cents = self._amount_cents(rng, p, users, kind, ttype, band)
+        card = rng.random(m) < np.where(self._prefers_card[users], 0.9, 0.1)
+        fee = self._fee_cents(rng, cents, ttype, card)
+        dev_ids, dev_types, ips, lat, lon, city, signals = self._access(rng, users, kind)
+        outcome, score, action = self._outcomes(rng, p, kind, pos)
+        new_dest = (kind == FRAUD) & ((ttype == REMITTANCE) | (ttype == PAYOUT)) & (rng.random(m) < 0.7)
+        dest_tokens = iter(_hex_tokens(rng, int(new_dest.sum()), 12, ""))
+        pt = p.processing_time_ms
+        flag_us = (np.clip(rng.lognormal(math.log(150.0), 0.5, m), 20.0, 2000.0) * 1000).astype(np.int64)
+        proc_us = (np.clip(rng.lognormal(pt.log_normal_mean, pt.log_normal_std, m), 50.0, 120_000.0)
+                   * 1000).astype(np.int64)
+        u_err = rng.random(m)
+        err = np.minimum((u_err[:, None] >= ERROR_CDF[ttype]).sum(axis=1), len(ERROR_CODES) - 1)
+        err = np.where((ttype == CONTRIBUTION) & ~card & (err == 1), 0, err)  # ACH debits bounce, not decline
+        reason_pick = rng.integers(0, 3, m)
+        assert self._t0_us is not None
+        young = self._age0_days[users] + (times - self._t0_us) / DAY_US < NEW_ACCOUNT_DAYS
+        allowed = (outcome == FLAGGED) & (action == 2)
+        ids = uuids(rng, int(4 * m + allowed.sum()))
+
+        truths = [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k],
+                            risk_level="high" if k != NORMAL else None) for k in range(4)]
+        out: list[Event] = []
+        stream, svc = self.spec.name, self.spec.source_service
+        uids = self._user_ids
+        lists = (times.tolist(), users.tolist(), kind.tolist(), ttype.tolist(), cents.tolist(), fee.tolist(),
+                 card.tolist(), lat.tolist(), lon.tolist(), city.tolist(), outcome.tolist(), flag_us.tolist(),
+                 proc_us.tolist(), err.tolist(), score.tolist(), action.tolist(), new_dest.tolist())
+        k_id = 0
+        for j, (t, us, k, ty, c, fc, cd, la, lo, ci, oc, fu, pu, er, sc, ac, nd) in enumerate(zip(*lists)):
+            uid, corr, tx_id = uids[us], ids[k_id], ids[k_id + 1]
+            k_id += 2
+            typ, truth, amount = TYPES[ty], truths[k], money(c / 100)
+            src, dst = self._ends(ty, us, cd, next(dest_tokens) if nd else None)
+            city_name, state, country = CITIES[ci][:3]
+            payload = {
+                "transaction_id": tx_id, "user_id": uid, "type": typ, "amount": amount, "currency": "USD",
+                "source": src, "destination": dst, "initiated_at": None, "ip_address": ips[j],
+                "device_id": dev_ids[j], "device_type": dev_types[j],
+                "geo_location": {"latitude": la, "longitude": lo, "country": country, "city": city_name,
+                                 "state": state},
+            }
+            value = envelope(event_id=ids[k_id], event_type="transaction-initiated", time_us=t,
+                             source_service=svc, correlation_id=corr, payload=payload, truth=dict(truth))
+            payload["initiated_at"] = value["timestamp"]
+            out.append(Event(stream, uid, t, value))
+            k_id += 1
+            if oc == FLAGGED:
+                reasons = self._reasons(k, j, signals, cont, reason_pick, young, nd)
+                t_flag = t + fu
+                payload = {"transaction_id": tx_id, "user_id": uid, "type": typ, "amount": amount,
+                           "currency": "USD", "risk_score": sc, "reasons": reasons,
+                           "action_taken": ACTIONS[ac], "flagged_at": None}
+                value = envelope(event_id=ids[k_id], event_type="transaction-flagged", time_us=t_flag,
+                                 source_service=svc, correlation_id=corr, payload=payload, truth=dict(truth))
+                payload["flagged_at"] = value["timestamp"]
+                out.append(Event(stream, uid, t_flag, value))
+                k_id += 1
+                if ac != 2:
+                    continue
+            else:
+                fu = 0
+            t_end = t + fu + pu
+            if oc == FAILED:
+                payload = {"transaction_id": tx_id, "user_id": uid, "type": typ, "amount": amount,
+                           "currency": "USD", "error_code": ERROR_CODES[er], "error_message": ERROR_MESSAGES[er],
+                           "failed_at": None, "retry_eligible": RETRY_ELIGIBLE[er]}
+                event_type, at = "transaction-failed", "failed_at"
+            else:
+                fee_amount = money(fc / 100)
+                payload = {"transaction_id": tx_id, "user_id": uid, "type": typ, "amount": amount,
+                           "fee_amount": fee_amount, "net_amount": amount - fee_amount, "currency": "USD",
+                           "completed_at": None, "processing_time_ms": (fu + pu) // 1000}
+                event_type, at = "transaction-completed", "completed_at"
+            value = envelope(event_id=ids[k_id], event_type=event_type, time_us=t_end, source_service=svc,
+                             correlation_id=corr, payload=payload, truth=dict(truth))
+            payload[at] = value["timestamp"]
+            out.append(Event(stream, uid, t_end, value))
+            k_id += 1
+        return out
+
+    def _ends(self, ty: int, user: int, card: bool, new_token: str | None) -> tuple[dict[str, str], dict[str, str]]:
+        """Source and destination of a transaction of type `ty` (a fraud may pay out to a new account)."""
+        if ty == CONTRIBUTION:
+            src = ({"type": "stripe", "identifier": self._card[user]} if card
+                   else {"type": "bank_account", "identifier": self._bank[user]})
+            return src, {"type": "circle_pool", "identifier": self._circle[user]}
+        if ty == PAYOUT:
+            bank = "ba_" + new_token if new_token else self._bank[user]
+            return {"type": "circle_pool", "identifier": self._circle[user]}, {"type": "bank_account", "identifier": bank}
+        balance = {"type": "balance", "identifier": self._balance[user]}
+        if ty == REMITTANCE:
+            recipient = self._recipient[user]
+            if new_token:
+                recipient = recipient.split(":", 1)[0] + ":rcp_" + new_token[:10]
+            return balance, {"type": "remittance_partner", "identifier": recipient}
+        if ty == FEE:
+            return balance, {"type": "platform", "identifier": "platform_fees"}
+        return {"type": "platform", "identifier": "platform_refunds"}, balance
+
+    @staticmethod
+    def _reasons(
+        k: int, j: int, signals: dict[str, np.ndarray], cont: np.ndarray, pick: np.ndarray,
+        young: np.ndarray, new_dest: bool,
+    ) -> list[str]:
+        """Why the risk engine flagged transaction j (what it could observe, not the truth)."""
+        if k == FRAUD:
+            reasons = [name for name, hit in signals.items() if hit[j]] + ["amount_spike"]
+            reasons += ["new_destination"] if new_dest else []
+        elif k == STRUCTURING:
+            reasons = ["threshold_proximity"] + (["structuring_pattern"] if cont[j] else [])
+        elif k == VELOCITY:
+            reasons = ["velocity"]
+        else:
+            reasons = [("amount_spike", "unusual_hour", "new_destination")[pick[j]]]
+        return reasons + (["new_account"] if young[j] else [])

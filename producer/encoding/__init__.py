@@ -1,0 +1,1 @@
+"""Encoders: turn plain events into bytes right before the sink (Avro, JSON)."""

@@ -1,0 +1,110 @@
+"""From events to records: route labels, pick topics and keys, encode values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from producer.domains.base import Event, StreamSpec
+from producer.encoding.avro import Encode, avro_value
+from producer.encoding.jsonl import encode_json
+from producer.encoding.schemas import GROUND_TRUTH_SCHEMA
+from producer.sinks.base import Record, TopicInfo
+
+LabelMode = Literal["inline", "topic", "off"]
+Format = Literal["avro", "jsonl"]
+GROUND_TRUTH = "ground-truth"
+
+# builds the value encoder of one topic from (topic, schema file)
+EncoderFactory = Callable[[str, str], Encode]
+
+
+@dataclass(frozen=True)
+class _Route:
+    topic: str
+    encode: Callable[[dict[str, Any]], bytes]
+
+
+class Encoding:
+    """Turns batches of events into records for one output format and label mode."""
+
+    def __init__(
+        self,
+        specs: list[StreamSpec],
+        fmt: Format,
+        labels: LabelMode,
+        prefix: str,
+        avro_factory: EncoderFactory | None = None,
+    ) -> None:
+        self.fmt, self.labels, self.prefix = fmt, labels, prefix
+        self.specs = {spec.name: spec for spec in specs}
+        self.ground_truth_topic = prefix + GROUND_TRUTH
+        self._avro_factory = avro_factory
+        self._routes: dict[str, _Route] = {}
+        self._truth_encode: Callable[[dict[str, Any]], bytes] | None = None
+
+    def topic(self, stream: str) -> str:
+        """The topic a stream is written to."""
+        return self.prefix + stream
+
+    def topics(self) -> list[TopicInfo]:
+        """Every topic this encoding writes, with schema text for Avro files."""
+        from producer.encoding.schemas import schema_text
+
+        out = []
+        for spec in self.specs.values():
+            out.append(TopicInfo(self.topic(spec.name), schema_text(spec.schema) if self.fmt == "avro" else None))
+        if self.labels == "topic":
+            schema = schema_text(GROUND_TRUTH_SCHEMA) if self.fmt == "avro" else None
+            out.append(TopicInfo(self.ground_truth_topic, schema))
+        return out
+
+    def prepare(self) -> None:
+        """Build every topic's encoder up front (registers Avro schemas, may wait for the registry)."""
+        for spec in self.specs.values():
+            self._routes[spec.name] = _Route(self.topic(spec.name), self._value_encoder(spec))
+        if self.labels == "topic":
+            if self.fmt == "avro":
+                assert self._avro_factory is not None
+                self._truth_encode = self._avro_factory(self.ground_truth_topic, GROUND_TRUTH_SCHEMA)
+            else:
+                self._truth_encode = encode_json
+
+    def _value_encoder(self, spec: StreamSpec) -> Callable[[dict[str, Any]], bytes]:
+        if self.fmt == "jsonl":
+            return encode_json
+        assert self._avro_factory is not None
+        raw = self._avro_factory(self.topic(spec.name), spec.schema)
+        names = spec.event_types
+        return lambda value: raw(avro_value(value, names))
+
+    def encode(self, events: list[Event]) -> list[Record]:
+        """Records for a batch of events, in the batch's order (label records after their event)."""
+        if not self._routes:
+            self.prepare()
+        routes, labels = self._routes, self.labels
+        out: list[Record] = []
+        append = out.append
+        for event in events:
+            route = routes[event.stream]
+            value = event.value
+            if labels != "inline":
+                truth = value["truth"]
+                value = {**value, "truth": None}
+            append(Record(route.topic, event.key.encode(), route.encode(value), event.time_us // 1000))
+            if labels == "topic":
+                append(self._truth_record(event, route.topic, truth))
+        return out
+
+    def _truth_record(self, event: Event, topic: str, truth: dict[str, Any]) -> Record:
+        value = event.value
+        label = {
+            "event_id": value["event_id"],
+            "topic": topic,
+            "event_type": value["event_type"],
+            "timestamp": value["timestamp"],
+            "truth": truth,
+        }
+        assert self._truth_encode is not None
+        return Record(self.ground_truth_topic, value["event_id"].encode(), self._truth_encode(label), event.time_us // 1000)

@@ -1,0 +1,1 @@
+"""Observability: run statistics, Prometheus metrics, health endpoints, the end-of-run summary."""

@@ -1,0 +1,152 @@
+"""Prometheus exposition of RunStats, with /healthz and /readyz, on one small HTTP server."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from producer import __version__
+from producer.errors import UsageError
+from producer.observability.stats import LATENCY_BUCKETS, RunStats
+
+log = logging.getLogger(__name__)
+STALE_AFTER = 30.0  # seconds without a scheduler heartbeat before /healthz fails
+
+# every metric name datagen exposes (tests and dashboards check against this list)
+METRIC_NAMES = (
+    "datagen_info",
+    "datagen_produced_events_total",
+    "datagen_delivered_events_total",
+    "datagen_failed_events_total",
+    "datagen_delivered_bytes_total",
+    "datagen_failed_bytes_total",
+    "datagen_injected_anomalies_total",
+    "datagen_target_rate_events_per_second",
+    "datagen_achieved_rate_events_per_second",
+    "datagen_delivery_latency_seconds",
+    "datagen_producer_queue_depth_messages",
+    "datagen_drift_progress",
+    "datagen_phase_info",
+    "datagen_phase_index",
+    "datagen_event_time_seconds",
+    "datagen_ready",
+)
+
+
+class StatsCollector:
+    """A custom collector: reads RunStats at scrape time, so the hot path never touches Prometheus."""
+
+    def __init__(self, stats: RunStats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every datagen metric family."""
+        s = self.stats
+        with s.lock:
+            topics = {name: (t.produced, t.delivered, t.failed, t.delivered_bytes, t.failed_bytes) for name, t in s.topics.items()}
+            by_type = dict(s.produced_by_type)
+            injected = dict(s.injected)
+            buckets, lat_sum = s.latency_buckets.cumsum().tolist(), s.latency_sum
+            drift = dict(s.drift_progress)
+        info = GaugeMetricFamily("datagen_info", "datagen build and scenario", labels=["version", "scenario"])
+        info.add_metric([__version__, s.scenario], 1)
+        yield info
+        produced = CounterMetricFamily("datagen_produced_events", "Events handed to the sink", labels=["topic", "event_type"])
+        for (topic, event_type), count in sorted(by_type.items()):
+            produced.add_metric([topic, event_type], count)
+        yield produced
+        for name, doc, idx in (
+            ("datagen_delivered_events", "Events acknowledged by the sink", 1),
+            ("datagen_failed_events", "Events that failed delivery for good", 2),
+            ("datagen_delivered_bytes", "Value bytes acknowledged by the sink", 3),
+            ("datagen_failed_bytes", "Value bytes that failed delivery", 4),
+        ):
+            family = CounterMetricFamily(name, doc, labels=["topic"])
+            for topic, values in sorted(topics.items()):
+                family.add_metric([topic], values[idx])
+            yield family
+        anomalies = CounterMetricFamily("datagen_injected_anomalies", "Injected anomalous events", labels=["topic", "pattern"])
+        for (topic, pattern), count in sorted(injected.items()):
+            anomalies.add_metric([topic, pattern], count)
+        yield anomalies
+        yield GaugeMetricFamily("datagen_target_rate_events_per_second", "Target emit rate (0 = max)", value=s.target_rate)
+        yield GaugeMetricFamily("datagen_achieved_rate_events_per_second", "Achieved emit rate", value=s.achieved_rate)
+        histogram = HistogramMetricFamily("datagen_delivery_latency_seconds", "Produce-to-ack latency")
+        bucket_pairs = [(str(b), buckets[i]) for i, b in enumerate(LATENCY_BUCKETS)] + [("+Inf", buckets[-1])]
+        histogram.add_metric([], bucket_pairs, lat_sum)
+        yield histogram
+        yield GaugeMetricFamily("datagen_producer_queue_depth_messages", "Messages awaiting acknowledgement", value=s.queue_depth)
+        progress = GaugeMetricFamily("datagen_drift_progress", "Drift progress p(t) in [0,1]", labels=["scenario", "domain"])
+        for domain, value in sorted(drift.items()):
+            progress.add_metric([s.scenario, domain], value)
+        yield progress
+        phase = GaugeMetricFamily("datagen_phase_info", "Current phase (value 1)", labels=["scenario", "phase"])
+        phase.add_metric([s.scenario, s.phase], 1)
+        yield phase
+        yield GaugeMetricFamily("datagen_phase_index", "Index of the current phase", value=s.phase_index)
+        yield GaugeMetricFamily("datagen_event_time_seconds", "Simulated event time (unix seconds)", value=s.event_time_us / 1e6)
+        yield GaugeMetricFamily("datagen_ready", "1 when the sink is connected and events flow", value=1 if s.ready else 0)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: MetricsServer  # type: ignore[assignment]
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        path = self.path.split("?", 1)[0]
+        stats = self.server.stats
+        if path == "/metrics":
+            self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
+        elif path == "/healthz":
+            alive = time.monotonic() - stats.last_heartbeat < STALE_AFTER
+            self._send(200 if alive else 503, b"ok\n" if alive else b"stalled\n")
+        elif path == "/readyz":
+            self._send(200 if stats.ready else 503, b"ready\n" if stats.ready else b"not ready\n")
+        else:
+            self._send(404, b"not found\n")
+
+    def _send(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        log.debug("http %s", format % args)
+
+
+class MetricsServer(ThreadingHTTPServer):
+    """Serves /metrics, /healthz and /readyz from a daemon thread."""
+
+    daemon_threads = True
+
+    def __init__(self, stats: RunStats, host: str = "0.0.0.0", port: int = 9400) -> None:
+        self.stats = stats
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(StatsCollector(stats))
+        try:
+            super().__init__((host, port), _Handler)
+        except OSError as exc:
+            raise UsageError(f"--metrics-port {port}: cannot listen ({exc.strerror})") from exc
+        self._thread = threading.Thread(target=self.serve_forever, name="metrics", daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return self.server_address[1]
+
+    def start(self) -> None:
+        """Serve in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self.shutdown()
+        self.server_close()

@@ -1,0 +1,118 @@
+"""The run's statistics: one observer that scheduler and sinks report to; exporters read it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from producer.domains.base import Event
+
+# delivery latency histogram buckets, in seconds
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass
+class TopicTotals:
+    """Per-topic delivery outcome."""
+
+    produced: int = 0
+    delivered: int = 0
+    delivered_bytes: int = 0
+    failed: int = 0
+    failed_bytes: int = 0
+
+
+@dataclass
+class RunStats:
+    """Counters and gauges of a run, updated per batch (never per event under the lock)."""
+
+    scenario: str = ""
+    started: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    topics: dict[str, TopicTotals] = field(default_factory=dict)
+    produced_by_type: Counter = field(default_factory=Counter)  # (topic, event_type) -> n
+    injected: Counter = field(default_factory=Counter)  # (topic, pattern) -> n
+    latency_buckets: np.ndarray = field(default_factory=lambda: np.zeros(len(LATENCY_BUCKETS) + 1, np.int64))
+    latency_sum: float = 0.0
+    latency_count: int = 0
+    target_rate: float = 0.0
+    achieved_rate: float = 0.0
+    queue_depth: int = 0
+    phase: str = ""
+    phase_index: int = 0
+    event_time_us: int = 0
+    drift_progress: dict[str, float] = field(default_factory=dict)  # domain -> p(t)
+    ready: bool = False
+    last_heartbeat: float = field(default_factory=time.monotonic)
+    first_error: str | None = None
+    _rate_window: deque = field(default_factory=lambda: deque(maxlen=64), repr=False)
+
+    def _topic(self, topic: str) -> TopicTotals:
+        totals = self.topics.get(topic)
+        if totals is None:
+            totals = self.topics[topic] = TopicTotals()
+        return totals
+
+    def on_produced(self, events: list[Event], topic_of: dict[str, str], records_per_topic: Counter) -> None:
+        """A batch was handed to the sink: count it per topic, event type and injected pattern."""
+        by_type = Counter((e.stream, e.value["event_type"]) for e in events)
+        patterns = Counter(
+            (e.stream, e.value["truth"]["pattern"]) for e in events if e.value["truth"]["is_anomaly"]
+        )
+        with self.lock:
+            for topic, count in records_per_topic.items():
+                self._topic(topic).produced += count
+            for (stream, event_type), count in by_type.items():
+                self.produced_by_type[(topic_of[stream], event_type)] += count
+            for (stream, pattern), count in patterns.items():
+                self.injected[(topic_of[stream], pattern or "unknown")] += count
+
+    def on_delivered(self, topic: str, count: int, nbytes: int) -> None:
+        """Sink listener: records delivered."""
+        with self.lock:
+            totals = self._topic(topic)
+            totals.delivered += count
+            totals.delivered_bytes += nbytes
+
+    def on_failed(self, topic: str, count: int, nbytes: int, error: str) -> None:
+        """Sink listener: records failed for good."""
+        with self.lock:
+            totals = self._topic(topic)
+            totals.failed += count
+            totals.failed_bytes += nbytes
+            self.first_error = self.first_error or error
+
+    def on_latencies(self, seconds: list[float]) -> None:
+        """Sink listener: delivery latencies, folded into histogram buckets in one numpy pass."""
+        values = np.asarray(seconds, dtype=float)
+        counts = np.bincount(np.searchsorted(LATENCY_BUCKETS, values, side="left"), minlength=len(LATENCY_BUCKETS) + 1)
+        with self.lock:
+            self.latency_buckets += counts
+            self.latency_sum += float(values.sum())
+            self.latency_count += len(values)
+
+    def tick(self, now: float, emitted_total: int) -> None:
+        """Heartbeat of the scheduler loop; updates the achieved rate over the last few seconds."""
+        window = self._rate_window
+        window.append((now, emitted_total))
+        while len(window) > 2 and now - window[0][0] > 5.0:
+            window.popleft()
+        t0, n0 = window[0]
+        self.achieved_rate = (emitted_total - n0) / (now - t0) if now > t0 else 0.0
+        self.last_heartbeat = now
+
+    def totals(self) -> TopicTotals:
+        """Sum over topics."""
+        with self.lock:
+            out = TopicTotals()
+            for t in self.topics.values():
+                out.produced += t.produced
+                out.delivered += t.delivered
+                out.delivered_bytes += t.delivered_bytes
+                out.failed += t.failed
+                out.failed_bytes += t.failed_bytes
+            return out

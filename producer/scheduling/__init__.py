@@ -1,0 +1,1 @@
+"""Scheduling: scenario timeline, rate profiles, deterministic sources and the paced loop."""

@@ -1,0 +1,136 @@
+"""The scheduler loop: paces the event source into the encoder and sink in small ticks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from producer.encoding.pipeline import Encoding
+from producer.observability.stats import RunStats
+from producer.scheduling.sources import EventSource
+from producer.sinks.base import Sink
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.02
+MAX_BATCH = 2000  # events per tick at --rate max: large enough to amortise, small enough to stay responsive
+
+
+@dataclass(frozen=True)
+class Limits:
+    """When a run stops on its own: after N events, after a wall duration, or at the scenario's end."""
+
+    events: int | None = None
+    duration: float | None = None  # wall seconds
+
+
+@dataclass
+class Pacer:
+    """Turns a target rate into a number of events per tick, without catching up beyond one tick."""
+
+    tick: float = TICK_SECONDS
+    credit: float = 0.0
+
+    def batch(self, rate: float | None) -> int:
+        """Events to emit this tick at `rate` events/s (None = max)."""
+        if rate is None:
+            return MAX_BATCH
+        self.credit = min(self.credit + rate * self.tick, max(rate * self.tick, 1.0) * 2)
+        n = int(self.credit)
+        self.credit -= n
+        return n
+
+
+class Scheduler:
+    """Pulls events in batches, encodes them, hands them to the sink, reports to the stats."""
+
+    def __init__(
+        self,
+        source: EventSource,
+        encoding: Encoding,
+        sink: Sink,
+        stats: RunStats,
+        stop: threading.Event,
+        limits: Limits,
+        rate_override: float | None | str = None,  # events/s, "max", or None to follow the scenario
+        clock: Callable[[], float] = time.monotonic,
+        tick: float = TICK_SECONDS,
+    ) -> None:
+        self.source, self.encoding, self.sink, self.stats = source, encoding, sink, stats
+        self.stop, self.limits, self.rate_override = stop, limits, rate_override
+        self.clock = clock
+        self.pacer = Pacer(tick)
+        self.emitted = 0
+        self.ended_by = "running"
+        self._topic_of = {name: encoding.topic(name) for name in encoding.specs}
+
+    def target_rate(self, tau: float) -> float | None:
+        """Events/s wanted now (None = as fast as the sink takes)."""
+        if self.rate_override == "max":
+            return None
+        if self.rate_override is not None:
+            return float(self.rate_override)
+        point = self.source.timeline.at(tau)
+        return None if point.phase.rate.is_max else point.rate()
+
+    def run(self) -> str:
+        """Run until a limit, the scenario's end or a stop request; returns why it ended."""
+        start = self.clock()
+        deadline = start + self.limits.duration if self.limits.duration else None
+        next_tick = start
+        tau = 0.0
+        while True:
+            if self.stop.is_set():
+                self.ended_by = "signal"
+                break
+            now = self.clock()
+            if deadline is not None and now >= deadline:
+                self.ended_by = "duration"
+                break
+            rate = self.target_rate(tau)
+            n = self.pacer.batch(rate)
+            if self.limits.events is not None:
+                n = min(n, self.limits.events - self.emitted)
+            events = self.source.take(n) if n > 0 else []
+            if events:
+                self._emit(events)
+                tau = self.source.tau_of(events[-1])
+            elif n > 0:
+                self.ended_by = "scenario-end"
+                break
+            elif rate is not None:
+                tau += self.pacer.tick  # nothing due yet (e.g. a ramp from zero): scenario time still passes
+            if self.limits.events is not None and self.emitted >= self.limits.events:
+                self.ended_by = "events"
+                break
+            self._observe(now, rate, tau, events)
+            self.sink.poll()
+            if rate is not None:
+                next_tick += self.pacer.tick
+                now = self.clock()
+                if next_tick > now:
+                    self.stop.wait(next_tick - now)
+                elif now - next_tick > self.pacer.tick:
+                    next_tick = now  # fell behind: never burst to catch up beyond one tick
+        return self.ended_by
+
+    def _emit(self, events: list) -> None:
+        records = self.encoding.encode(events)
+        per_topic = Counter(r.topic for r in records)
+        self.stats.on_produced(events, self._topic_of, per_topic)
+        self.sink.write(records)
+        self.emitted += len(events)
+
+    def _observe(self, now: float, rate: float | None, tau: float, events: list) -> None:
+        stats = self.stats
+        stats.tick(now, self.emitted)
+        stats.target_rate = 0.0 if rate is None else rate
+        stats.queue_depth = self.sink.queue_depth()
+        if events:
+            point = self.source.timeline.at(tau)
+            stats.phase, stats.phase_index = point.phase.name, point.index
+            stats.event_time_us = events[-1].time_us
