@@ -14,7 +14,7 @@ from typing import Literal, TextIO
 
 from producer.domains import STREAMS
 from producer.encoding.pipeline import Encoding, Format, LabelMode
-from producer.errors import DeliveryError, UsageError
+from producer.errors import BrokerUnavailable, DeliveryError, UsageError
 from producer.observability.metrics import MetricsServer
 from producer.observability.stats import RunStats
 from producer.observability.summary import render_summary
@@ -45,6 +45,7 @@ class RunSettings:
     topic_prefix: str = ""
     labels: LabelMode = "inline"
     partitions: int = 6
+    linger: float = 0.0  # seconds to keep serving /metrics after the run ends
     kafka_conf: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -86,17 +87,24 @@ class Run:
             specs = [STREAMS[name].spec for name, c in self.loaded.scenario.streams.items() if c.weight > 0]
             sink, avro_factory = self._make_sink()
             encoding = Encoding(specs, self.settings.output_format, self.settings.labels, self.settings.topic_prefix, avro_factory)
-            sink.open(encoding.topics())
-            encoding.prepare()
+            started = time.monotonic()
+            try:
+                sink.open(encoding.topics())
+                encoding.prepare()
+            except BrokerUnavailable:
+                if not self.stop.is_set():
+                    raise
+                self.say(render_summary(self.stats, time.monotonic() - started, "signal-while-connecting"))
+                return 0
             source = EventSource(self.loaded)
             scheduler = Scheduler(
                 source, encoding, sink, self.stats, self.stop,
                 Limits(self.settings.events, self.settings.duration), self.settings.rate,
             )
             self.stats.ready = sink.ready
-            started = time.monotonic()
             self.say(f"playing scenario={self.loaded.scenario.name} seed={self.loaded.scenario.seed} sink={sink.name} "
                      f"format={self.settings.output_format} rate={self.settings.rate or 'scenario'}")
+            started = time.monotonic()
             try:
                 ended = scheduler.run()
             finally:
@@ -105,6 +113,11 @@ class Run:
                 sink.close()
             elapsed = time.monotonic() - started
             self.say(render_summary(self.stats, elapsed, ended, remaining))
+            if self.settings.linger and self.settings.metrics_port is not None:
+                self.say(f"run ended; serving metrics for {self.settings.linger:g}s more (Ctrl+C to exit)")
+                self.stats.last_heartbeat = float("inf")  # finished, not stalled
+                self.stop.clear()
+                self.stop.wait(self.settings.linger)
             totals = self.stats.totals()
             if totals.failed:
                 raise DeliveryError(f"{totals.failed} events failed delivery; first error: {self.stats.first_error}")

@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--labels", choices=["inline", "topic", "off"], default="inline",
                      help="ground truth in the event, on <prefix>ground-truth, or dropped")
     run.add_argument("--partitions", type=POSITIVE, default=6, help="partitions of topics datagen creates")
+    run.add_argument("--linger", type=DURATION, default=0.0,
+                     help="after the run ends, keep serving /metrics this long (for a last scrape)")
     _add_connection(run)
 
     validate = sub.add_parser("validate", help="check scenario files without emitting anything")
@@ -152,7 +154,7 @@ def _run(args: argparse.Namespace) -> int:
         scenario=args.scenario, duration=args.duration, events=args.events, rate=args.rate, seed=args.seed,
         sink=args.sink, out=args.out, format=args.format, bootstrap_servers=args.bootstrap_servers,
         schema_registry_url=args.schema_registry_url, metrics_port=None if args.no_metrics else args.metrics_port,
-        topic_prefix=args.topic_prefix, labels=args.labels, partitions=args.partitions, kafka_conf=dict(args.kafka_conf),
+        topic_prefix=args.topic_prefix, labels=args.labels, partitions=args.partitions, linger=args.linger, kafka_conf=dict(args.kafka_conf),
     )
     return Run(settings).execute()
 
@@ -213,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)  # one line per registry request is noise
     try:
         return COMMANDS[args.command](args)
     except DatagenError as exc:

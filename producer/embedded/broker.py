@@ -60,6 +60,11 @@ class EmbeddedBroker:
         return f"{self.host}:{self._bound_port}"
 
     @property
+    def pid(self) -> int | None:
+        """Process id of the running broker, or None when stopped."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def log_path(self) -> Path | None:
         """File holding the broker's stdout and stderr while it runs."""
         return self._log_path
@@ -86,15 +91,15 @@ class EmbeddedBroker:
                 raise BrokerUnavailable(f"{exc}; broker output (tail of {self._log_path}):\n{tail}") from exc
             self._bound_port = port
             atexit.register(self.stop)
-            log.info("embedded broker ready bootstrap_servers=%s pid=%d log=%s",
-                     self.bootstrap_servers, self._process.pid if self._process else -1, self._log_path)
+            log.info("embedded broker ready bootstrap_servers=%s pid=%s log=%s",
+                     self.bootstrap_servers, self.pid, self._log_path)
             return
 
     def stop(self, timeout: float = 10.0) -> None:
         """Interrupt the broker, killing it if it does not exit within ``timeout`` seconds."""
         if self._process is None:
             return
-        servers = self._bound_port and self.bootstrap_servers
+        servers = f"{self.host}:{self._bound_port}"
         self._terminate(timeout)
         self._bound_port = None
         atexit.unregister(self.stop)

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import fastavro
 
-from producer.errors import ConfigError
+from producer.errors import BrokerUnavailable, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,6 @@ class RegistryHTTPError(Exception):
         self.status = status
         self.error_code = error_code
         self.message = message
-
-
-def _subject_not_found(subject: str) -> RegistryHTTPError:
-    return RegistryHTTPError(404, 40401, f"Subject '{subject}' not found.")
 
 
 def _identity(schema_type: str, schema_str: str, references: list[dict[str, Any]]) -> str:
@@ -114,7 +110,7 @@ class SchemaStore:
     def _versions(self, subject: str) -> list[dict[str, int]]:
         versions = self._subjects.get(subject)
         if not versions:
-            raise _subject_not_found(subject)
+            raise RegistryHTTPError(404, 40401, f"Subject '{subject}' not found.")
         return versions
 
     def _version_entry(self, subject: str, version: str) -> dict[str, int]:
@@ -141,10 +137,7 @@ class SchemaStore:
         return record
 
     def _describe(self, subject: str, entry: dict[str, int]) -> dict[str, Any]:
-        record = self._schemas[entry["id"]]
-        return {"subject": subject, "version": entry["version"], "id": entry["id"],
-                "guid": record["guid"], "schemaType": record["schemaType"],
-                "references": record["references"], "schema": record["schema"]}
+        return {"subject": subject, "version": entry["version"], **self.schema_by_id(entry["id"])}
 
     def _validate(self, body: Any) -> tuple[str, str, list[dict[str, Any]]]:
         """Check a register/lookup body; return (schema_type, schema_str, references)."""
@@ -229,23 +222,11 @@ class SchemaStore:
         log.info("subject deleted subject=%s versions=%s", subject, removed)
         return removed
 
-    def delete_version(self, subject: str, version: str) -> int:
-        """Remove one version of a subject."""
-        with self._lock:
-            entry = self._version_entry(subject, version)
-            self._subjects[subject].remove(entry)
-            if not self._subjects[subject]:
-                del self._subjects[subject]
-            self._save()
-        log.info("version deleted subject=%s version=%d", subject, entry["version"])
-        return entry["version"]
-
     def schema_by_id(self, schema_id: int) -> dict[str, Any]:
         """The schema stored under a global id."""
         with self._lock:
             record = self._schema(schema_id)
-            return {"id": schema_id, "guid": record["guid"], "schemaType": record["schemaType"],
-                    "references": record["references"], "schema": record["schema"]}
+            return {"id": schema_id, **{k: record[k] for k in ("guid", "schemaType", "references", "schema")}}
 
     def schema_by_guid(self, guid: str) -> dict[str, Any]:
         """The schema stored under a guid."""
@@ -280,17 +261,6 @@ class SchemaStore:
             self._save()
         return level.upper()
 
-    def delete_compatibility(self, subject: str | None = None) -> str:
-        """Drop a subject's level (or reset the global one); return the old level."""
-        with self._lock:
-            old = self.compatibility(subject)
-            if subject is None:
-                self._global_compat = DEFAULT_COMPATIBILITY
-            else:
-                self._subject_compat.pop(subject, None)
-            self._save()
-        return old
-
 
 Route = tuple[str, tuple[str | None, ...], Callable[..., Any]]
 
@@ -315,7 +285,6 @@ def _routes(store: SchemaStore) -> list[Route]:
         ("GET", ("subjects", None, "versions"), lambda c, q, b: store.versions(c[0])),
         ("POST", ("subjects", None, "versions"), lambda c, q, b: store.register(c[0], b)),
         ("GET", ("subjects", None, "versions", None), lambda c, q, b: store.version(c[0], c[1])),
-        ("DELETE", ("subjects", None, "versions", None), lambda c, q, b: store.delete_version(c[0], c[1])),
         ("GET", ("subjects", None, "versions", None, "schema"),
          lambda c, q, b: RawSchema(store.version(c[0], c[1])["schema"])),
         ("GET", ("schemas", "types"), lambda c, q, b: ["AVRO"]),
@@ -328,10 +297,8 @@ def _routes(store: SchemaStore) -> list[Route]:
         ("GET", ("schemas", "guids", None), lambda c, q, b: store.schema_by_guid(c[0])),
         ("GET", ("config",), lambda c, q, b: {"compatibilityLevel": store.compatibility()}),
         ("PUT", ("config",), lambda c, q, b: config_body(c, b)),
-        ("DELETE", ("config",), lambda c, q, b: {"compatibilityLevel": store.delete_compatibility()}),
         ("GET", ("config", None), lambda c, q, b: {"compatibilityLevel": store.compatibility(c[0])}),
         ("PUT", ("config", None), lambda c, q, b: config_body(c, b)),
-        ("DELETE", ("config", None), lambda c, q, b: {"compatibilityLevel": store.delete_compatibility(c[0])}),
         ("GET", ("mode",), lambda c, q, b: {"mode": "READWRITE"}),
         ("GET", ("mode", None), lambda c, q, b: {"mode": "READWRITE"}),
         ("GET", ("contexts",), lambda c, q, b: ["."]),
@@ -433,7 +400,10 @@ class LocalSchemaRegistry:
         if self._server is not None:
             return
         store = SchemaStore(self.data_dir)
-        server = _RegistryHTTPServer((self.host, self.port), _Handler)
+        try:
+            server = _RegistryHTTPServer((self.host, self.port), _Handler)
+        except OSError as exc:
+            raise BrokerUnavailable(f"schema registry cannot listen on {self.host}:{self.port}: {exc}") from exc
         server.routes = _routes(store)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import logging
 import threading
 from collections.abc import Callable
@@ -51,18 +52,37 @@ class RegistryAvro:
         self._stop = stop or threading.Event()
 
     def encoder(self, topic: str, schema_file: str, max_backoff: float = 30.0) -> Encode:
-        """A serializer for `topic` (subject `<topic>-value`), registering the schema with retries."""
+        """An encoder for `topic` (subject `<topic>-value`), registering the schema with retries.
+
+        The wire format is confluent-kafka's own: magic byte 0, the 4-byte schema id, the Avro
+        body. Framing it here costs less than half of a per-record AvroSerializer call; the first
+        record is encoded both ways and compared, and on any difference the AvroSerializer is used.
+        """
         from confluent_kafka.schema_registry.avro import AvroSerializer
         from confluent_kafka.serialization import MessageField, SerializationContext
 
-        serializer = AvroSerializer(
-            self.client,
-            schema_text(schema_file),
-            conf={"auto.register.schemas": True, "normalize.schemas": False},
-        )
+        schema_id = self._register(topic, schema_file, max_backoff)
+        serializer = AvroSerializer(self.client, schema_text(schema_file), conf={"auto.register.schemas": False})
         ctx = SerializationContext(topic, MessageField.VALUE)
-        self._register(topic, schema_file, max_backoff)
-        return lambda record: serializer(record, ctx)
+        body = schemaless_encoder(schema_file)
+        header = b"\x00" + struct.pack(">I", schema_id)
+        checked = False
+
+        def encode(record: dict[str, Any]) -> bytes:
+            nonlocal checked, encode_fast
+            if not checked:
+                checked = True
+                reference = serializer(record, ctx)
+                if reference != header + body(record):
+                    log.warning("framing differs from AvroSerializer topic=%s; using AvroSerializer", topic)
+                    encode_fast = lambda r: serializer(r, ctx)  # noqa: E731
+                return reference
+            return encode_fast(record)
+
+        def encode_fast(record: dict[str, Any]) -> bytes:
+            return header + body(record)
+
+        return encode
 
     def _register(self, topic: str, schema_file: str, max_backoff: float) -> int:
         """Register the schema under `<topic>-value`, retrying with backoff while unreachable."""

@@ -104,7 +104,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/metrics":
             self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
         elif path == "/healthz":
-            alive = time.monotonic() - stats.last_heartbeat < STALE_AFTER
+            # a connecting run is alive but not ready; only a running loop that stopped ticking is unhealthy
+            alive = not stats.ready or time.monotonic() - stats.last_heartbeat < STALE_AFTER
             self._send(200 if alive else 503, b"ok\n" if alive else b"stalled\n")
         elif path == "/readyz":
             self._send(200 if stats.ready else 503, b"ready\n" if stats.ready else b"not ready\n")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import socket
 import uuid
+from collections.abc import Callable
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from producer.embedded.broker import EmbeddedBroker
-from tests.helpers import consume_all
+from tests import helpers
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +40,7 @@ def test_embedded_broker_round_trips_1000_messages_over_3_partitions() -> None:
         assert producer.flush(15) == 0
         assert failures == []
 
-        messages = consume_all(servers, topic, timeout=20)
+        messages = helpers.consume_all(servers, topic, timeout=20)
         assert sorted(m.value() for m in messages) == sorted(f"event-{i}".encode() for i in range(1000))
         assert {m.partition() for m in messages} == {0, 1, 2}
         # per-key order holds: one key lives in one partition, offsets rise with the sequence number
@@ -60,7 +61,9 @@ def test_stop_makes_the_port_refuse_connections() -> None:
     broker.stop()  # idempotent
 
 
-def test_session_fixtures_give_a_broker_and_a_reader(kafka_bootstrap: str, consume_all) -> None:
+def test_session_fixtures_give_a_broker_and_a_reader(
+    kafka_bootstrap: str, consume_all: Callable[..., list[Message]],
+) -> None:
     topic = f"fixture-{uuid.uuid4().hex[:8]}"
     _create_topic(kafka_bootstrap, topic, partitions=2)
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "acks": "all", "enable.idempotence": True})

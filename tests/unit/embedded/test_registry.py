@@ -8,7 +8,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +20,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from producer.embedded.registry import LocalSchemaRegistry
+from producer.errors import ConfigError
 
 USER_V1 = json.dumps({"type": "record", "name": "User", "namespace": "datagen.test",
                       "fields": [{"name": "id", "type": "string"}]})
@@ -57,7 +58,7 @@ def _error(call, *args, **kwargs) -> SchemaRegistryError:  # type: ignore[no-unt
     return caught.value
 
 
-def test_register_same_schema_twice_returns_same_id(client: SchemaRegistryClient, registry) -> None:
+def test_register_same_schema_twice_returns_same_id(client: SchemaRegistryClient, registry: LocalSchemaRegistry) -> None:
     first = client.register_schema("users-value", Schema(USER_V1, "AVRO"))
     # a fresh client has no cache, so this really asks the server
     again = SchemaRegistryClient({"url": registry.url}).register_schema("users-value", Schema(USER_V1, "AVRO"))
@@ -85,7 +86,7 @@ def test_identical_schema_under_another_subject_reuses_global_id(client: SchemaR
     assert [(u.subject, u.version) for u in usages] == [("a-value", 1), ("b-value", 1)]
 
 
-def test_get_schema_by_id_and_guid(client: SchemaRegistryClient, registry) -> None:
+def test_get_schema_by_id_and_guid(client: SchemaRegistryClient, registry: LocalSchemaRegistry) -> None:
     schema_id = client.register_schema("users-value", Schema(USER_V1, "AVRO"))
     fresh = SchemaRegistryClient({"url": registry.url})
     assert fresh.get_schema(schema_id).schema_str == USER_V1
@@ -124,7 +125,7 @@ def test_invalid_schema_is_rejected_with_42201(client: SchemaRegistryClient) -> 
     assert client.get_subjects() == []
 
 
-def test_delete_subject_keeps_ids_resolvable(client: SchemaRegistryClient, registry) -> None:
+def test_delete_subject_keeps_ids_resolvable(client: SchemaRegistryClient, registry: LocalSchemaRegistry) -> None:
     schema_id = client.register_schema("users-value", Schema(USER_V1, "AVRO"))
     assert client.delete_subject("users-value") == [1]
     assert client.get_subjects() == []
@@ -159,6 +160,12 @@ def test_state_survives_restart(tmp_path: Path) -> None:
         assert client.register_schema("other-value", Schema(PAYMENT, "AVRO")) == 3
 
 
+def test_corrupt_state_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "registry.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="registry.json"):
+        LocalSchemaRegistry(data_dir=tmp_path).start()
+
+
 def test_plain_http_surface(registry: LocalSchemaRegistry) -> None:
     with urllib.request.urlopen(f"{registry.url}/") as response:
         assert response.headers["Content-Type"] == "application/vnd.schemaregistry.v1+json"
@@ -170,7 +177,9 @@ def test_plain_http_surface(registry: LocalSchemaRegistry) -> None:
 
 
 @pytest.mark.parametrize("id_serializer", [None, header_schema_id_serializer], ids=["prefix-id", "header-guid"])
-def test_avro_round_trip_with_decimal_timestamp_and_record_union(registry, id_serializer) -> None:
+def test_avro_round_trip_with_decimal_timestamp_and_record_union(
+    registry: LocalSchemaRegistry, id_serializer: Callable[..., bytes] | None,
+) -> None:
     client = SchemaRegistryClient({"url": registry.url})
     conf = {"schema.id.serializer": id_serializer} if id_serializer else None
     serializer = AvroSerializer(client, PAYMENT, conf=conf)

@@ -1,0 +1,121 @@
+"""`datagen run` against a real broker and registry, checked by a consumer that is not datagen's code."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from producer.embedded.broker import free_port
+from tests.helpers import consume_all
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def datagen(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+    """Start `python -m producer ...` from the project root."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "producer", *args], cwd=ROOT, env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,
+    )
+
+
+def http_get(url: str) -> tuple[int, str]:
+    """Status and body of a GET (errors included)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of one metric whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def wait_for_line(stream, needle: str, timeout: float = 120.0) -> str:
+    """Read lines from a process stream until one contains `needle`."""
+    deadline, seen = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+    raise AssertionError(f"never saw {needle!r}; got:\n{''.join(seen)}")
+
+
+def test_delivered_counter_equals_what_an_independent_consumer_decodes(kafka_bootstrap, schema_registry_url):
+    port = free_port()
+    prefix = f"it{os.getpid()}."
+    proc = datagen(
+        "run", "steady_state", "--events", "3000", "--rate", "max", "--topic-prefix", prefix,
+        "--bootstrap-servers", kafka_bootstrap, "--schema-registry-url", schema_registry_url,
+        "--metrics-port", str(port), "--linger", "60s", "--partitions", "3",
+    )
+    try:
+        wait_for_line(proc.stdout, "summary:")
+        output = wait_for_line(proc.stdout, "serving metrics")
+        status, body = http_get(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200
+        topic = prefix + "fintech.transactions"
+        delivered = metric(body, "datagen_delivered_events_total", topic=topic)
+        assert delivered == 3000, output
+        assert metric(body, "datagen_failed_events_total", topic=topic) == 0
+        assert metric(body, "datagen_produced_events_total", topic=topic) == 3000
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+
+    messages = consume_all(kafka_bootstrap, topic, timeout=60)
+    deserializer = AvroDeserializer(SchemaRegistryClient({"url": schema_registry_url}))
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    decoded = [deserializer(m.value(), ctx) for m in messages]
+    assert len(decoded) == delivered
+    assert {d["event_type"] for d in decoded} >= {"transaction-initiated", "transaction-completed"}
+    first = messages[0]
+    assert first.key().decode() == str(decoded[0]["payload"]["user_id"])
+    # the record timestamp is the event time
+    assert first.timestamp()[1] == int(decoded[0]["timestamp"].timestamp() * 1000)
+
+
+def test_unreachable_broker_retries_quietly_and_is_not_ready(tmp_path):
+    port, dead = free_port(), free_port()
+    proc = datagen(
+        "run", "steady_state", "--bootstrap-servers", f"127.0.0.1:{dead}", "--format", "jsonl",
+        "--metrics-port", str(port),
+    )
+    try:
+        wait_for_line(proc.stderr, "broker unreachable", timeout=60)
+        status, body = http_get(f"http://127.0.0.1:{port}/readyz")
+        assert status == 503
+        assert http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        ticks = os.sysconf("SC_CLK_TCK")
+        stat = lambda: sum(int(x) for x in Path(f"/proc/{proc.pid}/stat").read_text().split()[13:15])  # noqa: E731
+        before = stat()
+        time.sleep(4)
+        cpu_seconds = (stat() - before) / ticks
+        assert cpu_seconds < 1.0, f"busy loop: {cpu_seconds:.2f} s of CPU in 4 s"  # backoff, not spinning
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "summary:" in out
