@@ -37,7 +37,7 @@ def tail(
     bootstrap, registry_url = _connection(bootstrap, registry_url)
     consumer = Consumer({
         "bootstrap.servers": bootstrap, "group.id": "datagen-tail", "enable.auto.commit": False,
-        "auto.offset.reset": "earliest", **{k: v for k, v in (conf or {}).items() if not k.startswith("schema.registry.")},
+        "auto.offset.reset": "earliest", "enable.partition.eof": True, **{k: v for k, v in (conf or {}).items() if not k.startswith("schema.registry.")},
     })
     try:
         try:
@@ -47,14 +47,12 @@ def tail(
         partitions = metadata.topics.get(topic)
         if partitions is None or partitions.error is not None or not partitions.partitions:
             raise UsageError(f"topic {topic!r}: expected an existing topic, found none on {bootstrap}")
-        assignment, wanted = [], 0
+        assignment = []
         for p in sorted(partitions.partitions):
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if high > low:
-                start = max(low, high - n)
-                assignment.append(TopicPartition(topic, p, start))
-                wanted += high - start
-        messages = _read(consumer, assignment, wanted, timeout)
+            # some brokers (Tansu 0.6) under-report the high watermark, so read on to end-of-partition
+            assignment.append(TopicPartition(topic, p, max(low, high - n)))
+        messages = _read_to_end(consumer, assignment, timeout)
     finally:
         consumer.close()
     messages.sort(key=lambda m: (m.timestamp()[1], m.partition(), m.offset()))
@@ -65,15 +63,20 @@ def tail(
     return 0
 
 
-def _read(consumer, assignment, wanted: int, timeout: float) -> list:  # noqa: ANN001
-    if not assignment:
-        return []
+def _read_to_end(consumer, assignment, timeout: float) -> list:  # noqa: ANN001
+    """Every message from the assigned offsets until each partition reports its end."""
+    from confluent_kafka import KafkaError
+
     consumer.assign(assignment)
+    pending = {tp.partition for tp in assignment}
     out, deadline = [], time.monotonic() + timeout
-    while len(out) < wanted and time.monotonic() < deadline:
-        for message in consumer.consume(min(wanted - len(out), 1000), 0.5):
-            if message.error() is None:
+    while pending and time.monotonic() < deadline:
+        for message in consumer.consume(1000, 0.5):
+            error = message.error()
+            if error is None:
                 out.append(message)
+            elif error.code() == KafkaError._PARTITION_EOF:
+                pending.discard(message.partition())
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
 import numpy as np
@@ -15,7 +16,6 @@ from producer.domains.base import (
     StreamGenerator,
     StreamSpec,
     envelope,
-    money,
     uuids,
 )
 
@@ -203,7 +203,7 @@ _UUID_HEX_AT = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
 
 
 def _uuids(rng: np.random.Generator, n: int) -> list[str]:
-    """Same draws and result as base.uuids, formatted in numpy (about five times faster)."""
+    """Same draws and result as base.uuids, formatted in numpy (about 2.5 times faster)."""
     raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
@@ -211,6 +211,11 @@ def _uuids(rng: np.random.Generator, n: int) -> list[str]:
     chars[:, _UUID_HEX_AT] = _HEX[np.stack([raw >> 4, raw & 0x0F], axis=2).reshape(n, 32)]
     s = chars.tobytes().decode("ascii")
     return [s[i:i + 36] for i in range(0, 36 * n, 36)]
+
+
+def _dollars(cents: int) -> Decimal:
+    """Integer cents as a scale-2 Decimal: equal to money(cents / 100), twice as fast."""
+    return Decimal(cents).scaleb(-2)
 
 
 def _ips(first: np.ndarray, rest: np.ndarray) -> list[str]:
@@ -468,7 +473,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         truths = [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k],
                             risk_level="high" if k != NORMAL else None) for k in range(4)]
         stream, svc, out = self.spec.name, self.spec.source_service, []
-        emit, fee_amounts = out.append, {0: money(0.0)}  # most fees repeat (0, tiers): decode once per block
+        emit, fee_amounts = out.append, {0: _dollars(0)}  # most fees repeat (0, tiers): decode once per block
         columns = (times.tolist(), self._user_ids[users].tolist(), ids[:m], ids[m:2 * m], kind.tolist(),
                    TYPE_NAMES[ttype].tolist(), cents.tolist(), fee.tolist(), *ends, ips, dev_ids, dev_types,
                    lat.tolist(), lon.tolist(), CITY_NAME[city].tolist(), CITY_STATE[city].tolist(),
@@ -476,7 +481,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
                    err.tolist(), score.tolist(), action.tolist())
         for j, (t, uid, tx_id, corr, k, typ, c, fc, st, si, dt, di, ip, dev, dvt, la, lo, city_name, state,
                 country, oc, fu, pu, er, sc, ac) in enumerate(zip(*columns)):
-            truth, amount = truths[k], money(c / 100)
+            truth, amount = truths[k], _dollars(c)
             payload = {
                 "transaction_id": tx_id, "user_id": uid, "type": typ, "amount": amount, "currency": "USD",
                 "source": {"type": st, "identifier": si}, "destination": {"type": dt, "identifier": di},
@@ -509,7 +514,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
             else:
                 fee_amount = fee_amounts.get(fc)
                 if fee_amount is None:
-                    fee_amount = fee_amounts[fc] = money(fc / 100)
+                    fee_amount = fee_amounts[fc] = _dollars(fc)
                 payload = {"transaction_id": tx_id, "user_id": uid, "type": typ, "amount": amount,
                            "fee_amount": fee_amount, "net_amount": amount - fee_amount, "currency": "USD",
                            "completed_at": None, "processing_time_ms": (fu + pu) // 1000}

@@ -126,8 +126,7 @@ def serve() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     with EmbeddedBroker() as broker, LocalSchemaRegistry(data_dir=directory / "registry") as registry:
-        process = getattr(broker, "_process", None)
-        info = StackInfo(broker.bootstrap_servers, registry.url, os.getpid(), process.pid if process else 0, os.getpid())
+        info = StackInfo(broker.bootstrap_servers, registry.url, os.getpid(), broker.pid or 0, os.getpid())
         path = directory / STATE_FILE
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(info)))

@@ -26,11 +26,19 @@ def _bytes(data: bytes) -> bytes:
 
 
 class ContainerWriter:
-    """Writes the container header once, then one deflate block per write_block() call."""
+    """Writes the container header once, then blocks of a fixed number of records.
 
-    def __init__(self, handle: BinaryIO, schema: dict[str, Any], codec: str = "deflate") -> None:
+    Block boundaries depend only on the record count, never on how writes were batched, so the
+    same records always give the same file bytes.
+    """
+
+    def __init__(
+        self, handle: BinaryIO, schema: dict[str, Any], codec: str = "deflate", block_records: int = 1000
+    ) -> None:
         self.handle = handle
         self.codec = codec
+        self.block_records = block_records
+        self._buffer: list[bytes] = []
         schema_json = json.dumps(schema, separators=(",", ":")).encode()
         # a deterministic sync marker keeps same-seed runs byte-identical
         self.sync = hashlib.md5(schema_json).digest()
@@ -41,10 +49,24 @@ class ContainerWriter:
         header += _long(0) + self.sync
         handle.write(header)
 
-    def write_block(self, bodies: list[bytes]) -> None:
-        """One block holding the given schemaless record bodies."""
-        if not bodies:
-            return
+    def write(self, bodies: list[bytes]) -> None:
+        """Append schemaless record bodies, writing every full block."""
+        buffer = self._buffer
+        buffer.extend(bodies)
+        size = self.block_records
+        if len(buffer) >= size:
+            full = len(buffer) - len(buffer) % size
+            for start in range(0, full, size):
+                self._write_block(buffer[start:start + size])
+            del buffer[:full]
+
+    def flush(self) -> None:
+        """Write the last, partial block."""
+        if self._buffer:
+            self._write_block(self._buffer)
+            self._buffer = []
+
+    def _write_block(self, bodies: list[bytes]) -> None:
         data = b"".join(bodies)
         if self.codec == "deflate":
             compressor = zlib.compressobj(6, zlib.DEFLATED, -15)

@@ -45,7 +45,7 @@ class FileSink(Sink):
             grouped.setdefault(record.topic, []).append(record.value)
         for topic, values in grouped.items():
             if self.fmt == "avro":
-                self._containers[topic].write_block(values)
+                self._containers[topic].write(values)
             else:
                 self._files[topic].write(b"\n".join(values) + b"\n")
             self.listener.on_delivered(topic, len(values), sum(map(len, values)))
@@ -57,7 +57,9 @@ class FileSink(Sink):
         return 0
 
     def close(self) -> None:
-        """Flush, fsync and close every file."""
+        """Write last blocks, flush, fsync and close every file."""
+        for container in self._containers.values():
+            container.flush()
         for handle in self._files.values():
             handle.flush()
             os.fsync(handle.fileno())

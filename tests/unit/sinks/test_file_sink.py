@@ -19,9 +19,10 @@ def body(record):
 
 def test_container_writer_output_reads_back_with_fastavro():
     out = io.BytesIO()
-    writer = ContainerWriter(out, SCHEMA)
-    writer.write_block([body({"a": i, "b": f"x{i}"}) for i in range(300)])
-    writer.write_block([body({"a": -7, "b": ""})])
+    writer = ContainerWriter(out, SCHEMA, block_records=128)
+    writer.write([body({"a": i, "b": f"x{i}"}) for i in range(300)])
+    writer.write([body({"a": -7, "b": ""})])
+    writer.flush()
     records = list(fastavro.reader(io.BytesIO(out.getvalue())))
     assert len(records) == 301
     assert records[0] == {"a": 0, "b": "x0"} and records[-1] == {"a": -7, "b": ""}
@@ -47,3 +48,15 @@ def test_file_sink_avro_container_per_topic(tmp_path):
     sink.close()
     with open(tmp_path / "t.avro", "rb") as handle:
         assert list(fastavro.reader(handle)) == [{"a": 1, "b": "z"}]
+
+
+def test_container_bytes_do_not_depend_on_write_batching():
+    bodies = [body({"a": i, "b": "y"}) for i in range(2500)]
+    one, many = io.BytesIO(), io.BytesIO()
+    a, b = ContainerWriter(one, SCHEMA), ContainerWriter(many, SCHEMA)
+    a.write(bodies)
+    for start in range(0, 2500, 37):
+        b.write(bodies[start:start + 37])
+    a.flush()
+    b.flush()
+    assert one.getvalue() == many.getvalue()
