@@ -15,6 +15,7 @@ from producer.errors import DatagenError
 from producer.scenario.durations import DURATION_HINT, parse_duration
 
 log = logging.getLogger("producer")
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
 _TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9._-]*$")
 
 
@@ -102,8 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="datagen", description="Play scenario files into Kafka as realistic, labelled Avro events.")
     parser.add_argument("--version", action="version", version=f"datagen {__version__}")
     parser.add_argument("--log-level", default=os.environ.get("DATAGEN_LOG_LEVEL", "INFO"),
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log verbosity (stderr)")
+                        choices=LOG_LEVELS, help="log verbosity (stderr)")
+    common = _Parser(add_help=False)
+    common.add_argument("--log-level", default=argparse.SUPPRESS, choices=LOG_LEVELS, help="log verbosity (stderr)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    real_add = sub.add_parser
+    sub.add_parser = lambda *a, **k: real_add(*a, parents=[common], **k)  # type: ignore[method-assign]
 
     run = sub.add_parser("run", help="play a scenario")
     run.add_argument("scenario", help="a scenario file, or the name of a bundled one (steady_state)")
