@@ -191,8 +191,8 @@ def test_completed_amounts_are_consistent(default_run: Run) -> None:
         for amount in (p["amount"], p["fee_amount"], p["net_amount"]):
             assert amount.as_tuple().exponent == -2
         assert 50 <= p["processing_time_ms"] <= 122_000
-    card = [p for p in completed if p["type"] == "remittance" and p["amount"] <= 100]
-    assert card and all(str(p["fee_amount"]) == "2.99" for p in card)
+    small_remittances = [p for p in completed if p["type"] == "remittance" and p["amount"] <= 100]
+    assert small_remittances and all(str(p["fee_amount"]) == "2.99" for p in small_remittances)
 
 
 def test_processing_time_matches_timestamps(default_run: Run) -> None:
@@ -216,9 +216,8 @@ def test_type_mix_of_genuine_transactions_follows_type_weights(default_run: Run)
 def test_amounts_follow_the_log_normal(default_run: Run) -> None:
     logs = [math.log(float(e.value["payload"]["amount"])) for e in initiations(default_run.events)
             if not e.value["truth"]["is_anomaly"] and e.value["payload"]["type"] in ("circle_contribution", "remittance")]
-    contrib = [x for x in logs]
-    assert abs(statistics.fmean(contrib) - 4.5) < 0.06  # mean of log amount 4.5 ± 0.06 on ~12k, seed 7
-    assert abs(statistics.stdev(contrib) - 1.2) < 0.06  # std 1.2 ± 0.06
+    assert abs(statistics.fmean(logs) - 4.5) < 0.06  # mean of log amount 4.5 ± 0.06 on ~12k, seed 7
+    assert abs(statistics.stdev(logs) - 1.2) < 0.06  # std 1.2 ± 0.06
     by_type = defaultdict(list)
     for e in initiations(default_run.events):
         by_type[e.value["payload"]["type"]].append(float(e.value["payload"]["amount"]))
@@ -229,8 +228,7 @@ def test_amounts_follow_the_log_normal(default_run: Run) -> None:
 
 def test_drifted_amount_mean_comes_from_ctx_params() -> None:
     base = TransactionParams()
-    drifted = base.model_copy(update={"amount_distribution": {"log_normal_mean": 6.0, "log_normal_std": 1.2}})
-    drifted = TransactionParams.model_validate(drifted.model_dump())
+    drifted = TransactionParams.model_validate({**base.model_dump(), "amount_distribution": {"log_normal_mean": 6.0}})
     r = run(base, blocks=8, ctx_params=drifted)
     amounts = [float(e.value["payload"]["amount"]) for e in initiations(r.events)
                if not e.value["truth"]["is_anomaly"] and e.value["payload"]["type"] == "circle_contribution"]
@@ -465,5 +463,4 @@ def test_small_pool_and_partial_overrides() -> None:
     params = TransactionParams(num_users=3, amount_distribution={"log_normal_mean": 3.0})
     assert params.amount_distribution.log_normal_std == 1.2
     r = run(params, blocks=3)
-    assert len({e.key for e in r.events}) <= 3 + 12  # spikes may hand off to... the same three users
-    assert len({e.key for e in r.events}) <= 3
+    assert len({e.key for e in r.events}) <= 3  # spikes hand off only within the pool
