@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TextIO
 
-from producer.domains import STREAMS
+from producer.domains import output_specs
 from producer.encoding.pipeline import Encoding, Format, LabelMode
 from producer.errors import BrokerUnavailable, DeliveryError, UsageError
 from producer.observability.metrics import MetricsServer
@@ -84,7 +85,7 @@ class Run:
         with self._exit:
             self._install_signals()
             self._start_metrics()
-            specs = [STREAMS[name].spec for name, c in self.loaded.scenario.streams.items() if c.weight > 0]
+            specs = output_specs([name for name, c in self.loaded.scenario.streams.items() if c.weight > 0])
             sink, avro_factory = self._make_sink()
             encoding = Encoding(specs, self.settings.output_format, self.settings.labels, self.settings.topic_prefix, avro_factory)
             started = time.monotonic()
@@ -104,6 +105,11 @@ class Run:
             self.stats.ready = sink.ready
             self.say(f"playing scenario={self.loaded.scenario.name} seed={self.loaded.scenario.seed} sink={sink.name} "
                      f"format={self.settings.output_format} rate={self.settings.rate or 'scenario'}")
+            # the hot path allocates many short-lived dicts and no cycles: freeze the long-lived
+            # setup objects and collect generation 0 less often (a quarter of generator time otherwise)
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(50_000, 20, 100)
             started = time.monotonic()
             try:
                 ended = scheduler.run()

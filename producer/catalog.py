@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from producer.domains import STREAMS
+from producer.domains import SPECS, STREAMS, emitted_with
 from producer.scenario.loader import BUNDLED_DIR, read_yaml
 
 
@@ -10,18 +10,20 @@ def render_catalog() -> str:
     """A readable listing of everything datagen can emit and play."""
     lines = ["streams (topic = <prefix><domain>.<stream>):"]
     by_domain: dict[str, list[str]] = {}
-    for name in sorted(STREAMS):
-        by_domain.setdefault(STREAMS[name].spec.domain, []).append(name)
+    for name in sorted(SPECS):
+        by_domain.setdefault(SPECS[name].domain, []).append(name)
     for domain, names in by_domain.items():
         lines.append(f"  {domain}")
         for name in names:
-            spec = STREAMS[name].spec
+            spec = SPECS[name]
             lines.append(f"    {name}  key={spec.key_field}  schema=schemas/{spec.schema}")
             if spec.description:
                 lines.append(f"      {spec.description}")
             lines.append(f"      event types: {', '.join(spec.event_types)}")
-            params = ", ".join(STREAMS[name].Params.model_fields)
-            lines.append(f"      parameters: {params}")
+            if name in STREAMS:
+                lines.append(f"      parameters: {', '.join(STREAMS[name].Params.model_fields)}")
+            if emitted_with(name):
+                lines.append(f"      also emitted by: {', '.join(emitted_with(name))}")
     lines.append("bundled scenarios:")
     for path in sorted(BUNDLED_DIR.glob("*.yaml")):
         data = read_yaml(path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from producer.domains.base import StreamGenerator
+from producer.domains.base import StreamGenerator, StreamSpec
 from producer.domains.fintech_transactions import TransactionsGenerator
 
 # Adding a stream: one module under producer/domains/ and one line here.
@@ -12,6 +12,34 @@ STREAMS: dict[str, type[StreamGenerator]] = {
         TransactionsGenerator,
     )
 }
+
+
+
+def _all_specs() -> dict[str, StreamSpec]:
+    specs: dict[str, StreamSpec] = {}
+    for gen in STREAMS.values():
+        for spec in (gen.spec, *gen.companions):
+            specs.setdefault(spec.name, spec)
+    return specs
+
+
+# every stream a topic can exist for: the configurable ones and those emitted alongside them
+SPECS: dict[str, StreamSpec] = _all_specs()
+
+
+def emitted_with(stream: str) -> list[str]:
+    """The configurable streams whose generators emit `stream` as a companion."""
+    return sorted(name for name, gen in STREAMS.items() if any(c.name == stream for c in gen.companions))
+
+
+def output_specs(streams: list[str]) -> list[StreamSpec]:
+    """Specs of every stream the given configured streams write to (theirs and their companions)."""
+    out: dict[str, StreamSpec] = {}
+    for name in streams:
+        gen = STREAMS[name]
+        for spec in (gen.spec, *gen.companions):
+            out.setdefault(spec.name, spec)
+    return list(out.values())
 
 
 def stream_class(name: str) -> type[StreamGenerator]:

@@ -1,10 +1,19 @@
-"""fintech.transactions: Lakay transaction-service events with fraud, structuring and velocity injections."""
+"""fintech.transactions: Lakay transaction-service events with fraud, structuring and velocity injections.
+
+Every arrival is one transaction of a user drawn by (heavy-tailed) activity: transaction-initiated,
+then transaction-completed, -failed or -flagged (flagged and allowed_with_monitoring is followed by
+completed). An arrival may instead start an injected episode, labelled on every event of it:
+fraud (an account takeover: new device, other IP or place, larger amount, usually flagged),
+structuring (amounts just under $3k or $10k, continued on the user's later arrivals hours apart)
+or a velocity spike (8-15 transactions seconds apart). The risk engine's flags are not the truth:
+it misses some fraud and flags some genuine transactions.
+"""
 
 from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -15,9 +24,11 @@ from producer.domains.base import (
     Event,
     StreamGenerator,
     StreamSpec,
+    dollars,
     envelope,
     uuids,
 )
+from producer.domains.sampling import dotted_ips, element, hex_tokens, pick
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 TYPES = ("circle_contribution", "circle_payout", "remittance", "fee", "refund")
@@ -28,43 +39,11 @@ PATTERNS = (None, "fraud", "structuring", "velocity_spike")
 COMPLETED, FAILED, FLAGGED = range(3)
 SECOND_US, DAY_US = 1_000_000, 86_400_000_000
 
-# city, state, country, latitude, longitude, share of users living there (Haitian diaspora + Haiti)
-HOME_CITIES = (
-    ("Miami", "FL", "US", 25.7617, -80.1918, 0.13), ("North Miami", "FL", "US", 25.8901, -80.1867, 0.06),
-    ("Fort Lauderdale", "FL", "US", 26.1224, -80.1373, 0.06), ("Orlando", "FL", "US", 28.5383, -81.3792, 0.06),
-    ("Naples", "FL", "US", 26.1420, -81.7948, 0.02), ("Brooklyn", "NY", "US", 40.6782, -73.9442, 0.12),
-    ("Queens", "NY", "US", 40.7282, -73.7949, 0.05), ("New York", "NY", "US", 40.7128, -74.0060, 0.04),
-    ("Spring Valley", "NY", "US", 41.1132, -74.0438, 0.02), ("Boston", "MA", "US", 42.3601, -71.0589, 0.07),
-    ("Brockton", "MA", "US", 42.0834, -71.0184, 0.03), ("Newark", "NJ", "US", 40.7357, -74.1724, 0.04),
-    ("Elizabeth", "NJ", "US", 40.6640, -74.2107, 0.02), ("Philadelphia", "PA", "US", 39.9526, -75.1652, 0.03),
-    ("Atlanta", "GA", "US", 33.7490, -84.3880, 0.04), ("Chicago", "IL", "US", 41.8781, -87.6298, 0.03),
-    ("Stamford", "CT", "US", 41.0534, -73.5387, 0.02), ("Port-au-Prince", None, "HT", 18.5944, -72.3074, 0.05),
-    ("Pétion-Ville", None, "HT", 18.5125, -72.2853, 0.015), ("Cap-Haïtien", None, "HT", 19.7578, -72.2042, 0.015),
-    ("Les Cayes", None, "HT", 18.1934, -73.7460, 0.01), ("Gonaïves", None, "HT", 19.4515, -72.6890, 0.005),
-    ("Jacmel", None, "HT", 18.2342, -72.5347, 0.005),
+from producer.domains.geo import (  # noqa: E402
+    CITIES, CITY_COUNTRY, CITY_LAT, CITY_LON, CITY_NAME, CITY_STATE, DEVICE_P, DEVICE_TYPES, DEVICES_PER_USER_P,
+    FOREIGN_BLOCKS, FOREIGN_CITIES, FRAUD_DEVICE_P, HOME_CITIES, HOME_P, HOSTING_BLOCKS, HT_BLOCKS, IS_HAITI, US_BLOCKS,
 )
-# where account-takeover traffic comes from when it is not domestic
-FOREIGN_CITIES = (
-    ("Lagos", None, "NG", 6.5244, 3.3792, 1.0), ("Bucharest", None, "RO", 44.4268, 26.1025, 1.0),
-    ("São Paulo", None, "BR", -23.5505, -46.6333, 1.0), ("Manila", None, "PH", 14.5995, 120.9842, 1.0),
-    ("Santo Domingo", None, "DO", 18.4861, -69.9312, 1.0), ("Montreal", "QC", "CA", 45.5017, -73.5673, 1.0),
-    ("Paris", None, "FR", 48.8566, 2.3522, 1.0),
-)
-CITIES = HOME_CITIES + FOREIGN_CITIES
-CITY_NAME, CITY_STATE, CITY_COUNTRY = (np.array([c[i] for c in CITIES], dtype=object) for i in range(3))
-CITY_LAT = np.array([c[3] for c in CITIES])
-CITY_LON = np.array([c[4] for c in CITIES])
-HOME_P = np.array([c[5] for c in HOME_CITIES]) / sum(c[5] for c in HOME_CITIES)
-IS_HAITI = np.array([c[2] == "HT" for c in HOME_CITIES])
-US_BLOCKS = np.array([24, 47, 50, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 96, 97, 98, 99, 107, 108, 173, 174])
-HT_BLOCKS = np.array([181, 186, 190, 200])
-FOREIGN_BLOCKS = np.array([5, 31, 37, 41, 46, 79, 102, 103, 105, 110, 177, 179, 185, 187, 189, 197])
-HOSTING_BLOCKS = np.array([104, 138, 139, 142, 157, 159, 161, 164, 165, 167, 178, 188, 198, 206, 209])
 
-DEVICE_TYPES = ("ios", "android", "web_desktop", "web_mobile")
-DEVICE_P = np.array([0.33, 0.42, 0.13, 0.12])
-FRAUD_DEVICE_P = np.array([0.15, 0.30, 0.45, 0.10])  # takeovers lean to desktop browsers
-DEVICES_PER_USER_P = np.array([0.55, 0.33, 0.12])
 PARTNERS = ("moncash", "natcash", "unibank", "sogebank", "cam_transfer")
 PARTNER_P = np.array([0.40, 0.20, 0.15, 0.15, 0.10])
 
@@ -92,23 +71,19 @@ VELOCITY_SIZE = (8, 15)  # transactions per velocity spike, inclusive
 VELOCITY_COOLDOWN_US = 60 * SECOND_US
 SERIES_P = np.array([0.30, 0.30, 0.25, 0.15])  # structuring series of 1..4 transactions
 NEW_ACCOUNT_DAYS = 14
+EPISODE_ORDER = np.array([VELOCITY, STRUCTURING, FRAUD, NORMAL])  # by the uniform that picks an arrival's episode
+AMOUNT_FLOOR = np.array([1.0, 1.0, 10.0, 0.99, 1.0])  # dollars, per type
+REMITTANCE_TIER_CENTS, REMITTANCE_FEE_CENTS = np.array([10_000, 50_000, 100_000]), np.array([299, 499, 799])
 
 
-class LogNormal(DomainParams):
-    """A log-normal distribution given by the mean and std of its logarithm."""
-
-    log_normal_mean: float
-    log_normal_std: float = Field(gt=0.0, le=5.0)
-
-
-class AmountDistribution(LogNormal):
+class AmountDistribution(DomainParams):
     """Log-normal amount in USD for contributions, payouts, remittances (other types derive from it)."""
 
     log_normal_mean: float = Field(4.5, ge=-2.0, le=12.0)
     log_normal_std: float = Field(1.2, gt=0.0, le=5.0)
 
 
-class ProcessingTime(LogNormal):
+class ProcessingTime(DomainParams):
     """Initiation-to-settlement delay in milliseconds (median e^6.8 ≈ 900 ms)."""
 
     log_normal_mean: float = Field(6.8, ge=0.0, le=11.0)
@@ -171,10 +146,11 @@ def _allowed_share(kind: int) -> float:
 def _episode_rates(p: TransactionParams, ctx: BlockContext | None = None) -> tuple[float, float, float]:
     """Per-arrival start probabilities of velocity, structuring, fraud, scaled down if they exceed 1."""
     boost = ctx.boost if ctx is not None else (lambda _: 1.0)
-    rates = (p.velocity_anomaly_rate * boost("velocity_spike"),
-             p.structuring_injection_rate * boost("structuring"), p.fraud_injection_rate * boost("fraud"))
-    total = sum(rates)
-    return tuple(r / total for r in rates) if total > 1.0 else rates  # type: ignore[return-value]
+    pv = p.velocity_anomaly_rate * boost("velocity_spike")
+    ps = p.structuring_injection_rate * boost("structuring")
+    pf = p.fraud_injection_rate * boost("fraud")
+    scale = 1.0 / max(1.0, pv + ps + pf)
+    return pv * scale, ps * scale, pf * scale
 
 
 def expected_events_per_arrival(p: TransactionParams) -> float:
@@ -182,52 +158,13 @@ def expected_events_per_arrival(p: TransactionParams) -> float:
     pv, ps, pf = _episode_rates(p)
     spike = sum(VELOCITY_SIZE) / 2
     series = float(np.dot(SERIES_P, np.arange(1, 5)))
-    continuations = ps * (series - 1)  # later series members replace genuine arrivals
+    continuations = min(ps * (series - 1), 1 - pv - ps - pf)  # later series members replace genuine arrivals
     genuine = 2 + p.false_positive_rate * _allowed_share(NORMAL)
     fraud = 2 + p.fraud_detection_rate * _allowed_share(FRAUD)
     structuring = 2 + p.structuring_detection_rate * _allowed_share(STRUCTURING)
     velocity = 2 * spike + p.velocity_detection_rate * (spike - 2) * _allowed_share(VELOCITY)
     return ((1 - pv - ps - pf - continuations) * genuine + pf * fraud + (ps + continuations) * structuring
             + pv * velocity)
-
-
-def _hex_tokens(rng: np.random.Generator, n: int, nbytes: int, prefix: str) -> list[str]:
-    """n random hex tokens with a prefix, e.g. device_3f9a…"""
-    h = rng.integers(0, 256, size=n * nbytes, dtype=np.uint8).tobytes().hex()
-    w = 2 * nbytes
-    return [prefix + h[i:i + w] for i in range(0, n * w, w)]
-
-
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_UUID_HEX_AT = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
-
-
-def _uuids(rng: np.random.Generator, n: int) -> list[str]:
-    """Same draws and result as base.uuids, formatted in numpy (about 2.5 times faster)."""
-    raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    chars = np.full((n, 36), ord("-"), dtype=np.uint8)
-    chars[:, _UUID_HEX_AT] = _HEX[np.stack([raw >> 4, raw & 0x0F], axis=2).reshape(n, 32)]
-    s = chars.tobytes().decode("ascii")
-    return [s[i:i + 36] for i in range(0, 36 * n, 36)]
-
-
-def _dollars(cents: int) -> Decimal:
-    """Integer cents as a scale-2 Decimal: equal to money(cents / 100), twice as fast."""
-    return Decimal(cents).scaleb(-2)
-
-
-def _ips(first: np.ndarray, rest: np.ndarray) -> list[str]:
-    """Dotted IPv4 strings from a first-octet array and an (n, 3) array of the other octets."""
-    return [f"{a}.{b}.{c}.{d}" for a, (b, c, d) in zip(first.tolist(), rest.tolist())]
-
-
-def _pick(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Indices drawn from unnormalised weights by uniforms u; zero-weight entries are never picked."""
-    cum = np.cumsum(weights)
-    idx = np.searchsorted(cum, u * cum[-1], side="right")
-    return np.minimum(idx, np.flatnonzero(weights)[-1])
 
 
 class TransactionsGenerator(StreamGenerator[TransactionParams]):
@@ -259,24 +196,24 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         self._home_lat = CITY_LAT[home] + rng.normal(0.0, 0.03, n)  # neighbourhood within the metro
         self._home_lon = CITY_LON[home] + rng.normal(0.0, 0.03, n)
         self._n_devices = 1 + rng.choice(3, size=n, p=DEVICES_PER_USER_P)
-        self._device_ids = np.array(_hex_tokens(rng, 3 * n, 8, "device_"), dtype=object).reshape(n, 3)
+        self._device_ids = np.array(hex_tokens(rng, 3 * n, 8, "device_"), dtype=object).reshape(n, 3)
         self._device_types = rng.choice(len(DEVICE_TYPES), size=(n, 3), p=DEVICE_P)
         self._ip_first = np.where(IS_HAITI[home], rng.choice(HT_BLOCKS, n), rng.choice(US_BLOCKS, n))
         self._ip_second = rng.integers(0, 256, n)
         rest = np.column_stack([self._ip_second, rng.integers(0, 256, n), rng.integers(1, 255, n)])
-        self._usual_ip = _ips(self._ip_first, rest)
+        self._usual_ip = np.array(dotted_ips(self._ip_first, rest), dtype=object)
         activity = rng.lognormal(0.0, 1.1, n)  # heavy-tailed: the top tenth of users make ~40% of transactions
         self._activity_cum = np.cumsum(activity) / activity.sum()
         self._amount_z = rng.standard_normal(n)  # the user's own amount level, in std units
         self._age0_days = rng.uniform(0.0, params.time_span_days, n)
         self._prefers_card = rng.random(n) < 0.7
-        self._card = np.array(_hex_tokens(rng, n, 12, "pm_"), dtype=object)
-        self._bank = np.array(_hex_tokens(rng, n, 12, "ba_"), dtype=object)
-        self._balance = np.array(_hex_tokens(rng, n, 8, "bal_"), dtype=object)
-        circles = np.array(_hex_tokens(rng, max(1, n // 8), 6, "circle_pool_"), dtype=object)
+        self._card = np.array(hex_tokens(rng, n, 12, "pm_"), dtype=object)
+        self._bank = np.array(hex_tokens(rng, n, 12, "ba_"), dtype=object)
+        self._balance = np.array(hex_tokens(rng, n, 8, "bal_"), dtype=object)
+        circles = np.array(hex_tokens(rng, max(1, n // 8), 6, "circle_pool_"), dtype=object)
         self._circle = circles[rng.integers(0, len(circles), n)]  # about eight members per circle
         partner = rng.choice(len(PARTNERS), size=n, p=PARTNER_P).tolist()
-        self._recipient = np.array([f"{PARTNERS[k]}:{r}" for k, r in zip(partner, _hex_tokens(rng, n, 5, "rcp_"))],
+        self._recipient = np.array([f"{PARTNERS[k]}:{r}" for k, r in zip(partner, hex_tokens(rng, n, 5, "rcp_"))],
                                    dtype=object)
         # episode state, one slot per user so memory stays flat
         self._series_left = np.zeros(n, np.int16)
@@ -298,7 +235,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         users = np.minimum(np.searchsorted(self._activity_cum, rng.random(n), side="right"), len(self._user_ids) - 1)
         pv, ps, pf = _episode_rates(ctx.params, ctx)
         u = rng.random(n)
-        kind = np.select([u < pv, u < pv + ps, u < pv + ps + pf], [VELOCITY, STRUCTURING, FRAUD], NORMAL)
+        kind = EPISODE_ORDER[np.searchsorted(np.array([pv, pv + ps, pv + ps + pf]), u, side="right")]
         band, cont = self._structuring_series(rng, users, times, kind)
         return self._assemble(rng, ctx, *self._expand_spikes(rng, users, times, kind, band, cont))
 
@@ -313,7 +250,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         c = len(cand)
         if c == 0:
             return band, cont
-        sizes = 1 + rng.choice(len(SERIES_P), size=c, p=SERIES_P)
+        sizes = 1 + pick(SERIES_P, rng.random(c))
         gaps = (np.clip(rng.lognormal(math.log(7200.0), 0.6, c), 1800.0, 28800.0) * SECOND_US).astype(np.int64)
         bands = (rng.random(c) < 0.45).astype(np.int8)  # 0: $2,800-$2,999 (under $3k), 1: $9,500-$9,999
         for j, i in enumerate(cand.tolist()):
@@ -366,12 +303,10 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         z = math.sqrt(0.35) * self._amount_z[users] + math.sqrt(0.65) * rng.standard_normal(m)
         base = np.exp(d.log_normal_mean + d.log_normal_std * z)
         members, refund_share = rng.integers(5, 13, m), rng.uniform(0.15, 1.0, m)
-        amount = np.select(
-            [ttype == PAYOUT, ttype == REFUND, ttype == FEE],
-            [base * members, base * refund_share, np.clip(base * 0.025, 0.99, 25.0)], base)
-        amount *= np.select([kind == FRAUD, kind == VELOCITY], [rng.lognormal(1.0, 0.4, m), 0.35], 1.0)
-        floor = np.select([ttype == FEE, ttype == REMITTANCE], [0.99, 10.0], 1.0)
-        cents = np.rint(np.clip(amount, floor, 50_000.0) * 100).astype(np.int64)
+        amount = np.where(ttype == FEE, np.clip(base * 0.025, 0.99, 25.0),
+                          base * np.choose(ttype, [1.0, members, 1.0, 1.0, refund_share]))
+        amount *= np.choose(kind, [1.0, rng.lognormal(1.0, 0.4, m), 1.0, 0.35])  # takeovers drain, spikes probe
+        cents = np.rint(np.clip(amount, AMOUNT_FLOOR[ttype], 50_000.0) * 100).astype(np.int64)
         under_3k, under_10k = rng.integers(280_000, 299_901, m), rng.integers(950_000, 999_901, m)
         return np.where(band == 0, under_3k, np.where(band == 1, under_10k, cents))
 
@@ -381,10 +316,10 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         instant = rng.random(len(cents)) < 0.2
         contribution = np.where(card, np.rint(cents * 0.029 + 30), np.minimum(np.rint(cents * 0.008), 500))
         payout = np.where(instant, np.maximum(np.rint(cents * 0.015), 25), 0)
-        remittance = np.select([cents <= 10_000, cents <= 50_000, cents <= 100_000],
-                               [299, 499, 799], np.minimum(np.rint(cents * 0.01), 2999))
-        fee = np.select([ttype == CONTRIBUTION, ttype == PAYOUT, ttype == REMITTANCE],
-                        [contribution, payout, remittance], 0)
+        tier = np.searchsorted(REMITTANCE_TIER_CENTS, cents)  # $2.99 to $100, $4.99 to $500, $7.99 to $1k
+        remittance = np.where(tier < 3, REMITTANCE_FEE_CENTS[np.minimum(tier, 2)],
+                              np.minimum(np.rint(cents * 0.01), 2999))
+        fee = np.choose(ttype, [contribution, payout, remittance, 0, 0])
         return np.minimum(fee, cents // 2).astype(np.int64)
 
     def _access(
@@ -402,26 +337,26 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         foreign = away & (rng.random(m) < 0.6)
         vpn = fraud & ~away & ((rng.random(m) < 0.5) | ~new_device)  # every takeover shows some signal
         k = int(new_device.sum())
-        device_ids[new_device] = _hex_tokens(rng, k, 8, "device_")
-        device_types[new_device] = rng.choice(len(DEVICE_TYPES), size=k, p=FRAUD_DEVICE_P)
+        device_ids[new_device] = hex_tokens(rng, k, 8, "device_")
+        device_types[new_device] = pick(FRAUD_DEVICE_P, rng.random(k))
         nh, home = len(HOME_CITIES), self._home[users]
-        city = np.select([foreign, away], [nh + rng.integers(0, len(FOREIGN_CITIES), m),
-                                           (home + rng.integers(1, nh, m)) % nh], home)
+        city = np.where(foreign, nh + rng.integers(0, len(FOREIGN_CITIES), m),
+                        np.where(away, (home + rng.integers(1, nh, m)) % nh, home))
         lat = np.where(away, CITY_LAT[city], self._home_lat[users]) + rng.normal(0.0, 0.02, m)
         lon = np.where(away, CITY_LON[city], self._home_lon[users]) + rng.normal(0.0, 0.02, m)
         mobile = ~fraud & (rng.random(m) < 0.12)  # same carrier block, different address
-        first = np.select([mobile, vpn, foreign, away],
-                          [self._ip_first[users], rng.choice(HOSTING_BLOCKS, m), rng.choice(FOREIGN_BLOCKS, m),
-                           rng.choice(US_BLOCKS, m)], 0)
+        blocks = rng.random(m)
+        first = np.where(mobile, self._ip_first[users], np.where(
+            vpn, element(HOSTING_BLOCKS, blocks), np.where(
+                foreign, element(FOREIGN_BLOCKS, blocks), np.where(away, element(US_BLOCKS, blocks), 0))))
         rest = rng.integers(0, 256, (m, 3))
         rest[:, 0] = np.where(mobile, self._ip_second[users], rest[:, 0])
         rest[:, 2] = rest[:, 2] % 254 + 1
-        ips = [self._usual_ip[u] for u in users.tolist()]
-        other = np.flatnonzero(first > 0)
-        for i, ip in zip(other.tolist(), _ips(first[other], rest[other])):
-            ips[i] = ip
+        ips = self._usual_ip[users]
+        other = first > 0
+        ips[other] = dotted_ips(first[other], rest[other])
         signals = {"new_device": new_device, "geo_mismatch": away, "unusual_ip": vpn | away}
-        return (device_ids.tolist(), [DEVICE_TYPES[t] for t in device_types.tolist()], ips,
+        return (device_ids.tolist(), [DEVICE_TYPES[t] for t in device_types.tolist()], ips.tolist(),
                 np.round(lat, 4), np.round(lon, 4), city, signals)
 
     def _outcomes(
@@ -429,15 +364,14 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Outcome per transaction, with the risk score and flag action of flagged ones."""
         m = len(kind)
-        detect = np.select([kind == FRAUD, kind == STRUCTURING, kind == VELOCITY],
-                           [p.fraud_detection_rate, p.structuring_detection_rate,
-                            np.where(pos >= 2, p.velocity_detection_rate, 0.0)], p.false_positive_rate)
+        detect = np.choose(kind, [p.false_positive_rate, p.fraud_detection_rate, p.structuring_detection_rate,
+                                  np.where(pos >= 2, p.velocity_detection_rate, 0.0)])
         flagged = rng.random(m) < detect
         failed = ~flagged & (rng.random(m) < p.failure_rate)
-        outcome = np.select([flagged, failed], [FLAGGED, FAILED], COMPLETED)
+        outcome = np.where(flagged, FLAGGED, np.where(failed, FAILED, COMPLETED))
         model = np.array([SCORE_MODEL[k] for k in range(4)])[kind]
         score = np.round(model[:, 0] + model[:, 1] * rng.beta(model[:, 2], model[:, 3]), 4)
-        action = np.select([score >= 0.9, score >= 0.7], [1, 0], 2)  # indices into ACTIONS
+        action = np.where(score >= 0.9, 1, np.where(score >= 0.7, 0, 2))  # indices into ACTIONS
         return outcome, score, action
 
     def _assemble(
@@ -451,7 +385,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         for k in (NORMAL, FRAUD, STRUCTURING, VELOCITY):
             mask = kind == k
             w = weights if k == NORMAL else weights * AFFINITY[k]
-            ttype[mask] = _pick(w if w.sum() > 0 else weights, u[mask])
+            ttype[mask] = pick(w if w.sum() > 0 else weights, u[mask])
         cents = self._amount_cents(rng, p, users, kind, ttype, band)
         card = rng.random(m) < np.where(self._prefers_card[users], 0.9, 0.1)
         fee = self._fee_cents(rng, cents, ttype, card)
@@ -468,12 +402,12 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         reason_pick = rng.integers(0, 3, m)
         young = self._age0_days[users] + (times - self._t0_us) / DAY_US < NEW_ACCOUNT_DAYS
         allowed = (outcome == FLAGGED) & (action == 2)
-        ids = _uuids(rng, int(4 * m + allowed.sum()))
+        ids = uuids(rng, int(4 * m + allowed.sum()))
         event_ids = iter(ids[2 * m:])
         truths = [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k],
                             risk_level="high" if k != NORMAL else None) for k in range(4)]
         stream, svc, out = self.spec.name, self.spec.source_service, []
-        emit, fee_amounts = out.append, {0: _dollars(0)}  # most fees repeat (0, tiers): decode once per block
+        emit, fee_amounts = out.append, {0: dollars(0)}  # most fees repeat (0, tiers): decode once per block
         columns = (times.tolist(), self._user_ids[users].tolist(), ids[:m], ids[m:2 * m], kind.tolist(),
                    TYPE_NAMES[ttype].tolist(), cents.tolist(), fee.tolist(), *ends, ips, dev_ids, dev_types,
                    lat.tolist(), lon.tolist(), CITY_NAME[city].tolist(), CITY_STATE[city].tolist(),
@@ -481,7 +415,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
                    err.tolist(), score.tolist(), action.tolist())
         for j, (t, uid, tx_id, corr, k, typ, c, fc, st, si, dt, di, ip, dev, dvt, la, lo, city_name, state,
                 country, oc, fu, pu, er, sc, ac) in enumerate(zip(*columns)):
-            truth, amount = truths[k], _dollars(c)
+            truth, amount = truths[k], dollars(c)
             payload = {
                 "transaction_id": tx_id, "user_id": uid, "type": typ, "amount": amount, "currency": "USD",
                 "source": {"type": st, "identifier": si}, "destination": {"type": dt, "identifier": di},
@@ -514,7 +448,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
             else:
                 fee_amount = fee_amounts.get(fc)
                 if fee_amount is None:
-                    fee_amount = fee_amounts[fc] = _dollars(fc)
+                    fee_amount = fee_amounts[fc] = dollars(fc)
                 payload = {"transaction_id": tx_id, "user_id": uid, "type": typ, "amount": amount,
                            "fee_amount": fee_amount, "net_amount": amount - fee_amount, "currency": "USD",
                            "completed_at": None, "processing_time_ms": (fu + pu) // 1000}
@@ -532,7 +466,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         bank, recipient, balance, circle = (a[users] for a in (self._bank, self._recipient, self._balance,
                                                                 self._circle))
         redirected = np.flatnonzero(new_dest)
-        for i, token in zip(redirected.tolist(), _hex_tokens(rng, len(redirected), 12, "")):
+        for i, token in zip(redirected.tolist(), hex_tokens(rng, len(redirected), 12, "")):
             if ttype[i] == PAYOUT:
                 bank[i] = "ba_" + token
             else:

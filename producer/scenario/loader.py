@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from producer.domains import STREAMS
+from producer.domains import STREAMS, emitted_with
 from producer.domains.base import DomainParams
 from producer.errors import ConfigError
 from producer.scenario.model import Scenario
@@ -122,6 +122,9 @@ def load_scenario(name: str | Path) -> LoadedScenario:
     params: dict[str, DomainParams] = {}
     for stream, config in scenario.streams.items():
         cls = STREAMS.get(stream)
+        if cls is None and emitted_with(stream):
+            owners = " or ".join(emitted_with(stream))
+            raise ConfigError(source, f"streams.{stream}", f"a configurable stream ({stream} is emitted by {owners}; configure that one)", stream)
         if cls is None:
             known = ", ".join(sorted(STREAMS))
             raise ConfigError(source, f"streams.{stream}", f"a known stream (one of: {known})", stream)
