@@ -12,7 +12,6 @@ it misses some fraud and flags some genuine transactions.
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 from typing import Annotated, ClassVar
 
 import numpy as np
@@ -28,6 +27,10 @@ from producer.domains.base import (
     envelope,
     uuids,
 )
+from producer.domains.geo import (
+    CITY_COUNTRY, CITY_LAT, CITY_LON, CITY_NAME, CITY_STATE, DEVICE_P, DEVICE_TYPES, DEVICES_PER_USER_P,
+    FOREIGN_BLOCKS, FOREIGN_CITIES, FRAUD_DEVICE_P, HOME_CITIES, HOME_P, HOSTING_BLOCKS, HT_BLOCKS, IS_HAITI, US_BLOCKS,
+)
 from producer.domains.sampling import dotted_ips, element, hex_tokens, pick
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -38,11 +41,6 @@ NORMAL, FRAUD, STRUCTURING, VELOCITY = range(4)
 PATTERNS = (None, "fraud", "structuring", "velocity_spike")
 COMPLETED, FAILED, FLAGGED = range(3)
 SECOND_US, DAY_US = 1_000_000, 86_400_000_000
-
-from producer.domains.geo import (  # noqa: E402
-    CITIES, CITY_COUNTRY, CITY_LAT, CITY_LON, CITY_NAME, CITY_STATE, DEVICE_P, DEVICE_TYPES, DEVICES_PER_USER_P,
-    FOREIGN_BLOCKS, FOREIGN_CITIES, FRAUD_DEVICE_P, HOME_CITIES, HOME_P, HOSTING_BLOCKS, HT_BLOCKS, IS_HAITI, US_BLOCKS,
-)
 
 PARTNERS = ("moncash", "natcash", "unibank", "sogebank", "cam_transfer")
 PARTNER_P = np.array([0.40, 0.20, 0.15, 0.15, 0.10])

@@ -19,7 +19,7 @@ import pytest
 from fastavro.validation import validate
 from pydantic import ValidationError
 
-from producer.domains.base import BlockContext, Event, to_datetime, uuids
+from producer.domains.base import BlockContext, Event, to_datetime
 from producer.domains.fintech_transactions import (
     TransactionParams,
     TransactionsGenerator,
