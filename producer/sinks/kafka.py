@@ -71,30 +71,31 @@ class KafkaSink(Sink):
         return {"bootstrap.servers": self.bootstrap_servers, **DEFAULTS, **self.overrides}
 
     def open(self, topics: list[TopicInfo]) -> None:
-        """Wait for the broker (with backoff), create missing topics, then start the producer."""
-        admin = AdminClient({**self._client_conf(), "logger": logging.getLogger("librdkafka.admin")})
-        metadata = self._wait_for_broker(admin)
-        brokers = len(metadata.brokers)
-        missing = [t.name for t in topics if t.name not in metadata.topics]
-        if missing:
-            replication = min(3, brokers)
-            futures = admin.create_topics(
-                [NewTopic(name, num_partitions=self.partitions, replication_factor=replication) for name in missing]
-            )
-            for name, future in futures.items():
-                try:
-                    future.result(timeout=30)
-                    log.info("topic created topic=%s partitions=%d replication=%d", name, self.partitions, replication)
-                except KafkaException as exc:
-                    if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                        raise BrokerUnavailable(f"cannot create topic {name}: {exc.args[0].str()}") from exc
+        """Start the producer (rejecting bad -X first), wait for the broker, create missing topics."""
         conf = self.producer_conf()
-        log.info("producer config %s", " ".join(f"{k}={v}" for k, v in sorted(redact(conf).items())))
         try:
             self._producer = Producer({**conf, "logger": logging.getLogger("librdkafka")})
         except KafkaException as exc:
-            raise UsageError(f"-X: invalid librdkafka configuration: {exc.args[0].str()}") from exc
+            raise UsageError(f"-X: expected valid librdkafka properties, found {exc.args[0].str()}") from exc
+        log.info("producer config %s", " ".join(f"{k}={v}" for k, v in sorted(redact(conf).items())))
+        admin = AdminClient({**self._client_conf(), "logger": logging.getLogger("librdkafka.admin")})
+        metadata = self._wait_for_broker(admin)
+        missing = [t.name for t in topics if t.name not in metadata.topics]
+        if missing:
+            self._create_topics(admin, missing, min(3, len(metadata.brokers)))
         self._ready = True
+
+    def _create_topics(self, admin: AdminClient, names: list[str], replication: int) -> None:
+        futures = admin.create_topics(
+            [NewTopic(name, num_partitions=self.partitions, replication_factor=replication) for name in names]
+        )
+        for name, future in futures.items():
+            try:
+                future.result(timeout=30)
+                log.info("topic created topic=%s partitions=%d replication=%d", name, self.partitions, replication)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise BrokerUnavailable(f"cannot create topic {name}: {exc.args[0].str()}") from exc
 
     def _wait_for_broker(self, admin: AdminClient) -> Any:
         delay, attempt = 1.0, 0

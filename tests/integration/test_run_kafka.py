@@ -119,3 +119,27 @@ def test_unreachable_broker_retries_quietly_and_is_not_ready(tmp_path):
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "summary:" in out
+
+
+def test_librdkafka_properties_pass_through_and_secrets_stay_out_of_logs(kafka_bootstrap, schema_registry_url):
+    prefix = f"x{os.getpid()}."
+    proc = datagen(
+        "run", "steady_state", "--events", "200", "--rate", "max", "--no-metrics", "--topic-prefix", prefix,
+        "--bootstrap-servers", kafka_bootstrap, "--schema-registry-url", schema_registry_url, "--partitions", "2",
+        "-X", "linger.ms=7", "-X", "client.id=datagen-it", "-X", "sasl.password=hunter2-secret",
+        "-X", "sasl.username=alice",
+    )
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "linger.ms=7" in err and "client.id=datagen-it" in err
+    assert "hunter2-secret" not in out + err
+    assert "sasl.password=***" in err
+    assert len(consume_all(kafka_bootstrap, prefix + "fintech.transactions", timeout=60)) == 200
+
+
+def test_unknown_librdkafka_property_is_rejected_before_any_network(kafka_bootstrap):
+    proc = datagen("run", "steady_state", "--events", "10", "--no-metrics", "--format", "jsonl",
+                   "--bootstrap-servers", kafka_bootstrap, "-X", "no.such.property=1")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "no.such.property" in err and err.strip().count("\n") == 0, err
