@@ -81,6 +81,8 @@ class BlockContext(Generic[P]):
             "scenario": self.scenario,
             "phase": self.phase,
             "drift_progress": self.drift_progress,
+            "disorder": None,
+            "delay_ms": 0,
         }
 
     def boost(self, pattern: str) -> float:
