@@ -21,6 +21,7 @@ from producer.observability.stats import RunStats
 from producer.observability.summary import render_summary
 from producer.scenario.loader import LoadedScenario, load_scenario
 from producer.scheduling.loop import Limits, Scheduler
+from producer.scheduling.shard import Shard
 from producer.scheduling.sources import EventSource
 from producer.sinks.base import Sink
 
@@ -46,6 +47,7 @@ class RunSettings:
     topic_prefix: str = ""
     labels: LabelMode = "inline"
     partitions: int = 6
+    shard: Shard = Shard()
     linger: float = 0.0  # seconds to keep serving /metrics after the run ends
     kafka_conf: dict[str, str] = field(default_factory=dict)
 
@@ -97,14 +99,14 @@ class Run:
                     raise
                 self.say(render_summary(self.stats, time.monotonic() - started, "signal-while-connecting"))
                 return 0
-            source = EventSource(self.loaded)
+            source = EventSource(self.loaded, shard=self.settings.shard)
             scheduler = Scheduler(
                 source, encoding, sink, self.stats, self.stop,
                 Limits(self.settings.events, self.settings.duration), self.settings.rate,
             )
             self.stats.ready = sink.ready
             self.say(f"playing scenario={self.loaded.scenario.name} seed={self.loaded.scenario.seed} sink={sink.name} "
-                     f"format={self.settings.output_format} rate={self.settings.rate or 'scenario'}")
+                     f"format={self.settings.output_format} rate={self.settings.rate or 'scenario'} shard={self.settings.shard}")
             # the hot path allocates many short-lived dicts and no cycles: freeze the long-lived
             # setup objects and collect generation 0 less often (a quarter of generator time otherwise)
             gc.collect()

@@ -13,6 +13,7 @@ from pathlib import Path
 from producer import __version__
 from producer.errors import DatagenError
 from producer.scenario.durations import DURATION_HINT, parse_duration
+from producer.scheduling.shard import Shard
 
 log = logging.getLogger("producer")
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -86,6 +87,7 @@ NON_NEGATIVE = _flag_type("a non-negative integer", _non_negative_int)
 PORT = _flag_type("a port number 0-65535", _port)
 RATE = _flag_type("a positive number of events per second or 'max'", _rate)
 KV = _flag_type("key=value", _kv)
+SHARD = _flag_type("i/n with 0 <= i < n, e.g. 0/3", lambda text: Shard.parse(text))
 PREFIX = _flag_type("letters, digits, '.', '_' or '-'", _prefix)
 
 
@@ -126,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--labels", choices=["inline", "topic", "off"], default="inline",
                      help="ground truth in the event, on <prefix>ground-truth, or dropped")
     run.add_argument("--partitions", type=POSITIVE, default=6, help="partitions of topics datagen creates")
+    run.add_argument("--shard", type=SHARD, default=os.environ.get("DATAGEN_SHARD") or "0/1",
+                     help="i/n: this instance's slice of the entity key space (0 <= i < n) and 1/n of the rate")
     run.add_argument("--linger", type=DURATION, default=0.0,
                      help="after the run ends, keep serving /metrics this long (for a last scrape)")
     _add_connection(run)
@@ -159,7 +163,7 @@ def _run(args: argparse.Namespace) -> int:
         scenario=args.scenario, duration=args.duration, events=args.events, rate=args.rate, seed=args.seed,
         sink=args.sink, out=args.out, format=args.format, bootstrap_servers=args.bootstrap_servers,
         schema_registry_url=args.schema_registry_url, metrics_port=None if args.no_metrics else args.metrics_port,
-        topic_prefix=args.topic_prefix, labels=args.labels, partitions=args.partitions, linger=args.linger, kafka_conf=dict(args.kafka_conf),
+        topic_prefix=args.topic_prefix, labels=args.labels, partitions=args.partitions, linger=args.linger, shard=args.shard if isinstance(args.shard, Shard) else Shard.parse(args.shard), kafka_conf=dict(args.kafka_conf),
     )
     return Run(settings).execute()
 

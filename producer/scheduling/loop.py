@@ -72,10 +72,11 @@ class Scheduler:
         """Events/s wanted now (None = as fast as the sink takes)."""
         if self.rate_override == "max":
             return None
+        shards = self.source.shard.count  # each of n shards emits 1/n of the rate
         if self.rate_override is not None:
-            return float(self.rate_override)
+            return float(self.rate_override) / shards
         point = self.source.timeline.at(tau)
-        return None if point.phase.rate.is_max else point.rate()
+        return None if point.phase.rate.is_max else point.rate() / shards
 
     def run(self) -> str:
         """Run until a limit, the scenario's end or a stop request; returns why it ended."""

@@ -20,6 +20,7 @@ import numpy as np
 from producer.domains import stream_class
 from producer.domains.base import BlockContext, DomainParams, Event, StreamGenerator
 from producer.scenario.loader import LoadedScenario
+from producer.scheduling.shard import Shard
 from producer.scheduling.timeline import Timeline
 
 BLOCK_ARRIVALS = 256
@@ -89,17 +90,24 @@ class StreamSource:
 
 
 class EventSource:
-    """All streams of a scenario merged into one deterministic, event-time-ordered sequence."""
+    """All streams of a scenario merged into one deterministic, event-time-ordered sequence.
 
-    def __init__(self, loaded: LoadedScenario, block_arrivals: int = BLOCK_ARRIVALS) -> None:
+    With a shard, every instance generates the same full sequence and keeps only the events whose
+    key falls in its slice: n shards together emit exactly the unsharded run's events, with
+    disjoint keys. Generation is repeated per shard; encoding and producing (most of the cost) split.
+    """
+
+    def __init__(self, loaded: LoadedScenario, block_arrivals: int = BLOCK_ARRIVALS, shard: Shard = Shard()) -> None:
         self.loaded = loaded
+        self.shard = shard
         self.timeline = Timeline(loaded.scenario)
         self.sources = [
             StreamSource(loaded, name, self.timeline, block_arrivals)
             for name, config in loaded.scenario.streams.items()
             if config.weight > 0
         ]
-        self._merged = heapq.merge(*(s.events() for s in self.sources), key=attrgetter("time_us"))
+        merged = heapq.merge(*(s.events() for s in self.sources), key=attrgetter("time_us"))
+        self._merged = merged if shard.count == 1 else (e for e in merged if shard.owns(e.key))
         self.start_us = loaded.scenario.clock.start_us
         self.us_per_tau = loaded.scenario.clock.speed * 1_000_000
 
