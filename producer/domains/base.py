@@ -168,6 +168,10 @@ class StreamGenerator(ABC, Generic[P]):
     # other streams this generator also emits on (e.g. circle contributions as fintech.transactions)
     companions: ClassVar[tuple[StreamSpec, ...]] = ()
     Params: ClassVar[type[DomainParams]]
+    # dotted parameter paths (or their prefixes) that a scenario's drift blocks may move
+    driftable: ClassVar[tuple[str, ...]] = ()
+    # anomaly pattern names this generator labels and whose rate injection windows may boost
+    patterns: ClassVar[tuple[str, ...]] = ()
     events_per_arrival: ClassVar[float] = 1.0  # mean events one arrival yields, for event-time pacing
 
     def __init__(self, params: P, rng: np.random.Generator) -> None:

@@ -115,6 +115,21 @@ class TransactionParams(DomainParams):
     structuring_detection_rate: Rate = 0.25
     velocity_detection_rate: Rate = Field(0.30, description="per spike transaction after the second")
     processing_time_ms: ProcessingTime = Field(default_factory=ProcessingTime)
+    device_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(zip(DEVICE_TYPES, DEVICE_P.tolist())),
+        description="device-type mix of users' devices and of genuine new devices")
+    new_device_share: Rate = Field(0.002, description="share of genuine transactions made on a device the user just got")
+    travel_share: Rate = Field(0.03, description="share of genuine transactions made away from the home city")
+
+    @field_validator("device_weights")
+    @classmethod
+    def _known_devices(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(DEVICE_TYPES))
+        if unknown:
+            raise ValueError(f"unknown device types {unknown}; expected a subset of {list(DEVICE_TYPES)}")
+        if any(w < 0 or not math.isfinite(w) for w in v.values()) or sum(v.values()) <= 0:
+            raise ValueError("device weights must be non-negative and sum to more than 0")
+        return v
 
     @field_validator("type_weights")
     @classmethod
@@ -127,6 +142,11 @@ class TransactionParams(DomainParams):
         if sum(v.values()) <= 0:
             raise ValueError("type weights must sum to more than 0")
         return v
+
+
+def _device_vector(weights: dict[str, float]) -> np.ndarray:
+    """Device weights in DEVICE_TYPES order."""
+    return np.array([weights.get(t, 0.0) for t in DEVICE_TYPES])
 
 
 def _beta_cdf(x: float, a: int, b: int) -> float:
@@ -183,6 +203,10 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         "initiated then completed, failed or flagged; fraud, structuring and velocity spikes labelled.",
     )
     Params = TransactionParams
+    driftable = ("type_weights", "amount_distribution", "fraud_injection_rate", "structuring_injection_rate",
+                 "velocity_anomaly_rate", "failure_rate", "device_weights", "new_device_share", "travel_share",
+                 "processing_time_ms")
+    patterns = ("fraud", "structuring", "velocity_spike")
     events_per_arrival: ClassVar[float] = expected_events_per_arrival(TransactionParams())
 
     def __init__(self, params: TransactionParams, rng: np.random.Generator) -> None:
@@ -195,7 +219,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         self._home_lon = CITY_LON[home] + rng.normal(0.0, 0.03, n)
         self._n_devices = 1 + rng.choice(3, size=n, p=DEVICES_PER_USER_P)
         self._device_ids = np.array(hex_tokens(rng, 3 * n, 8, "device_"), dtype=object).reshape(n, 3)
-        self._device_types = rng.choice(len(DEVICE_TYPES), size=(n, 3), p=DEVICE_P)
+        self._device_types = pick(_device_vector(params.device_weights), rng.random((n, 3)))
         self._ip_first = np.where(IS_HAITI[home], rng.choice(HT_BLOCKS, n), rng.choice(US_BLOCKS, n))
         self._ip_second = rng.integers(0, 256, n)
         rest = np.column_stack([self._ip_second, rng.integers(0, 256, n), rng.integers(1, 255, n)])
@@ -321,22 +345,32 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         return np.minimum(fee, cents // 2).astype(np.int64)
 
     def _access(
-        self, rng: np.random.Generator, users: np.ndarray, kind: np.ndarray
+        self, rng: np.random.Generator, p: TransactionParams, users: np.ndarray, kind: np.ndarray
     ) -> tuple[list[str], list[str], list[str], np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """Device, IP and geo per transaction: the user's own, or a takeover's new ones for fraud."""
+        """Device, IP and geo per transaction: the user's own (sometimes new or travelling), or a takeover's."""
         m, fraud = len(users), kind == FRAUD
         nd = self._n_devices[users]
         r = rng.random(m)
         slot = np.where(r < 0.7, 0, np.minimum(1 + ((r - 0.7) / 0.3 * (nd - 1)).astype(np.int64), nd - 1))
         device_ids = self._device_ids[users, slot]
         device_types = self._device_types[users, slot]
+        draws = rng.random((3, m))
+        fresh = ~fraud & (draws[0] < p.new_device_share)  # a genuine user's new phone or browser
+        travel = ~fraud & (draws[1] < p.travel_share)  # a genuine user away from home
         new_device = fraud & (rng.random(m) < 0.7)
-        away = fraud & (rng.random(m) < 0.6)
-        foreign = away & (rng.random(m) < 0.6)
+        away = (fraud & (rng.random(m) < 0.6)) | travel
+        foreign = away & fraud & (rng.random(m) < 0.6)
         vpn = fraud & ~away & ((rng.random(m) < 0.5) | ~new_device)  # every takeover shows some signal
         k = int(new_device.sum())
         device_ids[new_device] = hex_tokens(rng, k, 8, "device_")
         device_types[new_device] = pick(FRAUD_DEVICE_P, rng.random(k))
+        if fresh.any():  # the new device replaces the one it was used instead of, from now on
+            j = int(fresh.sum())
+            device_ids[fresh] = hex_tokens(rng, j, 8, "device_")
+            device_types[fresh] = pick(_device_vector(p.device_weights), draws[2][fresh])
+            self._device_ids[users[fresh], slot[fresh]] = device_ids[fresh]
+            self._device_types[users[fresh], slot[fresh]] = device_types[fresh]
+        new_device = new_device | fresh
         nh, home = len(HOME_CITIES), self._home[users]
         city = np.where(foreign, nh + rng.integers(0, len(FOREIGN_CITIES), m),
                         np.where(away, (home + rng.integers(1, nh, m)) % nh, home))
@@ -387,7 +421,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         cents = self._amount_cents(rng, p, users, kind, ttype, band)
         card = rng.random(m) < np.where(self._prefers_card[users], 0.9, 0.1)
         fee = self._fee_cents(rng, cents, ttype, card)
-        dev_ids, dev_types, ips, lat, lon, city, signals = self._access(rng, users, kind)
+        dev_ids, dev_types, ips, lat, lon, city, signals = self._access(rng, p, users, kind)
         outcome, score, action = self._outcomes(rng, p, kind, pos)
         new_dest = (kind == FRAUD) & ((ttype == REMITTANCE) | (ttype == PAYOUT)) & (rng.random(m) < 0.7)
         ends = self._ends(rng, users, ttype, card, new_dest)

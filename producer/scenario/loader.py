@@ -12,7 +12,9 @@ from pydantic import ValidationError
 from producer.domains import STREAMS, emitted_with
 from producer.domains.base import DomainParams
 from producer.errors import ConfigError
+from producer.scenario.durations import format_duration
 from producer.scenario.model import Scenario
+from producer.scheduling.drift import get_path, set_path
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -134,4 +136,50 @@ def load_scenario(name: str | Path) -> LoadedScenario:
             raise validation_to_config_error(
                 source, exc, prefix=f"streams.{stream}.params", model=cls.Params
             ) from None
+    for i, phase in enumerate(scenario.phases):
+        length = scenario.phase_seconds(phase)
+        for j, block in enumerate(phase.drift):
+            _check_drift(source, f"phases[{i}].drift[{j}]", block, scenario, params, length)
+        for j, block in enumerate(phase.inject):
+            _check_inject(source, f"phases[{i}].inject[{j}]", block, scenario, length)
     return LoadedScenario(source=source, scenario=scenario, params=params)
+
+
+def _check_window(source: str, where: str, block: Any, scenario: Any, length: float) -> None:
+    if block.stream not in scenario.streams:
+        known = ", ".join(scenario.streams)
+        raise ConfigError(source, f"{where}.stream", f"a stream of this scenario (one of: {known})", block.stream)
+    if block.start >= length:
+        raise ConfigError(source, f"{where}.start", f"an offset inside the phase (< {format_duration(length)})",
+                          format_duration(block.start))
+
+
+def _check_drift(source: str, where: str, block: Any, scenario: Any, params: dict[str, DomainParams], length: float) -> None:
+    """Drift targets: known, driftable, numeric parameters, with values inside the parameter's range."""
+    _check_window(source, where, block, scenario, length)
+    cls = STREAMS[block.stream]
+    base = params[block.stream]
+    values = base.model_dump()
+    for path, target in block.params.items():
+        try:
+            current = get_path(values, path)
+        except (KeyError, TypeError):
+            raise ConfigError(source, f"{where}.params.{path}", f"a parameter of {block.stream}", path) from None
+        if not any(path == d or path.startswith(d + ".") for d in cls.driftable):
+            allowed = ", ".join(cls.driftable) or "none"
+            raise ConfigError(source, f"{where}.params.{path}", f"a driftable parameter (one of: {allowed})", path)
+        if isinstance(current, (bool, str)) or not isinstance(current, (int, float, dict, list)):
+            raise ConfigError(source, f"{where}.params.{path}", "a numeric parameter (or a table of numbers)", path)
+        set_path(values, path, target)
+    try:
+        cls.Params.model_validate(values)
+    except ValidationError as exc:
+        raise validation_to_config_error(source, exc, prefix=f"{where}.params", model=cls.Params) from None
+
+
+def _check_inject(source: str, where: str, block: Any, scenario: Any, length: float) -> None:
+    _check_window(source, where, block, scenario, length)
+    patterns = STREAMS[block.stream].patterns
+    if block.pattern not in patterns:
+        raise ConfigError(source, f"{where}.pattern", f"a pattern of {block.stream} (one of: {', '.join(patterns)})",
+                          block.pattern)

@@ -131,6 +131,7 @@ class Scheduler:
         stats.tick(now, self.emitted)
         stats.target_rate = 0.0 if rate is None else rate
         stats.queue_depth = self.sink.queue_depth()
+        stats.drift_progress = self.source.drift_by_domain()
         if events:
             point = self.source.timeline.at(tau)
             stats.phase, stats.phase_index = point.phase.name, point.index

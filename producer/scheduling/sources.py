@@ -20,6 +20,7 @@ import numpy as np
 from producer.domains import stream_class
 from producer.domains.base import BlockContext, DomainParams, Event, StreamGenerator
 from producer.scenario.loader import LoadedScenario
+from producer.scheduling.drift import DriftPlan
 from producer.scheduling.shard import Shard
 from producer.scheduling.timeline import Timeline
 
@@ -41,6 +42,7 @@ class StreamSource:
         loaded: LoadedScenario,
         stream: str,
         timeline: Timeline,
+        plan: DriftPlan,
         block_arrivals: int = BLOCK_ARRIVALS,
     ) -> None:
         scenario = loaded.scenario
@@ -55,7 +57,9 @@ class StreamSource:
         self.params: DomainParams = loaded.params[stream]
         cls = stream_class(stream)
         self.generator: StreamGenerator = cls(self.params, stream_seed(self.seed, stream, _POOL))
+        self.plan = plan
         self.block_arrivals = block_arrivals
+        self.drift_progress = 0.0  # of the latest block, for the metrics
         self.tau = 0.0  # scenario instant of the last arrival drawn
         self.block = 0
 
@@ -67,10 +71,11 @@ class StreamSource:
         """The next block's events (possibly empty), or None once the scenario has ended."""
         if self.share <= 0 or self.timeline.ended(self.tau):
             return None
-        point = self.timeline.at(self.tau)
+        tau0 = self.tau
+        point = self.timeline.at(tau0)
         rate = self.arrival_rate(point.rate())
         if rate <= 0:  # a ramp starting from zero: step forward without arrivals
-            self.tau = min(point.phase_end, self.tau + max(point.phase.duration / 1000, 0.001))
+            self.tau = min(point.phase_end, self.tau + max(point.duration / 1000, 0.001))
             return []
         rng = stream_seed(self.seed, self.stream, _BLOCK, self.block)
         self.block += 1
@@ -80,7 +85,11 @@ class StreamSource:
         if not len(inside):
             return []
         times_us = self.start_us + (inside * self.us_per_tau).astype(np.int64)
-        ctx = BlockContext(scenario=self.scenario_name, phase=point.phase.name, params=self.params)
+        params, self.drift_progress = self.plan.params_at(self.stream, tau0)
+        ctx = BlockContext(
+            scenario=self.scenario_name, phase=point.phase.name, params=params,
+            drift_progress=self.drift_progress, injection=self.plan.boosts_at(self.stream, tau0),
+        )
         return self.generator.generate(rng, times_us, ctx)
 
     def events(self) -> Iterator[Event]:
@@ -101,8 +110,9 @@ class EventSource:
         self.loaded = loaded
         self.shard = shard
         self.timeline = Timeline(loaded.scenario)
+        self.plan = DriftPlan(loaded.scenario, loaded.params)
         self.sources = [
-            StreamSource(loaded, name, self.timeline, block_arrivals)
+            StreamSource(loaded, name, self.timeline, self.plan, block_arrivals)
             for name, config in loaded.scenario.streams.items()
             if config.weight > 0
         ]
@@ -121,6 +131,14 @@ class EventSource:
     def tau_of(self, event: Event) -> float:
         """The scenario instant of an event, from its event time."""
         return (event.time_us - self.start_us) / self.us_per_tau
+
+    def drift_by_domain(self) -> dict[str, float]:
+        """The latest drift progress per domain (the largest over its streams)."""
+        out: dict[str, float] = {}
+        for source in self.sources:
+            domain = source.stream.split(".", 1)[0]
+            out[domain] = max(out.get(domain, 0.0), source.drift_progress)
+        return out
 
     @property
     def pending_events(self) -> int:

@@ -19,9 +19,12 @@ class PhasePoint:
     phase_end: float  # scenario instant at which this phase (in this cycle) ends
     cycle: int
 
+    duration: float  # the phase's length in scenario seconds
+    hour: float  # event-time hour of day (for diurnal profiles)
+
     def rate(self) -> float:
         """The phase's profile evaluated at this instant (nominal rate for `max`)."""
-        return self.phase.rate.rate_at(self.t, self.phase.duration)
+        return self.phase.rate.rate_at(self.t, self.duration, self.hour)
 
 
 class Timeline:
@@ -29,13 +32,16 @@ class Timeline:
 
     def __init__(self, scenario: Scenario) -> None:
         self.phases = scenario.phases
+        self.durations = [scenario.phase_seconds(p) for p in scenario.phases]
         self.cycle = scenario.cycle_seconds
         self.total = scenario.total_seconds
+        self.start_s = scenario.clock.start_us / 1e6
+        self.speed = scenario.clock.speed
         self._starts: list[float] = []
         acc = 0.0
-        for phase in self.phases:
+        for duration in self.durations:
             self._starts.append(acc)
-            acc += phase.duration
+            acc += duration
 
     def at(self, tau: float) -> PhasePoint:
         """The phase at scenario instant `tau` (seconds since the scenario started)."""
@@ -45,9 +51,14 @@ class Timeline:
             cycle = min(cycle, int(round(self.total / self.cycle)) - 1)
         within = tau - cycle * self.cycle
         index = max(bisect.bisect_right(self._starts, within) - 1, 0)
-        phase = self.phases[index]
+        phase, duration = self.phases[index], self.durations[index]
         start = cycle * self.cycle + self._starts[index]
-        return PhasePoint(index, phase, tau - start, start + phase.duration, cycle)
+        hour = ((self.start_s + tau * self.speed) % 86400.0) / 3600.0
+        return PhasePoint(index, phase, tau - start, start + duration, cycle, duration, hour)
+
+    def phase_start(self, index: int) -> float:
+        """Offset of phase `index` from the start of a pass, in scenario seconds."""
+        return self._starts[index]
 
     def ended(self, tau: float) -> bool:
         """True once `tau` is past the last phase of the last repetition."""

@@ -261,7 +261,9 @@ def test_users_devices_ips_and_geo_look_real(default_run: Run) -> None:
     for p in genuine:
         devices[p["user_id"]].add(p["device_id"])
         ips[p["user_id"]][p["ip_address"]] += 1
-    assert max(len(d) for d in devices.values()) <= 3
+    # users hold at most 3 devices at a time; genuine device changes (new_device_share 0.2%) let a few
+    # heavy users show more than 3 over a whole run
+    assert sum(len(d) > 3 for d in devices.values()) / len(devices) < 0.05
     usual = sum(c.most_common(1)[0][1] for c in ips.values()) / len(genuine)
     assert 0.8 < usual < 0.95  # ~88% of genuine transactions come from the user's usual IP
     countries = Counter(p["geo_location"]["country"] for p in genuine)
@@ -357,8 +359,9 @@ def test_structuring_series_spread_over_hours() -> None:
     gaps = [b - a for ts in per_user.values() for a, b in zip(ts, ts[1:])]
     assert max(len(ts) for ts in per_user.values()) >= 3  # series of several transactions by one user
     assert sum(1 for g in gaps if 30 * MIN_US <= g <= 48 * HOUR_US) >= 0.6 * len(gaps)  # mostly hours apart
-    # series members replace genuine arrivals: share between 1% (starts only) and 2.25% (all complete)
-    assert 0.012 < len(starts) / r.arrivals < 0.0235
+    # series members replace genuine arrivals: expected between 1% (starts only) and 2.25% (all
+    # complete); series of up to 4 make the count lumpy (sd ~0.13 pp on 20k), so ± 3 sd around that
+    assert 0.012 < len(starts) / r.arrivals < 0.0265
 
 
 def spikes(events: list[Event]) -> list[list[Event]]:

@@ -1,0 +1,343 @@
+"""fintech.circles: sou-sou circle lifecycles, with their contributions and payouts as transactions.
+
+A circle is created, its members join, then in every cycle each member contributes (on time, late
+or not at all), one member in rotation receives the pot, and members may drop (voluntarily, after
+two missed payments, or removed by the organizer), until every member has been paid
+(circle-completed) or the circle fails (insufficient members or excessive defaults). Every
+received contribution and every payout also emits transaction-initiated and transaction-completed
+on fintech.transactions with the circle event's correlation_id, keyed by the member's user_id.
+Injected episodes, labelled on every event they touch: collusion (the first recipients drop right
+after their payout) and fraud (a stolen identity that pays with stolen cards and is removed). The
+lifecycle rules live in fintech_circles_lifecycle.
+
+Compressed rate mode: circles live weeks to months, so events are not scheduled at their natural
+times. A bounded pool of active circles (max_active_circles) is kept; each arrival advances one
+circle, chosen uniformly, by its next lifecycle step, or creates a circle while the pool has room.
+Event time is the arrival time, so each circle's events keep their lifecycle order; the circle's
+own calendar (start_date, cycle, due_date, paid_date, days_late, payout_date) is in the payload and
+follows its frequency. Memory is bounded by the pool and the user pool, whatever the run length.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from producer.domains.base import BlockContext, DomainParams, Event, StreamGenerator, StreamSpec, dollars, envelope, \
+    uuids
+from producer.domains.fintech_circles_lifecycle import (
+    COMPLETED, CREATED, DROP_REASONS, DROPPED, FAILED, FAILURE_REASONS, FRAUD, FREQUENCIES, JOINED, MISSED, NORMAL,
+    PATTERNS, PAYOUT, RECEIVED, VERIFICATION, Circle, Draws, EVENT_TYPES, iso_day, open_circle, plan_cycle,
+)
+from producer.domains.fintech_transactions import TransactionsGenerator
+from producer.domains.geo import (
+    CITY_COUNTRY, CITY_LAT, CITY_LON, CITY_NAME, CITY_STATE, DEVICE_P, DEVICE_TYPES, FOREIGN_BLOCKS, FOREIGN_CITIES,
+    FRAUD_DEVICE_P, HOME_CITIES, HOME_P, HOSTING_BLOCKS, HT_BLOCKS, IS_HAITI, US_BLOCKS,
+)
+from producer.domains.sampling import dotted_ips, element, hex_tokens, pick
+
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+DAY_US = 86_400_000_000
+NAME_THEMES = ("Lakay", "Konbit", "Tèt Ansanm", "Men Kontre", "Lespwa", "Fanmi", "Solidarite", "Zanmi", "Kouraj",
+               "Lavi Miyò", "Ayiti Cheri", "Bon Vwazen", "Pitit Desalin", "Sen Jak", "Anba Lakay", "Fòs")
+NAME_KINDS = ("Savings Group", "Sou-Sou", "Sol", "Circle", "Mutual Fund", "Sabotay")
+DEFAULT_FREQUENCY_WEIGHTS = {"weekly": 0.2, "biweekly": 0.3, "monthly": 0.5}
+INSTANT_PAYOUT_P = 0.2  # payouts to a debit card (1.5%, min 25c); the rest by free ACH
+# the circle's own money steps: the fraction of steps that are contributions or payouts, measured on
+# 2M arrivals at default params (seed 1); see expected_events_per_arrival
+MONEY_STEP_SHARE_AT_DEFAULTS = 0.0
+
+
+class CircleParams(DomainParams):
+    """Parameters of fintech.circles: the seed's circle table plus the bounded pools.
+
+    Rates and their denominators: late_payment_rate and miss_payment_rate per due contribution,
+    member_drop_rate per member and cycle (voluntary drops), circle_failure_rate and
+    collusion_rate per circle, fraud_injection_rate per joining member other than the organizer.
+    """
+
+    member_range: tuple[int, int] = Field((5, 12), description="min/max members per circle")
+    contribution_range: tuple[float, float] = Field((50.0, 300.0), description="min/max contribution, USD")
+    frequency_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_FREQUENCY_WEIGHTS))
+    late_payment_rate: Rate = 0.10
+    late_payment_days_mean: float = Field(3.0, ge=0.0, le=90.0, description="Gaussian, rounded, at least 1")
+    late_payment_days_std: float = Field(2.0, ge=0.0, le=60.0)
+    miss_payment_rate: Rate = 0.05
+    member_drop_rate: Rate = 0.03
+    circle_failure_rate: Rate = 0.05
+    collusion_rate: Rate = 0.02
+    fraud_injection_rate: Rate = 0.02
+    max_active_circles: int = Field(200, ge=1, le=1_000_000, description="bound on circles in flight")
+    num_users: int = Field(5000, ge=50, le=5_000_000, description="size of the bounded member pool")
+
+    @field_validator("member_range")
+    @classmethod
+    def _member_range(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 2 <= v[0] <= v[1] <= 50:
+            raise ValueError("member_range must be [min, max] with 2 <= min <= max <= 50")
+        return v
+
+    @field_validator("contribution_range")
+    @classmethod
+    def _contribution_range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not (math.isfinite(v[1]) and 1.0 <= v[0] <= v[1] <= 100_000.0):
+            raise ValueError("contribution_range must be [min, max] USD with 1 <= min <= max <= 100000")
+        return v
+
+    @field_validator("frequency_weights")
+    @classmethod
+    def _frequencies(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(FREQUENCIES))
+        if unknown:
+            raise ValueError(f"unknown frequencies {unknown}; expected a subset of {list(FREQUENCIES)}")
+        if any(w < 0 or not math.isfinite(w) for w in v.values()) or sum(v.values()) <= 0:
+            raise ValueError("frequency weights must be finite, non-negative and sum to more than 0")
+        return v
+
+    @model_validator(mode="after")
+    def _payment_outcomes(self) -> CircleParams:
+        if self.late_payment_rate + self.miss_payment_rate > 1.0:
+            raise ValueError("late_payment_rate + miss_payment_rate must not exceed 1")
+        return self
+
+
+def expected_events_per_arrival(p: CircleParams) -> float:
+    """Mean events one arrival yields: one circle event, plus two transactions for a contribution or payout."""
+    return 1.0 + 2.0 * MONEY_STEP_SHARE_AT_DEFAULTS
+
+
+class CirclesGenerator(StreamGenerator[CircleParams]):
+    """Sou-sou circles in compressed mode: a bounded pool of circles, one lifecycle step per arrival."""
+
+    spec = StreamSpec(
+        name="fintech.circles",
+        key_field="circle_id",
+        event_types={t: f"datagen.fintech.circles.{''.join(w.title() for w in t.split('-'))}" for t in EVENT_TYPES},
+        source_service="circle-service",
+        schema="fintech/circles.avsc",
+        description="Sou-sou savings circles: creation, joins, contribution cycles with late and missed "
+        "payments, rotating payouts, drops, failures and completions; collusion and fraud labelled.",
+    )
+    companions = (TransactionsGenerator.spec,)
+    Params = CircleParams
+    events_per_arrival: ClassVar[float] = 0.0  # set below the class
+
+    def __init__(self, params: CircleParams, rng: np.random.Generator) -> None:
+        super().__init__(params, rng)
+        n = params.num_users
+        self._user_ids = np.array(uuids(rng, n), dtype=object)
+        home = rng.choice(len(HOME_CITIES), size=n, p=HOME_P)
+        self._home = home
+        self._home_lat = CITY_LAT[home] + rng.normal(0.0, 0.03, n)  # neighbourhood within the metro
+        self._home_lon = CITY_LON[home] + rng.normal(0.0, 0.03, n)
+        self._two_devices = rng.random(n) < 0.45
+        self._device_ids = np.array(hex_tokens(rng, 2 * n, 8, "device_"), dtype=object).reshape(n, 2)
+        self._device_types = rng.choice(len(DEVICE_TYPES), size=(n, 2), p=DEVICE_P)
+        self._ip_first = np.where(IS_HAITI[home], rng.choice(HT_BLOCKS, n), rng.choice(US_BLOCKS, n))
+        self._ip_second = rng.integers(0, 256, n)
+        rest = np.column_stack([self._ip_second, rng.integers(0, 256, n), rng.integers(1, 255, n)])
+        self._usual_ip = np.array(dotted_ips(self._ip_first, rest), dtype=object)
+        self._prefers_card = rng.random(n) < 0.6
+        self._card = np.array(hex_tokens(rng, n, 12, "pm_"), dtype=object)
+        self._bank = np.array(hex_tokens(rng, n, 12, "ba_"), dtype=object)
+        self._active: list[Circle] = []  # at most max_active_circles
+
+    @property
+    def active_count(self) -> int:
+        """Circles in flight."""
+        return len(self._active)
+
+    def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[CircleParams]) -> list[Event]:
+        """Each arrival creates a circle while the pool has room, else advances a random active circle."""
+        n = len(times_us)
+        if n == 0:
+            return []
+        draws = Draws(rng, 8 * n)
+        picks = rng.random(n).tolist()
+        active, limit, p = self._active, self.params.max_active_circles, ctx.params
+        rows: list[tuple[int, Circle, tuple[Any, ...]]] = []
+        opened: list[Circle] = []
+        for t, u in zip(times_us.tolist(), picks):
+            if len(active) < limit:
+                circle = open_circle(Circle(), t // DAY_US, p, ctx.boost, draws, self.params.num_users)
+                active.append(circle)
+                opened.append(circle)
+                i = len(active) - 1
+            else:
+                i = int(u * len(active))
+                circle = active[i]
+            if not circle.steps:
+                plan_cycle(circle, p, draws)
+            rows.append((t, circle, circle.steps.popleft()))
+            if circle.done and not circle.steps:
+                active[i] = active[-1]
+                active.pop()
+        self._name(rng, opened)
+        return self._assemble(rng, ctx, rows)
+
+    @staticmethod
+    def _name(rng: np.random.Generator, circles: list[Circle]) -> None:
+        """Ids, pool account and a name for the circles opened in this block."""
+        k = len(circles)
+        ids, names = uuids(rng, k), rng.integers(0, len(NAME_THEMES) * len(NAME_KINDS), k).tolist()
+        for circle, cid, name in zip(circles, ids, names):
+            circle.circle_id, circle.pool_id = cid, "circle_pool_" + cid[:8] + cid[9:13]
+            circle.name = f"{NAME_THEMES[name // len(NAME_KINDS)]} {NAME_KINDS[name % len(NAME_KINDS)]}"
+
+    def _transfers(
+        self, rng: np.random.Generator, users: np.ndarray, cents: np.ndarray, payout: np.ndarray, fraud: np.ndarray
+    ) -> tuple[list[Any], ...]:
+        """Device, IP, geo, funding and timing of each money movement: the member's own, or a stolen identity's."""
+        m = len(users)
+        slot = ((rng.random(m) < 0.2) & self._two_devices[users]).astype(np.int64)
+        dev_ids, dev_types = self._device_ids[users, slot], self._device_types[users, slot]
+        k = int(fraud.sum())
+        dev_ids[fraud] = hex_tokens(rng, k, 8, "device_")
+        dev_types[fraud] = pick(FRAUD_DEVICE_P, rng.random(k))
+        foreign = fraud & (rng.random(m) < 0.6)
+        nh, home = len(HOME_CITIES), self._home[users]
+        city = np.where(foreign, nh + rng.integers(0, len(FOREIGN_CITIES), m),
+                        np.where(fraud, (home + rng.integers(1, nh, m)) % nh, home))
+        lat = np.where(fraud, CITY_LAT[city], self._home_lat[users]) + rng.normal(0.0, 0.02, m)
+        lon = np.where(fraud, CITY_LON[city], self._home_lon[users]) + rng.normal(0.0, 0.02, m)
+        mobile = ~fraud & (rng.random(m) < 0.12)  # same carrier block, different address
+        blocks = rng.random(m)
+        first = np.where(mobile, self._ip_first[users], np.where(
+            fraud, np.where(foreign, element(FOREIGN_BLOCKS, blocks), element(HOSTING_BLOCKS, blocks)), 0))
+        rest = rng.integers(0, 256, (m, 3))
+        rest[:, 0] = np.where(mobile, self._ip_second[users], rest[:, 0])
+        rest[:, 2] = rest[:, 2] % 254 + 1
+        ips = self._usual_ip[users]
+        other = first > 0
+        ips[other] = dotted_ips(first[other], rest[other])
+        card = fraud | (rng.random(m) < np.where(self._prefers_card[users], 0.9, 0.1))
+        funding = np.where(card, self._card[users], self._bank[users])
+        funding[fraud] = hex_tokens(rng, k, 12, "pm_")  # a stolen card each time
+        # card 2.9% + 30c, ACH 0.8% to $5; instant payouts 1.5% (min 25c), standard ones free
+        instant = payout & (rng.random(m) < INSTANT_PAYOUT_P)
+        fee = np.where(payout, np.where(instant, np.maximum(np.rint(cents * 0.015), 25), 0),
+                       np.where(card, np.rint(cents * 0.029 + 30), np.minimum(np.rint(cents * 0.008), 500)))
+        fee = np.minimum(fee, cents // 2).astype(np.int64)
+        proc_ms = np.clip(rng.lognormal(6.8, 0.8, m), 50.0, 120_000.0).astype(np.int64)
+        return (dev_ids.tolist(), [DEVICE_TYPES[t] for t in dev_types.tolist()], ips.tolist(),
+                np.round(lat, 4).tolist(), np.round(lon, 4).tolist(), CITY_NAME[city].tolist(),
+                CITY_STATE[city].tolist(), CITY_COUNTRY[city].tolist(), card.tolist(), funding.tolist(),
+                self._bank[users].tolist(), fee.tolist(), proc_ms.tolist())
+
+    def _assemble(self, rng: np.random.Generator, ctx: BlockContext[CircleParams],
+                  rows: list[tuple[int, Circle, tuple[Any, ...]]]) -> list[Event]:
+        """Circle events for the block's steps, with each money step's transaction pair."""
+        n = len(rows)
+        money = [j for j, (_, _, step) in enumerate(rows) if step[0] == RECEIVED or step[0] == PAYOUT]
+        m = len(money)
+        ids = uuids(rng, 2 * n + 3 * m)
+        event_ids, corr_ids = ids[:n], ids[n:2 * n]
+        users = np.array([rows[j][1].members[rows[j][2][2]] for j in money], dtype=np.int64)
+        payout = np.array([rows[j][2][0] == PAYOUT for j in money], dtype=bool)
+        fraud = np.array([rows[j][2][1] == FRAUD for j in money], dtype=bool)
+        cents = np.array([rows[j][2][4] if rows[j][2][0] == PAYOUT else rows[j][1].cents for j in money],
+                         dtype=np.int64)
+        transfers = iter(zip(ids[2 * n:2 * n + m], ids[2 * n + m::2], ids[2 * n + m + 1::2],
+                             self._user_ids[users].tolist(), *self._transfers(rng, users, cents, payout, fraud)))
+        decimals: dict[int, Decimal] = {}  # amounts repeat (a circle's contribution): convert once per block
+
+        def dollars_of(c: int) -> Decimal:
+            d = decimals.get(c)
+            if d is None:
+                d = decimals[c] = dollars(c)
+            return d
+
+        truths = [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level="high" if k else None)
+                  for k in range(len(PATTERNS))]
+        user_ids, stream, svc, out = self._user_ids, self.spec.name, self.spec.source_service, []
+        for (t, c, step), event_id, corr in zip(rows, event_ids, corr_ids):
+            kind, pattern = step[0], step[1]
+            cid, tx = c.circle_id, None
+            if kind == RECEIVED:
+                _, _, slot, cycle, due, paid, late = step
+                tx = next(transfers)
+                amount = dollars_of(c.cents)
+                payload = {"circle_id": cid, "member_id": user_ids[c.members[slot]], "cycle": cycle,
+                           "amount": amount, "currency": "USD", "due_date": iso_day(due), "paid_date": iso_day(paid),
+                           "days_late": late, "status": "late" if late else "on_time", "transaction_id": tx[0]}
+            elif kind == JOINED:
+                _, _, slot, status, day = step
+                payload = {"circle_id": cid, "member_id": user_ids[c.members[slot]], "position": slot + 1,
+                           "role": "member" if slot else "organizer", "verification_status": VERIFICATION[status],
+                           "joined_date": iso_day(day)}
+            elif kind == PAYOUT:
+                _, _, slot, cycle, cents, day, position, received, missed = step
+                tx = next(transfers)
+                amount = dollars_of(cents)
+                payload = {"circle_id": cid, "recipient_id": user_ids[c.members[slot]], "cycle": cycle,
+                           "amount": amount, "currency": "USD", "payout_date": iso_day(day),
+                           "rotation_position": position, "contributions_received": received,
+                           "contributions_missed": missed, "transaction_id": tx[0]}
+            elif kind == MISSED:
+                _, _, slot, cycle, due, count = step
+                payload = {"circle_id": cid, "member_id": user_ids[c.members[slot]], "cycle": cycle,
+                           "amount_due": dollars_of(c.cents), "currency": "USD", "due_date": iso_day(due),
+                           "missed_count": count}
+            elif kind == DROPPED:
+                _, _, slot, cycle, reason, day, got_payout, made, remaining = step
+                payload = {"circle_id": cid, "member_id": user_ids[c.members[slot]], "cycle": cycle,
+                           "reason": DROP_REASONS[reason], "dropped_date": iso_day(day), "received_payout": got_payout,
+                           "contributions_made": made, "members_remaining": remaining}
+            elif kind == CREATED:
+                payload = {"circle_id": cid, "organizer_id": user_ids[c.members[0]], "name": c.name,
+                           "contribution_amount": dollars_of(c.cents), "currency": "USD",
+                           "frequency": FREQUENCIES[c.frequency], "max_members": c.size,
+                           "rotation_order": "random" if c.random_rotation else "sequential",
+                           "start_date": iso_day(c.start_day), "status": "pending"}
+            elif kind == COMPLETED:
+                _, _, cycles, day, remaining, dropped, paid_out = step
+                payload = {"circle_id": cid, "cycles_completed": cycles, "completed_date": iso_day(day),
+                           "members_remaining": remaining, "members_dropped": dropped,
+                           "total_paid_out": dollars(paid_out), "currency": "USD"}
+            else:
+                _, _, reason, cycle, day, remaining, cycles, paid_out = step
+                payload = {"circle_id": cid, "reason": FAILURE_REASONS[reason], "cycle": cycle,
+                           "failed_date": iso_day(day), "members_remaining": remaining, "cycles_completed": cycles,
+                           "total_paid_out": dollars(paid_out), "currency": "USD"}
+            truth = truths[pattern]
+            out.append(Event(stream, cid, t, envelope(event_id=event_id, event_type=EVENT_TYPES[kind], time_us=t,
+                                                      source_service=svc, correlation_id=corr, payload=payload,
+                                                      truth=truth.copy())))
+            if tx is not None:
+                out += self._transaction_pair(t, c, kind == PAYOUT, amount, corr, truth, tx, dollars_of)
+        return out
+
+    @staticmethod
+    def _transaction_pair(t: int, c: Circle, is_payout: bool, amount: Decimal, corr: str, truth: dict[str, Any],
+                          tx: tuple[Any, ...], dollars_of: Any) -> list[Event]:
+        """transaction-initiated and -completed on fintech.transactions for one contribution or payout."""
+        (tx_id, init_id, done_id, uid, dev, dev_type, ip, lat, lon, city, state, country, card, funding, bank,
+         fee, proc_ms) = tx
+        pool = {"type": "circle_pool", "identifier": c.pool_id}
+        if is_payout:
+            kind, source, dest = "circle_payout", pool, {"type": "bank_account", "identifier": bank}
+        else:
+            kind, source, dest = "circle_contribution", {"type": "stripe" if card else "bank_account",
+                                                         "identifier": funding}, pool
+        fee_amount = dollars_of(fee)
+        spec = TransactionsGenerator.spec
+        initiated = envelope(event_id=init_id, event_type="transaction-initiated", time_us=t,
+                             source_service=spec.source_service, correlation_id=corr, payload={
+                                 "transaction_id": tx_id, "user_id": uid, "type": kind, "amount": amount,
+                                 "currency": "USD", "source": source, "destination": dest, "initiated_at": None,
+                                 "ip_address": ip, "device_id": dev, "device_type": dev_type,
+                                 "geo_location": {"latitude": lat, "longitude": lon, "country": country, "city": city,
+                                                  "state": state}}, truth=truth.copy())
+        initiated["payload"]["initiated_at"] = initiated["timestamp"]
+        done_us = t + proc_ms * 1000
+        completed = envelope(event_id=done_id, event_type="transaction-completed", time_us=done_us,
+                             source_service=spec.source_service, correlation_id=corr, payload={
+                                 "transaction_id": tx_id, "user_id": uid, "type": kind, "amount": amount,
+                                 "fee_amount": fee_amount, "net_amount": amount - fee_amount, "currency": "USD",
+                                 "completed_at": None, "processing_time_ms": proc_ms}, truth=truth.copy())
+        completed["payload"]["completed_at"] = completed["timestamp"]
+        return [Event(spec.name, uid, t, initiated), Event(spec.name, uid, done_us, completed)]
