@@ -15,7 +15,10 @@ from producer.errors import ConfigError
 from producer.scenario.durations import format_duration
 from producer.scenario.model import Scenario
 from producer.scheduling.drift import get_path, set_path
+from producer.scheduling.profiles import PROFILE_NAMES
+from producer.scheduling.progress import CURVE_NAMES
 
+_TAGS = set(PROFILE_NAMES) | set(CURVE_NAMES)
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
 
@@ -34,7 +37,7 @@ def _loc(parts: tuple[Any, ...]) -> str:
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {"constant", "ramp", "max", "function-after[_aware(), datetime]"} and out.endswith("rate"):
+        elif part in _TAGS or str(part).startswith("function-"):
             continue  # discriminator tags and validator wrappers are not fields the user wrote
         else:
             out += f".{part}" if out else str(part)
@@ -51,7 +54,8 @@ def _expected(error: dict[str, Any], model_fields: list[str] | None) -> tuple[st
     if kind == "missing":
         return "this required field", "nothing"
     if kind == "union_tag_invalid":
-        return "profile to be one of constant, ramp, max", found
+        ctx = error.get("ctx", {})
+        return f"{ctx.get('discriminator', 'a kind')} to be one of {ctx.get('expected_tags', '?')}", found
     for prefix in ("Input should be ", "Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
             msg = msg[len(prefix):]
