@@ -20,6 +20,7 @@ import numpy as np
 from producer.domains import stream_class
 from producer.domains.base import BlockContext, DomainParams, Event, StreamGenerator
 from producer.scenario.loader import LoadedScenario
+from producer.scheduling.disorder import DisorderStage
 from producer.scheduling.drift import DriftPlan
 from producer.scheduling.shard import Shard
 from producer.scheduling.timeline import Timeline
@@ -117,6 +118,9 @@ class EventSource:
             if config.weight > 0
         ]
         merged = heapq.merge(*(s.events() for s in self.sources), key=attrgetter("time_us"))
+        disorder = loaded.scenario.disorder
+        if disorder is not None:
+            merged = DisorderStage(disorder, loaded.scenario.seed).apply(merged)
         self._merged = merged if shard.count == 1 else (e for e in merged if shard.owns(e.key))
         self.start_us = loaded.scenario.clock.start_us
         self.us_per_tau = loaded.scenario.clock.speed * 1_000_000
