@@ -115,6 +115,7 @@ class Run:
             started = time.monotonic()
             try:
                 ended = scheduler.run()
+                scheduler.finish()
             finally:
                 self.stats.ready = False
                 remaining = sink.flush(FLUSH_TIMEOUT)

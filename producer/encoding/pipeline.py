@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from producer.domains.base import Event, StreamSpec
 from producer.encoding.avro import Encode, avro_value
+from producer.encoding.episodes import EpisodeTracker, episode_record
 from producer.encoding.jsonl import encode_json
 from producer.encoding.schemas import GROUND_TRUTH_SCHEMA
 from producer.sinks.base import Record, TopicInfo
@@ -43,6 +44,7 @@ class Encoding:
         self._avro_factory = avro_factory
         self._routes: dict[str, _Route] = {}
         self._truth_encode: Callable[[dict[str, Any]], bytes] | None = None
+        self.episodes = EpisodeTracker()
 
     def topic(self, stream: str) -> str:
         """The topic a stream is written to."""
@@ -95,16 +97,35 @@ class Encoding:
             append(Record(route.topic, event.key.encode(), route.encode(value), event.time_us // 1000))
             if labels == "topic":
                 append(self._truth_record(event, route.topic, truth))
+        if labels == "topic":
+            out.extend(self._episode_records(self.episodes.observe(events)))
+        return out
+
+    def finish(self) -> list[Record]:
+        """Records still owed at the end of a run (episodes that had not ended yet)."""
+        if self.labels != "topic":
+            return []
+        return self._episode_records(self.episodes.finish())
+
+    def _episode_records(self, closed: list) -> list[Record]:
+        out = []
+        assert self._truth_encode is not None
+        for stream, key, pattern, episode in closed:
+            episode_id, value = episode_record(self.topic(stream), key, pattern, episode)
+            out.append(Record(self.ground_truth_topic, episode_id.encode(), self._truth_encode(value), episode.start_us // 1000))
         return out
 
     def _truth_record(self, event: Event, topic: str, truth: dict[str, Any]) -> Record:
         value = event.value
         label = {
+            "kind": "event",
             "event_id": value["event_id"],
             "topic": topic,
             "event_type": value["event_type"],
             "timestamp": value["timestamp"],
+            "entity_key": event.key,
             "truth": truth,
+            "episode": None,
         }
         assert self._truth_encode is not None
         return Record(self.ground_truth_topic, value["event_id"].encode(), self._truth_encode(label), event.time_us // 1000)

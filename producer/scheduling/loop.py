@@ -121,10 +121,16 @@ class Scheduler:
 
     def _emit(self, events: list) -> None:
         records = self.encoding.encode(events)
-        per_topic = Counter(r.topic for r in records)
-        self.stats.on_produced(events, self._topic_of, per_topic)
+        self.stats.on_produced(events, self._topic_of, Counter(r.topic for r in records))
         self.sink.write(records)
         self.emitted += len(events)
+
+    def finish(self) -> None:
+        """Hand over what the encoding still owes at the end (e.g. episodes not yet closed)."""
+        records = self.encoding.finish()
+        if records:
+            self.stats.on_produced([], self._topic_of, Counter(r.topic for r in records))
+            self.sink.write(records)
 
     def _observe(self, now: float, rate: float | None, tau: float, events: list) -> None:
         stats = self.stats

@@ -42,11 +42,18 @@ def test_avro_container_files_are_readable_and_identical_across_rates(tmp_path):
 def test_labels_topic_moves_truth_to_ground_truth_topic(tmp_path):
     run(tmp_path, "--events", "400", "--rate", "max", "--format", "jsonl", "--labels", "topic")
     events = [json.loads(line) for line in (tmp_path / "fintech.transactions.jsonl").read_text().splitlines()]
-    labels = [json.loads(line) for line in (tmp_path / "ground-truth.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (tmp_path / "ground-truth.jsonl").read_text().splitlines()]
+    labels = [r for r in records if r["kind"] == "event"]
     assert len(events) == len(labels) == 400
     assert all(e["truth"] is None for e in events)
     assert [label["event_id"] for label in labels] == [e["event_id"] for e in events]
     assert labels[0]["topic"] == "fintech.transactions" and "is_anomaly" in labels[0]["truth"]
+    # one record per injected episode: the entity, the pattern, start and end, how many events
+    episodes = [r["episode"] | {"key": r["entity_key"]} for r in records if r["kind"] == "episode"]
+    anomalous = {(label["entity_key"], label["truth"]["pattern"]) for label in labels if label["truth"]["is_anomaly"]}
+    assert anomalous and {(e["key"], e["pattern"]) for e in episodes} == anomalous
+    assert all(e["start"] <= e["end"] and e["event_count"] >= 1 for e in episodes)
+    assert sum(e["event_count"] for e in episodes) == sum(label["truth"]["is_anomaly"] for label in labels)
 
 
 def test_labels_off_drops_truth(tmp_path):
