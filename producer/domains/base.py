@@ -183,10 +183,22 @@ class StreamGenerator(ABC, Generic[P]):
     def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[P]) -> list[Event]:
         """Events started by arrivals at `times_us` (sorted, µs); follow-ups may lie in the future."""
 
-    def generate(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[P]) -> list[Event]:
+    def replay_arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[P]) -> list[Event]:
+        """Replay mode: whole lifecycles of entities starting at `times_us`, at their natural event times.
+
+        Streams whose natural timing is already short (seconds to minutes) need not override this;
+        lifecycle streams (days to months) do, so replay shows real calendars. In-flight lifecycles
+        are held by the base class until due: memory is start rate x lifecycle length.
+        """
+        return self.arrivals(rng, times_us, ctx)
+
+    def generate(
+        self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[P], replay: bool = False
+    ) -> list[Event]:
         """Events of this block in event-time order: everything due up to the block's last arrival."""
         pending = self._pending
-        for event in self.arrivals(rng, times_us, ctx):
+        produce = self.replay_arrivals if replay else self.arrivals
+        for event in produce(rng, times_us, ctx):
             self._seq += 1
             heapq.heappush(pending, (event.time_us, self._seq, event))
         horizon = int(times_us[-1]) if len(times_us) else -1

@@ -92,18 +92,25 @@ class Scheduler:
             if deadline is not None and now >= deadline:
                 self.ended_by = "duration"
                 break
-            rate = self.target_rate(tau)
-            n = self.pacer.batch(rate)
-            if self.limits.events is not None:
-                n = min(n, self.limits.events - self.emitted)
-            events = self.source.take(n) if n > 0 else []
+            if self.source.replay:
+                rate, events = self._replay_batch(now - start)
+                if events is None:
+                    self.ended_by = "scenario-end"
+                    break
+                n = 0
+            else:
+                rate = self.target_rate(tau)
+                n = self.pacer.batch(rate)
+                if self.limits.events is not None:
+                    n = min(n, self.limits.events - self.emitted)
+                events = self.source.take(n) if n > 0 else []
             if events:
                 self._emit(events)
                 tau = self.source.tau_of(events[-1])
             elif n > 0:
                 self.ended_by = "scenario-end"
                 break
-            elif rate is not None:
+            elif rate is not None and not self.source.replay:
                 tau += self.pacer.tick  # nothing due yet (e.g. a ramp from zero): scenario time still passes
             if self.limits.events is not None and self.emitted >= self.limits.events:
                 self.ended_by = "events"
@@ -118,6 +125,16 @@ class Scheduler:
                 elif now - next_tick > self.pacer.tick:
                     next_tick = now  # fell behind: never burst to catch up beyond one tick
         return self.ended_by
+
+    def _replay_batch(self, elapsed: float) -> tuple[float | None, list | None]:
+        """Replay pacing: everything due by now in event time (wall seconds x speed); all of it at max."""
+        limit = MAX_BATCH if self.limits.events is None else min(MAX_BATCH, self.limits.events - self.emitted)
+        if self.rate_override == "max":
+            return None, self.source.take_until(float("inf"), limit)
+        if self.rate_override is not None:  # a cap on events/s on top of event-time pacing
+            cap = float(self.rate_override) / self.source.shard.count
+            return cap, self.source.take_until(elapsed, min(limit, self.pacer.batch(cap)))
+        return 0.0, self.source.take_until(elapsed, limit)
 
     def _emit(self, events: list) -> None:
         records = self.encoding.encode(events)

@@ -59,13 +59,16 @@ class StreamSource:
         cls = stream_class(stream)
         self.generator: StreamGenerator = cls(self.params, stream_seed(self.seed, stream, _POOL))
         self.plan = plan
+        self.replay = scenario.mode == "replay"
         self.block_arrivals = block_arrivals
         self.drift_progress = 0.0  # of the latest block, for the metrics
         self.tau = 0.0  # scenario instant of the last arrival drawn
         self.block = 0
 
     def arrival_rate(self, rate: float) -> float:
-        """Arrivals per scenario-second for an overall target of `rate` events/s."""
+        """Arrivals per scenario-second: for `rate` events/s, or in replay `rate` entity starts/s."""
+        if self.replay:
+            return rate * self.share
         return rate * self.share / self.generator.events_per_arrival
 
     def next_block(self) -> list[Event] | None:
@@ -91,7 +94,7 @@ class StreamSource:
             scenario=self.scenario_name, phase=point.phase.name, params=params,
             drift_progress=self.drift_progress, injection=self.plan.boosts_at(self.stream, tau0),
         )
-        return self.generator.generate(rng, times_us, ctx)
+        return self.generator.generate(rng, times_us, ctx, replay=self.replay)
 
     def events(self) -> Iterator[Event]:
         """Every event of this stream, in event-time order."""
@@ -124,13 +127,33 @@ class EventSource:
         self._merged = merged if shard.count == 1 else (e for e in merged if shard.owns(e.key))
         self.start_us = loaded.scenario.clock.start_us
         self.us_per_tau = loaded.scenario.clock.speed * 1_000_000
+        self.replay = loaded.scenario.mode == "replay"
+        self._peeked: Event | None = None
 
     def __iter__(self) -> Iterator[Event]:
         return self._merged
 
     def take(self, n: int) -> list[Event]:
         """Up to n next events (fewer only when the scenario has ended)."""
+        if self._peeked is not None:
+            first, self._peeked = self._peeked, None
+            return [first, *islice(self._merged, n - 1)]
         return list(islice(self._merged, n))
+
+    def take_until(self, tau: float, limit: int) -> list[Event] | None:
+        """Events up to scenario instant `tau` (at most `limit`); None once the scenario has ended."""
+        horizon = self.start_us + tau * self.us_per_tau
+        out: list[Event] = []
+        while len(out) < limit:
+            event = self._peeked if self._peeked is not None else next(self._merged, None)
+            self._peeked = None
+            if event is None:
+                return out or None
+            if event.time_us > horizon:
+                self._peeked = event
+                break
+            out.append(event)
+        return out
 
     def tau_of(self, event: Event) -> float:
         """The scenario instant of an event, from its event time."""
