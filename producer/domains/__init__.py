@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from producer.domains.base import StreamGenerator, StreamSpec
+from producer.domains.ecommerce_customers import CustomersGenerator
 from producer.domains.fintech_transactions import TransactionsGenerator
 
 # Adding a stream: one module under producer/domains/ and one line here.
@@ -10,6 +11,7 @@ STREAMS: dict[str, type[StreamGenerator]] = {
     gen.spec.name: gen
     for gen in (
         TransactionsGenerator,
+        CustomersGenerator,
     )
 }
 

@@ -24,9 +24,15 @@ Lifecycle degradation (the seed's lifecycle mode): a share `degrading_share` of 
 at low risk degrade over `lifecycle_days` with the seed's formulas (engagement and frequency fall,
 recency, cart abandonment and open tickets rise) and are labelled low, then medium (from 30% of the
 lifecycle), then high (from 70%). At a level change the customer moves to that level's part of the
-panel at the end of the block, displacing a random customer there (who leaves unannounced), so each
-level's snapshots keep coming from `risk_distribution`. State is per panel slot, so memory is flat;
-nothing is held back (every event is at its arrival instant).
+panel at the end of the block, displacing a steady customer there (who leaves unannounced; a
+degrading one only if no steady one is left), so each level's snapshots keep coming from
+`risk_distribution`. Whole lifecycles need medium and high traffic to spare: with every joiner
+degrading, the mix must give medium and high clearly more than the lifecycle's own 8/10/8 weeks
+per level (20/40/40 keeps every one whole), else some are displaced before they end.
+
+Memory is flat: state is one row per panel slot, and nothing is held back (every event is at its
+arrival instant). Drift changes only what is emitted, never the random draws, so a run with
+drift_factor 0 equals one without drift, and a drifted run pairs snapshot by snapshot with its base.
 
 The seed has no churn or anomaly label: truth.is_anomaly is False and truth.pattern None on every
 event; truth.risk_level is the snapshot's true_risk_level.
@@ -41,7 +47,16 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from producer.domains import ecommerce_profiles as tab
-from producer.domains.base import BlockContext, DomainParams, Event, StreamGenerator, StreamSpec, dollars, envelope, uuids
+from producer.domains.base import (
+    BlockContext,
+    DomainParams,
+    Event,
+    StreamGenerator,
+    StreamSpec,
+    dollars,
+    envelope,
+    uuids,
+)
 from producer.domains.sampling import pick
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -112,6 +127,8 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
         "seed drift formulas and lifecycle degradation; true risk level labelled.",
     )
     Params = CustomerParams
+    # the panel's shape (num_customers) and calendar (lifecycle_days, snapshot_interval_days) stay fixed in a run
+    driftable = ("risk_distribution", "drift_factor", "drift_direction", "degrading_share")
     events_per_arrival: ClassVar[float] = 1.0  # exactly one snapshot per arrival
 
     def __init__(self, params: CustomerParams, rng: np.random.Generator) -> None:
@@ -167,7 +184,7 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
         self._ids[slots] = uuids(rng, m)
 
     def _place(self, rng: np.random.Generator, parked: list[tuple[np.ndarray, ...]]) -> None:
-        """Move customers whose level changed into random slots of that level, displacing the occupants."""
+        """Move customers whose level changed into slots of that level, displacing steady customers first."""
         if not parked:
             return
         ids, f, i, target = (np.concatenate(cols) for cols in zip(*parked))
@@ -176,7 +193,10 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
             size = int(self._sizes[lvl])
             if len(rows) > size:  # more movers than slots: the last ones win
                 rows = rows[-size:]
-            slots = self._offsets[lvl] + rng.choice(size, size=len(rows), replace=False)
+            start = self._offsets[lvl]
+            # displace steady customers first, in random order; degrading ones only when none is left
+            order = np.argsort(self._i[start:start + size, DEGRADING] + rng.random(size), kind="stable")
+            slots = start + order[:len(rows)]
             self._ids[slots], self._f[slots], self._i[slots] = ids[rows], f[rows], i[rows]
 
     # --- snapshots -----------------------------------------------------------------------------------
@@ -236,7 +256,8 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
         level = np.where(deg, tab.lifecycle_level(day, life), self._pool_level[s])
         row = np.where(prof == tab.HIGH, 3, np.where((prof == tab.MEDIUM) & (f[:, SIGN] < 0), 2, prof))
         life_roll, life_rec = tab.lifecycle_rows(progress)
-        rolling = (tab.ROLLING_LO[prof] + tab.ROLLING_SPAN[prof] * f[:, :NR]) * drift[0][row] * life_roll
+        lived = (tab.ROLLING_LO[prof] + tab.ROLLING_SPAN[prof] * f[:, :NR]) * life_roll
+        rolling = lived * drift[0][row]
         rolling[:, tab.CART] = np.where(deg, np.minimum(rolling[:, tab.CART], tab.LIFECYCLE_CART_CAP),
                                         rolling[:, tab.CART])
         rates = np.round(np.clip(rolling[:, tab.RATE_ROLLING], 0.0, 1.0), 2)
@@ -251,7 +272,8 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
         out_f[pos, 0] = np.round(rolling[:, tab.FREQ], 2)
         out_f[pos, 1:] = rates
         out_ids[pos] = self._ids[s]
-        self._advance(rng, p, s, f, i, rolling[:, tab.FREQ], deg, parked)
+        # drift shifts what is measured, not the customer's simulated history (orders come at the undrifted rate)
+        self._advance(rng, p, s, f, i, lived[:, tab.FREQ], deg, parked)
 
     def _advance(
         self, rng: np.random.Generator, p: CustomerParams, s: np.ndarray, f: np.ndarray, i: np.ndarray,
@@ -268,7 +290,10 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
         orders = tab.poisson_from_uniform(u[:, 0], frequency * interval / tab.DAYS_PER_MONTH)
         rec = tab.RECENCY[prof]
         climbed = f[:, REC] + interval
-        orders = np.where(climbed > rec[:, 1], np.maximum(orders, 1), orders)  # stay in the level's range
+        # a steady customer orders before recency leaves its level's range; a degrading one need not,
+        # its recency (before the seed's x (1 + 5p)) then rests at the range's top
+        orders = np.where(~deg & (climbed > rec[:, 1]), np.maximum(orders, 1), orders)
+        climbed = np.where(deg, np.minimum(climbed, rec[:, 1]), climbed)
         f[:, REC] = np.where(orders > 0, rec[:, 0] + u[:, 1] * np.minimum(interval, rec[:, 1] - rec[:, 0]), climbed)
         value = orders * f[:, AOV] * np.exp(tab.ORDER_VALUE_SIGMA * z[:, NR] - tab.ORDER_VALUE_SIGMA**2 / 2)
         i[:, ORDERS] += orders
