@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from producer.domains.base import StreamGenerator, StreamSpec
 from producer.domains.ecommerce_customers import CustomersGenerator
+from producer.domains.fintech_circles import CirclesGenerator
 from producer.domains.fintech_transactions import TransactionsGenerator
 
 # Adding a stream: one module under producer/domains/ and one line here.
@@ -12,6 +13,7 @@ STREAMS: dict[str, type[StreamGenerator]] = {
     for gen in (
         TransactionsGenerator,
         CustomersGenerator,
+        CirclesGenerator,
     )
 }
 

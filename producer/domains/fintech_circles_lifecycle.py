@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -138,8 +139,8 @@ def contribution_cents(low: float, high: float, u: float) -> int:
     """A log-uniform amount in [low, high], rounded to $5 like real circles when that stays inside."""
     x = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
     lo_c, hi_c = math.ceil(low * 100 - 1e-6), math.floor(high * 100 + 1e-6)
-    c = int(round(x / 5.0)) * 500
-    return c if lo_c <= c <= hi_c else min(max(int(round(x * 100)), lo_c), hi_c)
+    c = round(x / 5.0) * 500
+    return c if lo_c <= c <= hi_c else min(max(round(x * 100), lo_c), hi_c)
 
 
 def distinct_users(draws: Draws, num_users: int, n: int) -> list[int]:
@@ -252,52 +253,21 @@ def plan_cycle(circle: Circle, p: Any, draws: Draws) -> None:
     pattern, active = circle.pattern, circle.active
     for slot, reason in circle.remove_next:
         if active[slot]:
-            _drop(circle, slot, reason, pattern[slot], cycle, due - 3)
+            _drop(circle, slot, reason, pattern[slot], cycle, max(circle.last_day, due - 3))
     circle.remove_next = []
     if _closes(circle, cycle, due - 1):
         return
     for slot in range(len(active)):
         if active[slot] and pattern[slot] == NORMAL and draws.u() < p.member_drop_rate:
-            _drop(circle, slot, VOLUNTARY, NORMAL, cycle, due - 1 - int(draws.u() * 5))
+            _drop(circle, slot, VOLUNTARY, NORMAL, cycle, max(circle.last_day, due - 1 - int(draws.u() * 5)))
     if _closes(circle, cycle, due - 1):
         return
     failing = circle.fail_cycle > 0 and (cycle >= circle.fail_cycle or len(_unpaid(circle)) == 1)
-    miss, late = p.miss_payment_rate, p.late_payment_rate
-    mean, std = p.late_payment_days_mean, p.late_payment_days_std
-    received, missed, last = [], [], due
-    defaulters = [s for s in range(len(active)) if active[s] and pattern[s] == NORMAL
-                  and draws.u() < DEFAULT_WAVE_P] if failing else []
-    if failing and not defaulters:
-        defaulters = [s for s in range(len(active)) if active[s] and pattern[s] == NORMAL][:1]
-    for slot in range(len(active)):
-        if not active[slot]:
-            continue
-        u = draws.u()
-        if pattern[slot] == NORMAL and (slot in defaulters or (not failing and u < miss)):
-            circle.misses[slot] += 1
-            missed.append((MISSED, NORMAL, slot, cycle, due, circle.misses[slot]))
-            if circle.misses[slot] == MISSES_BEFORE_DROP:
-                circle.remove_next.append((slot, MISSED_PAYMENTS))
-            last = max(last, due + MISS_GRACE_DAYS)
-            continue
-        if pattern[slot] == NORMAL and miss <= u < miss + late:
-            days_late = max(1, int(round(mean + std * draws.z())))
-            circle.lates[slot] += 1
-            if circle.lates[slot] == LATES_BEFORE_REVIEW and draws.u() < LATE_REMOVAL_P:
-                circle.remove_next.append((slot, REMOVED))
-        else:
-            days_late = 0
-        paid_day = due + days_late if days_late else due - int(draws.u() * 3)
-        last = max(last, paid_day)
-        circle.contributed[slot] += 1
-        received.append((RECEIVED, pattern[slot], slot, cycle, due, paid_day, days_late))
-        if pattern[slot] == FRAUD and circle.contributed[slot] == circle.fraud_quota[slot]:
-            circle.remove_next.append((slot, REMOVED))
-    received.sort(key=lambda step: step[5])
+    received, missed, last = _contributions(circle, cycle, due, failing, p, draws)
     circle.steps.extend(received)
     circle.steps.extend(missed)
+    circle.last_day = last + 1
     if failing or not received:
-        circle.last_day = last + 1
         _end(circle, (FAILED, NORMAL, EXCESSIVE_DEFAULTS, cycle, last + 1, circle.remaining(), circle.cycles_paid,
                       circle.paid_out))
         return
@@ -306,8 +276,70 @@ def plan_cycle(circle: Circle, p: Any, draws: Draws) -> None:
     circle.paid[recipient] = True
     circle.paid_out += cents
     circle.cycles_paid += 1
-    circle.last_day = last + 1
     circle.steps.append((PAYOUT, pattern[recipient], recipient, cycle, cents, last + 1,
                          circle.rotation.index(recipient) + 1, len(received), len(missed)))
     if pattern[recipient] == COLLUSION:  # the colluder takes the pot and leaves
         _drop(circle, recipient, VOLUNTARY, COLLUSION, cycle, last + 2)
+
+
+def _contributions(
+    circle: Circle, cycle: int, due: int, failing: bool, p: Any, draws: Draws
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]:
+    """Each active member's contribution (received steps by paid date, missed steps) and the last day of the cycle.
+
+    Misses and lates are per due payment; injected members always pay on time. In a failing cycle
+    most genuine members default instead. Removals they earn take effect at the next cycle.
+    """
+    pattern, active = circle.pattern, circle.active
+    miss, late = p.miss_payment_rate, p.late_payment_rate
+    received, missed, last = [], [], due
+    defaulters: list[int] = []
+    if failing:
+        genuine = [s for s in range(len(active)) if active[s] and pattern[s] == NORMAL]
+        defaulters = [s for s in genuine if draws.u() < DEFAULT_WAVE_P] or genuine[:1]
+    for slot in range(len(active)):
+        if not active[slot]:
+            continue
+        u = draws.u()
+        if pattern[slot] == NORMAL and (slot in defaulters if failing else u < miss):
+            circle.misses[slot] += 1
+            missed.append((MISSED, NORMAL, slot, cycle, due, circle.misses[slot]))
+            if circle.misses[slot] == MISSES_BEFORE_DROP:
+                circle.remove_next.append((slot, MISSED_PAYMENTS))
+            last = max(last, due + MISS_GRACE_DAYS)
+            continue
+        days_late = 0
+        if pattern[slot] == NORMAL and miss <= u < miss + late:
+            days_late = max(1, round(p.late_payment_days_mean + p.late_payment_days_std * draws.z()))
+            circle.lates[slot] += 1
+            if circle.lates[slot] == LATES_BEFORE_REVIEW and draws.u() < LATE_REMOVAL_P:
+                circle.remove_next.append((slot, REMOVED))
+        paid_day = due + days_late if days_late else due - int(draws.u() * 3)
+        last = max(last, paid_day)
+        circle.contributed[slot] += 1
+        received.append((RECEIVED, pattern[slot], slot, cycle, due, paid_day, days_late))
+        if pattern[slot] == FRAUD and circle.contributed[slot] == circle.fraud_quota[slot]:
+            circle.remove_next.append((slot, REMOVED))
+    received.sort(key=lambda step: step[5])
+    return received, missed, last
+
+
+def lifecycle_steps(p: Any, circles: int, seed: int = 0, num_users: int = 5000) -> tuple[int, int]:
+    """Steps, and money steps (contributions received, payouts), of `circles` whole lifecycles under `p`.
+
+    By renewal-reward, money steps / steps is the long-run share of arrivals that also emit a
+    transaction pair, whatever the pool size: every step of every circle is one arrival.
+    """
+    draws = Draws(np.random.default_rng(seed), 4096)
+    steps = money = 0
+    for _ in range(circles):
+        circle = open_circle(Circle(), 0, p, lambda _: 1.0, draws, num_users)
+        while True:
+            if not circle.steps:
+                plan_cycle(circle, p, draws)
+            kind = circle.steps.popleft()[0]
+            steps += 1
+            money += kind == RECEIVED or kind == PAYOUT
+            if circle.done and not circle.steps:
+                break
+    return steps, money
