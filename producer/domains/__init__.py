@@ -6,6 +6,7 @@ from producer.domains.base import StreamGenerator, StreamSpec
 from producer.domains.ecommerce_customers import CustomersGenerator
 from producer.domains.fintech_circles import CirclesGenerator
 from producer.domains.fintech_transactions import TransactionsGenerator
+from producer.domains.telco_accounts import AccountsGenerator
 
 # Adding a stream: one module under producer/domains/ and one line here.
 STREAMS: dict[str, type[StreamGenerator]] = {
@@ -14,6 +15,7 @@ STREAMS: dict[str, type[StreamGenerator]] = {
         TransactionsGenerator,
         CustomersGenerator,
         CirclesGenerator,
+        AccountsGenerator,
     )
 }
 

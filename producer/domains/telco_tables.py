@@ -9,15 +9,18 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field, field_validator
 
-from producer.domains.base import DomainParams
+from producer.domains.base import BlockContext, DomainParams
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+DAY_US = 86_400_000_000
+MONTH_US = int(30.436875 * DAY_US)  # a mean Gregorian month
+EXTRA_LINES_P = 0.55  # accounts with multiple lines have 1 + Geometric(0.55) voice lines, at most 5
 
 # Closed sets, in the order of the schema's enum symbols (the generator works with their indices).
 PAYMENT_METHODS = ("electronic_check", "mailed_check", "bank_transfer_automatic", "credit_card_automatic")
 SERVICE_TYPES = ("voice_only", "voice_and_home_internet", "home_internet_only")
 VOICE_ONLY, VOICE_AND_HOME_INTERNET, HOME_INTERNET_ONLY = range(3)
-PRODUCT_TYPES = ("voice", "5g_home_internet")
+PRODUCT_TYPES = ("voice", "home_internet_5g")  # Avro enum symbols cannot start with a digit (seed: 5g_home_internet)
 VOICE, HOME_INTERNET = range(2)
 LINE_STATUSES = ("active", "suspended")
 ACTIVE, SUSPENDED = range(2)
@@ -80,6 +83,26 @@ AREA_CODES = np.array([
     904, 909, 916, 919, 971, 972,
 ], dtype=np.int64)
 EXCHANGES = np.array([x for x in range(200, 1000) if x % 100 != 11 and x != 555], dtype=np.int64)
+
+
+def cumulative(weights: np.ndarray) -> tuple[np.ndarray, int]:
+    """A weight table prepared for _draw: cumulative weights and the last index with positive weight."""
+    return np.cumsum(weights), int(np.flatnonzero(weights)[-1])
+
+
+def draw(table: tuple[np.ndarray, int], u: np.ndarray) -> np.ndarray:
+    """Indices drawn from a prepared weight table by uniforms u (zero-weight entries never drawn)."""
+    cum, last = table
+    return np.minimum(np.searchsorted(cum, u * cum[-1], side="right"), last)
+
+
+HANDSETS_CUM, GATEWAYS_CUM = cumulative(HANDSET_P), cumulative(GATEWAY_P)
+
+
+def last_of_each(values: np.ndarray) -> np.ndarray:
+    """Indices of the last occurrence of each distinct value (later writes win, as in arrival order)."""
+    _, last = np.unique(values[::-1], return_index=True)
+    return len(values) - 1 - last
 
 
 def luhn_check_digits(body: np.ndarray) -> np.ndarray:
@@ -217,3 +240,25 @@ class AccountParams(DomainParams):
 def weight_array(weights: dict, keys: tuple) -> np.ndarray:
     """The weights of keys, in key order (missing keys weigh 0)."""
     return np.array([float(weights.get(k, 0.0)) for k in keys])
+
+
+def anomaly_rates(p: AccountParams, ctx: BlockContext | None = None) -> tuple[float, float, float]:
+    """Probabilities of a ghost line (per line), an IMEI swap and a capture failure (per financed snapshot)."""
+    boost = ctx.boost if ctx is not None else (lambda _: 1.0)
+    ghost = min(1.0, p.p_missing_usage_imei * p.ghost_line_share * boost("ghost_line"))
+    swap = p.p_inject_eip_usage_mismatch * boost("imei_swap")
+    capture = p.p_missing_usage_imei * (1 - p.ghost_line_share) * boost("imei_capture_failure")
+    scale = 1.0 / max(1.0, swap + capture)
+    return ghost, swap * scale, capture * scale
+
+
+def expected_events_per_arrival(p: AccountParams) -> float:
+    """Mean events per arrival: an onboarding bundle (customer, lines, EIPs) or one snapshot."""
+    ml = weight_array(p.multiple_lines_weights, MULTIPLE_LINES)
+    ml /= ml.sum()
+    k = np.arange(1, 4)
+    multi = np.dot(1 + k, EXTRA_LINES_P * (1 - EXTRA_LINES_P) ** (k - 1)) + 5 * (1 - EXTRA_LINES_P) ** 3
+    voice = ml[0] + ml[1] * multi
+    home_internet = ml[2] + (1 - ml[2]) * p.home_internet_share
+    eips = voice * (1 - anomaly_rates(p)[0]) * p.device_payment_plan_rate * p.p_voice_eip_attach_if_plan
+    return p.new_account_rate * (1 + voice + home_internet + eips) + (1 - p.new_account_rate)

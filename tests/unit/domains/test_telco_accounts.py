@@ -1,0 +1,566 @@
+"""telco.accounts: schema conformance, the account graph's grammar, realism, injections, churn risk, bounds."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import numpy as np
+import pytest
+from fastavro.validation import validate
+from pydantic import ValidationError
+
+from producer.domains.base import BlockContext, Event
+from producer.domains.telco_accounts import AccountParams, AccountsGenerator, expected_events_per_arrival
+from producer.domains.telco_tables import AREA_CODES, TACS_OF_MODEL
+
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / AccountsGenerator.spec.schema
+START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+BLOCK = 256
+ANCHOR = datetime(2026, 2, 22, tzinfo=UTC)
+MONTH = timedelta(days=30.436875)
+
+
+@dataclass
+class Run:
+    blocks: list[list[Event]]
+    arrivals: int
+    generator: AccountsGenerator
+
+    @cached_property
+    def events(self) -> list[Event]:
+        return [e for block in self.blocks for e in block]
+
+    def of(self, event_type: str) -> list[dict[str, Any]]:
+        return [e.value["payload"] for e in self.events if e.event_type == event_type]
+
+
+def run(params: AccountParams | None = None, *, seed: int = 7, blocks: int = 80, spacing_us: int = 20_000,
+        injection: dict[str, float] | None = None, ctx_params: AccountParams | None = None) -> Run:
+    """Drive generate() the way the scheduler does: blocks of 256 evenly spaced arrival instants."""
+    params = params or AccountParams()
+    rng = np.random.default_rng(seed)
+    gen = AccountsGenerator(params, rng)
+    ctx = BlockContext(scenario="test", phase="p", params=ctx_params or params, injection=injection or {})
+    out = []
+    for b in range(blocks):
+        times = START_US + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * spacing_us
+        out.append(gen.generate(rng, times, ctx))
+    return Run(out, blocks * BLOCK, gen)
+
+
+@pytest.fixture(scope="module")
+def default_run() -> Run:
+    return run()  # 20,480 arrivals 20 ms apart, seed 7: ~24k events
+
+
+@pytest.fixture(scope="module")
+def onboarding_run() -> Run:
+    return run(AccountParams(new_account_rate=1.0), blocks=40)  # 10,240 accounts onboarded, seed 7
+
+
+@pytest.fixture(scope="module")
+def parsed_schema() -> dict[str, Any]:
+    return fastavro.parse_schema(json.loads(SCHEMA_PATH.read_text()))
+
+
+def tagged(event: Event) -> dict[str, Any]:
+    """The value with its payload in the tuple notation the encoder uses for the union."""
+    return dict(event.value, payload=(AccountsGenerator.spec.event_types[event.event_type], event.value["payload"]))
+
+
+def pattern_of(e: Event) -> str | None:
+    return e.value["truth"]["pattern"]
+
+
+def luhn_ok(number: str) -> bool:
+    """Textbook Luhn check over the whole number (check digit included)."""
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+# --- schema -------------------------------------------------------------------------------------------
+
+
+def test_every_event_validates_against_the_schema(default_run: Run, parsed_schema: dict[str, Any]) -> None:
+    assert len(default_run.events) > 20_000
+    for e in default_run.events:
+        assert validate(tagged(e), parsed_schema, raise_errors=True)
+
+
+def test_spec_names_the_union_records(parsed_schema: dict[str, Any]) -> None:
+    union = next(f for f in parsed_schema["fields"] if f["name"] == "payload")["type"]
+    assert sorted(r["name"] for r in union) == sorted(AccountsGenerator.spec.event_types.values())
+    truth = next(f for f in parsed_schema["fields"] if f["name"] == "truth")["type"]
+    assert truth[0] == "null" and truth[1]["name"] == "datagen.Truth"
+
+
+def _plain(x: Any) -> Any:
+    """Reader output normalised for comparison (uuid logical type reads back as uuid.UUID)."""
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_plain(v) for v in x]
+    return str(x) if type(x).__name__ == "UUID" else x
+
+
+def test_each_event_type_round_trips_through_avro(default_run: Run, parsed_schema: dict[str, Any]) -> None:
+    samples: dict[str, list[Event]] = defaultdict(list)
+    for e in default_run.events:
+        if len(samples[e.event_type]) < 25 or (pattern_of(e) and len(samples[e.event_type]) < 60):
+            samples[e.event_type].append(e)
+    assert set(samples) == set(AccountsGenerator.spec.event_types)
+    for event_type, events in samples.items():
+        for e in events:
+            buf = io.BytesIO()
+            fastavro.schemaless_writer(buf, parsed_schema, tagged(e))
+            buf.seek(0)
+            assert _plain(fastavro.schemaless_reader(buf, parsed_schema, parsed_schema)) == e.value, event_type
+
+
+# --- shape of the stream -------------------------------------------------------------------------------
+
+
+def test_all_event_types_occur(default_run: Run) -> None:
+    counts = Counter(e.event_type for e in default_run.events)
+    assert set(counts) == set(AccountsGenerator.spec.event_types)
+    assert counts["device-usage-snapshot"] > 15_000 and counts["eip-agreement-created"] > 500
+
+
+def test_blocks_are_time_sorted_and_never_go_back(default_run: Run) -> None:
+    last = -1
+    for block in default_run.blocks:
+        for e in block:
+            assert e.time_us >= last
+            last = e.time_us
+            assert e.value["timestamp"] == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=e.time_us)
+
+
+def check_grammar(events: list[Event]) -> None:
+    """customer-created first and once; a line's activation before its EIP and snapshots; cycles 1, 2, 3..."""
+    customers: set[str] = set()
+    line_account: dict[str, str] = {}
+    agreements: set[str] = set()
+    cycles: dict[str, int] = {}
+    for e in events:
+        p, kind = e.value["payload"], e.event_type
+        assert p["account_id"] == e.key
+        if kind == "customer-created":
+            assert e.key not in customers
+            customers.add(e.key)
+            continue
+        assert e.key in customers, kind
+        if kind == "line-activated":
+            assert p["line_id"] not in line_account
+            line_account[p["line_id"]] = e.key
+        else:
+            assert line_account.get(p["line_id"]) == e.key, kind
+        if kind == "eip-agreement-created":
+            agreements.add(p["agreement_number"])
+        if kind == "device-usage-snapshot":
+            assert p["usage_eip_agreement_number"] is None or p["usage_eip_agreement_number"] in agreements
+            assert p["billing_cycle"] == cycles.get(p["line_id"], 0) + 1
+            cycles[p["line_id"]] = p["billing_cycle"]
+
+
+def test_per_account_order_holds(default_run: Run) -> None:
+    check_grammar(default_run.events)
+    correlations = defaultdict(set)
+    for e in default_run.events:
+        if e.event_type != "device-usage-snapshot":
+            correlations[e.value["correlation_id"]].add(e.key)
+    assert all(len(keys) == 1 for keys in correlations.values())  # one onboarding bundle, one account
+    snapshots = [e.value for e in default_run.events if e.event_type == "device-usage-snapshot"]
+    assert all(v["correlation_id"] == v["event_id"] for v in snapshots)
+
+
+def test_onboarding_share(default_run: Run) -> None:
+    created = len(default_run.of("customer-created"))
+    assert abs(created / default_run.arrivals - 0.05) < 0.005  # 5% ± 0.5 pp of 20,480 arrivals, seed 7
+
+
+def test_lines_services_and_products(onboarding_run: Run) -> None:
+    customers = onboarding_run.of("customer-created")
+    lines = defaultdict(list)
+    for p in onboarding_run.of("line-activated"):
+        lines[p["account_id"]].append(p)
+    voice = Counter(min(c["voice_lines"], 2) for c in customers)
+    assert abs(voice[0] / len(customers) - 0.05) < 0.01  # no phone service 5% ± 1 pp on 10,240, seed 7
+    assert abs(voice[1] / len(customers) - 0.40) < 0.02  # one voice line 40% ± 2 pp
+    assert max(c["voice_lines"] for c in customers) == 5
+    internet = sum(c["has_5g_home_internet"] for c in customers) / len(customers)
+    assert abs(internet - (0.05 + 0.95 * 0.45)) < 0.02  # 47.75% ± 2 pp
+    for c in customers:
+        own = lines[c["account_id"]]
+        assert len(own) == c["voice_lines"] + c["has_5g_home_internet"] >= 1
+        assert [p["line_number"] for p in own] == list(range(1, len(own) + 1))
+        assert [p["product_type"] for p in own] == ["voice"] * c["voice_lines"] + ["home_internet_5g"] * c[
+            "has_5g_home_internet"]
+        expected = {(True, False): "voice_only", (True, True): "voice_and_home_internet",
+                    (False, True): "home_internet_only"}[(c["voice_lines"] > 0, c["has_5g_home_internet"])]
+        assert c["service_type"] == expected
+        assert 20 <= c["monthly_charges"] <= 120 and 0 <= c["tenure_months"] <= 71
+        since = c["customer_since"]
+        assert ANCHOR - (c["tenure_months"] + 1) * MONTH - timedelta(days=1) <= since <= ANCHOR
+        assert all(since <= p["activated_at"] <= ANCHOR for p in own)
+    for p in (p for own in lines.values() for p in own):
+        gateway = p["product_type"] == "home_internet_5g"
+        assert p["company_owned_equipment"] == gateway == (p["device"]["category"] == "gateway_5g_hsi")
+        assert not (gateway and p["line_status"] == "suspended")
+
+
+def test_imeis_pass_luhn_and_carry_catalog_tacs(default_run: Run) -> None:
+    registered = []
+    for p in default_run.of("line-activated"):
+        imei = p["device"]["imei"]
+        assert re.fullmatch(r"\d{15}", imei) and luhn_ok(imei)
+        assert p["device"]["tac"] == imei[:8] and imei[:8] in TACS_OF_MODEL[p["device"]["model"]]
+        registered.append(imei)
+    assert len(set(registered)) > 0.99 * len(registered)
+    for p in default_run.of("device-usage-snapshot"):
+        for imei in (p["registered_imei"], p["observed_imei"]):
+            assert imei is None or (re.fullmatch(r"\d{15}", imei) and luhn_ok(imei))
+    assert not luhn_ok("354159068227641")  # the check catches a wrong check digit
+
+
+def test_msisdns_are_nanp_numbers(default_run: Run) -> None:
+    area_codes = set(AREA_CODES.tolist())
+    for p in default_run.of("line-activated"):
+        m = re.fullmatch(r"([2-9]\d\d)([2-9]\d\d)(\d{4})", p["msisdn"])
+        assert m and int(m[1]) in area_codes and m[2][1:] != "11" and m[2] != "555"
+
+
+def test_eip_terms_and_billing_agreement_types(onboarding_run: Run) -> None:
+    customers = {c["account_id"]: c for c in onboarding_run.of("customer-created")}
+    lines = {p["line_id"]: p for p in onboarding_run.of("line-activated")}
+    ghosts = {e.value["payload"]["line_id"] for e in onboarding_run.events
+              if e.event_type == "line-activated" and pattern_of(e) == "ghost_line"}
+    eips = onboarding_run.of("eip-agreement-created")
+    terms = Counter(p["installment_months"] for p in eips)
+    assert set(terms) == {24, 30, 36}
+    for term, share in ((24, 0.35), (30, 0.25), (36, 0.40)):
+        assert abs(terms[term] / len(eips) - share) < 0.02  # seed mix ± 2 pp on ~11.9k agreements, seed 7
+    financed = set()
+    for p in eips:
+        line = lines[p["line_id"]]
+        financed.add(p["line_id"])
+        assert p["billing_agreement_type"] == line["billing_agreement_type"] == f"eip_{p['installment_months']}mo"
+        assert line["product_type"] == "voice" and p["line_id"] not in ghosts
+        assert customers[p["account_id"]]["device_payment_plan"]
+        assert p["eip_imei"] == line["device"]["imei"] and p["device_model"] == line["device"]["model"]
+        assert p["agreement_start"] >= line["activated_at"] and p["agreement_start"] <= ANCHOR
+        assert 0 <= p["months_remaining"] <= p["installment_months"]
+        assert (p["months_remaining"] == 0) == (p["eip_status"] == "closed")  # active: installments left
+        assert p["monthly_installment"] * p["installment_months"] >= p["financed_amount"] > 0
+        assert re.fullmatch(r"EIP-\d{10}", p["agreement_number"])
+    for line_id, line in lines.items():
+        if line_id not in financed:
+            assert line["billing_agreement_type"] == "month_to_month"
+    plan = sum(c["device_payment_plan"] for c in customers.values()) / len(customers)
+    assert abs(plan - 0.721) < 0.015  # 72.1% ± 1.5 pp on 10,240 customers, seed 7
+    eligible = [lid for lid, p in lines.items() if p["product_type"] == "voice" and lid not in ghosts
+                and customers[p["account_id"]]["device_payment_plan"]]
+    assert abs(len(financed) / len(eligible) - 0.85) < 0.01  # seed attach rate 85% ± 1 pp on ~14k lines
+
+
+# --- injections ----------------------------------------------------------------------------------------
+
+
+def test_labels_are_consistent(default_run: Run) -> None:
+    for e in default_run.events:
+        t = e.value["truth"]
+        assert t["is_anomaly"] == (t["pattern"] is not None)
+        assert t["pattern"] in (None, "imei_swap", "ghost_line", "imei_capture_failure")
+        assert t["risk_level"] == {None: None, "imei_swap": "high", "ghost_line": "high",
+                                   "imei_capture_failure": "low"}[t["pattern"]]
+        assert (t["scenario"], t["phase"], t["drift_progress"]) == ("test", "p", 0.0)
+        if e.event_type in ("customer-created", "eip-agreement-created"):
+            assert not t["is_anomaly"]
+
+
+def financed_snapshots(r: Run) -> list[Event]:
+    return [e for e in r.events if e.event_type == "device-usage-snapshot"
+            and e.value["payload"]["usage_eip_agreement_number"] is not None]
+
+
+def test_imei_swap_rate_and_shape(default_run: Run) -> None:
+    snaps = financed_snapshots(default_run)
+    swaps = [e for e in snaps if pattern_of(e) == "imei_swap"]
+    assert abs(len(swaps) / len(snaps) - 0.06) < 0.01  # seed rate 6% ± 1 pp on ~9.3k financed snapshots, seed 7
+    account_imeis: dict[str, set[str]] = defaultdict(set)
+    for p in default_run.of("line-activated"):
+        if p["product_type"] == "voice":
+            account_imeis[p["account_id"]].add(p["device"]["imei"])
+    all_registered = set().union(*account_imeis.values())
+    within = foreign = 0
+    for e in swaps:
+        p = e.value["payload"]
+        assert p["observed_imei"] is not None and p["observed_imei"] != p["registered_imei"]
+        assert p["imei_mismatch"] and not p["missing_usage_imei"] and p["product_type"] == "voice"
+        others = account_imeis[e.key] - {p["registered_imei"]}
+        if others:  # the seed swaps within the customer when it can
+            assert p["observed_imei"] in others
+            within += 1
+        else:  # a device registered to another account, rarely (early on) one never registered here
+            foreign += p["observed_imei"] in all_registered
+    assert 0.3 < within / len(swaps) < 0.9
+    assert foreign > 0.9 * (len(swaps) - within)
+    clean = [e.value["payload"] for e in default_run.events
+             if e.event_type == "device-usage-snapshot" and pattern_of(e) != "imei_swap"]
+    assert not any(p["imei_mismatch"] for p in clean)
+
+
+def test_capture_failures(default_run: Run) -> None:
+    snaps = financed_snapshots(default_run)
+    failures = [e.value["payload"] for e in snaps if pattern_of(e) == "imei_capture_failure"]
+    assert abs(len(failures) / len(snaps) - 0.028) < 0.006  # 4% x 70% ± 0.6 pp on ~9.3k, seed 7
+    for p in failures:
+        assert p["observed_imei"] is None and p["missing_usage_imei"] and not p["imei_mismatch"]
+        assert (p["data_usage_mb"] > 10) == (p["line_status"] == "active")
+
+
+def test_ghost_line_share(onboarding_run: Run) -> None:
+    lines = [e for e in onboarding_run.events if e.event_type == "line-activated"]
+    ghosts = [e.value["payload"] for e in lines if pattern_of(e) == "ghost_line"]
+    assert abs(len(ghosts) / len(lines) - 0.012) < 0.0025  # 4% x 30% ± 0.25 pp of ~24.5k lines, seed 7
+    assert all(p["line_status"] == "active" and p["billing_agreement_type"] == "month_to_month" for p in ghosts)
+    assert {p["product_type"] for p in ghosts} == {"voice", "home_internet_5g"}
+
+
+def test_ghost_lines_stay_silent_and_labelled(default_run: Run) -> None:
+    ghost_lines = {e.value["payload"]["line_id"] for e in default_run.events
+                   if e.event_type == "line-activated" and pattern_of(e) == "ghost_line"}
+    assert len(ghost_lines) > 10
+    seen = 0
+    for e in default_run.events:
+        if e.event_type != "device-usage-snapshot":
+            continue
+        p = e.value["payload"]
+        if p["line_id"] in ghost_lines:
+            seen += 1
+            assert pattern_of(e) == "ghost_line" and e.value["truth"]["is_anomaly"]
+            assert p["line_status"] == "active" and p["observed_imei"] is None
+            assert p["data_usage_mb"] <= 2 and p["voice_minutes"] == p["sms_count"] == 0
+        else:
+            assert pattern_of(e) != "ghost_line"
+            if p["line_status"] == "suspended":  # the honest look-alike: no usage, not labelled
+                assert p["data_usage_mb"] == p["voice_minutes"] == p["sms_count"] == 0
+            else:
+                assert p["data_usage_mb"] > 10
+    assert seen > 50
+
+
+def test_injection_boost_multiplies_rates() -> None:
+    r = run(blocks=40, injection={"imei_swap": 5.0, "ghost_line": 0.0, "imei_capture_failure": 0.0})
+    snaps = financed_snapshots(r)
+    swaps = sum(pattern_of(e) == "imei_swap" for e in snaps)
+    assert abs(swaps / len(snaps) - 0.30) < 0.03  # 6% x 5 = 30% ± 3 pp on ~4.6k, seed 7
+    assert not any(pattern_of(e) in ("ghost_line", "imei_capture_failure") for e in r.events)
+
+
+def test_zero_rates_give_clean_traffic() -> None:
+    r = run(AccountParams(p_inject_eip_usage_mismatch=0, p_missing_usage_imei=0), blocks=20)
+    assert not any(e.value["truth"]["is_anomaly"] for e in r.events)
+    snaps = [e.value["payload"] for e in r.events if e.event_type == "device-usage-snapshot"]
+    assert all(p["observed_imei"] == p["registered_imei"] for p in snaps)
+
+
+# --- churn risk ----------------------------------------------------------------------------------------
+
+
+def test_churn_risk_score_range_and_relations(onboarding_run: Run) -> None:
+    customers = onboarding_run.of("customer-created")
+    scores = [c["churn_risk_score"] for c in customers]
+    assert min(scores) >= 0.01 and max(scores) <= 0.63
+    assert min(scores) < 0.03 and max(scores) > 0.58  # spans the seed's ~0.01-0.63
+    assert abs(statistics.fmean(scores) - 0.25) < 0.03  # near IBM Telco's 27% churn
+
+    def mean_by(key) -> dict[Any, float]:
+        groups = defaultdict(list)
+        for c in customers:
+            groups[key(c)].append(c["churn_risk_score"])
+        return {k: statistics.fmean(v) for k, v in groups.items()}
+
+    tenure = mean_by(lambda c: c["tenure_months"] // 12)
+    assert [tenure[k] for k in range(6)] == sorted(tenure.values(), reverse=True)  # falls with tenure
+    assert tenure[0] - tenure[5] > 0.15
+    pay = mean_by(lambda c: c["payment_method"])
+    assert pay["electronic_check"] > pay["mailed_check"] > pay["bank_transfer_automatic"] > pay[
+        "credit_card_automatic"]
+    service = mean_by(lambda c: c["service_type"])
+    assert service["home_internet_only"] > service["voice_and_home_internet"] > service["voice_only"]
+    assert all(5 <= c["trust_baseline"] <= 98 and 0.02 <= c["patience"] <= 0.98 for c in customers)
+
+
+def test_drifted_params_move_churn_risk(onboarding_run: Run) -> None:
+    base = AccountParams(new_account_rate=1.0)
+    drifted = base.model_copy(update={
+        "payment_method_weights": {"electronic_check": 1.0},
+        "tenure_weights": {"0-12": 1.0},
+        "churn_risk": base.churn_risk.model_copy(update={"tenure_weight": 0.35}),
+    })
+    r = run(base, blocks=4, ctx_params=drifted)
+    customers = r.of("customer-created")
+    assert {c["payment_method"] for c in customers} == {"electronic_check"}
+    assert max(c["tenure_months"] for c in customers) <= 11
+    before = statistics.fmean(c["churn_risk_score"] for c in onboarding_run.of("customer-created"))
+    assert statistics.fmean(c["churn_risk_score"] for c in customers) > before + 0.2
+
+
+def test_driftable_paths_and_patterns_are_declared() -> None:
+    from producer.scheduling.drift import get_path, interpolate, set_path
+
+    assert set(AccountsGenerator.patterns) == {"imei_swap", "ghost_line", "imei_capture_failure"}
+    base = AccountParams()
+    values = base.model_dump()
+    for path in AccountsGenerator.driftable:
+        get_path(values, path)  # every declared path exists
+    assert not {"max_accounts", "usage_snapshot_date"} & set(AccountsGenerator.driftable)  # pool and calendar
+    targets = {"payment_method_weights": {"electronic_check": 0.7, "bank_transfer_automatic": 0.15,
+                                          "credit_card_automatic": 0.05},
+               "eip_term_weights": {36: 1.0}, "churn_risk.tenure_weight": 0.4, "p_inject_eip_usage_mismatch": 0.2}
+    for path, target in targets.items():  # halfway, as a drift block at p = 0.5 would
+        set_path(values, path, interpolate(get_path(values, path), target, 0.5))
+    drifted = AccountParams.model_validate(values)
+    assert drifted.payment_method_weights["electronic_check"] == pytest.approx(0.5)
+    assert drifted.eip_term_weights == pytest.approx({24: 0.35, 30: 0.25, 36: 0.70})
+    r = run(base, blocks=40, ctx_params=drifted)
+    snaps = financed_snapshots(r)
+    assert abs(sum(pattern_of(e) == "imei_swap" for e in snaps) / len(snaps) - 0.13) < 0.015  # 13% ± 1.5 pp
+    payments = Counter(c["payment_method"] for c in r.of("customer-created"))
+    assert payments["electronic_check"] / sum(payments.values()) > 0.4
+
+
+# --- realism -------------------------------------------------------------------------------------------
+
+
+def test_snapshot_calendar_and_usage(default_run: Run) -> None:
+    tenure = {c["account_id"]: c["tenure_months"] for c in default_run.of("customer-created")}
+    eip_left = {p["agreement_number"]: p["months_remaining"] for p in default_run.of("eip-agreement-created")}
+    voice_mb, home_mb = [], []
+    for p in default_run.of("device-usage-snapshot"):
+        k = p["billing_cycle"] - 1
+        expected = datetime.combine((ANCHOR + k * MONTH).date(), datetime.min.time(), UTC)
+        assert p["snapshot_date"] == expected
+        assert p["tenure_months"] == tenure[p["account_id"]] + k
+        agreement = p["usage_eip_agreement_number"]
+        assert (p["billing_agreement_type"] != "month_to_month") == (agreement is not None)
+        assert p["eip_months_remaining"] == (None if agreement is None else max(eip_left[agreement] - k, 0))
+        assert p["missing_usage_imei"] == (p["observed_imei"] is None)
+        if p["line_status"] == "active" and p["observed_imei"] is not None:
+            (voice_mb if p["product_type"] == "voice" else home_mb).append(p["data_usage_mb"])
+    assert abs(statistics.median(voice_mb) / 1024 / 9.0 - 1) < 0.1  # median 9 GB ± 10%
+    assert abs(statistics.median(home_mb) / 1024 / 350.0 - 1) < 0.1  # median 350 GB ± 10%
+    cycles = [p["billing_cycle"] for p in default_run.of("device-usage-snapshot")]
+    assert max(cycles) > 12  # lines live for many months of their own calendar
+
+
+def test_usage_medians_drift_with_ctx_params() -> None:
+    base = AccountParams()
+    drifted = base.model_copy(update={"usage": base.usage.model_copy(update={"voice_data_gb_median": 30.0})})
+    r = run(base, blocks=20, ctx_params=drifted)
+    mb = [p["data_usage_mb"] for p in r.of("device-usage-snapshot")
+          if p["product_type"] == "voice" and p["line_status"] == "active" and p["observed_imei"]]
+    assert abs(statistics.median(mb) / 1024 / 30.0 - 1) < 0.12
+
+
+# --- rates, bounds, determinism, parameters ------------------------------------------------------------
+
+
+def test_events_per_arrival_is_honest(default_run: Run, onboarding_run: Run) -> None:
+    assert AccountsGenerator.events_per_arrival == pytest.approx(expected_events_per_arrival(AccountParams()))
+    produced = len(default_run.events) + default_run.generator.pending_count
+    assert produced / default_run.arrivals == pytest.approx(AccountsGenerator.events_per_arrival, rel=0.03)
+    per_bundle = expected_events_per_arrival(AccountParams(new_account_rate=1.0))
+    assert len(onboarding_run.events) / onboarding_run.arrivals == pytest.approx(per_bundle, rel=0.02)
+
+
+def test_pool_stays_bounded_and_churn_drives_replacement() -> None:
+    params = AccountParams(max_accounts=200, new_account_rate=0.3)
+    r = run(params, blocks=60, seed=3)
+    gen = r.generator
+    assert gen.active_accounts == 200 and gen.pending_count == 0
+    assert len(gen._product) == 200 * 6  # state arrays never grow
+    created = r.of("customer-created")
+    assert len(created) > 4000  # twenty times the pool went through it
+    check_grammar(r.events)
+    # risky customers leave first: the surviving pool is less risky than the customers onboarded
+    assert statistics.fmean(gen._churn) < statistics.fmean(c["churn_risk_score"] for c in created) - 0.03
+    recent = {e.key for e in r.blocks[-1]}
+    assert len(recent) <= 200 + 256  # snapshots of pooled accounts plus this block's onboardings
+
+
+def test_tiny_pools_keep_the_grammar() -> None:
+    small = AccountParams(max_accounts=5, new_account_rate=0.01)
+    r = run(small, blocks=20)
+    check_grammar(r.events)
+    assert r.generator.active_accounts == 5
+    assert len(r.events) / r.arrivals == pytest.approx(expected_events_per_arrival(small), rel=0.03)
+    # a pool of one replaced ~128 times per block: snapshots before the block's last onboarding find no
+    # live line and yield nothing, but nothing breaks and the order still holds
+    r = run(AccountParams(max_accounts=1, new_account_rate=0.5), blocks=6)
+    check_grammar(r.events)
+    assert r.generator.active_accounts == 1 and r.of("device-usage-snapshot")
+
+
+def test_same_seed_same_events() -> None:
+    a, b = run(blocks=6, seed=3), run(blocks=6, seed=3)
+    assert a.blocks == b.blocks
+    c = run(blocks=6, seed=4)
+    assert a.blocks[0][0].value["event_id"] != c.blocks[0][0].value["event_id"]
+
+
+def test_defaults_match_the_seed() -> None:
+    p = AccountParams()
+    assert p.max_accounts == 10_000  # --n_customers
+    assert p.p_inject_eip_usage_mismatch == 0.06 and p.p_voice_eip_attach_if_plan == 0.85
+    assert p.usage_snapshot_date == date(2026, 2, 22)
+    assert p.eip_term_weights == {24: 0.35, 30: 0.25, 36: 0.40}
+    assert (p.p_missing_usage_imei, p.ghost_line_share) == (0.04, 0.30)
+    assert p.payment_method_weights == {"electronic_check": 0.30, "mailed_check": 0.10,
+                                        "bank_transfer_automatic": 0.35, "credit_card_automatic": 0.25}
+    assert list(p.tenure_weights.values()) == [0.34, 0.20, 0.16, 0.14, 0.10, 0.06]
+
+
+def test_param_overrides_from_plain_values() -> None:
+    p = AccountParams.model_validate({"usage_snapshot_date": "2025-12-31", "eip_term_weights": {"36": 1.0},
+                                      "churn_risk": {"noise_std": 0.0}, "max_accounts": 50})
+    assert p.usage_snapshot_date == date(2025, 12, 31) and p.churn_risk.base == 0.05
+    r = run(p, blocks=4)
+    assert {e["installment_months"] for e in r.of("eip-agreement-created")} == {36}
+    first = min(e["snapshot_date"] for e in r.of("device-usage-snapshot"))
+    assert first == datetime(2025, 12, 31, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("bad", [
+    {"unknown_knob": 1},
+    {"max_accounts": 0},
+    {"new_account_rate": 1.5},
+    {"p_inject_eip_usage_mismatch": -0.1},
+    {"eip_term_weights": {12: 1.0}},
+    {"eip_term_weights": {24: 0.0}},
+    {"payment_method_weights": {"bitcoin": 1.0}},
+    {"tenure_weights": {"0-12": -1.0, "12-24": 2.0}},
+    {"multiple_lines_weights": {"maybe": 1.0}},
+    {"add_on_rates": {"online_security": 1.5}},
+    {"churn_risk": {"tenure_decay_months": 0}},
+    {"churn_risk": {"payment_method_risk": {"cash": 0.1}}},
+    {"usage": {"log_std": 0}},
+    {"usage": {"median": 3}},
+    {"usage_snapshot_date": "not a date"},
+])
+def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        AccountParams(**bad)
