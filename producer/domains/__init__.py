@@ -5,6 +5,8 @@ from __future__ import annotations
 from producer.domains.base import StreamGenerator, StreamSpec
 from producer.domains.ecommerce_customers import CustomersGenerator
 from producer.domains.fintech_circles import CirclesGenerator
+from producer.domains.fintech_remittances import RemittancesGenerator
+from producer.domains.fintech_sessions import SessionsGenerator
 from producer.domains.fintech_transactions import TransactionsGenerator
 from producer.domains.telco_accounts import AccountsGenerator
 
@@ -16,6 +18,8 @@ STREAMS: dict[str, type[StreamGenerator]] = {
         CustomersGenerator,
         CirclesGenerator,
         AccountsGenerator,
+        SessionsGenerator,
+        RemittancesGenerator,
     )
 }
 
