@@ -122,10 +122,9 @@ class Run:
                 sink.close()
             elapsed = time.monotonic() - started
             self.say(render_summary(self.stats, elapsed, ended, remaining))
-            if self.settings.linger and self.settings.metrics_port is not None:
-                self.say(f"run ended; serving metrics for {self.settings.linger:g}s more (Ctrl+C to exit)")
+            if self.settings.linger and self.settings.metrics_port is not None and not self.stop.is_set():
                 self.stats.last_heartbeat = float("inf")  # finished, not stalled
-                self.stop.clear()
+                self.say(f"run ended; serving metrics for {self.settings.linger:g}s more (Ctrl+C to exit)")
                 self.stop.wait(self.settings.linger)
             totals = self.stats.totals()
             if totals.failed:

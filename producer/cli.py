@@ -87,7 +87,15 @@ NON_NEGATIVE = _flag_type("a non-negative integer", _non_negative_int)
 PORT = _flag_type("a port number 0-65535", _port)
 RATE = _flag_type("a positive number of events per second or 'max'", _rate)
 KV = _flag_type("key=value", _kv)
-SHARD = _flag_type("i/n with 0 <= i < n, e.g. 0/3", lambda text: Shard.parse(text))
+def _shard(text: str) -> Shard | int:
+    """A Shard for `i/n`; the replica count N for `auto/N` (resolved when the run starts)."""
+    from producer.scheduling.shard_auto import parse_auto
+
+    count = parse_auto(text)
+    return Shard.parse(text) if count is None else count
+
+
+SHARD = _flag_type("i/n with 0 <= i < n (e.g. 0/3), or auto/N inside a compose service", _shard)
 PREFIX = _flag_type("letters, digits, '.', '_' or '-'", _prefix)
 
 
@@ -156,6 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _resolve_shard(value: Shard | int | str) -> Shard:
+    """The run's shard: given, or detected from the compose replica name for auto/N."""
+    if isinstance(value, str):  # the default (from DATAGEN_SHARD) is not passed through `type`
+        value = _shard(value)
+    if isinstance(value, Shard):
+        return value
+    from producer.scheduling.shard_auto import detect_shard
+
+    return detect_shard(value)
+
+
 def _run(args: argparse.Namespace) -> int:
     from producer.app import Run, RunSettings
 
@@ -163,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
         scenario=args.scenario, duration=args.duration, events=args.events, rate=args.rate, seed=args.seed,
         sink=args.sink, out=args.out, format=args.format, bootstrap_servers=args.bootstrap_servers,
         schema_registry_url=args.schema_registry_url, metrics_port=None if args.no_metrics else args.metrics_port,
-        topic_prefix=args.topic_prefix, labels=args.labels, partitions=args.partitions, linger=args.linger, shard=args.shard if isinstance(args.shard, Shard) else Shard.parse(args.shard), kafka_conf=dict(args.kafka_conf),
+        topic_prefix=args.topic_prefix, labels=args.labels, partitions=args.partitions, linger=args.linger, shard=_resolve_shard(args.shard), kafka_conf=dict(args.kafka_conf),
     )
     return Run(settings).execute()
 

@@ -9,6 +9,7 @@ from producer.domains.fintech_remittances import RemittancesGenerator
 from producer.domains.fintech_sessions import SessionsGenerator
 from producer.domains.fintech_transactions import TransactionsGenerator
 from producer.domains.telco_accounts import AccountsGenerator
+from producer.domains.telematics import TelematicsGenerator
 
 # Adding a stream: one module under producer/domains/ and one line here.
 STREAMS: dict[str, type[StreamGenerator]] = {
@@ -20,6 +21,7 @@ STREAMS: dict[str, type[StreamGenerator]] = {
         AccountsGenerator,
         SessionsGenerator,
         RemittancesGenerator,
+        TelematicsGenerator,
     )
 }
 

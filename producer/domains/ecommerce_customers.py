@@ -30,9 +30,19 @@ degrading one only if no steady one is left), so each level's snapshots keep com
 degrading, the mix must give medium and high clearly more than the lifecycle's own 8/10/8 weeks
 per level (20/40/40 keeps every one whole), else some are displaced before they end.
 
-Memory is flat: state is one row per panel slot, and nothing is held back (every event is at its
+In the rate mode memory is flat: state is one row per panel slot, and nothing is held back (every event is at its
 arrival instant). Drift changes only what is emitted, never the random draws, so a run with
 drift_factor 0 equals one without drift, and a drifted run pairs snapshot by snapshot with its base.
+
+Replay mode (scenario `mode: replay`, `replay_arrivals`): every arrival is a new customer whose
+whole lifecycle is returned at once, at natural event times: snapshot k at the arrival instant +
+k x `snapshot_interval_days` days while k x interval < `lifecycle_days` (26 weekly snapshots over
+180 days). Its starting level comes from `risk_distribution`, and degrading (`degrading_share` of
+low starters), drift multipliers and truth.drift_progress are those at the start, kept for the
+whole journey. Snapshots and the evolution between them are the compressed mode's, so a steady
+customer keeps its level and a degrading one goes low -> medium -> high at 30% / 70%. There is no
+panel: the base class holds each journey's future snapshots until due, so memory is start rate x
+lifecycle length (about 26 held snapshots per customer started in the last 175 days).
 
 The seed has no churn or anomaly label: truth.is_anomaly is False and truth.pattern None on every
 event; truth.risk_level is the snapshot's true_risk_level.
@@ -48,6 +58,7 @@ from pydantic import Field, field_validator
 
 from producer.domains import ecommerce_profiles as tab
 from producer.domains.base import (
+    MICROS,
     BlockContext,
     DomainParams,
     Event,
@@ -62,16 +73,7 @@ from producer.domains.sampling import pick
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 DEFAULT_RISK_DISTRIBUTION = {"low": 0.5, "medium": 0.3, "high": 0.2}
 
-# per-slot float state: rolling-metric positions in [0, 1], recency (days, before drift), average
-# order value (cents), medium-risk drift sign
-NR = len(tab.ROLLING)
-REC, AOV, SIGN = NR, NR + 1, NR + 2
-NF = NR + 3
-# per-slot integer state
-(K, AGE, ACCT, ORDERS, REVENUE, T_TOTAL, T_OPEN, RETURNS, REFUNDS, FAILED, CATEGORY, PAYMENT, SHIPPING,
- DEGRADING, PROFILE) = range(15)
-NI = 15
-ENROL_UNIFORMS, STEP_UNIFORMS = 22, 10
+DAY_US = 86_400 * MICROS
 
 
 class CustomerParams(DomainParams):
@@ -109,13 +111,8 @@ def _pool_sizes(n: int) -> np.ndarray:
     return np.array([n // 3 + (1 if lvl < n % 3 else 0) for lvl in range(3)], dtype=np.int64)
 
 
-def _ints(lohi: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Inclusive integer draws randint(lo, hi) per row of an (m, 2) bounds array, from uniforms."""
-    return lohi[:, 0] + (u * (lohi[:, 1] - lohi[:, 0] + 1)).astype(np.int64)
-
-
 class CustomersGenerator(StreamGenerator[CustomerParams]):
-    """Snapshots of a bounded customer panel; each arrival advances one customer by one snapshot."""
+    """Rate mode: each arrival advances one customer of a bounded panel by one snapshot; replay: a whole journey."""
 
     spec = StreamSpec(
         name="ecommerce.customers",
@@ -138,8 +135,8 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
         self._pool_level = np.repeat(np.arange(3), sizes)
         n = int(sizes.sum())
         self._ids = np.empty(n, dtype=object)
-        self._f = np.zeros((n, NF))
-        self._i = np.zeros((n, NI), dtype=np.int64)
+        self._f = np.zeros((n, tab.NF))
+        self._i = np.zeros((n, tab.NI), dtype=np.int64)
         self._enrol(rng, np.arange(n), params)
 
     @property
@@ -151,37 +148,8 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
 
     def _enrol(self, rng: np.random.Generator, slots: np.ndarray, p: CustomerParams) -> None:
         """Fresh customers of each slot's level, drawn from the seed's profile ranges."""
-        m = len(slots)
-        if m == 0:
-            return
-        prof = self._pool_level[slots]
-        u = rng.random((m, ENROL_UNIFORMS))
-        deg = (prof == tab.LOW) & (u[:, 0] < p.degrading_share)
-        mult = np.where(prof == tab.LOW, tab.enrolment_multiplier(p.drift_factor, p.drift_direction), 1.0)
-        age = tab.CUSTOMER_AGE[prof]
-        age = ((age[:, 0] + u[:, 1] * (age[:, 1] - age[:, 0])) * mult).astype(np.int64)
-        acct_min = tab.ACCOUNT_AGE_MIN[prof]
-        acct = (acct_min + u[:, 2] * np.maximum(age - acct_min, 0)).astype(np.int64)
-        orders = tab.TOTAL_ORDERS[prof]
-        orders = np.maximum(((orders[:, 0] + u[:, 3] * (orders[:, 1] - orders[:, 0])) * mult).astype(np.int64), 1)
-        revenue = tab.TOTAL_REVENUE[prof]
-        revenue = np.rint((revenue[:, 0] + u[:, 4] * (revenue[:, 1] - revenue[:, 0])) * mult * 100).astype(np.int64)
-        rec = tab.RECENCY[prof]
-        f = self._f
-        f[slots, :NR] = u[:, 6:6 + NR]
-        f[slots, REC] = rec[:, 0] + u[:, 5] * (rec[:, 1] - rec[:, 0])
-        f[slots, AOV] = revenue / orders
-        f[slots, SIGN] = np.where(u[:, 21] < 0.5, -1.0, 1.0)
-        failed = np.where(prof == tab.LOW, (u[:, 17] < tab.LOW_FAILED_PAYMENT_P).astype(np.int64),
-                          _ints(tab.FAILED_PAYMENTS[prof], u[:, 17]))
-        self._i[slots] = np.column_stack([
-            np.zeros(m, np.int64), age, acct, orders, revenue,
-            _ints(tab.TICKETS_TOTAL[prof], u[:, 13]), _ints(tab.TICKETS_OPEN[prof], u[:, 14]),
-            _ints(tab.RETURNS[prof], u[:, 15]), _ints(tab.REFUNDS[prof], u[:, 16]), failed,
-            (u[:, 18] * len(tab.CATEGORIES)).astype(np.int64), (u[:, 19] * len(tab.PAYMENT_METHODS)).astype(np.int64),
-            (u[:, 20] * len(tab.SHIPPING_METHODS)).astype(np.int64), deg.astype(np.int64), prof,
-        ])
-        self._ids[slots] = uuids(rng, m)
+        if len(slots):
+            self._f[slots], self._i[slots], self._ids[slots] = tab.fresh(rng, self._pool_level[slots], p)
 
     def _place(self, rng: np.random.Generator, parked: list[tuple[np.ndarray, ...]]) -> None:
         """Move customers whose level changed into slots of that level, displacing steady customers first."""
@@ -195,7 +163,7 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
                 rows = rows[-size:]
             start = self._offsets[lvl]
             # displace steady customers first, in random order; degrading ones only when none is left
-            order = np.argsort(self._i[start:start + size, DEGRADING] + rng.random(size), kind="stable")
+            order = np.argsort(self._i[start:start + size, tab.DEGRADING] + rng.random(size), kind="stable")
             slots = start + order[:len(rows)]
             self._ids[slots], self._f[slots], self._i[slots] = ids[rows], f[rows], i[rows]
 
@@ -212,7 +180,7 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
         weights = np.array([p.risk_distribution.get(lvl, 0.0) for lvl in tab.LEVELS])
         level = pick(weights, rng.random(n))
         slot, rank = self._draw_slots(rng, level)
-        out_i, out_f = np.empty((n, 19), np.int64), np.empty((n, 5))
+        out_i, out_f = np.empty((n, tab.NOUT_I), np.int64), np.empty((n, tab.NOUT_F))
         out_ids = np.empty(n, dtype=object)
         drift = tab.drift_rows(p.drift_factor, p.drift_direction)
         parked: list[tuple[np.ndarray, ...]] = []
@@ -247,81 +215,50 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
         pos: np.ndarray, out_i: np.ndarray, out_f: np.ndarray, out_ids: np.ndarray,
         parked: list[tuple[np.ndarray, ...]],
     ) -> None:
-        """Emit the current snapshot of distinct slots `s` into the block's columns, then advance them."""
-        f, i = self._f[s], self._i[s]
-        prof, deg, k = i[:, PROFILE], i[:, DEGRADING] == 1, i[:, K]
-        interval, life = p.snapshot_interval_days, p.lifecycle_days
-        day = k * interval
-        progress = np.where(deg, np.minimum(day / life, 1.0), 0.0)
-        level = np.where(deg, tab.lifecycle_level(day, life), self._pool_level[s])
-        row = np.where(prof == tab.HIGH, 3, np.where((prof == tab.MEDIUM) & (f[:, SIGN] < 0), 2, prof))
-        life_roll, life_rec = tab.lifecycle_rows(progress)
-        lived = (tab.ROLLING_LO[prof] + tab.ROLLING_SPAN[prof] * f[:, :NR]) * life_roll
-        rolling = lived * drift[0][row]
-        rolling[:, tab.CART] = np.where(deg, np.minimum(rolling[:, tab.CART], tab.LIFECYCLE_CART_CAP),
-                                        rolling[:, tab.CART])
-        rates = np.round(np.clip(rolling[:, tab.RATE_ROLLING], 0.0, 1.0), 2)
-        counts = rolling[:, tab.INTEGER_ROLLING].astype(np.int64)
-        recency = (f[:, REC] * drift[1][row] * life_rec).astype(np.int64)
-        aov = np.rint(i[:, REVENUE] / i[:, ORDERS]).astype(np.int64)
-        out_i[pos] = np.column_stack([
-            level, k, day, i[:, AGE] + day, i[:, ACCT] + day, recency, i[:, ORDERS], i[:, REVENUE], aov,
-            counts[:, 0], counts[:, 1], i[:, T_TOTAL], i[:, T_OPEN], i[:, RETURNS], i[:, REFUNDS], i[:, FAILED],
-            i[:, CATEGORY], i[:, PAYMENT], i[:, SHIPPING],
-        ])
-        out_f[pos, 0] = np.round(rolling[:, tab.FREQ], 2)
-        out_f[pos, 1:] = rates
-        out_ids[pos] = self._ids[s]
-        # drift shifts what is measured, not the customer's simulated history (orders come at the undrifted rate)
-        self._advance(rng, p, s, f, i, lived[:, tab.FREQ], deg, parked)
+        """Emit the current snapshot of distinct slots `s` into the block's columns, then advance them.
 
-    def _advance(
-        self, rng: np.random.Generator, p: CustomerParams, s: np.ndarray, f: np.ndarray, i: np.ndarray,
-        frequency: np.ndarray, deg: np.ndarray, parked: list[tuple[np.ndarray, ...]],
-    ) -> None:
-        """One interval of a customer's life: metrics wander, orders and tickets come, counters grow."""
-        m, interval, life = len(s), p.snapshot_interval_days, p.lifecycle_days
-        prof = i[:, PROFILE]
-        u, z = rng.random((m, STEP_UNIFORMS)), rng.standard_normal((m, NR + 1))
-        weeks = interval / 7.0
-        walk = np.abs(f[:, :NR] + min(tab.WALK_SIGMA_WEEK * math.sqrt(weeks), 0.5) * z[:, :NR])
-        f[:, :NR] = np.clip(np.where(walk > 1.0, 2.0 - walk, walk), 0.0, 1.0)  # reflected at 0 and 1
-        # orders at the customer's current frequency; recency climbs and drops back when it orders
-        orders = tab.poisson_from_uniform(u[:, 0], frequency * interval / tab.DAYS_PER_MONTH)
-        rec = tab.RECENCY[prof]
-        climbed = f[:, REC] + interval
-        # a steady customer orders before recency leaves its level's range; a degrading one need not,
-        # its recency (before the seed's x (1 + 5p)) then rests at the range's top
-        orders = np.where(~deg & (climbed > rec[:, 1]), np.maximum(orders, 1), orders)
-        climbed = np.where(deg, np.minimum(climbed, rec[:, 1]), climbed)
-        f[:, REC] = np.where(orders > 0, rec[:, 0] + u[:, 1] * np.minimum(interval, rec[:, 1] - rec[:, 0]), climbed)
-        value = orders * f[:, AOV] * np.exp(tab.ORDER_VALUE_SIGMA * z[:, NR] - tab.ORDER_VALUE_SIGMA**2 / 2)
-        i[:, ORDERS] += orders
-        i[:, REVENUE] += np.rint(value).astype(np.int64)
-        # tickets: new ones open, about half the open ones close; open never exceeds the lifetime total
-        new = tab.poisson_from_uniform(u[:, 2], tab.NEW_TICKETS_WEEK[prof] * weeks)
-        was_open = i[:, T_OPEN]
-        closed = (was_open * u[:, 3] + 0.5).astype(np.int64)
-        now_open = np.clip(was_open + new - closed, tab.TICKETS_OPEN[prof, 0], tab.TICKETS_OPEN[prof, 1])
-        i[:, K] += 1
-        next_day = i[:, K] * interval
-        now_open = np.where(deg, tab.lifecycle_open(np.minimum(next_day / life, 1.0)), now_open)
-        i[:, T_TOTAL] += new + np.maximum(now_open - was_open - new, 0)
-        i[:, T_OPEN] = now_open
-        i[:, RETURNS] += tab.poisson_from_uniform(u[:, 4], orders * tab.RETURN_PER_ORDER[prof])
-        i[:, REFUNDS] += tab.poisson_from_uniform(u[:, 5], orders * tab.REFUND_PER_ORDER[prof])
-        i[:, FAILED] += tab.poisson_from_uniform(u[:, 6], orders * tab.FAILED_PER_ORDER[prof])
-        for col, share, u_col, choices in ((CATEGORY, tab.CATEGORY_SWITCH, 7, len(tab.CATEGORIES)),
-                                           (PAYMENT, tab.PAYMENT_SWITCH, 8, len(tab.PAYMENT_METHODS)),
-                                           (SHIPPING, tab.SHIPPING_SWITCH, 9, len(tab.SHIPPING_METHODS))):
-            switch = u[:, u_col] < share  # the uniform below the share, rescaled, picks the new value
-            i[:, col] = np.where(switch, (u[:, u_col] / share * choices).astype(np.int64), i[:, col])
+        A customer whose lifecycle ended is replaced by a fresh one of its slot's level; a degrading
+        one reaching a new level is parked for `_place` and its slot refilled.
+        """
+        f, i = self._f[s], self._i[s]
+        out_i[pos], out_f[pos], frequency = tab.measure(p, drift, f, i)
+        out_ids[pos] = self._ids[s]
+        next_day = tab.evolve(rng, p, f, i, frequency)
         self._f[s], self._i[s] = f, i
+        life = p.lifecycle_days
         ended = next_day >= life
-        moving = deg & ~ended & (tab.lifecycle_level(next_day, life) > self._pool_level[s])
+        moving = (i[:, tab.DEGRADING] == 1) & ~ended & (tab.lifecycle_level(next_day, life) > self._pool_level[s])
         if moving.any():
             parked.append((self._ids[s[moving]], f[moving], i[moving], tab.lifecycle_level(next_day[moving], life)))
         self._enrol(rng, s[ended | moving], p)
+
+    # --- replay --------------------------------------------------------------------------------------
+
+    def replay_arrivals(
+        self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[CustomerParams]
+    ) -> list[Event]:
+        """Each arrival starts a new customer: its whole lifecycle, one snapshot per interval from the arrival.
+
+        Everything that may drift is read from ctx.params at the start and kept for the journey. Vectorised
+        over the block's customers, one pass per snapshot; events come snapshot by snapshot (the base
+        class orders them and holds the future ones back).
+        """
+        n = len(times_us)
+        if n == 0:
+            return []
+        p = ctx.params
+        weights = np.array([p.risk_distribution.get(lvl, 0.0) for lvl in tab.LEVELS])
+        f, i, ids = tab.fresh(rng, pick(weights, rng.random(n)), p)
+        drift = tab.drift_rows(p.drift_factor, p.drift_direction)
+        snapshots = -(-p.lifecycle_days // p.snapshot_interval_days)  # days 0, interval, ... < lifecycle_days
+        out_i, out_f = np.empty((snapshots, n, tab.NOUT_I), np.int64), np.empty((snapshots, n, tab.NOUT_F))
+        for k in range(snapshots):
+            out_i[k], out_f[k], frequency = tab.measure(p, drift, f, i)
+            if k + 1 < snapshots:
+                tab.evolve(rng, p, f, i, frequency)
+        times = np.asarray(times_us, dtype=np.int64)[None, :] + out_i[:, :, 2] * DAY_US  # start + lifecycle_day
+        return self._assemble(rng, ctx, times.ravel(), out_i.reshape(-1, tab.NOUT_I), out_f.reshape(-1, tab.NOUT_F),
+                              np.tile(np.asarray(ids, dtype=object), snapshots))
 
     def _assemble(
         self, rng: np.random.Generator, ctx: BlockContext[CustomerParams], times_us: np.ndarray,

@@ -133,29 +133,31 @@ def fake_dns():
     """A UDP DNS server on 127.0.0.1 answering every PTR query with the names in `answers`."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
-    sock.settimeout(5)
+    sock.settimeout(0.1)
     state = {"answers": [], "rcode": 0, "questions": []}
+    stop = threading.Event()
 
     def serve():
-        try:
-            while True:
+        while not stop.is_set():
+            try:
                 query, peer = sock.recvfrom(4096)
-                # parse the question by hand: labels, then type and class
-                offset, labels = 12, []
-                while query[offset]:
-                    labels.append(query[offset + 1:offset + 1 + query[offset]].decode())
-                    offset += 1 + query[offset]
-                qtype, qclass = struct.unpack("!HH", query[offset + 1:offset + 5])
-                state["questions"].append((".".join(labels), qtype, qclass))
-                sock.sendto(_answer(query, state["answers"], state["rcode"]), peer)
-        except OSError:
-            return
+            except TimeoutError:
+                continue
+            # parse the question by hand: labels, then type and class
+            offset, labels = 12, []
+            while query[offset]:
+                labels.append(query[offset + 1:offset + 1 + query[offset]].decode())
+                offset += 1 + query[offset]
+            qtype, qclass = struct.unpack("!HH", query[offset + 1:offset + 5])
+            state["questions"].append((".".join(labels), qtype, qclass))
+            sock.sendto(_answer(query, state["answers"], state["rcode"]), peer)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield sock.getsockname()[1], state
-    sock.close()
+    stop.set()
     thread.join(5)
+    sock.close()
 
 
 def test_query_ptr_asks_for_the_reverse_name_and_reads_answers(fake_dns):

@@ -7,6 +7,7 @@ import json
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from decimal import Decimal
 from functools import cached_property
 from itertools import pairwise
@@ -194,33 +195,43 @@ def test_a_single_level_mix() -> None:
     assert {p["true_risk_level"] for p in r.payloads} == {"high"}
 
 
+def assert_in_profile(p: dict[str, Any]) -> None:
+    """A steady customer's snapshot lies in its level's seed ranges and is internally consistent."""
+    lvl = LEVELS.index(p["true_risk_level"])
+    for feature in tab.ROLLING:
+        lo, hi = seed_range(feature, lvl)
+        assert lo <= p[feature] <= hi, (feature, p[feature], lvl)
+    lo, hi = tab.RECENCY[lvl]
+    assert lo <= p["days_since_last_order"] <= hi
+    lo, hi = tab.TICKETS_OPEN[lvl]
+    assert lo <= p["support_tickets_open"] <= hi
+    assert p["support_tickets_open"] <= p["support_tickets_total"]
+    assert p["account_age_days"] <= p["customer_age_days"]
+    assert abs(p["avg_order_value"] - p["total_revenue"] / p["total_orders"]) <= Decimal("0.01")
+    for money in (p["total_revenue"], p["avg_order_value"]):
+        assert money.as_tuple().exponent == -2
+
+
+def assert_seed_draws(p: dict[str, Any]) -> None:
+    """A customer's first snapshot holds the seed's draws for tenure and lifetime counters."""
+    lvl = LEVELS.index(p["true_risk_level"])
+    age_lo, age_hi = tab.CUSTOMER_AGE[lvl]
+    assert age_lo <= p["customer_age_days"] <= age_hi and p["account_age_days"] >= tab.ACCOUNT_AGE_MIN[lvl]
+    assert tab.TOTAL_ORDERS[lvl][0] <= p["total_orders"] <= tab.TOTAL_ORDERS[lvl][1]
+    assert tab.TOTAL_REVENUE[lvl][0] <= float(p["total_revenue"]) <= tab.TOTAL_REVENUE[lvl][1]
+    for feature, table in (("support_tickets_total", tab.TICKETS_TOTAL), ("returns_count", tab.RETURNS),
+                           ("refunds_count", tab.REFUNDS), ("failed_payment_count", tab.FAILED_PAYMENTS)):
+        assert table[lvl][0] <= p[feature] <= table[lvl][1], feature
+
+
 def test_per_level_feature_ranges(steady_run: Run) -> None:
     for p in steady_run.payloads:
-        lvl = LEVELS.index(p["true_risk_level"])
-        for feature in tab.ROLLING:
-            lo, hi = seed_range(feature, lvl)
-            assert lo <= p[feature] <= hi, (feature, p[feature], lvl)
-        lo, hi = tab.RECENCY[lvl]
-        assert lo <= p["days_since_last_order"] <= hi
-        lo, hi = tab.TICKETS_OPEN[lvl]
-        assert lo <= p["support_tickets_open"] <= hi
-        assert p["support_tickets_open"] <= p["support_tickets_total"]
-        assert p["account_age_days"] <= p["customer_age_days"]
-        assert abs(p["avg_order_value"] - p["total_revenue"] / p["total_orders"]) <= Decimal("0.01")
-        for money in (p["total_revenue"], p["avg_order_value"]):
-            assert money.as_tuple().exponent == -2
+        assert_in_profile(p)
     # the seed's draws hold at a customer's first snapshot; lifetime counters only grow afterwards
     firsts = [p for p in steady_run.payloads if p["snapshot_index"] == 0]
     assert len(firsts) > 1000
     for p in firsts:
-        lvl = LEVELS.index(p["true_risk_level"])
-        age_lo, age_hi = tab.CUSTOMER_AGE[lvl]
-        assert age_lo <= p["customer_age_days"] <= age_hi and p["account_age_days"] >= tab.ACCOUNT_AGE_MIN[lvl]
-        assert tab.TOTAL_ORDERS[lvl][0] <= p["total_orders"] <= tab.TOTAL_ORDERS[lvl][1]
-        assert tab.TOTAL_REVENUE[lvl][0] <= float(p["total_revenue"]) <= tab.TOTAL_REVENUE[lvl][1]
-        for feature, table in (("support_tickets_total", tab.TICKETS_TOTAL), ("returns_count", tab.RETURNS),
-                               ("refunds_count", tab.REFUNDS), ("failed_payment_count", tab.FAILED_PAYMENTS)):
-            assert table[lvl][0] <= p[feature] <= table[lvl][1], feature
+        assert_seed_draws(p)
 
 
 def test_rolling_metrics_keep_the_seeds_uniform_spread(steady_run: Run) -> None:
@@ -255,25 +266,30 @@ def test_snapshots_of_a_customer_are_ordered_and_evolve_plausibly(steady_run: Ru
         assert len({s["true_risk_level"] for s in snaps}) == 1
         for a, b in pairwise(snaps):
             steps += 1
-            assert b["snapshot_index"] == a["snapshot_index"] + 1 and b["lifecycle_day"] == 7 * b["snapshot_index"]
-            assert b["customer_age_days"] - a["customer_age_days"] == 7 == b["account_age_days"] - a["account_age_days"]
-            for counter in ("total_orders", "total_revenue", "support_tickets_total", "returns_count",
-                            "refunds_count", "failed_payment_count"):
-                assert b[counter] >= a[counter], counter
-            # recency grows by a week unless the customer ordered in between
-            if b["total_orders"] == a["total_orders"]:
-                assert b["days_since_last_order"] == a["days_since_last_order"] + 7
-                assert b["total_revenue"] == a["total_revenue"]
-            else:
-                assert b["total_revenue"] > a["total_revenue"]
-            lvl = LEVELS.index(a["true_risk_level"])
-            for feature in tab.ROLLING:
-                lo, hi = seed_range(feature, lvl)
-                slack = 1 if feature in ROLLING_INTS else 0.01
-                assert abs(b[feature] - a[feature]) <= 0.45 * (hi - lo) + slack, feature  # > 5 sigma of a week
+            assert_plausible_step(a, b)
     assert steps > 15_000
     lengths = Counter(len(s) for s in steady_run.by_customer.values())
     assert lengths[26] > 20  # some customers were followed through their whole 180 days
+
+
+def assert_plausible_step(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Consecutive weekly snapshots of a steady customer: one week on, counters grow, metrics move a little."""
+    assert b["snapshot_index"] == a["snapshot_index"] + 1 and b["lifecycle_day"] == 7 * b["snapshot_index"]
+    assert b["customer_age_days"] - a["customer_age_days"] == 7 == b["account_age_days"] - a["account_age_days"]
+    for counter in ("total_orders", "total_revenue", "support_tickets_total", "returns_count",
+                    "refunds_count", "failed_payment_count"):
+        assert b[counter] >= a[counter], counter
+    # recency grows by a week unless the customer ordered in between
+    if b["total_orders"] == a["total_orders"]:
+        assert b["days_since_last_order"] == a["days_since_last_order"] + 7
+        assert b["total_revenue"] == a["total_revenue"]
+    else:
+        assert b["total_revenue"] > a["total_revenue"]
+    lvl = LEVELS.index(a["true_risk_level"])
+    for feature in tab.ROLLING:
+        lo, hi = seed_range(feature, lvl)
+        slack = 1 if feature in ROLLING_INTS else 0.01
+        assert abs(b[feature] - a[feature]) <= 0.45 * (hi - lo) + slack, feature  # > 5 sigma of a week
 
 
 def test_customer_traits_are_sticky(steady_run: Run) -> None:
@@ -291,11 +307,8 @@ def degrading(r: Run) -> list[list[dict[str, Any]]]:
             if len({p["true_risk_level"] for p in s}) > 1 and s[0]["snapshot_index"] == 0 and len(s) == 26]
 
 
-def test_lifecycle_degradation_follows_the_seed() -> None:
-    mix = {"low": 0.2, "medium": 0.4, "high": 0.4}  # room for whole lifecycles (8/10/8 weeks per level)
-    r = run(CustomerParams(num_customers=300, degrading_share=1.0, risk_distribution=mix), blocks=60)
-    lives = degrading(r)
-    assert len(lives) > 100
+def assert_degrades_like_the_seed(lives: list[list[dict[str, Any]]]) -> None:
+    """Whole 180-day lives of degrading customers: the seed's 30% / 70% levels and feature formulas."""
     for snaps in lives:
         labels = [p["true_risk_level"] for p in snaps]
         assert labels == ["low"] * 8 + ["medium"] * 10 + ["high"] * 8  # < 30%, < 70%, then high
@@ -312,6 +325,14 @@ def test_lifecycle_degradation_follows_the_seed() -> None:
         a["days_since_last_order"] for a in first)  # seed: x (1 + 5p)
     assert statistics.fmean(b["cart_abandonment_rate"] for b in last) > 2 * statistics.fmean(
         a["cart_abandonment_rate"] for a in first)  # seed: x (1 + 2p), capped at 0.95
+
+
+def test_lifecycle_degradation_follows_the_seed() -> None:
+    mix = {"low": 0.2, "medium": 0.4, "high": 0.4}  # room for whole lifecycles (8/10/8 weeks per level)
+    r = run(CustomerParams(num_customers=300, degrading_share=1.0, risk_distribution=mix), blocks=60)
+    lives = degrading(r)
+    assert len(lives) > 100
+    assert_degrades_like_the_seed(lives)
     # degrading customers move between levels while the mix stays the parameter's
     for lvl, want in mix.items():
         assert abs(shares(r)[lvl] - want) < 0.015  # ± 1.5 pp on 15,360 snapshots, seed 7
@@ -484,3 +505,232 @@ def test_memory_stays_flat() -> None:
     assert gen.panel_size == 300 and len(gen._ids) == len(gen._f) == len(gen._i) == 300
     assert gen.pending_count == 0
     assert len(r.by_customer) > 1500  # the panel turned over many times within its fixed size
+
+
+# --- replay mode ---------------------------------------------------------------------------------------
+
+DAY_US, HOUR_US = 86_400_000_000, 3_600_000_000
+LIFE_SNAPSHOTS = 26  # weekly snapshots on days 0, 7, ..., 175 of a 180-day lifecycle
+
+
+@dataclass
+class Replay(Run):
+    """A replay run: what generate() released per block, then the snapshots still held after the last block."""
+
+    held: list[Event] = dataclass_field(default_factory=list)
+    starts: list[int] = dataclass_field(default_factory=list)
+
+    @cached_property
+    def events(self) -> list[Event]:
+        return [e for block in self.blocks for e in block] + self.held
+
+
+def replay(params: CustomerParams | None = None, *, seed: int = 7, blocks: int = 4, spacing_us: int = HOUR_US,
+           ctx_params: CustomerParams | None = None, drift_progress: float = 0.0) -> Replay:
+    """Drive generate(..., replay=True) as a replay scenario does: blocks of 256 customer starts an hour apart."""
+    params = params or CustomerParams()
+    rng = np.random.default_rng(seed)
+    gen = CustomersGenerator(params, rng)
+    ctx = BlockContext(scenario="test", phase="p", params=ctx_params or params, drift_progress=drift_progress)
+    out, starts = [], []
+    for b in range(blocks):
+        times = START_US + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * spacing_us
+        starts += times.tolist()
+        out.append(gen.generate(rng, times, ctx, replay=True))
+    held = [e for *_, e in sorted(gen._pending, key=lambda pending: pending[:2])]  # (time, sequence, event)
+    return Replay(out, blocks * BLOCK, gen, held, starts)
+
+
+def scheduled_level(day: int, lifecycle_days: int) -> str:
+    """The seed's lifecycle: low before 30% of it, medium before 70%, then high."""
+    return "low" if 10 * day < 3 * lifecycle_days else "medium" if 10 * day < 7 * lifecycle_days else "high"
+
+
+def journey_start(e: Event) -> int:
+    return e.time_us - e.value["payload"]["lifecycle_day"] * DAY_US
+
+
+@pytest.fixture(scope="module")
+def replay_run() -> Replay:
+    return replay()  # 1,024 customers started an hour apart, 26,624 snapshots, seed 7
+
+
+@pytest.fixture(scope="module")
+def steady_replay() -> Replay:
+    return replay(CustomerParams(degrading_share=0.0))
+
+
+def test_replay_snapshots_validate_against_the_schema(replay_run: Replay, parsed_schema: dict[str, Any]) -> None:
+    assert len(replay_run.events) == len(replay_run.starts) * LIFE_SNAPSHOTS == 26_624
+    for e in replay_run.events:
+        assert validate(tagged(e), parsed_schema, raise_errors=True)
+    for e in replay_run.events[::1000]:
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, parsed_schema, tagged(e))
+        buf.seek(0)
+        assert _plain(fastavro.schemaless_reader(buf, parsed_schema, parsed_schema)) == e.value
+
+
+def test_replay_output_is_time_ordered_and_later_blocks_release_earlier_journeys(replay_run: Replay) -> None:
+    due = [s + 7 * k * DAY_US for s in replay_run.starts for k in range(LIFE_SNAPSHOTS)]
+    last, previous_horizon = -1, -1
+    for b, block in enumerate(replay_run.blocks):
+        first_start, horizon = START_US + b * BLOCK * HOUR_US, START_US + ((b + 1) * BLOCK - 1) * HOUR_US
+        times = [e.time_us for e in block]
+        assert times == sorted(times) and times[0] >= last and times[-1] <= horizon
+        # every snapshot due in the block's span comes out, those of customers started in earlier blocks too
+        assert len(block) == sum(previous_horizon < t <= horizon for t in due)
+        if b:
+            assert sum(journey_start(e) < first_start for e in block) > 300
+        last, previous_horizon = times[-1], horizon
+    assert all(e.time_us > previous_horizon for e in replay_run.held)
+    assert replay_run.generator.pending_count == len(replay_run.held)
+
+
+def test_replay_journeys_run_at_natural_times(replay_run: Replay) -> None:
+    journeys: dict[str, list[Event]] = defaultdict(list)
+    for e in replay_run.events:
+        journeys[e.key].append(e)
+    # each start is one new customer, whose first snapshot is at that instant
+    assert sorted(es[0].time_us for es in journeys.values()) == replay_run.starts
+    for es in journeys.values():
+        ps = [e.value["payload"] for e in es]
+        assert [p["snapshot_index"] for p in ps] == list(range(LIFE_SNAPSHOTS))
+        assert [p["lifecycle_day"] for p in ps] == [7 * k for k in range(LIFE_SNAPSHOTS)]
+        assert [e.time_us - es[0].time_us for e in es] == [p["lifecycle_day"] * DAY_US for p in ps]
+        assert all(b.time_us - a.time_us == 7 * DAY_US for a, b in pairwise(es))
+        assert all(b["customer_age_days"] - a["customer_age_days"] == 7 == b["account_age_days"]
+                   - a["account_age_days"] for a, b in pairwise(ps))
+        for e, p in zip(es, ps):
+            assert e.key == p["customer_id"] == e.value["correlation_id"]
+            assert p["timestamp"] == e.value["timestamp"] == to_datetime(e.time_us)
+            assert e.value["truth"]["risk_level"] == p["true_risk_level"]
+            assert e.value["truth"]["is_anomaly"] is False and e.value["truth"]["pattern"] is None
+    assert len({e.value["event_id"] for e in replay_run.events}) == len(replay_run.events)
+
+
+@pytest.mark.parametrize(("interval", "life", "snapshots"), [
+    (7, 180, 26), (7, 182, 26), (7, 14, 2), (30, 90, 3), (10, 95, 10), (1, 1, 1), (365, 3650, 10),
+])
+def test_replay_calendar_follows_the_parameters(interval: int, life: int, snapshots: int) -> None:
+    params = CustomerParams(snapshot_interval_days=interval, lifecycle_days=life, degrading_share=0.5)
+    rng = np.random.default_rng(5)
+    gen = CustomersGenerator(params, rng)
+    ctx = BlockContext(scenario="test", phase="p", params=params)
+    starts = START_US + np.arange(64, dtype=np.int64) * HOUR_US
+    events = gen.replay_arrivals(rng, starts, ctx)
+    assert len(events) == len(starts) * snapshots  # snapshot days 0, interval, ... below lifecycle_days
+    journeys: dict[str, list[Event]] = defaultdict(list)
+    for e in sorted(events, key=lambda e: e.time_us):
+        journeys[e.key].append(e)
+    for start, es in zip(starts.tolist(), sorted(journeys.values(), key=lambda es: es[0].time_us)):
+        assert [e.time_us for e in es] == [start + k * interval * DAY_US for k in range(snapshots)]
+        ps = [e.value["payload"] for e in es]
+        assert [p["lifecycle_day"] for p in ps] == [k * interval for k in range(snapshots)]
+        levels = [p["true_risk_level"] for p in ps]
+        assert len(set(levels)) == 1 or levels == [scheduled_level(p["lifecycle_day"], life) for p in ps]
+    assert gen.replay_arrivals(rng, starts[:0], ctx) == [] == gen.generate(rng, starts[:0], ctx, replay=True)
+
+
+def test_replay_steady_customers_keep_their_level_and_profile(steady_replay: Replay) -> None:
+    for snaps in steady_replay.by_customer.values():
+        assert len(snaps) == LIFE_SNAPSHOTS and len({p["true_risk_level"] for p in snaps}) == 1
+        assert_seed_draws(snaps[0])
+        for p in snaps:
+            assert_in_profile(p)
+        for a, b in pairwise(snaps):
+            assert_plausible_step(a, b)  # evolving exactly as in the rate mode
+
+
+def test_replay_degrading_customers_follow_the_seeds_schedule() -> None:
+    r = replay(CustomerParams(degrading_share=1.0, risk_distribution={"low": 1.0}), blocks=2)
+    lives = list(r.by_customer.values())
+    assert len(lives) == 512
+    assert_degrades_like_the_seed(lives)  # low for 8 weeks, medium from day 56 (30%), high from day 126 (70%)
+    for snaps in lives:
+        assert [p["true_risk_level"] for p in snaps] == [scheduled_level(p["lifecycle_day"], 180) for p in snaps]
+
+
+def test_replay_default_mix_of_journeys(replay_run: Replay) -> None:
+    lives = list(replay_run.by_customer.values())
+    first = Counter(s[0]["true_risk_level"] for s in lives)
+    for lvl, want in {"low": 0.5, "medium": 0.3, "high": 0.2}.items():
+        assert abs(first[lvl] / len(lives) - want) < 0.045, lvl  # ± 4.5 pp (3 sigma) on 1,024 starts, seed 7
+    changed = []
+    for snaps in lives:
+        levels = [LEVELS.index(p["true_risk_level"]) for p in snaps]
+        assert levels == sorted(levels)  # a customer's risk never improves
+        if levels[0] != levels[-1]:
+            changed.append(snaps)
+    # 20% of low starters degrade: ± 5.5 pp (3 sigma) on ~500, seed 7; only they change level, on schedule
+    assert abs(len(changed) / first["low"] - 0.2) < 0.055
+    assert_degrades_like_the_seed(changed)
+
+
+def test_replay_start_mix_comes_from_ctx_params() -> None:
+    mix = {"low": 0.1, "medium": 0.3, "high": 0.6}
+    r = replay(ctx_params=CustomerParams(risk_distribution=mix, degrading_share=0.0))
+    first = Counter(s[0]["true_risk_level"] for s in r.by_customer.values())
+    for lvl, want in mix.items():
+        assert abs(first[lvl] / 1024 - want) < 0.045, lvl  # ± 4.5 pp (3 sigma) on 1,024 starts, seed 7
+    assert all(len({p["true_risk_level"] for p in s}) == 1 for s in r.by_customer.values())
+
+
+def test_replay_drift_applies_to_the_whole_journey() -> None:
+    params = CustomerParams(degrading_share=0.0)
+    base = replay(params, blocks=2)
+    drifted = replay(params, blocks=2, ctx_params=params.model_copy(update={"drift_factor": 0.5}),
+                     drift_progress=0.5)
+    lows = paired(base, drifted, "low")  # drift never changes the draws: snapshot by snapshot pairs
+    assert len(lows) > 5000
+    for feature in ("order_frequency", "email_open_rate", "website_visits_30d", "product_views_30d",
+                    "premium_product_rate"):
+        assert_scaled(lows, feature, 0.85)  # seed, f = 0.5, d = +1: m = 1 - 0.3f
+    assert_scaled(lows, "days_since_last_order", 1.25)
+    assert_scaled(lows, "cart_abandonment_rate", 1.15)
+    for a, b in lows:  # every customer joined under the drift: tenure and lifetime totals x 0.85
+        if a["snapshot_index"] == 0:
+            assert abs(b["customer_age_days"] - a["customer_age_days"] * 0.85) <= 1.85
+            assert abs(b["total_orders"] - a["total_orders"] * 0.85) <= 1.85
+    assert {(e.value["truth"]["drift_progress"], e.value["payload"]["drift_progress"])
+            for e in drifted.events} == {(0.5, 0.5)}
+
+
+def test_replay_parameters_are_fixed_at_the_journeys_start() -> None:
+    # a drift arriving in block 1 leaves the journeys begun in block 0 as they were, to their end
+    params = CustomerParams()
+    drifted = CustomerParams(drift_factor=1.0, risk_distribution={"high": 1.0})
+    runs = []
+    for later in (params, drifted):
+        rng = np.random.default_rng(7)
+        gen = CustomersGenerator(params, rng)
+        events = []
+        for b, (p, progress) in enumerate(((params, 0.0), (later, 1.0))):
+            ctx = BlockContext(scenario="test", phase="p", params=p, drift_progress=progress)
+            times = START_US + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * HOUR_US
+            events += gen.generate(rng, times, ctx, replay=True)
+        events += [e for *_, e in sorted(gen._pending, key=lambda pending: pending[:2])]
+        runs.append(events)
+    block1 = START_US + BLOCK * HOUR_US
+    early = [[e for e in events if journey_start(e) < block1] for events in runs]
+    assert len(early[0]) == BLOCK * LIFE_SNAPSHOTS and early[0] == early[1]
+    late = [e for e in runs[1] if journey_start(e) >= block1]
+    assert {e.value["truth"]["drift_progress"] for e in late} == {1.0}
+    assert len(late) == BLOCK * LIFE_SNAPSHOTS and {e.value["truth"]["risk_level"] for e in late} == {"high"}
+
+
+def test_replay_same_seed_same_events() -> None:
+    a, b = replay(seed=3, blocks=3), replay(seed=3, blocks=3)
+    assert a.blocks == b.blocks and a.held == b.held
+    c = replay(seed=4, blocks=1)
+    assert a.blocks[0][0].value["event_id"] != c.blocks[0][0].value["event_id"]
+
+
+def test_replay_holds_only_journeys_still_running() -> None:
+    # memory is start rate x lifecycle length: only customers started in the last 175 days have snapshots held
+    r = replay(blocks=3, spacing_us=12 * HOUR_US)  # 768 starts over 384 days
+    horizon = r.starts[-1]
+    due_later = sum(s + 7 * k * DAY_US > horizon for s in r.starts for k in range(LIFE_SNAPSHOTS))
+    assert r.generator.pending_count == len(r.held) == due_later
+    assert all(horizon - 175 * DAY_US < journey_start(e) <= horizon < e.time_us for e in r.held)
+    assert r.generator.panel_size == 1000  # the rate mode's panel is untouched by replay

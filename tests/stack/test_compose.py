@@ -1,0 +1,282 @@
+"""docker-compose.yml and Dockerfile.datagen: validated by a real compose implementation, and their
+structure (services, health checks, start order, KRaft, sharding, scenario choice, mounts) checked."""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from producer.cli import build_parser
+from tests.stack import (
+    COMPOSE_FILE,
+    DASHBOARD,
+    DOCKERFILE,
+    GRAFANA_DIR,
+    PROMETHEUS_CONFIG,
+    ROOT,
+    require_tool,
+)
+
+SERVICES = {"kafka", "schema-registry", "data-generator", "prometheus", "grafana"}
+COMPOSE_VARIABLES = ("SCENARIO", "REPLICAS", "DATAGEN_LOG_LEVEL", "DATAGEN_TOPIC_PREFIX", "GRAFANA_ADMIN_PASSWORD")
+
+
+def compose_config(**variables: str) -> dict:
+    """`docker-compose -f docker-compose.yml config` with these variables: the resolved model."""
+    binary = require_tool("docker-compose")
+    env = {k: v for k, v in os.environ.items() if k not in COMPOSE_VARIABLES and not k.startswith("COMPOSE_")}
+    env.update(variables)
+    result = subprocess.run([binary, "-f", str(COMPOSE_FILE), "config"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
+    return yaml.safe_load(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def test_compose_file_validates_with_docker_compose():
+    config = compose_config()
+    assert set(config["services"]) == SERVICES
+    generator = config["services"]["data-generator"]
+    assert generator["command"] == ["run", "scenarios/steady_state.yaml"]
+    assert generator["environment"]["DATAGEN_SHARD"] == "auto/1"
+
+
+def test_scenario_and_replicas_come_from_the_environment():
+    generator = compose_config(SCENARIO="drift_ramp", REPLICAS="3")["services"]["data-generator"]
+    assert generator["command"] == ["run", "scenarios/drift_ramp.yaml"]
+    assert generator["environment"]["DATAGEN_SHARD"] == "auto/3"
+    assert int(generator["deploy"]["replicas"]) == 3
+
+
+def test_services_have_health_checks_and_start_in_order(raw):
+    services = raw["services"]
+    assert set(services) == SERVICES
+    for name, service in services.items():
+        test = service.get("healthcheck", {}).get("test")
+        assert test and test[0] in {"CMD", "CMD-SHELL"}, f"{name} has no health check"
+    conditions = {name: {dep: spec["condition"] for dep, spec in service.get("depends_on", {}).items()}
+                  for name, service in services.items()}
+    assert conditions["schema-registry"] == {"kafka": "service_healthy"}
+    generator = conditions["data-generator"]
+    assert generator["kafka"] == generator["schema-registry"] == "service_healthy"
+    # `up data-generator` alone brings up the observability side too
+    assert {"prometheus", "grafana"} <= set(generator)
+    assert conditions["grafana"] == {"prometheus": "service_healthy"}
+    assert "/healthz" in " ".join(services["data-generator"]["healthcheck"]["test"])
+
+
+def test_kafka_runs_in_kraft_mode_without_zookeeper(raw):
+    kafka = raw["services"]["kafka"]
+    env = kafka["environment"]
+    assert kafka["image"].startswith("apache/kafka:")
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
+    assert "CONTROLLER" in env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert not any("ZOOKEEPER" in key for key in env)
+    assert not any("zookeeper" in name for name in raw["services"])
+    registry = raw["services"]["schema-registry"]
+    assert registry["image"].startswith("confluentinc/cp-schema-registry:")
+    assert registry["environment"]["SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS"].endswith("kafka:9092")
+
+
+def test_data_generator_is_built_from_dockerfile_and_scales(raw):
+    generator = raw["services"]["data-generator"]
+    assert generator["build"] == {"context": ".", "dockerfile": "Dockerfile.datagen"}
+    assert (ROOT / generator["build"]["dockerfile"]).is_file()
+    # --scale needs no fixed container name and no host port
+    assert "container_name" not in generator and "ports" not in generator
+    assert generator["environment"]["DATAGEN_SHARD"] == "auto/${REPLICAS:-1}"
+    assert "${SCENARIO:-steady_state}" in " ".join(generator["command"])
+    assert generator["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert generator["environment"]["SCHEMA_REGISTRY_URL"] == "http://schema-registry:8081"
+
+
+def _mounts(service: dict) -> dict[str, str]:
+    """container path -> host path of a service's bind mounts."""
+    out = {}
+    for volume in service.get("volumes", []):
+        host, container = volume.split(":")[:2]
+        if host.startswith("."):
+            assert (ROOT / host).exists(), f"mounted {host} does not exist"
+            out[container] = host
+    return out
+
+
+def test_mounts_and_provisioning_paths_line_up(raw):
+    services = raw["services"]
+    workdir = dockerfile_instructions("WORKDIR")[-1]
+    assert _mounts(services["data-generator"]) == {f"{workdir}/scenarios": "./scenarios"}
+    assert _mounts(services["prometheus"])["/etc/prometheus"] == "./deploy/prometheus"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
+    grafana = _mounts(services["grafana"])
+    provider = yaml.safe_load((GRAFANA_DIR / "provisioning" / "dashboards" / "datagen.yml").read_text())["providers"][0]
+    assert grafana[provider["options"]["path"]] == "./deploy/grafana/dashboards"
+    assert (ROOT / grafana[provider["options"]["path"]] / DASHBOARD.name).is_file()
+    assert grafana["/etc/grafana/provisioning/datasources"] == "./deploy/grafana/provisioning/datasources"
+    home = services["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{provider['options']['path']}/{DASHBOARD.name}"
+    # Prometheus finds every replica by the service name, on the port datagen serves
+    job = next(j for j in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"] if j["job_name"] == "datagen")
+    sd = job["dns_sd_configs"][0]
+    assert sd["names"] == ["data-generator"] and sd["type"] == "A"
+    assert str(sd["port"]) == services["data-generator"]["environment"]["DATAGEN_METRICS_PORT"]
+    datasource = yaml.safe_load((GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yml").read_text())["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090"
+
+
+# --- environment variables: compose sets only what the CLI reads --------------------------------
+
+def _environ_names(source: str) -> set[str]:
+    """Names read through os.environ.get(...), os.environ[...] or os.getenv(...) in Python source."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = ast.unparse(node.func)
+            if func in {"os.environ.get", "os.getenv", "environ.get"}:
+                names.add(node.args[0].value)
+        if isinstance(node, ast.Subscript) and ast.unparse(node.value) in {"os.environ", "environ"} \
+                and isinstance(node.slice, ast.Constant):
+            names.add(node.slice.value)
+    return names
+
+
+def test_compose_environment_is_what_the_cli_reads(raw, monkeypatch):
+    import producer.cli
+
+    cli_names = _environ_names(Path(producer.cli.__file__).read_text())
+    environment = raw["services"]["data-generator"]["environment"]
+    unknown = sorted(set(environment) - cli_names)
+    assert not unknown, f"data-generator sets {unknown}, which producer/cli.py never reads (it reads {sorted(cli_names)})"
+    # and the CLI accepts the values compose passes (defaults of the compose variables applied)
+    for name in cli_names:
+        monkeypatch.delenv(name, raising=False)
+    resolved = {name: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value)) for name, value in environment.items()}
+    for name, value in resolved.items():
+        monkeypatch.setenv(name, value)
+    try:
+        args = build_parser().parse_args(["run", "scenarios/steady_state.yaml"])
+    except SystemExit as exc:
+        pytest.fail(f"datagen run rejects the compose environment {resolved} (exit {exc.code}); "
+                    "DATAGEN_SHARD=auto/N needs producer.scheduling.shard_auto wired into the CLI")
+    assert args.bootstrap_servers == "kafka:9092"
+    assert args.schema_registry_url == "http://schema-registry:8081"
+    assert args.metrics_port == int(resolved["DATAGEN_METRICS_PORT"])
+    assert args.log_level == resolved["DATAGEN_LOG_LEVEL"]
+    assert args.topic_prefix == resolved["DATAGEN_TOPIC_PREFIX"]
+
+
+def test_default_scenario_of_compose_and_image_is_valid():
+    from producer.cli import main
+
+    assert main(["validate", str(ROOT / "scenarios" / "steady_state.yaml")]) == 0
+
+
+# --- Dockerfile.datagen ----------------------------------------------------------------------------
+
+def dockerfile_lines() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of Dockerfile.datagen, continuation lines joined, comments dropped."""
+    joined, current = [], ""
+    for line in DOCKERFILE.read_text().splitlines():
+        if not current and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        current += line.rstrip()[:-1] + " " if line.rstrip().endswith("\\") else line
+        if not line.rstrip().endswith("\\"):
+            joined.append(current)
+            current = ""
+    return [(text.split(None, 1)[0].upper(), text.split(None, 1)[1].strip()) for text in joined]
+
+
+def dockerfile_instructions(kind: str, stage: int | None = None) -> list[str]:
+    """Arguments of every `kind` instruction (of one stage: 0, 1, ... or -1 for the last)."""
+    stages: list[list[tuple[str, str]]] = []
+    for instruction, args in dockerfile_lines():
+        if instruction == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((instruction, args))
+    chosen = stages if stage is None else [stages[stage]]
+    return [args for s in chosen for instruction, args in s if instruction == kind]
+
+
+def test_dockerfile_is_multi_stage_slim_and_runs_as_non_root():
+    lines = dockerfile_lines()
+    froms = dockerfile_instructions("FROM")
+    assert len(froms) >= 2 and all(" AS " in f.upper() for f in froms)
+    base = next(args for instruction, args in lines if instruction == "ARG" and args.startswith("PYTHON_IMAGE="))
+    match = re.fullmatch(r"PYTHON_IMAGE=python:3\.(\d+)-slim(-\w+)?", base)
+    assert match and int(match.group(1)) >= 11, base
+    users = dockerfile_instructions("USER", -1)
+    assert users and users[-1] not in {"root", "0"}
+    assert any("--from=build" in c for c in dockerfile_instructions("COPY", -1))
+    runs = " ".join(dockerfile_instructions("RUN"))
+    assert "pip install" in runs and " -e " not in runs and "[test]" not in runs  # runtime deps, not editable
+
+
+def test_dockerfile_health_entrypoint_and_default_command():
+    (health,) = dockerfile_instructions("HEALTHCHECK", -1)
+    assert "/healthz" in health and "DATAGEN_METRICS_PORT" in health
+    assert dockerfile_instructions("ENTRYPOINT", -1) == ['["datagen"]']
+    assert dockerfile_instructions("CMD", -1) == ['["run", "scenarios/steady_state.yaml"]']
+    workdir = dockerfile_instructions("WORKDIR", -1)[-1]
+    copies = dockerfile_instructions("COPY", -1)
+    assert "scenarios ./scenarios" in copies and "schemas ./schemas" in copies
+    env = " ".join(dockerfile_instructions("ENV", -1))
+    assert f"DATAGEN_SCHEMAS_DIR={workdir}/schemas" in env
+    # the bundled-scenario lookup (site-packages/scenarios for an installed package) reaches /app/scenarios
+    assert any(f"ln -s {workdir}/scenarios" in r and "purelib" in r for r in dockerfile_instructions("RUN", -1))
+
+
+def test_dockerfile_environment_names_are_read_by_datagen():
+    read = set()
+    for path in (ROOT / "producer").rglob("*.py"):
+        read |= _environ_names(path.read_text())
+    env = " ".join(dockerfile_instructions("ENV", -1))
+    for name in re.findall(r"\b(DATAGEN_[A-Z_]+)=", env):
+        assert name in read, f"Dockerfile sets {name}, which datagen never reads"
+
+
+def _dockerignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last matching pattern wins; a pattern matching a parent folder matches too."""
+    parts = path.split("/")
+    excluded = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").strip("/")
+        candidates = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        if pattern.startswith("**/"):
+            candidates += [c.split("/")[-1] for c in candidates]
+            pattern = pattern[3:]
+        if any(fnmatch.fnmatchcase(c, pattern) for c in candidates):
+            excluded = not negate
+    return excluded
+
+
+def test_every_copied_file_is_in_the_build_context():
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    for args in dockerfile_instructions("COPY"):
+        if args.startswith("--from"):
+            continue
+        for source in args.split()[:-1]:
+            path = ROOT / source
+            assert path.exists(), f"COPY {source}: missing"
+            files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+            assert files, f"COPY {source}: empty"
+            for file in files:
+                relative = file.relative_to(ROOT).as_posix()
+                assert not _dockerignored(relative, patterns), f"{relative} is excluded by .dockerignore but copied"
+    assert _dockerignored("tests/stack/test_compose.py", patterns)
+    assert _dockerignored(".git/HEAD", patterns)
+    assert _dockerignored("producer/__pycache__/cli.cpython-311.pyc", patterns)
