@@ -11,6 +11,7 @@ from typing import Any
 
 import fastavro
 
+from producer.encoding.compiled import compile_encoder
 from producer.encoding.schemas import TRUTH_RECORD, schema_dict, schema_text
 from producer.errors import BrokerUnavailable
 
@@ -29,7 +30,19 @@ def avro_value(value: dict[str, Any], record_names: dict[str, str]) -> dict[str,
 
 
 def schemaless_encoder(schema_file: str) -> Encode:
-    """An encoder writing the schemaless Avro body of one record (no framing)."""
+    """An encoder writing the schemaless Avro body of one record (no framing).
+
+    A schema-specialised encoder (producer.encoding.compiled), about twice as fast as fastavro's
+    generic writer and byte-identical to it (tested per stream; and checked against
+    AvroSerializer on the first record of every Kafka run).
+    """
+    schema = schema_dict(schema_file)
+    fastavro.parse_schema(schema)  # reject an invalid schema with fastavro's message
+    return compile_encoder(schema, memo=(TRUTH_RECORD,))
+
+
+def fastavro_encoder(schema_file: str) -> Encode:
+    """fastavro's generic schemaless writer: the reference the compiled encoders are tested against."""
     parsed = fastavro.parse_schema(schema_dict(schema_file))
     writer = fastavro.schemaless_writer
 
