@@ -74,17 +74,13 @@ def days(value: Any) -> int:
 
 
 def decimal_bytes(value: Any, scale: int) -> bytes:
-    """Avro decimal (bytes): the unscaled value, big-endian two's complement, length-prefixed."""
-    if isinstance(value, Decimal):
-        sign, digits, exponent = value.as_tuple()
-        unscaled = int("".join(map(str, digits)) or "0")
-        shift = scale + exponent
-        unscaled = unscaled * 10**shift if shift >= 0 else unscaled // 10**-shift
-        if sign:
-            unscaled = -unscaled
-    else:
-        unscaled = round(value * 10**scale)
-    size = (unscaled + (unscaled < 0)).bit_length() // 8 + 1
+    """Avro decimal (bytes): the unscaled value, big-endian two's complement, length-prefixed.
+
+    The width follows fastavro (magnitude bits + a sign bit, rounded up to bytes), so the bytes
+    are identical to its output, negative values included.
+    """
+    unscaled = int(value.scaleb(scale)) if isinstance(value, Decimal) else round(value * 10**scale)
+    size = (abs(unscaled).bit_length() + 8) // 8
     return raw_bytes(unscaled.to_bytes(size, "big", signed=True))
 
 

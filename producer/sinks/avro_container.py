@@ -69,6 +69,6 @@ class ContainerWriter:
     def _write_block(self, bodies: list[bytes]) -> None:
         data = b"".join(bodies)
         if self.codec == "deflate":
-            compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+            compressor = zlib.compressobj(1, zlib.DEFLATED, -15)  # fast: files are a sink, not an archive
             data = compressor.compress(data) + compressor.flush()
         self.handle.write(_long(len(bodies)) + _long(len(data)) + data + self.sync)

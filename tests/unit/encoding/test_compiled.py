@@ -74,6 +74,8 @@ SCHEMA = {
     {"money": Decimal("0.5"), "u": ("t.Inner", {"x": -1.5}), "by": b"\x00" * 200},
     {"money": Decimal("-0.01"), "u": "text", "ts": datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=timezone.utc)},
     {"money": Decimal("127.99"), "u": {"x": 2.0}, "ms": 123456789, "day": 19000, "e2": "green"},
+    {"money": Decimal("-1.28")}, {"money": Decimal("-1.29")}, {"money": Decimal("1.28")}, {"money": Decimal("-327.68")},
+    {"money": Decimal("0.00")}, {"money": Decimal("-0.00")}, {"money": Decimal("99999999999999.99")},
 ])
 def test_every_supported_type_matches_fastavro(overrides):
     record = {
