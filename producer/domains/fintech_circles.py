@@ -16,6 +16,22 @@ circle, chosen uniformly, by its next lifecycle step, or creates a circle while 
 Event time is the arrival time, so each circle's events keep their lifecycle order; the circle's
 own calendar (start_date, cycle, due_date, paid_date, days_late, payout_date) is in the payload and
 follows its frequency. Memory is bounded by the pool and the user pool, whatever the run length.
+
+Replay mode (scenario `mode: replay`, `replay_arrivals`): every arrival creates a new circle at its
+instant, and the circle's whole lifecycle is returned at once at natural event times: the joins over
+the following days (the last at least three days before start_date), then each cycle on its
+frequency's grid: drops a few days before the due date, contributions on their paid_date (on-time
+ones up to two days early, late ones days_late after the due date), missed ones when the grace
+week ends, the payout the day after the last payment (or the grace week), a colluder's drop the
+day after, and finally circle-completed or circle-failed. Every event happens on the date its
+payload names, at a uniformly drawn time of that day (the creation day's events after the creation
+instant), in lifecycle order. When a cycle overruns (a missed payment's grace week, a payment many
+days late) past three days before the next due date, the grid slips by the overrun: about half of
+weekly cycles do (mean spacing ~8.7 days); biweekly and monthly ones almost never. Rates, labels
+and transaction pairs are the compressed mode's; parameters (drift, injection boosts) are those at
+the circle's creation, kept for its whole life. The base class holds each lifecycle's future events
+until due: memory is start rate x lifecycle events (~190 events over ~140 days per circle at the
+defaults, up to a year for monthly twelve-member circles).
 """
 
 from __future__ import annotations
@@ -39,8 +55,8 @@ from producer.domains.base import (
 )
 from producer.domains.fintech_circles_lifecycle import (
     COMPLETED, CREATED, DROP_REASONS, DROPPED, FAILURE_REASONS, FRAUD, FREQUENCIES, JOINED, MISSED, NORMAL,
-    PATTERNS, PAYOUT, RECEIVED, VERIFICATION, Circle, Draws, EVENT_TYPES, iso_day, lifecycle_steps, open_circle,
-    plan_cycle,
+    PATTERNS, PAYOUT, RECEIVED, VERIFICATION, Circle, Draws, EVENT_TYPES, iso_day, lifecycle_steps,
+    natural_lifecycle, open_circle, plan_cycle,
 )
 from producer.domains.fintech_transactions import TransactionsGenerator
 from producer.domains.geo import (
@@ -199,6 +215,42 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
                 active.pop()
         self._name(rng, opened)
         return self._assemble(rng, ctx, rows)
+
+    def replay_arrivals(
+        self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[CircleParams]
+    ) -> list[Event]:
+        """Each arrival creates a circle: its whole lifecycle at natural times (the base class holds the future).
+
+        A step happens on its calendar day (natural_lifecycle); the times of a circle's steps on one day
+        are sorted uniform draws over that day (after the creation instant on the creation day), so
+        event-time order is lifecycle order.
+        """
+        n = len(times_us)
+        if n == 0:
+            return []
+        p, starts = ctx.params, times_us.tolist()
+        draws = Draws(rng, 200 * n)  # ~190 draws per whole lifecycle at the defaults
+        circles = [open_circle(Circle(), t // DAY_US, p, ctx.boost, draws, self.params.num_users, natural=True)
+                   for t in starts]
+        self._name(rng, circles)
+        owner: list[int] = []
+        days: list[int] = []
+        steps: list[tuple[Any, ...]] = []
+        for i, circle in enumerate(circles):
+            lifecycle = natural_lifecycle(circle, p, draws)
+            owner += [i] * len(lifecycle)
+            for day, step in lifecycle:
+                days.append(day)
+                steps.append(step)
+        own, day_arr = np.array(owner, dtype=np.int64), np.array(days, dtype=np.int64)
+        start = np.asarray(times_us, dtype=np.int64)[own]
+        lo = np.maximum(day_arr * DAY_US, start)  # the creation day's events follow the creation instant
+        span = (day_arr + 1) * DAY_US - lo
+        u = rng.random(len(steps))
+        u[np.flatnonzero(np.diff(own, prepend=-1))] = 0.0  # each circle's first step, its creation, at its start
+        u = u[np.lexsort((u, day_arr, own))]  # rows are grouped by (circle, day): sort the draws in each group
+        t_us = (lo + np.minimum((u * span).astype(np.int64), span - 1)).tolist()
+        return self._assemble(rng, ctx, [(t, circles[i], step) for t, i, step in zip(t_us, owner, steps)])
 
     @staticmethod
     def _name(rng: np.random.Generator, circles: list[Circle]) -> None:

@@ -6,6 +6,14 @@ the joins are planned when a circle opens; each contribution cycle is planned wh
 one is done, from the (drift-aware) parameters of that moment. Calendar dates are day numbers
 (days since 1970-01-01) following the circle's frequency, independent of event time.
 
+Natural calendar (replay mode, `open_circle(..., natural=True)` then `natural_lifecycle`): the
+same draws and rules, with the calendar made sequential so that the steps, timed at their dates,
+keep their order: joins spread over the days up to three before the start, a cycle's drops fall on
+or before three days ahead of its due date (contributions start two days ahead), missed
+contributions are recorded at the end of the grace week among the received ones by date, and when
+a cycle ends (payout, a colluder's drop) later than three days before the next due date, that due
+date and all later ones slip by the difference: a late weekly circle runs behind its grid.
+
 A cycle is planned in this order: completion check (nobody active is still owed a payout), forced
 removals decided last cycle (two missed payments, a third late payment, a stolen identity caught),
 voluntary drops (member_drop_rate per eligible member), one contribution per active member (missed
@@ -105,20 +113,21 @@ class Circle:
     __slots__ = ("circle_id", "pool_id", "name", "members", "size", "frequency", "cents", "created_day",
                  "start_day", "random_rotation", "rotation", "fail_cycle", "colluders", "pattern", "fraud_quota",
                  "steps", "cycle", "active", "paid", "misses", "lates", "contributed", "remove_next", "paid_out",
-                 "dropped", "cycles_paid", "last_day", "done")
+                 "dropped", "cycles_paid", "last_day", "done", "natural", "slip")
 
     def __init__(self) -> None:
         self.circle_id = self.pool_id = self.name = ""  # filled in by the generator
         self.steps: deque[tuple[Any, ...]] = deque()
         self.cycle = self.paid_out = self.dropped = self.cycles_paid = 0
         self.remove_next: list[tuple[int, int]] = []
-        self.done = False
+        self.done = self.natural = False
+        self.slip = 0  # days a natural calendar runs behind its frequency grid
 
     def due_day(self, cycle: int) -> int:
         """Due date (day number) of a cycle's contributions, from the start date and the frequency."""
         if self.frequency == MONTHLY:
-            return add_months(self.start_day, cycle - 1)
-        return self.start_day + (7 if self.frequency == WEEKLY else 14) * (cycle - 1)
+            return add_months(self.start_day, cycle - 1) + self.slip
+        return self.start_day + (7 if self.frequency == WEEKLY else 14) * (cycle - 1) + self.slip
 
     def remaining(self) -> int:
         """Members still in the circle."""
@@ -154,8 +163,11 @@ def distinct_users(draws: Draws, num_users: int, n: int) -> list[int]:
 
 
 def open_circle(circle: Circle, day: int, p: Any, boost: Callable[[str], float], draws: Draws,
-                num_users: int) -> Circle:
-    """Draw a new circle's terms and members; queue circle-created and the joins (and a failure to fill)."""
+                num_users: int, natural: bool = False) -> Circle:
+    """Draw a new circle's terms and members; queue circle-created and the joins (and a failure to fill).
+
+    natural: keep the calendar sequential (see the module docstring); the draws are the same.
+    """
     lo, hi = p.member_range
     size = lo + int(draws.u() * (hi - lo + 1))
     circle.size, circle.frequency = size, _pick(p.frequency_weights, draws.u())
@@ -202,13 +214,16 @@ def open_circle(circle: Circle, day: int, p: Any, boost: Callable[[str], float],
     circle.rotation = rotation
     circle.active, circle.paid = [True] * joins, [False] * joins
     circle.misses, circle.lates, circle.contributed = [0] * joins, [0] * joins, [0] * joins
-    steps, lead = circle.steps, circle.start_day - day
+    circle.natural = natural
+    steps, lead = circle.steps, circle.start_day - day - (2 if natural else 0)  # natural: joins end 3 days ahead
     steps.append((CREATED, COLLUSION if colluders else NORMAL))
     for slot in range(joins):
         cdf = VERIFICATION_CDF[pattern[slot]]
         u = draws.u()
         status = 0 if u < cdf[0] else 1 if u < cdf[1] else 2
         steps.append((JOINED, pattern[slot], slot, status, day + lead * slot // (size + 1)))
+    if natural:
+        circle.last_day = steps[-1][4]
     if circle.fail_cycle == -1:
         _end(circle, (FAILED, NORMAL, INSUFFICIENT_MEMBERS, 0, circle.start_day, joins, 0, 0))
     return circle
@@ -222,6 +237,8 @@ def _end(circle: Circle, step: tuple[Any, ...]) -> None:
 def _drop(circle: Circle, slot: int, reason: int, pattern: int, cycle: int, day: int) -> None:
     circle.active[slot] = False
     circle.dropped += 1
+    if circle.natural:
+        circle.last_day = max(circle.last_day, day)
     circle.steps.append((DROPPED, pattern, slot, cycle, reason, day, circle.paid[slot], circle.contributed[slot],
                          circle.remaining()))
 
@@ -247,6 +264,9 @@ def plan_cycle(circle: Circle, p: Any, draws: Draws) -> None:
     """Queue the next cycle: removals and drops, contributions by paid date, then the payout or the failure."""
     cycle = circle.cycle + 1
     due = circle.due_day(cycle)
+    if circle.natural and due - 3 < circle.last_day:  # the last cycle overran: the grid slips
+        circle.slip += circle.last_day + 3 - due
+        due = circle.last_day + 3
     if _closes(circle, cycle, due - 1):
         return
     circle.cycle = cycle
@@ -259,13 +279,17 @@ def plan_cycle(circle: Circle, p: Any, draws: Draws) -> None:
         return
     for slot in range(len(active)):
         if active[slot] and pattern[slot] == NORMAL and draws.u() < p.member_drop_rate:
-            _drop(circle, slot, VOLUNTARY, NORMAL, cycle, max(circle.last_day, due - 1 - int(draws.u() * 5)))
+            ahead = (3 if circle.natural else 1) + int(draws.u() * 5)
+            _drop(circle, slot, VOLUNTARY, NORMAL, cycle, max(circle.last_day, due - ahead))
     if _closes(circle, cycle, due - 1):
         return
     failing = circle.fail_cycle > 0 and (cycle >= circle.fail_cycle or len(_unpaid(circle)) == 1)
     received, missed, last = _contributions(circle, cycle, due, failing, p, draws)
-    circle.steps.extend(received)
-    circle.steps.extend(missed)
+    if circle.natural:
+        circle.steps.extend(sorted(received + missed, key=lambda step: natural_day(circle, step)))
+    else:
+        circle.steps.extend(received)
+        circle.steps.extend(missed)
     circle.last_day = last + 1
     if failing or not received:
         _end(circle, (FAILED, NORMAL, EXCESSIVE_DEFAULTS, cycle, last + 1, circle.remaining(), circle.cycles_paid,
@@ -343,3 +367,33 @@ def lifecycle_steps(p: Any, circles: int, seed: int = 0, num_users: int = 5000) 
             if circle.done and not circle.steps:
                 break
     return steps, money
+
+
+# day of each kind of step in its tuple (CREATED: the circle's creation day; MISSED: due date + grace)
+_DAY_AT = (None, 4, 5, 4, 5, 5, 4, 3)
+
+
+def natural_day(circle: Circle, step: tuple[Any, ...]) -> int:
+    """The calendar day (day number) a step happens on: the date in its payload, or when it is recorded."""
+    kind = step[0]
+    if kind == CREATED:
+        return circle.created_day
+    if kind == MISSED:
+        return step[4] + MISS_GRACE_DAYS
+    return step[_DAY_AT[kind]]
+
+
+def natural_lifecycle(circle: Circle, p: Any, draws: Draws) -> list[tuple[int, tuple[Any, ...]]]:
+    """Every step of a circle opened with natural=True, planned to its end under `p`, with its day.
+
+    Days never decrease along the list: the steps keep their lifecycle order when timed at their dates.
+    """
+    out: list[tuple[int, tuple[Any, ...]]] = []
+    steps = circle.steps
+    while True:
+        if not steps:
+            plan_cycle(circle, p, draws)
+        step = steps.popleft()
+        out.append((natural_day(circle, step), step))
+        if circle.done and not steps:
+            return out

@@ -16,6 +16,11 @@ device: another voice line's handset on the same account, else one registered to
 ghost_line (a line activated and active with no EIP and no usage or IMEI in any snapshot: the activation
 and all its snapshots are labelled) and imei_capture_failure (a financed line's snapshot with normal usage
 but no usage IMEI). Suspended lines also show no usage, unlabelled: they are ghost lines' honest look-alikes.
+
+Replay mode (scenario `mode: replay`, telco_replay): every arrival onboards a new account (tenure 0) whose
+lifecycle comes at natural event times: line activations over the following minutes and days, each EIP right
+after its line, then a snapshot per line at each monthly bill close for up to `replay_months` cycles, unless
+the account churns first (monthly hazard from churn_risk_score). The base class holds the future events.
 """
 
 from __future__ import annotations
@@ -28,24 +33,20 @@ import numpy as np
 from producer.domains.base import (
     BlockContext, Event, StreamGenerator, StreamSpec, dollars, envelope, to_datetime, uuids,
 )
+from producer.domains.telco_replay import AccountReplay
 from producer.domains.telco_tables import (
-    ADD_ONS, BILLING_AGREEMENT_TYPES, CHARGE_BINS, DAY_US, DEVICE_CATEGORY, DEVICE_MAKER, DEVICE_MODEL,
-    DEVICE_PRICE_CENTS, EIP_STATUSES, EIP_TERMS, EXTRA_LINES_P, GATEWAYS_CUM, HANDSETS_CUM, HOME_INTERNET,
-    LINE_STATUSES, MONTH_US, MULTIPLE_LINES, N_HANDSETS, PAYMENT_METHODS, PRODUCT_TYPES, SERVICE_TYPES, SUSPENDED,
-    TENURE_BINS, VOICE, AccountParams, agreement_numbers, anomaly_rates, cumulative, draw,
-    expected_events_per_arrival, imeis, last_of_each, msisdns, weight_array,
+    ADD_ONS, AGREEMENT_NAMES, BILLING_AGREEMENT_TYPES, CAPTURE, CHARGE_BINS, DAY_US, DEVICE_CATEGORY, DEVICE_MAKER,
+    DEVICE_MODEL, DEVICE_PRICE_CENTS, EIP_STATUSES, EIP_TERMS, GATEWAYS_CUM, GHOST, HANDSETS_CUM, HOME_INTERNET,
+    LINE_STATUSES, MONTH_US, MULTIPLE_LINES, N_HANDSETS, NORMAL, PATTERNS, PAYMENT_METHODS, PRODUCT_NAMES,
+    PRODUCT_TYPES, RISK, SERVICE_TYPES, STATUS_NAMES, SUSPENDED, SWAP, TENURE_BINS, VOICE, AccountParams,
+    agreement_numbers, anomaly_rates, cumulative, draw, draw_customers, expected_events_per_arrival, imeis,
+    last_of_each, msisdns, usage, weight_array,
 )
 
 __all__ = ["AccountParams", "AccountsGenerator", "expected_events_per_arrival"]
 
 SLOT_LINES = 6  # at most five voice lines and one 5G Home Internet line per account
-SCORE_FLOOR, SCORE_CAP = 0.01, 0.63  # the seed's churn_risk_score range
 CANDIDATES = 16  # random line slots tried per snapshot (about 40% of slots hold a line)
-NORMAL, SWAP, GHOST, CAPTURE = range(4)
-PATTERNS = (None, "imei_swap", "ghost_line", "imei_capture_failure")
-RISK = (None, "high", "high", "low")
-PRODUCT_NAMES, STATUS_NAMES, AGREEMENT_NAMES = (np.array(x, dtype=object) for x in (
-    PRODUCT_TYPES, LINE_STATUSES, BILLING_AGREEMENT_TYPES))
 
 
 class AccountsGenerator(StreamGenerator[AccountParams]):
@@ -95,6 +96,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
             np.full(n_lines, None, dtype=object) for _ in range(4))
         self._tables_for: AccountParams | None = None
         self._tables: dict[str, Any] = {}
+        self._replay = AccountReplay(self)  # replay mode's only state: a bounded ring of registered handsets
 
     @property
     def active_accounts(self) -> int:
@@ -123,6 +125,12 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
                 if snap is not None:  # only when a tiny pool lost every line to this block's onboarding
                     out.append(snap)
         return out
+
+    def replay_arrivals(
+        self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[AccountParams]
+    ) -> list[Event]:
+        """Replay: each arrival onboards a new account; its whole lifecycle at natural times (telco_replay)."""
+        return self._replay.arrivals(rng, times_us, ctx)
 
     def _param_tables(self, p: AccountParams) -> dict[str, Any]:
         """Weight tables of the block's (possibly drifted) params, rebuilt only when the params change."""
@@ -168,33 +176,13 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         if a == 0:
             return [], idx
         p, slots = ctx.params, self._claim_slots(rng, idx)
-        tables, u, z = self._param_tables(p), rng.random((9 + len(ADD_ONS), a)), rng.standard_normal((2, a))
-        months = 12 * (draw(tables["tenure"], u[0]) + u[1])  # exact tenure; whole months in the payload
-        tenure = months.astype(np.int64)
-        charges = np.rint((20 + 20 * draw(tables["charges"], u[2]) + 20 * u[3]) * 100).astype(np.int64)
-        payment, multiple = draw(tables["payment"], u[4]), draw(tables["multiple"], u[5])
-        voice = np.choose(multiple, [1, np.minimum(1 + rng.geometric(EXTRA_LINES_P, a), 5), 0])
-        home = (multiple == 2) | (u[6] < p.home_internet_share)  # no phone service: internet only
-        service = np.where(voice == 0, 2, np.where(home, 1, 0))
-        c = p.churn_risk
-        score = (c.base + c.tenure_weight * np.exp(-tenure / c.tenure_decay_months) + tables["payment_risk"][payment]
-                 + tables["service_risk"][service] + c.noise_std * z[0])
-        ids = uuids(rng, 2 * a)
-        cust = {
-            "tenure": tenure, "charges": charges, "payment": payment, "voice": voice, "home": home,
-            "service": service, "plan": u[7] < p.device_payment_plan_rate, "paperless": u[8] < p.paperless_billing_rate,
-            "add_ons": (u[9:] < tables["add_ons"][:, None]).T,
-            "score": np.round(np.clip(score, SCORE_FLOOR, SCORE_CAP), 4),
-            "trust": np.round(np.clip(72.0 + 12.0 * z[1], 5.0, 98.0), 2),
-            "patience": np.round(np.clip(rng.beta(2.2, 2.0, a), 0.02, 0.98), 4),
-            "since": (self._anchor_us - (months * MONTH_US).astype(np.int64)) // DAY_US * DAY_US,
-            "account_id": ids[:a], "customer_id": ids[a:],
-        }
+        tables = self._param_tables(p)
+        cust = draw_customers(rng, p, tables, a, self._anchor_us)
         keep = last_of_each(slots)
         kept = slots[keep]
         self._account[kept] = np.array(cust["account_id"], dtype=object)[keep]
         self._customer[kept] = np.array(cust["customer_id"], dtype=object)[keep]
-        self._tenure[kept], self._churn[kept] = tenure[keep], cust["score"][keep]
+        self._tenure[kept], self._churn[kept] = cust["tenure"][keep], cust["score"][keep]
         lines = self._lines(rng, p, ctx, tables, cust)
         self._store_lines(slots, keep, lines)
         return self._bundle_events(rng, ctx, times[idx], cust, lines), slots
@@ -254,6 +242,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         stream, svc, bundles = self.spec.name, self.spec.source_service, []
         first = np.cumsum(cust["voice"] + cust["home"]) - (cust["voice"] + cust["home"])
         ln = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in lines.items()}
+        act_us, eip_us = ln.get("act_us"), ln.get("eip_us")  # replay: per-event instants, else all at the arrival
         for j, (t_us, acct, cid) in enumerate(zip(times.tolist(), cust["account_id"], cust["customer_id"])):
             corr = next(event_ids)
             voice, home = int(cust["voice"][j]), bool(cust["home"][j])
@@ -266,7 +255,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
                 "add_ons": dict(zip(ADD_ONS, cust["add_ons"][j].tolist())),
                 "churn_risk_score": float(cust["score"][j]), "trust_baseline": float(cust["trust"][j]),
                 "patience": float(cust["patience"][j]),
-            }, normal)]
+            }, normal, t_us)]
             for i in range(int(first[j]), int(first[j]) + voice + home):
                 dev, imei = ln["device"][i], ln["imei"][i]
                 common = {"account_id": acct, "customer_id": cid, "line_id": ln["line_id"][i],
@@ -278,7 +267,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
                                "model": DEVICE_MODEL[dev], "category": DEVICE_CATEGORY[dev]},
                     "company_owned_equipment": ln["product"][i] == HOME_INTERNET,
                     "billing_agreement_type": BILLING_AGREEMENT_TYPES[ln["type"][i]],
-                }, ghost_truth if ln["ghost"][i] else normal))
+                }, ghost_truth if ln["ghost"][i] else normal, act_us[i] if act_us else t_us))
                 if ln["financed"][i]:
                     price, term = int(DEVICE_PRICE_CENTS[dev]), ln["term"][i]
                     items.append(("eip-agreement-created", {
@@ -288,10 +277,10 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
                         "financed_amount": dollars(price), "monthly_installment": dollars(-(-price // term)),
                         "agreement_start": to_datetime(ln["start"][i]), "months_remaining": ln["left"][i],
                         "eip_status": EIP_STATUSES[ln["closed"][i]],
-                    }, normal))
-            bundles.append([Event(stream, acct, t_us, envelope(
-                event_id=next(event_ids), event_type=event_type, time_us=t_us, source_service=svc, correlation_id=corr,
-                payload=payload, truth=truth.copy())) for event_type, payload, truth in items])
+                    }, normal, eip_us[i] if eip_us else t_us))
+            bundles.append([Event(stream, acct, at, envelope(
+                event_id=next(event_ids), event_type=event_type, time_us=at, source_service=svc, correlation_id=corr,
+                payload=payload, truth=truth.copy())) for event_type, payload, truth, at in items])
         return bundles
 
     # --- usage snapshots ----------------------------------------------------------------------------------
@@ -364,13 +353,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         swapped = np.flatnonzero((kind == SWAP) & (flat >= 0))
         if len(swapped):
             observed[swapped] = self._donor_imeis(rng, f[swapped], registered[swapped], p.imei_swap_within_account)
-        us, z = p.usage, rng.standard_normal((3, s))
-        voice = product == VOICE
-        data_gb = np.where(voice, us.voice_data_gb_median, us.home_internet_data_gb_median) * np.exp(us.log_std * z[0])
-        silent = ghost | (status == SUSPENDED)
-        data_mb = np.where(ghost, rng.integers(0, 3, s), np.where(silent, 0, np.rint(data_gb * 1024))).astype(np.int64)
-        minutes = np.where(voice & ~silent, np.rint(us.voice_minutes_median * np.exp(us.log_std * z[1])), 0)
-        sms = np.where(voice & ~silent, np.rint(us.sms_median * np.exp(us.log_std * z[2])), 0)
+        data_mb, minutes, sms = usage(rng, p.usage, product, status, ghost)
         day = (self._anchor_us + cycle * MONTH_US) // DAY_US * DAY_US
         left = np.maximum(self._eip_left[f] - cycle, 0)
         ids = uuids(rng, s)  # a snapshot is its own correlation root
@@ -380,8 +363,8 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
                    self._line_id[f].tolist(), self._msisdn[f].tolist(), PRODUCT_NAMES[np.maximum(product, 0)].tolist(),
                    STATUS_NAMES[status].tolist(), cycle.tolist(), day.tolist(), (self._tenure[slot] + cycle).tolist(),
                    registered.tolist(), observed.tolist(), self._agreement[f].tolist(), AGREEMENT_NAMES[atype].tolist(),
-                   financed.tolist(), left.tolist(), data_mb.tolist(), minutes.astype(np.int64).tolist(),
-                   sms.astype(np.int64).tolist(), kind.tolist(), ids)
+                   financed.tolist(), left.tolist(), data_mb.tolist(), minutes.tolist(), sms.tolist(),
+                   kind.tolist(), ids)
         for (fl, t_us, acct, cid, line_id, msisdn, prod, stat, cyc, d, tenure, reg, obs, agreement, agreement_type,
              fin, months_left, mb, mins, texts, k, event_id) in zip(*columns):
             if fl < 0:

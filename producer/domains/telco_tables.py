@@ -9,12 +9,17 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field, field_validator
 
-from producer.domains.base import BlockContext, DomainParams
+from producer.domains.base import BlockContext, DomainParams, uuids
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 DAY_US = 86_400_000_000
 MONTH_US = int(30.436875 * DAY_US)  # a mean Gregorian month
 EXTRA_LINES_P = 0.55  # accounts with multiple lines have 1 + Geometric(0.55) voice lines, at most 5
+SCORE_FLOOR, SCORE_CAP = 0.01, 0.63  # the seed's churn_risk_score range
+# what a usage snapshot shows (indices), and the truth labels of each
+NORMAL, SWAP, GHOST, CAPTURE = range(4)
+PATTERNS = (None, "imei_swap", "ghost_line", "imei_capture_failure")
+RISK = (None, "high", "high", "low")
 
 # Closed sets, in the order of the schema's enum symbols (the generator works with their indices).
 PAYMENT_METHODS = ("electronic_check", "mailed_check", "bank_transfer_automatic", "credit_card_automatic")
@@ -28,6 +33,8 @@ ACTIVE, SUSPENDED = range(2)
 BILLING_AGREEMENT_TYPES = ("month_to_month", "eip_24mo", "eip_30mo", "eip_36mo")
 EIP_TERMS = (24, 30, 36)
 EIP_STATUSES = ("active", "closed")
+PRODUCT_NAMES, STATUS_NAMES, AGREEMENT_NAMES = (np.array(x, dtype=object) for x in (
+    PRODUCT_TYPES, LINE_STATUSES, BILLING_AGREEMENT_TYPES))
 TENURE_BINS = ("0-12", "12-24", "24-36", "36-48", "48-60", "60-72")  # months, 12 wide
 CHARGE_BINS = ("20-40", "40-60", "60-80", "80-100", "100-120")  # USD per month, 20 wide
 MULTIPLE_LINES = ("no", "yes", "no_phone_service")  # IBM Telco MultipleLines, mapped to voice line counts
@@ -156,7 +163,8 @@ def _weights(v: dict, known: tuple, what: str, need_positive: bool = True) -> di
 class ChurnRiskModel(DomainParams):
     """Per-customer churn_risk_score = base + tenure_weight * exp(-tenure / decay) + payment-method risk
     + service-type risk + N(0, noise_std), clipped to the seed's 0.01-0.63 (IBM Telco: short tenure,
-    electronic checks and internet service churn most)."""
+    electronic checks and internet service churn most). Replay mode reads the score as the probability
+    that the account churns within horizon_months: a constant monthly hazard 1 - (1 - score)^(1 / horizon)."""
 
     base: float = Field(0.05, ge=-1.0, le=1.0)
     tenure_weight: float = Field(0.30, ge=0.0, le=1.0)
@@ -166,6 +174,8 @@ class ChurnRiskModel(DomainParams):
     service_type_risk: dict[str, float] = Field(default_factory=lambda: {
         "voice_only": 0.0, "voice_and_home_internet": 0.06, "home_internet_only": 0.08})
     noise_std: float = Field(0.03, ge=0.0, le=0.5)
+    horizon_months: float = Field(12.0, gt=0.0, le=600.0, description="replay: churn_risk_score is the "
+                                  "probability of churning within this many months")
 
     @field_validator("payment_method_risk", "service_type_risk")
     @classmethod
@@ -218,6 +228,8 @@ class AccountParams(DomainParams):
     paperless_billing_rate: Rate = 0.60
     add_on_rates: dict[str, float] = Field(default_factory=lambda: dict(zip(ADD_ONS, (0.35, 0.30, 0.42, 0.33, 0.28))))
     churn_risk: ChurnRiskModel = Field(default_factory=ChurnRiskModel)
+    replay_months: int = Field(12, ge=1, le=120, description="replay: monthly billing cycles (usage snapshots "
+                               "per line) an account is followed for unless it churns first")
     usage: UsageModel = Field(default_factory=UsageModel)
 
     @field_validator("eip_term_weights", "tenure_weights", "monthly_charge_weights", "payment_method_weights",
@@ -262,3 +274,50 @@ def expected_events_per_arrival(p: AccountParams) -> float:
     home_internet = ml[2] + (1 - ml[2]) * p.home_internet_share
     eips = voice * (1 - anomaly_rates(p)[0]) * p.device_payment_plan_rate * p.p_voice_eip_attach_if_plan
     return p.new_account_rate * (1 + voice + home_internet + eips) + (1 - p.new_account_rate)
+
+
+def draw_customers(
+    rng: np.random.Generator, p: AccountParams, tables: dict[str, Any], a: int, anchor_us: int,
+    start_us: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Attributes and churn risk of `a` new customers. Compressed mode: tenure from tenure_weights, customer
+    since that long before anchor_us; replay (start_us given): brand-new customers of tenure 0 since that day."""
+    u, z = rng.random((9 + len(ADD_ONS), a)), rng.standard_normal((2, a))
+    months = 12 * (draw(tables["tenure"], u[0]) + u[1]) if start_us is None else np.zeros(a)
+    tenure = months.astype(np.int64)  # exact tenure; whole months in the payload
+    charges = np.rint((20 + 20 * draw(tables["charges"], u[2]) + 20 * u[3]) * 100).astype(np.int64)
+    payment, multiple = draw(tables["payment"], u[4]), draw(tables["multiple"], u[5])
+    voice = np.choose(multiple, [1, np.minimum(1 + rng.geometric(EXTRA_LINES_P, a), 5), 0])
+    home = (multiple == 2) | (u[6] < p.home_internet_share)  # no phone service: internet only
+    service = np.where(voice == 0, 2, np.where(home, 1, 0))
+    c = p.churn_risk
+    score = (c.base + c.tenure_weight * np.exp(-tenure / c.tenure_decay_months) + tables["payment_risk"][payment]
+             + tables["service_risk"][service] + c.noise_std * z[0])
+    ids = uuids(rng, 2 * a)
+    since = (anchor_us - (months * MONTH_US).astype(np.int64) if start_us is None else start_us) // DAY_US * DAY_US
+    return {
+        "tenure": tenure, "charges": charges, "payment": payment, "voice": voice, "home": home,
+        "service": service, "plan": u[7] < p.device_payment_plan_rate, "paperless": u[8] < p.paperless_billing_rate,
+        "add_ons": (u[9:] < tables["add_ons"][:, None]).T,
+        "score": np.round(np.clip(score, SCORE_FLOOR, SCORE_CAP), 4),
+        "trust": np.round(np.clip(72.0 + 12.0 * z[1], 5.0, 98.0), 2),
+        "patience": np.round(np.clip(rng.beta(2.2, 2.0, a), 0.02, 0.98), 4),
+        "since": since, "account_id": ids[:a], "customer_id": ids[a:],
+    }
+
+
+def usage(
+    rng: np.random.Generator, us: UsageModel, product: np.ndarray, status: np.ndarray, ghost: np.ndarray,
+    share: np.ndarray | float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Data MB, voice minutes and SMS of snapshots (share: the part of the cycle the line was live).
+
+    Ghost lines show a trickle of data (0-2 MB) and nothing else; suspended lines show nothing."""
+    s, z = len(product), rng.standard_normal((3, len(product)))
+    voice = product == VOICE
+    data_gb = np.where(voice, us.voice_data_gb_median, us.home_internet_data_gb_median) * np.exp(us.log_std * z[0])
+    silent = ghost | (status == SUSPENDED)
+    data_mb = np.where(ghost, rng.integers(0, 3, s), np.where(silent, 0, np.rint(data_gb * share * 1024)))
+    minutes = np.where(voice & ~silent, np.rint(us.voice_minutes_median * share * np.exp(us.log_std * z[1])), 0)
+    sms = np.where(voice & ~silent, np.rint(us.sms_median * share * np.exp(us.log_std * z[2])), 0)
+    return data_mb.astype(np.int64), minutes.astype(np.int64), sms.astype(np.int64)

@@ -589,3 +589,300 @@ def test_defaults_match_the_seed() -> None:
 def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         CircleParams(**bad)
+
+
+# --- replay mode: whole lifecycles at natural times ------------------------------------------------------
+
+DAY_US, HOUR_US = 86_400_000_000, 3_600_000_000
+REPLAY_BLOCK, REPLAY_BLOCKS = 32, 30
+FLUSH_US = START_US + 3 * 365 * DAY_US  # a last one-circle block, years later, releases every lifecycle
+PERIOD = {"weekly": 7, "biweekly": 14}
+
+
+@dataclass
+class Replay:
+    blocks: list[list[Event]]
+    block_times: list[np.ndarray]
+    generator: CirclesGenerator
+
+    @cached_property
+    def events(self) -> list[Event]:
+        return [e for block in self.blocks for e in block]
+
+    @cached_property
+    def circle_events(self) -> list[Event]:
+        return [e for e in self.events if e.stream == CIRCLES.name]
+
+    @cached_property
+    def by_circle(self) -> dict[str, list[Event]]:
+        """Each circle's events (in output order), without the flush block's circle."""
+        groups: dict[str, list[Event]] = defaultdict(list)
+        for e in self.circle_events:
+            groups[e.key].append(e)
+        return {k: v for k, v in groups.items() if v[0].time_us < FLUSH_US}
+
+    def of(self, event_type: str) -> list[Event]:
+        return [e for events in self.by_circle.values() for e in events if e.event_type == event_type]
+
+
+def replay(params: CircleParams | None = None, *, seed: int = 7, blocks: int = REPLAY_BLOCKS,
+           spacing_us: int = 6 * HOUR_US, ctx_params: CircleParams | None = None,
+           injection: dict[str, float] | None = None) -> Replay:
+    """Drive generate(replay=True): blocks of 32 circle starts 6 h apart (8 days a block), then a flush block."""
+    params = params or CircleParams()
+    rng = np.random.default_rng(seed)
+    gen = CirclesGenerator(params, rng)
+    ctx = BlockContext(scenario="test", phase="p", params=ctx_params or params, injection=injection or {})
+    out, starts = [], []
+    for b in range(blocks):
+        times = START_US + (np.arange(REPLAY_BLOCK, dtype=np.int64) + b * REPLAY_BLOCK) * spacing_us
+        starts.append(times)
+        out.append(gen.generate(rng, times, ctx, replay=True))
+    starts.append(np.array([FLUSH_US], dtype=np.int64))
+    out.append(gen.generate(rng, starts[-1], ctx, replay=True))
+    return Replay(out, starts, gen)
+
+
+@pytest.fixture(scope="module")
+def replay_run() -> Replay:
+    return replay()  # 960 circles over 240 days, seed 7: ~178k events
+
+
+@pytest.fixture(scope="module")
+def replay_small() -> list[Event]:
+    # 3,000 circles of 3-4 members, started 1 min apart, through replay_arrivals: for the per-circle rates
+    params = CircleParams(member_range=[3, 4])
+    rng = np.random.default_rng(11)
+    gen = CirclesGenerator(params, rng)
+    ctx = BlockContext(scenario="test", phase="p", params=params)
+    return gen.replay_arrivals(rng, START_US + np.arange(3000, dtype=np.int64) * 60_000_000, ctx)
+
+
+def lifecycles(events: list[Event]) -> dict[str, list[Event]]:
+    """Circle events by circle, in event-time order (replay_arrivals returns them unsorted across circles)."""
+    groups: dict[str, list[Event]] = defaultdict(list)
+    for e in sorted((e for e in events if e.stream == CIRCLES.name), key=lambda e: e.time_us):
+        groups[e.key].append(e)
+    return groups
+
+
+def date_of(e: Event) -> date:
+    return to_datetime(e.time_us).date()
+
+
+def test_replay_events_validate(replay_run: Replay, schemas: dict[str, Any]) -> None:
+    seen: Counter = Counter()
+    for i, e in enumerate(replay_run.events):
+        if i % 7 == 0 or seen[e.stream, e.event_type] < 50:  # every event type, and a seventh of the rest
+            seen[e.stream, e.event_type] += 1
+            assert validate(tagged(e), schemas[e.stream], raise_errors=True)
+            assert e.value["timestamp"] == to_datetime(e.time_us)
+    assert {t for s, t in seen if s == CIRCLES.name} == set(CIRCLES.event_types)
+    assert {t for s, t in seen if s == TRANSACTIONS.name} == {"transaction-initiated", "transaction-completed"}
+    ids = [e.value["event_id"] for e in replay_run.events]
+    assert len(set(ids)) == len(ids)
+
+
+def test_replay_blocks_are_sorted_and_release_lifecycles_later(replay_run: Replay) -> None:
+    created = replay_run.of("circle-created")
+    created_at = {e.key: e.time_us for e in created}
+    last, later = -1, 0
+    for b, (block, times) in enumerate(zip(replay_run.blocks, replay_run.block_times)):
+        stamps = [e.time_us for e in block]
+        assert stamps == sorted(stamps)
+        assert not stamps or (stamps[0] >= last and stamps[-1] <= times[-1])  # nothing before it is due
+        last = stamps[-1] if stamps else last
+        if b < REPLAY_BLOCKS:  # circle events released here of circles created by an earlier block
+            later += sum(e.stream == CIRCLES.name and created_at[e.key] < times[0] for e in block)
+    assert later > 30_000  # ~42k, seed 7
+    starts = np.concatenate(replay_run.block_times[:-1])
+    assert sorted(e.time_us for e in created) == starts.tolist()  # one new circle at each arrival instant
+    # after the flush only the flush block's circle is in flight
+    assert {e.key for _, _, e in replay_run.generator._pending if e.stream == CIRCLES.name} == {
+        next(e.key for e in replay_run.blocks[-1] if e.time_us == FLUSH_US)}
+
+
+def test_replay_lifecycles_follow_the_grammar(replay_run: Replay) -> None:
+    circles = replay_run.by_circle
+    assert len(circles) == REPLAY_BLOCK * REPLAY_BLOCKS
+    for events in circles.values():
+        assert [e.time_us for e in events] == sorted(e.time_us for e in events)
+        word = "".join(TOKENS[e.event_type] for e in events)
+        assert ENDED.fullmatch(word), word  # every circle ran to its end, in lifecycle order
+        joins = [pl(e)["position"] for e in events if e.event_type == "circle-member-joined"]
+        assert joins == list(range(1, len(joins) + 1))
+        cycles = [pl(e)["cycle"] for e in events if e.event_type in
+                  ("circle-contribution-received", "circle-contribution-missed", "circle-member-dropped")]
+        assert cycles == sorted(cycles)
+        payouts = [pl(e)["cycle"] for e in events if e.event_type == "circle-payout-executed"]
+        assert payouts == list(range(1, len(payouts) + 1))
+        dropped_at = {pl(e)["member_id"]: e.time_us for e in events if e.event_type == "circle-member-dropped"}
+        for e in events:
+            who = pl(e).get("member_id") or pl(e).get("recipient_id")
+            if who in dropped_at and e.event_type != "circle-member-dropped":
+                assert e.time_us < dropped_at[who]
+
+
+def test_replay_timestamps_are_the_payload_dates(replay_run: Replay) -> None:
+    field = {"circle-member-joined": "joined_date", "circle-contribution-received": "paid_date",
+             "circle-payout-executed": "payout_date", "circle-member-dropped": "dropped_date",
+             "circle-failed": "failed_date", "circle-completed": "completed_date"}
+    for events in replay_run.by_circle.values():
+        created, start = events[0], day(pl(events[0])["start_date"])
+        assert date_of(created) + timedelta(days=7) <= start
+        for e in events[1:]:
+            p = pl(e)
+            if e.event_type == "circle-contribution-missed":  # recorded when the grace week ends
+                assert date_of(e) == day(p["due_date"]) + timedelta(days=7)
+            else:
+                assert date_of(e) == day(p[field[e.event_type]]), e.event_type
+            if e.event_type == "circle-member-joined":
+                assert date_of(created) <= date_of(e) <= start - timedelta(days=3)
+
+
+def test_replay_calendar_follows_the_frequency(replay_run: Replay) -> None:
+    on_grid: Counter = Counter()
+    cycles_of: Counter = Counter()
+    for events in replay_run.by_circle.values():
+        created = pl(events[0])
+        start, freq = day(created["start_date"]), created["frequency"]
+        dues: dict[int, date] = {}
+        for e in events:
+            if "due_date" in pl(e):
+                assert dues.setdefault(pl(e)["cycle"], day(pl(e)["due_date"])) == day(pl(e)["due_date"])
+        assert not dues or dues[1] == start
+        slip = 0
+        for c in sorted(dues)[1:]:
+            if freq == "monthly":
+                months = start.month - 1 + c - 1
+                grid = start.replace(year=start.year + months // 12, month=months % 12 + 1) + timedelta(days=slip)
+            else:
+                grid = start + timedelta(days=PERIOD[freq] * (c - 1) + slip)
+            # the previous cycle's last event (payout, a colluder's drop): the next due date is 3 days after at least
+            before = max(date_of(e) for e in events if e.event_type in
+                         ("circle-payout-executed", "circle-member-dropped") and pl(e)["cycle"] == c - 1)
+            expected = max(grid, before + timedelta(days=3))
+            assert dues[c] == expected
+            slip += (expected - grid).days
+            on_grid[freq] += expected == grid
+            cycles_of[freq] += 1
+            if freq == "monthly":
+                assert 28 <= (dues[c] - dues[c - 1]).days <= 31  # calendar months
+        for e in events:
+            p = pl(e)
+            if e.event_type == "circle-contribution-received":
+                due, paid = day(p["due_date"]), day(p["paid_date"])
+                if p["status"] == "late":
+                    assert p["days_late"] >= 1 and paid == due + timedelta(days=p["days_late"])
+                else:
+                    assert p["days_late"] == 0 and due - timedelta(days=2) <= paid <= due
+            elif e.event_type == "circle-member-dropped" and pattern_of(e) != "collusion" and p["cycle"] in dues:
+                assert date_of(e) <= dues[p["cycle"]] - timedelta(days=3)  # drops come before the cycle's payments
+    assert on_grid["monthly"] == cycles_of["monthly"] > 2000  # monthly circles never fall behind at the defaults
+    assert on_grid["biweekly"] > 0.99 * cycles_of["biweekly"]
+    # a weekly cycle with a missed payment waits for the grace week: about half run late (seed 7, ~1.2k cycles)
+    assert 0.35 < on_grid["weekly"] / cycles_of["weekly"] < 0.65
+
+
+def test_replay_payouts_follow_their_cycle(replay_run: Replay) -> None:
+    checked = 0
+    for events in replay_run.by_circle.values():
+        for e in events:
+            if e.event_type != "circle-payout-executed":
+                continue
+            p = pl(e)
+            cycle = [x for x in events if x.event_type.startswith("circle-contribution") and pl(x)["cycle"] == p["cycle"]]
+            received = [x for x in cycle if x.event_type == "circle-contribution-received"]
+            missed = [x for x in cycle if x.event_type == "circle-contribution-missed"]
+            assert (len(received), len(missed)) == (p["contributions_received"], p["contributions_missed"])
+            assert all(x.time_us < e.time_us for x in cycle)
+            # paid out the day after the last payment (or the end of the grace week for a missed one)
+            last = max([date_of(x) for x in cycle] + [day(pl(cycle[0])["due_date"])])
+            assert day(p["payout_date"]) == last + timedelta(days=1)
+            checked += 1
+    assert checked > 5000
+
+
+def test_replay_contributions_and_payouts_have_their_transaction_pair(replay_run: Replay) -> None:
+    by_corr: dict[str, list[Event]] = defaultdict(list)
+    for e in replay_run.events:
+        if e.stream == TRANSACTIONS.name:
+            by_corr[e.value["correlation_id"]].append(e)
+    money = replay_run.of("circle-contribution-received") + replay_run.of("circle-payout-executed")
+    assert len(money) > 40_000
+    for e in money:
+        pair = by_corr.pop(e.value["correlation_id"])
+        assert [t.event_type for t in pair] == ["transaction-initiated", "transaction-completed"]
+        init, done = pair
+        assert init.time_us == e.time_us and 0 < done.time_us - init.time_us <= 120_000_000  # seconds apart
+        user = pl(e).get("member_id") or pl(e)["recipient_id"]
+        for t in pair:
+            assert (pl(t)["transaction_id"], pl(t)["user_id"], pl(t)["amount"], t.key) == (
+                pl(e)["transaction_id"], user, pl(e)["amount"], user)
+            assert t.value["truth"] == e.value["truth"]
+    assert not by_corr  # no transaction without its circle event
+
+
+def test_replay_rates_match_the_parameters(replay_run: Replay, replay_small: list[Event]) -> None:
+    contributions = replay_run.of("circle-contribution-received") + replay_run.of("circle-contribution-missed")
+    settled = {(pl(e)["circle_id"], pl(e)["cycle"]) for e in replay_run.of("circle-payout-executed")}
+    # genuine members' payments in cycles that paid out (a failing cycle's default wave is not the miss rate)
+    due = [e for e in contributions if pattern_of(e) is None and (pl(e)["circle_id"], pl(e)["cycle"]) in settled]
+    late = sum(e.event_type == "circle-contribution-received" and pl(e)["days_late"] > 0 for e in due)
+    missed = sum(e.event_type == "circle-contribution-missed" for e in due)
+    assert len(due) > 40_000
+    assert abs(late / len(due) - 0.10) < 0.006  # 10% ± 0.6 pp of ~50k due contributions, seed 7
+    assert abs(missed / len(due) - 0.05) < 0.004  # 5% ± 0.4 pp
+    stays = sum(pattern_of(e) is None for e in contributions)
+    drops = sum(pl(e)["reason"] == "voluntary" and pattern_of(e) is None for e in replay_run.of("circle-member-dropped"))
+    assert abs(drops / (drops + stays) - 0.03) < 0.004  # 3% ± 0.4 pp of ~53k member-cycles
+    circles = lifecycles(replay_small)
+    assert len(circles) == 3000 and all(ev[-1].event_type in ("circle-failed", "circle-completed")
+                                        for ev in circles.values())
+    ends = [pl(ev[-1]) for ev in circles.values() if ev[-1].event_type == "circle-failed"]
+    # circle_failure_rate: never filled (cycle 0) or a wave of defaults; small circles also die of attrition
+    planned = sum(p["reason"] == "excessive_defaults" or p["cycle"] == 0 for p in ends)
+    assert abs(planned / 3000 - 0.05) < 0.012  # 5% ± 1.2 pp of 3,000 circles (5.3%, seed 11)
+    assert 0 < len(ends) - planned < 0.015 * 3000
+    collusion = sum(pattern_of(ev[0]) == "collusion" for ev in circles.values())
+    assert abs(collusion / 3000 - 0.02) < 0.008  # 2% ± 0.8 pp
+    eligible = [e for ev in circles.values() for e in ev if e.event_type == "circle-member-joined"
+                and pl(e)["position"] > 1 and pattern_of(e) != "collusion"]
+    assert abs(sum(pattern_of(e) == "fraud" for e in eligible) / len(eligible) - 0.02) < 0.005  # ± 0.5 pp of ~7.5k
+    freqs = Counter(pl(ev[0])["frequency"] for ev in circles.values())
+    for f, w in {"weekly": 0.2, "biweekly": 0.3, "monthly": 0.5}.items():
+        assert abs(freqs[f] / 3000 - w) < 0.03, f  # ± 3 pp on 3,000 circles
+
+
+def test_replay_collusion_and_fraud_keep_their_shape() -> None:
+    params = CircleParams()
+    rng = np.random.default_rng(5)
+    gen = CirclesGenerator(params, rng)
+    ctx = BlockContext(scenario="test", phase="p", params=params, injection={"collusion": 10.0, "fraud": 5.0})
+    events = gen.replay_arrivals(rng, START_US + np.arange(300, dtype=np.int64) * HOUR_US, ctx)
+    colluded = 0
+    for ev in lifecycles(events).values():
+        for i, e in enumerate(ev):
+            p = pl(e)
+            if e.event_type == "circle-payout-executed" and pattern_of(e) == "collusion" and i + 1 < len(ev):
+                d = ev[i + 1]  # the colluder leaves with the pot the next day
+                assert d.event_type == "circle-member-dropped" and pl(d)["member_id"] == p["recipient_id"]
+                assert date_of(d) == day(p["payout_date"]) + timedelta(days=1) and pl(d)["received_payout"]
+                colluded += 1
+            if e.event_type == "circle-member-dropped" and pattern_of(e) == "fraud":
+                assert p["reason"] == "removed" and 1 <= p["contributions_made"] <= 3
+    assert colluded > 40
+    fraud_tx = [pl(e) for e in events if e.stream == TRANSACTIONS.name and pattern_of(e) == "fraud"
+                and e.event_type == "transaction-initiated" and pl(e)["type"] == "circle_contribution"]
+    assert len(fraud_tx) > 100 and all(p["source"]["type"] == "stripe" for p in fraud_tx)
+
+
+def test_replay_is_deterministic_and_reads_ctx_params() -> None:
+    a, b = replay(blocks=3, seed=3), replay(blocks=3, seed=3)
+    assert a.blocks == b.blocks
+    assert replay(blocks=3, seed=4).blocks[0][0].value["event_id"] != a.blocks[0][0].value["event_id"]
+    drifted = replay(blocks=3, ctx_params=CircleParams(frequency_weights={"weekly": 1.0}, late_payment_rate=0.4))
+    assert {pl(e)["frequency"] for e in drifted.of("circle-created")} == {"weekly"}
+    due = drifted.of("circle-contribution-received") + drifted.of("circle-contribution-missed")
+    late = sum(e.event_type == "circle-contribution-received" and pl(e)["days_late"] > 0 for e in due)
+    assert abs(late / len(due) - 0.4) < 0.04  # ± 4 pp on ~5k contributions (fraud/collusion pay on time)

@@ -7,9 +7,10 @@ import json
 import re
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 
 from producer.domains.base import BlockContext, Event
 from producer.domains.telco_accounts import AccountParams, AccountsGenerator, expected_events_per_arrival
+from producer.domains.telco_replay import RING
 from producer.domains.telco_tables import AREA_CODES, TACS_OF_MODEL
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / AccountsGenerator.spec.schema
@@ -532,6 +534,7 @@ def test_defaults_match_the_seed() -> None:
     assert p.payment_method_weights == {"electronic_check": 0.30, "mailed_check": 0.10,
                                         "bank_transfer_automatic": 0.35, "credit_card_automatic": 0.25}
     assert list(p.tenure_weights.values()) == [0.34, 0.20, 0.16, 0.14, 0.10, 0.06]
+    assert p.replay_months == 12 and p.churn_risk.horizon_months == 12.0  # replay: a year, annual churn score
 
 
 def test_param_overrides_from_plain_values() -> None:
@@ -560,7 +563,267 @@ def test_param_overrides_from_plain_values() -> None:
     {"usage": {"log_std": 0}},
     {"usage": {"median": 3}},
     {"usage_snapshot_date": "not a date"},
+    {"replay_months": 0},
+    {"replay_months": 1.5},
+    {"churn_risk": {"horizon_months": 0}},
 ])
 def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         AccountParams(**bad)
+
+
+# --- replay mode ---------------------------------------------------------------------------------------
+
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+REPLAY_SPACING_US = 3 * 3_600_000_000  # 8 account starts a day: a block of 256 spans 32 days
+
+
+@dataclass
+class Replay(Run):
+    """A replay run: what generate() released per block, then what was still held after the last block."""
+
+    held: list[Event] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+
+    @cached_property
+    def events(self) -> list[Event]:
+        return [e for block in self.blocks for e in block] + self.held
+
+    @cached_property
+    def accounts(self) -> dict[str, list[Event]]:
+        out: dict[str, list[Event]] = defaultdict(list)
+        for e in self.events:
+            out[e.key].append(e)
+        return out
+
+
+def replay(params: AccountParams | None = None, *, seed: int = 7, blocks: int = 8,
+           spacing_us: int = REPLAY_SPACING_US, injection: dict[str, float] | None = None,
+           ctx_params: AccountParams | None = None) -> Replay:
+    """Drive generate(..., replay=True) as a replay scenario does: blocks of 256 account starts."""
+    params = params or AccountParams()
+    rng = np.random.default_rng(seed)
+    gen = AccountsGenerator(params, rng)
+    ctx = BlockContext(scenario="test", phase="p", params=ctx_params or params, injection=injection or {})
+    out, starts = [], []
+    for b in range(blocks):
+        times = START_US + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * spacing_us
+        starts += times.tolist()
+        out.append(gen.generate(rng, times, ctx, replay=True))
+    held = [e for *_, e in sorted(gen._pending, key=lambda pending: pending[:2])]  # (time, sequence, event)
+    return Replay(out, blocks * BLOCK, gen, held, starts)
+
+
+@pytest.fixture(scope="module")
+def replay_run() -> Replay:
+    return replay()  # 2,048 accounts started 3 h apart, seed 7: ~53k events, ~44k of them snapshots
+
+
+def midnight(t: datetime) -> datetime:
+    return datetime.combine(t.date(), datetime.min.time(), UTC)
+
+
+def test_replay_events_validate_and_round_trip(replay_run: Replay, parsed_schema: dict[str, Any]) -> None:
+    assert len(replay_run.events) > 45_000
+    assert set(Counter(e.event_type for e in replay_run.events)) == set(AccountsGenerator.spec.event_types)
+    for e in replay_run.events:
+        assert validate(tagged(e), parsed_schema, raise_errors=True)
+    for e in replay_run.events[::500]:
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, parsed_schema, tagged(e))
+        buf.seek(0)
+        assert _plain(fastavro.schemaless_reader(buf, parsed_schema, parsed_schema)) == e.value
+    assert len({e.value["event_id"] for e in replay_run.events}) == len(replay_run.events)
+
+
+def test_replay_output_is_time_sorted_and_later_blocks_release_earlier_accounts(replay_run: Replay) -> None:
+    start_of = {k: es[0].time_us for k, es in replay_run.accounts.items()}
+    last = -1
+    for b, block in enumerate(replay_run.blocks):
+        first_start, horizon = START_US + b * BLOCK * REPLAY_SPACING_US, replay_run.starts[(b + 1) * BLOCK - 1]
+        times = [e.time_us for e in block]
+        assert times == sorted(times) and times[0] >= last and times[-1] <= horizon
+        last = times[-1]
+        for e in block:
+            assert e.value["timestamp"] == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=e.time_us)
+        if b:  # activations days later and snapshots of accounts started in earlier blocks come out once due
+            earlier = [e for e in block if start_of[e.key] < first_start]
+            assert len(earlier) > 500 and {e.event_type for e in earlier} >= {"line-activated",
+                                                                                "device-usage-snapshot"}
+    assert all(e.time_us > horizon for e in replay_run.held)
+    assert replay_run.generator.pending_count == len(replay_run.held)
+    assert replay_run.generator.active_accounts == 0  # replay never touches the compressed mode's pool
+
+
+def test_replay_lifecycles_run_at_natural_times(replay_run: Replay) -> None:
+    check_grammar(replay_run.events)  # customer first, activation before EIP and snapshots, cycles 1, 2, 3...
+    # each start is one new account, whose customer-created is at that instant
+    assert sorted(es[0].time_us for es in replay_run.accounts.values()) == replay_run.starts
+    for es in replay_run.accounts.values():
+        created, t0 = es[0].value["payload"], es[0].value["timestamp"]
+        assert es[0].event_type == "customer-created" and created["tenure_months"] == 0
+        assert created["customer_since"] == midnight(t0)
+        onboarding = [e for e in es if e.event_type != "device-usage-snapshot"]
+        assert {e.value["correlation_id"] for e in onboarding} == {es[0].value["correlation_id"]}
+        activations = [e for e in es if e.event_type == "line-activated"]
+        assert [e.value["payload"]["line_number"] for e in activations] == list(range(1, len(activations) + 1))
+        assert len(activations) == created["voice_lines"] + created["has_5g_home_internet"]
+        activated_at = {}
+        for e in activations:
+            p = e.value["payload"]
+            assert t0 < e.value["timestamp"] < t0 + timedelta(days=27) and p["activated_at"] == midnight(
+                e.value["timestamp"])
+            activated_at[p["line_id"]] = e.time_us
+        for e in (e for e in es if e.event_type == "eip-agreement-created"):  # right after the activation
+            p = e.value["payload"]
+            assert 10_000_000 <= e.time_us - activated_at[p["line_id"]] <= 180_000_000
+            assert p["agreement_start"] == midnight(e.value["timestamp"])
+            assert p["months_remaining"] == p["installment_months"] and p["eip_status"] == "active"
+        snaps = [e for e in es if e.event_type == "device-usage-snapshot"]
+        assert all(s.time_us > o.time_us for s in snaps[:1] for o in onboarding)  # every line live before the bill
+        per_line: dict[str, list[Event]] = defaultdict(list)
+        for e in snaps:
+            per_line[e.value["payload"]["line_id"]].append(e)
+        # churn ends the whole account: every line has the same number of monthly snapshots, at most 12
+        assert len({len(v) for v in per_line.values()}) <= 1 and all(len(v) <= 12 for v in per_line.values())
+        assert not per_line or set(per_line) == set(activated_at)
+        for line in per_line.values():
+            for k, e in enumerate(line, start=1):
+                p, when = e.value["payload"], e.value["timestamp"]
+                assert p["billing_cycle"] == p["tenure_months"] == k
+                assert p["snapshot_date"] == midnight(when) == midnight(created["customer_since"] + k * MONTH)
+                assert HOUR <= when - p["snapshot_date"] < 5 * HOUR  # the nightly usage run after the close
+            dates = [e.value["payload"]["snapshot_date"] for e in line]
+            assert all(b - a in (30 * DAY, 31 * DAY) for a, b in pairwise(dates))  # monthly, ~30 days
+
+
+def test_replay_eip_terms_and_installments(replay_run: Replay) -> None:
+    eips = {p["agreement_number"]: p for p in (e.value["payload"] for e in replay_run.events
+                                               if e.event_type == "eip-agreement-created")}
+    terms = Counter(p["installment_months"] for p in eips.values())
+    assert set(terms) == {24, 30, 36}  # 24, 30 or 36 months only
+    for term, share in ((24, 0.35), (30, 0.25), (36, 0.40)):
+        assert abs(terms[term] / len(eips) - share) < 0.03  # seed mix ± 3 pp on ~2.3k agreements, seed 7
+    for e in replay_run.events:
+        p = e.value["payload"]
+        if e.event_type == "device-usage-snapshot" and p["usage_eip_agreement_number"] is not None:
+            eip = eips[p["usage_eip_agreement_number"]]
+            assert p["eip_months_remaining"] == eip["installment_months"] - p["billing_cycle"]
+            assert p["billing_agreement_type"] == eip["billing_agreement_type"]
+
+
+def test_replay_anomaly_rates_and_labels(replay_run: Replay) -> None:
+    lines = [e for e in replay_run.events if e.event_type == "line-activated"]
+    ghost_lines = {e.value["payload"]["line_id"] for e in lines if pattern_of(e) == "ghost_line"}
+    assert abs(len(ghost_lines) / len(lines) - 0.012) < 0.0035  # 4% x 30% ± 0.35 pp of ~4.9k lines, seed 7
+    snaps = financed_snapshots(replay_run)
+    share = Counter(pattern_of(e) for e in snaps)
+    assert abs(share["imei_swap"] / len(snaps) - 0.06) < 0.006  # seed rate 6% ± 0.6 pp on ~21k, seed 7
+    assert abs(share["imei_capture_failure"] / len(snaps) - 0.028) < 0.004  # 4% x 70% ± 0.4 pp
+    for e in replay_run.events:
+        t, p = e.value["truth"], e.value["payload"]
+        assert t["is_anomaly"] == (t["pattern"] is not None) and (t["scenario"], t["phase"]) == ("test", "p")
+        if e.event_type in ("customer-created", "eip-agreement-created"):
+            assert not t["is_anomaly"]
+        if e.event_type != "device-usage-snapshot":
+            continue
+        assert (pattern_of(e) == "ghost_line") == (p["line_id"] in ghost_lines)
+        if p["line_id"] in ghost_lines:  # silent: no IMEI, a trickle of data
+            assert p["observed_imei"] is None and p["data_usage_mb"] <= 2 and p["voice_minutes"] == p["sms_count"] == 0
+        elif pattern_of(e) == "imei_capture_failure":
+            assert p["observed_imei"] is None and (p["data_usage_mb"] > 10) == (p["line_status"] == "active")
+        elif pattern_of(e) == "imei_swap":
+            assert p["imei_mismatch"] and p["observed_imei"] not in (None, p["registered_imei"])
+        else:
+            assert p["observed_imei"] == p["registered_imei"] and not p["imei_mismatch"]
+
+
+def test_replay_swaps_use_devices_registered_before(replay_run: Replay) -> None:
+    start_of = {k: es[0].time_us for k, es in replay_run.accounts.items()}
+    handsets: dict[str, set[str]] = defaultdict(set)
+    owners: dict[str, set[str]] = defaultdict(set)  # random 6-digit serials: a rare IMEI is on two accounts
+    for e in replay_run.events:
+        if e.event_type == "line-activated" and e.value["payload"]["product_type"] == "voice":
+            handsets[e.key].add(e.value["payload"]["device"]["imei"])
+            owners[e.value["payload"]["device"]["imei"]].add(e.key)
+    swaps = [e for e in replay_run.events if pattern_of(e) == "imei_swap"]
+    within = 0
+    for e in swaps:
+        p = e.value["payload"]
+        others = handsets[e.key] - {p["registered_imei"]}
+        if others:  # the seed swaps within the customer when it can
+            assert p["observed_imei"] in others
+            within += 1
+        else:  # else a handset registered to an account started earlier (the run's first has none)
+            assert any(a != e.key and start_of[a] <= start_of[e.key] for a in owners[p["observed_imei"]])
+    assert 0.3 < within / len(swaps) < 0.9
+
+
+def test_replay_usage_medians_and_partial_first_cycle(replay_run: Replay) -> None:
+    voice_mb, home_mb = defaultdict(list), defaultdict(list)
+    for e in replay_run.events:
+        p = e.value["payload"]
+        if e.event_type == "device-usage-snapshot" and p["line_status"] == "active" and p["observed_imei"]:
+            (voice_mb if p["product_type"] == "voice" else home_mb)[p["billing_cycle"] > 1].append(p["data_usage_mb"])
+    assert abs(statistics.median(voice_mb[True]) / 1024 / 9.0 - 1) < 0.1  # median 9 GB ± 10%
+    assert abs(statistics.median(home_mb[True]) / 1024 / 350.0 - 1) < 0.1  # median 350 GB ± 10%
+    # gateways go live 1-6 days after sign-up: their first bill covers ~88% of a cycle
+    assert 0.75 < statistics.median(home_mb[False]) / statistics.median(home_mb[True]) < 0.97
+
+
+def test_replay_higher_churn_risk_means_fewer_snapshots(replay_run: Replay) -> None:
+    score, cycles = [], []
+    for es in replay_run.accounts.values():
+        score.append(es[0].value["payload"]["churn_risk_score"])
+        cycles.append(max([e.value["payload"]["billing_cycle"] for e in es if e.event_type == "device-usage-snapshot"],
+                          default=0))
+    score_a, cycles_a = np.array(score), np.array(cycles)
+    assert 0.40 < score_a.mean() < 0.50 and score_a.max() <= 0.63  # new customers: the tenure-0 term, mean ~0.45
+    # monthly hazard h = 1 - (1 - score)^(1/12); cycles completed = min(Geometric(h) - 1, 12)
+    hazard = 1 - (1 - score_a) ** (1 / 12)
+    expected = sum((1 - hazard) ** k for k in range(1, 13))
+    assert cycles_a.sum() == pytest.approx(expected.sum(), rel=0.03)  # ± 3% on 2,048 accounts, seed 7
+    band = np.searchsorted(np.quantile(score_a, [1 / 3, 2 / 3]), score_a)  # score tertiles, ~683 accounts each
+    means = [cycles_a[band == b].mean() for b in range(3)]
+    # stated: the riskier the third, the fewer its bill cycles: expected ~9.5, ~9.0, ~8.0 of 12 (seed 7: 9.7, 8.9,
+    # 7.8); each within ± 0.5 (~3 standard errors) and the extremes apart by > 0.9 (expected 1.55)
+    for b in range(3):
+        assert abs(means[b] - expected[band == b].mean()) < 0.5
+    assert means[0] > means[1] > means[2] and means[0] - means[2] > 0.9
+    assert 0.04 < np.mean(cycles_a == 0) < 0.07  # churned before the first bill: mean h ~4.8%
+
+
+def test_replay_horizon_and_churn_parameters() -> None:
+    r = replay(AccountParams(replay_months=3), blocks=2)
+    cycles = [e.value["payload"]["billing_cycle"] for e in r.events if e.event_type == "device-usage-snapshot"]
+    assert max(cycles) == 3
+    loyal = replay(AccountParams(churn_risk={"horizon_months": 600}), blocks=2)  # hazard <= 0.17% a month
+    full = [max([e.value["payload"]["billing_cycle"] for e in es if e.event_type == "device-usage-snapshot"],
+                default=0) for es in loyal.accounts.values()]
+    assert np.mean(np.array(full) == 12) > 0.95
+    check_grammar(loyal.events)
+
+
+def test_replay_reads_drifted_params_and_injections() -> None:
+    base = AccountParams()
+    drifted = base.model_copy(update={"eip_term_weights": {36: 1.0}, "payment_method_weights": {"mailed_check": 1.0}})
+    r = replay(base, blocks=2, ctx_params=drifted, injection={"imei_swap": 5.0, "ghost_line": 0.0})
+    assert {e.value["payload"]["installment_months"] for e in r.events if e.event_type == "eip-agreement-created"} == {36}
+    assert {e.value["payload"]["payment_method"] for e in r.events if e.event_type == "customer-created"} == {
+        "mailed_check"}
+    snaps = financed_snapshots(r)
+    assert abs(sum(pattern_of(e) == "imei_swap" for e in snaps) / len(snaps) - 0.30) < 0.03  # 6% x 5 ± 3 pp, seed 7
+    assert not any(pattern_of(e) == "ghost_line" for e in r.events)
+
+
+def test_replay_is_deterministic_and_its_state_bounded() -> None:
+    a, b = replay(blocks=3, seed=3), replay(blocks=3, seed=3)
+    assert a.blocks == b.blocks and a.held == b.held
+    assert replay(blocks=1, seed=4).blocks[0][0].value["event_id"] != a.blocks[0][0].value["event_id"]
+    gen = AccountsGenerator(AccountParams(), np.random.default_rng(1))
+    ctx = BlockContext(scenario="test", phase="p", params=AccountParams())
+    rng = np.random.default_rng(2)
+    assert gen.replay_arrivals(rng, np.array([], dtype=np.int64), ctx) == []
+    for b in range(40):  # 10,240 accounts; swap donors kept: a ring of the last RING voice handsets
+        gen.replay_arrivals(rng, START_US + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * 60_000_000, ctx)
+    assert gen._replay.remembered == RING == len(gen._replay._ring)
