@@ -6,11 +6,15 @@ import json
 
 import fastavro
 
+from pathlib import Path
+
 from producer.cli import main
+
+SCENARIO = str(Path(__file__).resolve().parents[1] / "fixtures" / "transactions.yaml")
 
 
 def run(out, *flags):
-    assert main(["run", "steady_state", "--sink", "file", "--out", str(out), "--no-metrics", *flags]) == 0
+    assert main(["run", SCENARIO, "--sink", "file", "--out", str(out), "--no-metrics", *flags]) == 0
 
 
 def test_same_seed_same_bytes_at_any_rate(tmp_path):
@@ -36,7 +40,7 @@ def test_avro_container_files_are_readable_and_identical_across_rates(tmp_path):
     with open(tmp_path / "x" / "fintech.transactions.avro", "rb") as handle:
         records = list(fastavro.reader(handle))
     assert len(records) == 1500
-    assert records[0]["truth"]["scenario"] == "steady_state"
+    assert records[0]["truth"]["scenario"] == "transactions_only"
 
 
 def test_labels_topic_moves_truth_to_ground_truth_topic(tmp_path):

@@ -21,6 +21,7 @@ from tests.helpers import consume_all
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = str(ROOT / "tests" / "fixtures" / "transactions.yaml")
 
 
 def datagen(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
@@ -67,7 +68,7 @@ def test_delivered_counter_equals_what_an_independent_consumer_decodes(kafka_boo
     port = free_port()
     prefix = f"it{os.getpid()}."
     proc = datagen(
-        "run", "steady_state", "--events", "3000", "--rate", "max", "--topic-prefix", prefix,
+        "run", SCENARIO, "--events", "3000", "--rate", "max", "--topic-prefix", prefix,
         "--bootstrap-servers", kafka_bootstrap, "--schema-registry-url", schema_registry_url,
         "--metrics-port", str(port), "--linger", "60s", "--partitions", "3",
     )
@@ -124,7 +125,7 @@ def test_unreachable_broker_retries_quietly_and_is_not_ready(tmp_path):
 def test_librdkafka_properties_pass_through_and_secrets_stay_out_of_logs(kafka_bootstrap, schema_registry_url):
     prefix = f"x{os.getpid()}."
     proc = datagen(
-        "run", "steady_state", "--events", "200", "--rate", "max", "--no-metrics", "--topic-prefix", prefix,
+        "run", SCENARIO, "--events", "200", "--rate", "max", "--no-metrics", "--topic-prefix", prefix,
         "--bootstrap-servers", kafka_bootstrap, "--schema-registry-url", schema_registry_url, "--partitions", "2",
         "-X", "linger.ms=7", "-X", "client.id=datagen-it", "-X", "sasl.password=hunter2-secret",
         "-X", "sasl.username=alice",
