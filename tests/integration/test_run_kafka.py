@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -144,3 +145,29 @@ def test_unknown_librdkafka_property_is_rejected_before_any_network(kafka_bootst
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert "no.such.property" in err and err.strip().count("\n") == 0, err
+
+
+def test_broker_dying_mid_run_leaves_every_event_delivered_or_counted_failed(tmp_path):
+    from producer.embedded.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker()
+    broker.start()
+    proc = datagen(
+        "run", SCENARIO, "--rate", "500", "--format", "jsonl", "--no-metrics", "--bootstrap-servers",
+        broker.bootstrap_servers, "-X", "message.timeout.ms=2000", "-X", "socket.timeout.ms=1000",
+    )
+    try:
+        wait_for_line(proc.stdout, "playing scenario", timeout=60)
+        time.sleep(2)
+        broker.stop()  # everything produced from now on cannot be delivered
+        time.sleep(4)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=90)
+        broker.stop()
+    total = re.search(r"^\s+total\s+(\d+)\s+(\d+)\s+(\d+)", out, re.M)
+    produced, delivered, failed = map(int, total.groups())
+    assert delivered > 0 and failed > 0, out
+    assert delivered + failed == produced, out  # nothing silently dropped
+    assert proc.returncode == 4, err  # failures are an error exit, with the first error named
+    assert "failed delivery" in err
