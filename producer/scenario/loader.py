@@ -156,6 +156,10 @@ def _check_window(source: str, where: str, block: Any, scenario: Any, length: fl
     if block.start >= length:
         raise ConfigError(source, f"{where}.start", f"an offset inside the phase (< {format_duration(length)})",
                           format_duration(block.start))
+    if block.duration is not None and block.start + block.duration > length * (1 + 1e-9):
+        raise ConfigError(source, f"{where}.duration",
+                          f"a window that ends inside the phase (<= {format_duration(length - block.start)} from its start)",
+                          format_duration(block.duration))
 
 
 def _check_drift(source: str, where: str, block: Any, scenario: Any, params: dict[str, DomainParams], length: float) -> None:

@@ -50,11 +50,17 @@ def test_stdout_sink_refuses_avro(capsys):
     assert "--format jsonl" in capsys.readouterr().err
 
 
-def test_list_shows_streams_event_types_and_scenarios(capsys):
+def test_list_shows_every_domain_stream_event_type_and_scenario(capsys):
+    from producer.domains import SPECS
+    from producer.scenario.loader import BUNDLED_DIR
+
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for needle in ("fintech.transactions", "key=user_id", "transaction-flagged", "steady_state"):
-        assert needle in out
+    for name, spec in SPECS.items():
+        assert f"  {spec.domain}\n" in out and name in out and f"key={spec.key_field}" in out
+        assert all(event_type in out for event_type in spec.event_types)
+    for scenario in BUNDLED_DIR.glob("*.yaml"):
+        assert scenario.stem in out
 
 
 def test_stdout_sink_emits_json_lines(capsys):

@@ -106,6 +106,7 @@ def test_drift_and_inject_blocks_load(tmp_path):
         (("fraud_injection_rate: 0.05}\nphases", "fraud_injection_rate: 0.05}\nphases"), None, None),
         (("pattern: velocity_spike", "pattern: jaywalking"), "phases[2].inject[0].pattern", "a pattern of fintech.transactions"),
         (("start: 10s, duration", "start: 2m, duration"), "phases[2].inject[0].start", "an offset inside the phase"),
+        (("duration: 20s}", "duration: 55s}"), "phases[2].inject[0].duration", "a window that ends inside the phase"),
         (("curve: {curve: sigmoid", "curve: {curve: wiggle"), "phases[2].drift[0].curve", "curve"),
         (("- stream: fintech.transactions\n        params", "- stream: telco.accounts\n        params"),
          "phases[2].drift[0].stream", "a stream of this scenario"),
