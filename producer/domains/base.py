@@ -178,10 +178,18 @@ class StreamGenerator(ABC, Generic[P]):
         self.params = params
         self._pending: list[tuple[int, int, Event]] = []
         self._seq = 0
+        self._t0_us: int | None = None  # the first arrival instant given (see _block_times)
 
     @abstractmethod
     def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[P]) -> list[Event]:
         """Events started by arrivals at `times_us` (sorted, µs); follow-ups may lie in the future."""
+
+    def _block_times(self, times_us: np.ndarray) -> np.ndarray:
+        """The block's arrival instants as int64 µs; the first instant ever given is kept as _t0_us."""
+        times = np.asarray(times_us, dtype=np.int64)
+        if self._t0_us is None and len(times):
+            self._t0_us = int(times[0])
+        return times
 
     def replay_arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[P]) -> list[Event]:
         """Replay mode: whole lifecycles of entities starting at `times_us`, at their natural event times.

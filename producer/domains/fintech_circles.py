@@ -60,10 +60,9 @@ from producer.domains.fintech_circles_lifecycle import (
 )
 from producer.domains.fintech_transactions import TransactionsGenerator
 from producer.domains.geo import (
-    CITY_COUNTRY, CITY_LAT, CITY_LON, CITY_NAME, CITY_STATE, DEVICE_P, DEVICE_TYPES, FOREIGN_BLOCKS, FOREIGN_CITIES,
-    FRAUD_DEVICE_P, HOME_CITIES, HOME_P, HOSTING_BLOCKS, HT_BLOCKS, IS_HAITI, US_BLOCKS,
+    CITY_COUNTRY, CITY_NAME, CITY_STATE, DEVICE_P, DEVICE_TYPES, FOREIGN_BLOCKS, FRAUD_DEVICE_P, HOSTING_BLOCKS,
 )
-from producer.domains.sampling import dotted_ips, element, hex_tokens, pick
+from producer.domains.sampling import element, fresh_ips, hex_tokens, home_users, pick, usual_ips, whereabouts
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 DAY_US = 86_400_000_000
@@ -166,18 +165,11 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
     def __init__(self, params: CircleParams, rng: np.random.Generator) -> None:
         super().__init__(params, rng)
         n = params.num_users
-        self._user_ids = np.array(uuids(rng, n), dtype=object)
-        home = rng.choice(len(HOME_CITIES), size=n, p=HOME_P)
-        self._home = home
-        self._home_lat = CITY_LAT[home] + rng.normal(0.0, 0.03, n)  # neighbourhood within the metro
-        self._home_lon = CITY_LON[home] + rng.normal(0.0, 0.03, n)
+        self._user_ids, self._home, self._home_lat, self._home_lon = home_users(rng, n)
         self._two_devices = rng.random(n) < 0.45
         self._device_ids = np.array(hex_tokens(rng, 2 * n, 8, "device_"), dtype=object).reshape(n, 2)
         self._device_types = rng.choice(len(DEVICE_TYPES), size=(n, 2), p=DEVICE_P)
-        self._ip_first = np.where(IS_HAITI[home], rng.choice(HT_BLOCKS, n), rng.choice(US_BLOCKS, n))
-        self._ip_second = rng.integers(0, 256, n)
-        rest = np.column_stack([self._ip_second, rng.integers(0, 256, n), rng.integers(1, 255, n)])
-        self._usual_ip = np.array(dotted_ips(self._ip_first, rest), dtype=object)
+        self._ip_first, self._ip_second, self._usual_ip = usual_ips(rng, self._home)
         self._prefers_card = rng.random(n) < 0.6
         self._card = np.array(hex_tokens(rng, n, 12, "pm_"), dtype=object)
         self._bank = np.array(hex_tokens(rng, n, 12, "ba_"), dtype=object)
@@ -272,21 +264,13 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
         dev_ids[fraud] = hex_tokens(rng, k, 8, "device_")
         dev_types[fraud] = pick(FRAUD_DEVICE_P, rng.random(k))
         foreign = fraud & (rng.random(m) < 0.6)
-        nh, home = len(HOME_CITIES), self._home[users]
-        city = np.where(foreign, nh + rng.integers(0, len(FOREIGN_CITIES), m),
-                        np.where(fraud, (home + rng.integers(1, nh, m)) % nh, home))
-        lat = np.where(fraud, CITY_LAT[city], self._home_lat[users]) + rng.normal(0.0, 0.02, m)
-        lon = np.where(fraud, CITY_LON[city], self._home_lon[users]) + rng.normal(0.0, 0.02, m)
+        city, lat, lon = whereabouts(rng, self._home[users], self._home_lat[users], self._home_lon[users], fraud,
+                                     foreign)
         mobile = ~fraud & (rng.random(m) < 0.12)  # same carrier block, different address
         blocks = rng.random(m)
         first = np.where(mobile, self._ip_first[users], np.where(
             fraud, np.where(foreign, element(FOREIGN_BLOCKS, blocks), element(HOSTING_BLOCKS, blocks)), 0))
-        rest = rng.integers(0, 256, (m, 3))
-        rest[:, 0] = np.where(mobile, self._ip_second[users], rest[:, 0])
-        rest[:, 2] = rest[:, 2] % 254 + 1
-        ips = self._usual_ip[users]
-        other = first > 0
-        ips[other] = dotted_ips(first[other], rest[other])
+        ips = fresh_ips(rng, first, mobile, self._usual_ip[users], self._ip_second[users])
         card = fraud | (rng.random(m) < np.where(self._prefers_card[users], 0.9, 0.1))
         funding = np.where(card, self._card[users], self._bank[users])
         funding[fraud] = hex_tokens(rng, k, 12, "pm_")  # a stolen card each time

@@ -156,7 +156,6 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         self._recipient_city = HT_CITIES[rng.choice(len(HT_CITIES), size=(n, 3), p=HT_CITY_P)]
         self._agents = np.array(hex_tokens(rng, 400, 4, "agt_"), dtype=object)
         self._in_flight: deque[list[Any]] = deque()  # [next step, remittance record], at most max_in_flight
-        self._t0: int | None = None
         self._day: int | None = None  # last event-time day with a published rate
         self._walk = 0.0
         self._rate: int = 0  # that day's rate, in 1/RATE_SCALE HTG
@@ -169,21 +168,13 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
     def arrivals(self, rng: np.random.Generator, times_us: np.ndarray,
                  ctx: BlockContext[RemittanceParams]) -> list[Event]:
         """Rate updates for new days, then one event per producing arrival: a new remittance or a next step."""
-        times = np.asarray(times_us, dtype=np.int64)
-        if len(times) == 0:
-            return []
         p, out = ctx.params, []
-        if self._t0 is None:
-            self._t0 = int(times[0])
-        first_day, day_rates = self._exchange_rates(rng, ctx, times, out)
-        if p.seasonal_patterns:
-            times = times[rng.random(len(times)) * MAX_MULTIPLIER < seasonal_multiplier(times)]
+        times, rates = self._producing(rng, ctx, times_us, out)
         m = len(times)
         if m == 0:
             return out
         start_p = min(1.0, 2.0 / events_per_remittance(p.success_rate, _fraud_rate(p, ctx), p.fraud_detection_rate))
         starts, event_ids = (rng.random(m) < start_p).tolist(), uuids(rng, m)
-        rates = day_rates[times // DAY_US - first_day].tolist()
         truths = [ctx.truth(), ctx.truth(anomaly=True, pattern="fraud", risk_level="high")]
         new, used = self._new_remittances(rng, ctx, sum(starts) + 1), 0  # only forced starts need more
         flight, cap, emit = self._in_flight, self.params.max_in_flight, out.append
@@ -205,17 +196,12 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
     def replay_arrivals(self, rng: np.random.Generator, times_us: np.ndarray,
                         ctx: BlockContext[RemittanceParams]) -> list[Event]:
         """Replay mode: each producing arrival initiates a remittance whose steps follow at their natural hours."""
-        times = np.asarray(times_us, dtype=np.int64)
-        if len(times) == 0:
-            return []
-        p, out = ctx.params, []
-        if self._t0 is None:
-            self._t0 = int(times[0])
-        first_day, day_rates = self._exchange_rates(rng, ctx, times, out)
-        if p.seasonal_patterns:
-            times = times[rng.random(len(times)) * MAX_MULTIPLIER < seasonal_multiplier(times)]
+        out: list[Event] = []
+        if len(times_us) == 0:
+            return out
+        times, rates = self._producing(rng, ctx, times_us, out)
         m = len(times)
-        new, rates = self._new_remittances(rng, ctx, m), day_rates[times // DAY_US - first_day].tolist()
+        new = self._new_remittances(rng, ctx, m)
         event_ids = iter(uuids(rng, 6 * m))  # a remittance has at most six events
         truths = [ctx.truth(), ctx.truth(anomaly=True, pattern="fraud", risk_level="high")]
         for j, t in enumerate(times.tolist()):
@@ -229,6 +215,17 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
                 event, done = self._next_step(entry, t + int(at * HOUR_US), next(event_ids), truths)
                 out.append(event)
         return out
+
+    def _producing(self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], times_us: np.ndarray,
+                   out: list[Event]) -> tuple[np.ndarray, list[int]]:
+        """Publish new days' rates into out; the producing arrivals (seasonally thinned) and each one's day rate."""
+        times = self._block_times(times_us)
+        if len(times) == 0:
+            return times, []
+        first_day, day_rates = self._exchange_rates(rng, ctx, times, out)
+        if ctx.params.seasonal_patterns:
+            times = times[rng.random(len(times)) * MAX_MULTIPLIER < seasonal_multiplier(times)]
+        return times, day_rates[times // DAY_US - first_day].tolist()
 
     def _exchange_rates(self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], times: np.ndarray,
                         out: list[Event]) -> tuple[int, np.ndarray]:
@@ -339,7 +336,7 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             "send_amount": send, "send_currency": "USD", "receive_amount": receive, "receive_currency": "HTG",
             "exchange_rate": rate, "delivery_method": method, "delivery_partner": PARTNERS[new["partner"][j]],
             "agent_id": new["agent"][j], "fee_amount": fee,
-            "sender_account_age_days": int(self._age0_days[s] + (t - self._t0) / DAY_US), "initiated_at": None,
+            "sender_account_age_days": int(self._age0_days[s] + (t - self._t0_us) / DAY_US), "initiated_at": None,
         }
         value = envelope(event_id=event_id, event_type="remittance-initiated", time_us=t,
                          source_service=self.spec.source_service, correlation_id=new["correlation_id"][j],

@@ -25,10 +25,10 @@ from producer.domains.fintech_transactions_params import (
     _device_vector, _episode_rates, expected_events_per_arrival,
 )
 from producer.domains.geo import (
-    CITY_COUNTRY, CITY_LAT, CITY_LON, CITY_NAME, CITY_STATE, DEVICE_TYPES, DEVICES_PER_USER_P,
-    FOREIGN_BLOCKS, FOREIGN_CITIES, FRAUD_DEVICE_P, HOME_CITIES, HOME_P, HOSTING_BLOCKS, HT_BLOCKS, IS_HAITI, US_BLOCKS,
+    CITY_COUNTRY, CITY_NAME, CITY_STATE, DEVICE_TYPES, DEVICES_PER_USER_P, FOREIGN_BLOCKS, FRAUD_DEVICE_P,
+    HOSTING_BLOCKS, US_BLOCKS,
 )
-from producer.domains.sampling import dotted_ips, element, hex_tokens, pick
+from producer.domains.sampling import element, fresh_ips, hex_tokens, home_users, pick, usual_ips, whereabouts
 
 
 class TransactionsGenerator(StreamGenerator[TransactionParams]):
@@ -58,18 +58,11 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
     def __init__(self, params: TransactionParams, rng: np.random.Generator) -> None:
         super().__init__(params, rng)
         n = params.num_users
-        self._user_ids = np.array(uuids(rng, n), dtype=object)
-        home = rng.choice(len(HOME_CITIES), size=n, p=HOME_P)
-        self._home = home
-        self._home_lat = CITY_LAT[home] + rng.normal(0.0, 0.03, n)  # neighbourhood within the metro
-        self._home_lon = CITY_LON[home] + rng.normal(0.0, 0.03, n)
+        self._user_ids, self._home, self._home_lat, self._home_lon = home_users(rng, n)
         self._n_devices = 1 + rng.choice(3, size=n, p=DEVICES_PER_USER_P)
         self._device_ids = np.array(hex_tokens(rng, 3 * n, 8, "device_"), dtype=object).reshape(n, 3)
         self._device_types = pick(_device_vector(params.device_weights), rng.random((n, 3)))
-        self._ip_first = np.where(IS_HAITI[home], rng.choice(HT_BLOCKS, n), rng.choice(US_BLOCKS, n))
-        self._ip_second = rng.integers(0, 256, n)
-        rest = np.column_stack([self._ip_second, rng.integers(0, 256, n), rng.integers(1, 255, n)])
-        self._usual_ip = np.array(dotted_ips(self._ip_first, rest), dtype=object)
+        self._ip_first, self._ip_second, self._usual_ip = usual_ips(rng, self._home)
         activity = rng.lognormal(0.0, 1.1, n)  # heavy-tailed: the top tenth of users make ~40% of transactions
         self._activity_cum = np.cumsum(activity) / activity.sum()
         self._amount_z = rng.standard_normal(n)  # the user's own amount level, in std units
@@ -88,7 +81,6 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         self._series_next = np.zeros(n, np.int64)
         self._series_band = np.zeros(n, np.int8)
         self._spike_until = np.full(n, np.iinfo(np.int64).min, np.int64)
-        self._t0_us: int | None = None
 
     def arrivals(
         self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[TransactionParams]
@@ -97,9 +89,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         n = len(times_us)
         if n == 0:
             return []
-        times = np.asarray(times_us, dtype=np.int64)
-        if self._t0_us is None:
-            self._t0_us = int(times[0])
+        times = self._block_times(times_us)
         users = np.minimum(np.searchsorted(self._activity_cum, rng.random(n), side="right"), len(self._user_ids) - 1)
         pv, ps, pf = _episode_rates(ctx.params, ctx)
         u = rng.random(n)
@@ -217,22 +207,14 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
             self._device_ids[users[fresh], slot[fresh]] = device_ids[fresh]
             self._device_types[users[fresh], slot[fresh]] = device_types[fresh]
         new_device = new_device | fresh
-        nh, home = len(HOME_CITIES), self._home[users]
-        city = np.where(foreign, nh + rng.integers(0, len(FOREIGN_CITIES), m),
-                        np.where(away, (home + rng.integers(1, nh, m)) % nh, home))
-        lat = np.where(away, CITY_LAT[city], self._home_lat[users]) + rng.normal(0.0, 0.02, m)
-        lon = np.where(away, CITY_LON[city], self._home_lon[users]) + rng.normal(0.0, 0.02, m)
+        city, lat, lon = whereabouts(rng, self._home[users], self._home_lat[users], self._home_lon[users], away,
+                                     foreign)
         mobile = ~fraud & (rng.random(m) < 0.12)  # same carrier block, different address
         blocks = rng.random(m)
         first = np.where(mobile, self._ip_first[users], np.where(
             vpn, element(HOSTING_BLOCKS, blocks), np.where(
                 foreign, element(FOREIGN_BLOCKS, blocks), np.where(away, element(US_BLOCKS, blocks), 0))))
-        rest = rng.integers(0, 256, (m, 3))
-        rest[:, 0] = np.where(mobile, self._ip_second[users], rest[:, 0])
-        rest[:, 2] = rest[:, 2] % 254 + 1
-        ips = self._usual_ip[users]
-        other = first > 0
-        ips[other] = dotted_ips(first[other], rest[other])
+        ips = fresh_ips(rng, first, mobile, self._usual_ip[users], self._ip_second[users])
         signals = {"new_device": new_device, "geo_mismatch": away, "unusual_ip": vpn | away}
         return (device_ids.tolist(), [DEVICE_TYPES[t] for t in device_types.tolist()], ips.tolist(),
                 np.round(lat, 4), np.round(lon, 4), city, signals)

@@ -35,12 +35,12 @@ from producer.domains.base import (
 )
 from producer.domains.telco_replay import AccountReplay
 from producer.domains.telco_tables import (
-    ADD_ONS, AGREEMENT_NAMES, BILLING_AGREEMENT_TYPES, CAPTURE, CHARGE_BINS, DAY_US, DEVICE_CATEGORY, DEVICE_MAKER,
-    DEVICE_MODEL, DEVICE_PRICE_CENTS, EIP_STATUSES, EIP_TERMS, GATEWAYS_CUM, GHOST, HANDSETS_CUM, HOME_INTERNET,
-    LINE_STATUSES, MONTH_US, MULTIPLE_LINES, N_HANDSETS, NORMAL, PATTERNS, PAYMENT_METHODS, PRODUCT_NAMES,
-    PRODUCT_TYPES, RISK, SERVICE_TYPES, STATUS_NAMES, SUSPENDED, SWAP, TENURE_BINS, VOICE, AccountParams,
-    agreement_numbers, anomaly_rates, cumulative, draw, draw_customers, expected_events_per_arrival, imeis,
-    last_of_each, msisdns, usage, weight_array,
+    ADD_ONS, AGREEMENT_NAMES, BILLING_AGREEMENT_TYPES, CHARGE_BINS, DAY_US, DEVICE_CATEGORY, DEVICE_MAKER,
+    DEVICE_MODEL, DEVICE_PRICE_CENTS, EIP_STATUSES, EIP_TERMS, GATEWAYS_CUM, HANDSETS_CUM, HOME_INTERNET,
+    LINE_STATUSES, MONTH_US, MULTIPLE_LINES, N_HANDSETS, PAYMENT_METHODS, PRODUCT_NAMES, PRODUCT_TYPES,
+    SERVICE_TYPES, STATUS_NAMES, SUSPENDED, SWAP, TENURE_BINS, VOICE, AccountParams, agreement_numbers,
+    anomaly_rates, cumulative, draw, draw_customers, expected_events_per_arrival, imeis, last_of_each, msisdns,
+    snapshot_events, snapshot_kinds, usage, weight_array,
 )
 
 __all__ = ["AccountParams", "AccountsGenerator", "expected_events_per_arrival"]
@@ -343,13 +343,8 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         cycle, f = self._next_cycles(flat), np.maximum(flat, 0)
         slot, product, status, ghost = f // SLOT_LINES, self._product[f], self._status[f], self._ghost[f]
         atype = self._agreement_type[f]
-        _, p_swap, p_capture = anomaly_rates(p, ctx)
-        u, financed = rng.random(s), atype > 0
-        kind = np.where(ghost, GHOST, np.where(financed & (u < p_swap), SWAP,
-                                               np.where(financed & (u < p_swap + p_capture), CAPTURE, NORMAL)))
-        registered = self._imei[f]
-        observed = registered.copy()
-        observed[(kind == GHOST) | (kind == CAPTURE)] = None
+        financed, registered = atype > 0, self._imei[f]
+        kind, observed = snapshot_kinds(rng, ctx, ghost, financed, registered)
         swapped = np.flatnonzero((kind == SWAP) & (flat >= 0))
         if len(swapped):
             observed[swapped] = self._donor_imeis(rng, f[swapped], registered[swapped], p.imei_swap_within_account)
@@ -357,32 +352,11 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         day = (self._anchor_us + cycle * MONTH_US) // DAY_US * DAY_US
         left = np.maximum(self._eip_left[f] - cycle, 0)
         ids = uuids(rng, s)  # a snapshot is its own correlation root
-        truths = [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level=RISK[k]) for k in range(4)]
-        stream, svc, dates, out = self.spec.name, self.spec.source_service, {}, []
-        columns = (flat.tolist(), times[idx].tolist(), self._account[slot].tolist(), self._customer[slot].tolist(),
+        columns = (times[idx].tolist(), self._account[slot].tolist(), self._customer[slot].tolist(),
                    self._line_id[f].tolist(), self._msisdn[f].tolist(), PRODUCT_NAMES[np.maximum(product, 0)].tolist(),
-                   STATUS_NAMES[status].tolist(), cycle.tolist(), day.tolist(), (self._tenure[slot] + cycle).tolist(),
-                   registered.tolist(), observed.tolist(), self._agreement[f].tolist(), AGREEMENT_NAMES[atype].tolist(),
-                   financed.tolist(), left.tolist(), data_mb.tolist(), minutes.tolist(), sms.tolist(),
-                   kind.tolist(), ids)
-        for (fl, t_us, acct, cid, line_id, msisdn, prod, stat, cyc, d, tenure, reg, obs, agreement, agreement_type,
-             fin, months_left, mb, mins, texts, k, event_id) in zip(*columns):
-            if fl < 0:
-                out.append(None)
-                continue
-            when = dates.get(d)
-            if when is None:
-                when = dates[d] = to_datetime(d)
-            payload = {
-                "account_id": acct, "customer_id": cid, "line_id": line_id, "msisdn": msisdn, "product_type": prod,
-                "line_status": stat, "billing_cycle": cyc + 1, "snapshot_date": when, "tenure_months": tenure,
-                "registered_imei": reg, "observed_imei": obs, "imei_mismatch": obs is not None and obs != reg,
-                "missing_usage_imei": obs is None, "usage_eip_agreement_number": agreement,
-                "billing_agreement_type": agreement_type, "eip_months_remaining": months_left if fin else None,
-                "data_usage_mb": mb, "voice_minutes": mins, "sms_count": texts,
-            }
-            value = envelope(event_id=event_id, event_type="device-usage-snapshot", time_us=t_us, source_service=svc,
-                             correlation_id=event_id, payload=payload, truth=truths[k].copy())
-            out.append(Event(stream, acct, t_us, value))
-        return out
+                   STATUS_NAMES[status].tolist(), (cycle + 1).tolist(), day.tolist(),
+                   (self._tenure[slot] + cycle).tolist(), registered.tolist(), observed.tolist(),
+                   self._agreement[f].tolist(), AGREEMENT_NAMES[atype].tolist(), financed.tolist(), left.tolist(),
+                   data_mb.tolist(), minutes.tolist(), sms.tolist(), kind.tolist(), ids)
+        return snapshot_events(self.spec.name, self.spec.source_service, ctx, columns, skip=(flat < 0).tolist())
 

@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from producer.domains.base import BlockContext, Event, envelope, to_datetime, uuids
+from producer.domains.base import BlockContext, Event, uuids
 from producer.domains.telco_tables import (
-    AGREEMENT_NAMES, CAPTURE, DAY_US, GHOST, HANDSETS_CUM, HOME_INTERNET, MONTH_US, NORMAL, PATTERNS, PRODUCT_NAMES,
-    RISK, STATUS_NAMES, SWAP, VOICE, AccountParams, anomaly_rates, draw, draw_customers, imeis, usage,
+    AGREEMENT_NAMES, DAY_US, HANDSETS_CUM, HOME_INTERNET, MONTH_US, PRODUCT_NAMES, STATUS_NAMES, SWAP, VOICE,
+    AccountParams, draw, draw_customers, imeis, snapshot_events, snapshot_kinds, usage,
 )
 
 if TYPE_CHECKING:
@@ -118,44 +118,21 @@ class AccountReplay:
         at = day + run[acct]
         share = np.minimum((at - lines["act_us"][line]) / MONTH_US, 1.0)  # the first cycle is partial
         product, status, ghost = lines["product"][line], lines["status"][line], lines["ghost"][line]
-        financed = lines["financed"][line]
-        _, p_swap, p_capture = anomaly_rates(p, ctx)
-        u = rng.random(s)
-        kind = np.where(ghost, GHOST, np.where(financed & (u < p_swap), SWAP,
-                                               np.where(financed & (u < p_swap + p_capture), CAPTURE, NORMAL)))
-        registered = lines["imei"][line]
-        observed = registered.copy()
-        observed[(kind == GHOST) | (kind == CAPTURE)] = None
+        financed, registered = lines["financed"][line], lines["imei"][line]
+        kind, observed = snapshot_kinds(rng, ctx, ghost, financed, registered)
         swapped = np.flatnonzero(kind == SWAP)
         if len(swapped):
             observed[swapped] = self._donors(rng, p, cust, lines, line[swapped])
         data_mb, minutes, sms = usage(rng, p.usage, product, status, ghost, share)
         left = np.maximum(lines["term"][line] - k, 0)
         accounts, customers = (np.array(cust[key], dtype=object)[acct].tolist() for key in ("account_id", "customer_id"))
-        truths = [ctx.truth(anomaly=x != NORMAL, pattern=PATTERNS[x], risk_level=RISK[x]) for x in range(4)]
-        stream, svc, dates, out = self.gen.spec.name, self.gen.spec.source_service, {}, []
+        cycles = k.tolist()  # billing_cycle = tenure_months = k
         columns = (at.tolist(), accounts, customers, lines["line_id"][line].tolist(), lines["msisdn"][line].tolist(),
-                   PRODUCT_NAMES[product].tolist(), STATUS_NAMES[status].tolist(), k.tolist(), day.tolist(),
+                   PRODUCT_NAMES[product].tolist(), STATUS_NAMES[status].tolist(), cycles, day.tolist(), cycles,
                    registered.tolist(), observed.tolist(), lines["agreement"][line].tolist(),
                    AGREEMENT_NAMES[lines["type"][line]].tolist(), financed.tolist(), left.tolist(), data_mb.tolist(),
                    minutes.tolist(), sms.tolist(), kind.tolist(), uuids(rng, s))
-        for (t_us, acct_id, cid, line_id, msisdn, prod, stat, cyc, d, reg, obs, agreement, agreement_type, fin,
-             months_left, mb, mins, texts, x, event_id) in zip(*columns):
-            when = dates.get(d)
-            if when is None:
-                when = dates[d] = to_datetime(d)
-            payload = {
-                "account_id": acct_id, "customer_id": cid, "line_id": line_id, "msisdn": msisdn, "product_type": prod,
-                "line_status": stat, "billing_cycle": cyc, "snapshot_date": when, "tenure_months": cyc,
-                "registered_imei": reg, "observed_imei": obs, "imei_mismatch": obs is not None and obs != reg,
-                "missing_usage_imei": obs is None, "usage_eip_agreement_number": agreement,
-                "billing_agreement_type": agreement_type, "eip_months_remaining": months_left if fin else None,
-                "data_usage_mb": mb, "voice_minutes": mins, "sms_count": texts,
-            }
-            value = envelope(event_id=event_id, event_type="device-usage-snapshot", time_us=t_us, source_service=svc,
-                             correlation_id=event_id, payload=payload, truth=truths[x].copy())
-            out.append(Event(stream, acct_id, t_us, value))
-        return out
+        return snapshot_events(self.gen.spec.name, self.gen.spec.source_service, ctx, columns)
 
     def _donors(
         self, rng: np.random.Generator, p: AccountParams, cust: dict[str, Any], lines: dict[str, Any], swapped: np.ndarray

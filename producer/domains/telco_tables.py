@@ -9,7 +9,14 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field, field_validator
 
-from producer.domains.base import BlockContext, DomainParams, uuids
+from producer.domains.base import (
+    BlockContext,
+    DomainParams,
+    Event,
+    envelope,
+    to_datetime,
+    uuids,
+)
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 DAY_US = 86_400_000_000
@@ -262,6 +269,57 @@ def anomaly_rates(p: AccountParams, ctx: BlockContext | None = None) -> tuple[fl
     capture = p.p_missing_usage_imei * (1 - p.ghost_line_share) * boost("imei_capture_failure")
     scale = 1.0 / max(1.0, swap + capture)
     return ghost, swap * scale, capture * scale
+
+
+def snapshot_kinds(
+    rng: np.random.Generator, ctx: BlockContext[AccountParams], ghost: np.ndarray, financed: np.ndarray,
+    registered: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What each snapshot shows (NORMAL, SWAP, GHOST, CAPTURE) and its observed IMEI, swapped ones still to fill."""
+    _, p_swap, p_capture = anomaly_rates(ctx.params, ctx)
+    u = rng.random(len(ghost))
+    kind = np.where(ghost, GHOST, np.where(financed & (u < p_swap), SWAP,
+                                           np.where(financed & (u < p_swap + p_capture), CAPTURE, NORMAL)))
+    observed = registered.copy()
+    observed[(kind == GHOST) | (kind == CAPTURE)] = None
+    return kind, observed
+
+
+def snapshot_events(
+    stream: str, source_service: str, ctx: BlockContext[AccountParams], columns: tuple[list[Any], ...],
+    skip: list[bool] | None = None,
+) -> list[Event | None]:
+    """device-usage-snapshot events from per-snapshot columns, None where skip says so.
+
+    columns: time, account, customer, line, msisdn, product, status, billing cycle, snapshot day (µs), tenure,
+    registered and observed IMEI, agreement, agreement type, financed, EIP months left, data MB, minutes, SMS,
+    kind and event id.
+    """
+    truths = [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level=RISK[k]) for k in range(4)]
+    dates: dict[int, Any] = {}
+    out: list[Event | None] = []
+    rows = zip(*columns)
+    for gone, (t_us, acct, cid, line_id, msisdn, prod, stat, cyc, d, tenure, reg, obs, agreement, agreement_type,
+               fin, months_left, mb, mins, texts, k, event_id) in zip(skip or [False] * len(columns[0]), rows):
+        if gone:
+            out.append(None)
+            continue
+        when = dates.get(d)
+        if when is None:
+            when = dates[d] = to_datetime(d)
+        payload = {
+            "account_id": acct, "customer_id": cid, "line_id": line_id, "msisdn": msisdn, "product_type": prod,
+            "line_status": stat, "billing_cycle": cyc, "snapshot_date": when, "tenure_months": tenure,
+            "registered_imei": reg, "observed_imei": obs, "imei_mismatch": obs is not None and obs != reg,
+            "missing_usage_imei": obs is None, "usage_eip_agreement_number": agreement,
+            "billing_agreement_type": agreement_type, "eip_months_remaining": months_left if fin else None,
+            "data_usage_mb": mb, "voice_minutes": mins, "sms_count": texts,
+        }
+        value = envelope(event_id=event_id, event_type="device-usage-snapshot", time_us=t_us,
+                         source_service=source_service, correlation_id=event_id, payload=payload,
+                         truth=truths[k].copy())
+        out.append(Event(stream, acct, t_us, value))
+    return out
 
 
 def expected_events_per_arrival(p: AccountParams) -> float:

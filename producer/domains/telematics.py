@@ -228,7 +228,6 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
         self._trip_seq = [0] * capacity
         self._slot_driver = [0] * capacity
         self._rate: float | None = None  # smoothed arrival rate, per second
-        self._t0_us: int | None = None
         self._dst = dst_transitions_us(params.utc_offset_minutes) if params.daylight_saving else None
 
     @property
@@ -241,9 +240,7 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
         n = len(times_us)
         if n == 0:
             return []
-        times = np.asarray(times_us, dtype=np.int64)
-        if self._t0_us is None:
-            self._t0_us = int(times[0])
+        times = self._block_times(times_us)
         target, spacing = self._pool_target(times)
         kind, slot, rank, drv, seq, plan, crash = self._schedule(rng, ctx, times, target, spacing)
         offsets = local_offsets_minutes(times, self.params.utc_offset_minutes, self._dst)

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import io
-import json
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
-import fastavro
 import numpy as np
 import pytest
-from fastavro.validation import validate
 from pydantic import ValidationError
 
 from producer.domains import ecommerce_profiles as tab
-from producer.domains.base import BlockContext, Event, to_datetime
+from producer.domains.base import Event, to_datetime
 from producer.domains.ecommerce_customers import CustomerParams, CustomersGenerator
+from tests.unit.domains import helpers
+from tests.unit.domains.helpers import (
+    assert_round_trips, assert_same_seed_same_events, assert_time_ordered, assert_union_records, assert_valid,
+    context, drive, pending_events,
+)
 
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / CustomersGenerator.spec.schema
+SPEC = CustomersGenerator.spec
 RECORD = CustomersGenerator.spec.event_types["customer-snapshot"]
 START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 BLOCK = 256
@@ -32,16 +30,7 @@ LEVELS = ("low", "medium", "high")
 ROLLING_INTS = ("website_visits_30d", "product_views_30d")
 
 
-@dataclass
-class Run:
-    blocks: list[list[Event]]
-    arrivals: int
-    generator: CustomersGenerator
-
-    @cached_property
-    def events(self) -> list[Event]:
-        return [e for block in self.blocks for e in block]
-
+class Run(helpers.Run[CustomersGenerator]):
     @cached_property
     def payloads(self) -> list[dict[str, Any]]:
         return [e.value["payload"] for e in self.events]
@@ -54,18 +43,8 @@ class Run:
         return groups
 
 
-def run(params: CustomerParams | None = None, *, seed: int = 7, blocks: int = 80, spacing_us: int = 20_000,
-        ctx_params: CustomerParams | None = None, drift_progress: float = 0.0) -> Run:
-    """Drive generate() the way the scheduler does: blocks of 256 arrivals 20 ms apart (50 snapshots/s)."""
-    params = params or CustomerParams()
-    rng = np.random.default_rng(seed)
-    gen = CustomersGenerator(params, rng)
-    ctx = BlockContext(scenario="test", phase="p", params=ctx_params or params, drift_progress=drift_progress)
-    out = []
-    for b in range(blocks):
-        times = START_US + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * spacing_us
-        out.append(gen.generate(rng, times, ctx))
-    return Run(out, blocks * BLOCK, gen)
+# drive generate() the way the scheduler does: blocks of 256 arrivals 20 ms apart, 50 snapshots/s (seed 7 unless given)
+run = partial(drive, CustomersGenerator, blocks=80, block_size=BLOCK, spacing_us=20_000, start_us=START_US, into=Run)
 
 
 @pytest.fixture(scope="module")
@@ -78,16 +57,6 @@ def steady_run() -> Run:
     return run(CustomerParams(degrading_share=0.0))  # no degrading customers: every snapshot in its profile
 
 
-@pytest.fixture(scope="module")
-def parsed_schema() -> dict[str, Any]:
-    return fastavro.parse_schema(json.loads(SCHEMA_PATH.read_text()))
-
-
-def tagged(event: Event) -> dict[str, Any]:
-    """The value with its payload in the tuple notation the encoder uses for the union."""
-    return dict(event.value, payload=(RECORD, event.value["payload"]))
-
-
 def seed_range(feature: str, level: int) -> tuple[float, float]:
     return tab.ROLLING_RANGES[feature][level]
 
@@ -95,32 +64,18 @@ def seed_range(feature: str, level: int) -> tuple[float, float]:
 # --- schema -------------------------------------------------------------------------------------------
 
 
-def test_every_event_validates_against_the_schema(default_run: Run, parsed_schema: dict[str, Any]) -> None:
+def test_every_event_validates_against_the_schema(default_run: Run) -> None:
     assert len(default_run.events) == default_run.arrivals == 20_480
-    for e in default_run.events:
-        assert validate(tagged(e), parsed_schema, raise_errors=True)
+    assert_valid(default_run.events, SPEC)
 
 
-def test_spec_names_the_union_records(parsed_schema: dict[str, Any]) -> None:
-    union = next(f for f in parsed_schema["fields"] if f["name"] == "payload")["type"]
-    assert [r["name"] for r in union] == [RECORD]
-    truth = next(f for f in parsed_schema["fields"] if f["name"] == "truth")["type"]
-    assert truth[0] == "null" and truth[1]["name"] == "datagen.Truth"
+def test_spec_names_the_union_records() -> None:
+    assert_union_records(SPEC)
+    assert list(SPEC.event_types.values()) == [RECORD]
 
 
-def _plain(x: Any) -> Any:
-    """Reader output normalised for comparison (uuid logical type reads back as uuid.UUID)."""
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    return str(x) if type(x).__name__ == "UUID" else x
-
-
-def test_snapshots_round_trip_through_avro(default_run: Run, parsed_schema: dict[str, Any]) -> None:
-    for e in default_run.events[::400]:
-        buf = io.BytesIO()
-        fastavro.schemaless_writer(buf, parsed_schema, tagged(e))
-        buf.seek(0)
-        assert _plain(fastavro.schemaless_reader(buf, parsed_schema, parsed_schema)) == e.value
+def test_snapshots_round_trip_through_avro(default_run: Run) -> None:
+    assert_round_trips(default_run.events[::400], SPEC)
 
 
 def test_payload_carries_every_seed_feature(default_run: Run) -> None:
@@ -447,10 +402,7 @@ def test_factor_zero_is_no_drift(default_run: Run) -> None:
 
 
 def test_same_seed_same_events() -> None:
-    a, b = run(blocks=6, seed=3), run(blocks=6, seed=3)
-    assert a.blocks == b.blocks
-    c = run(blocks=6, seed=4)
-    assert a.blocks[0][0].value["event_id"] != c.blocks[0][0].value["event_id"]
+    assert_same_seed_same_events(run)
 
 
 def test_defaults_match_the_seed() -> None:
@@ -513,32 +465,13 @@ DAY_US, HOUR_US = 86_400_000_000, 3_600_000_000
 LIFE_SNAPSHOTS = 26  # weekly snapshots on days 0, 7, ..., 175 of a 180-day lifecycle
 
 
-@dataclass
-class Replay(Run):
-    """A replay run: what generate() released per block, then the snapshots still held after the last block."""
-
-    held: list[Event] = dataclass_field(default_factory=list)
-    starts: list[int] = dataclass_field(default_factory=list)
-
-    @cached_property
-    def events(self) -> list[Event]:
-        return [e for block in self.blocks for e in block] + self.held
+Replay = Run  # a replay run: what generate() released per block, then the snapshots still held after the last
 
 
-def replay(params: CustomerParams | None = None, *, seed: int = 7, blocks: int = 4, spacing_us: int = HOUR_US,
-           ctx_params: CustomerParams | None = None, drift_progress: float = 0.0) -> Replay:
-    """Drive generate(..., replay=True) as a replay scenario does: blocks of 256 customer starts an hour apart."""
-    params = params or CustomerParams()
-    rng = np.random.default_rng(seed)
-    gen = CustomersGenerator(params, rng)
-    ctx = BlockContext(scenario="test", phase="p", params=ctx_params or params, drift_progress=drift_progress)
-    out, starts = [], []
-    for b in range(blocks):
-        times = START_US + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * spacing_us
-        starts += times.tolist()
-        out.append(gen.generate(rng, times, ctx, replay=True))
-    held = [e for *_, e in sorted(gen._pending, key=lambda pending: pending[:2])]  # (time, sequence, event)
-    return Replay(out, blocks * BLOCK, gen, held, starts)
+# drive generate(..., replay=True) as a replay scenario does: blocks of 256 customer starts an hour apart, then
+# the snapshots still held
+replay = partial(drive, CustomersGenerator, blocks=4, block_size=BLOCK, spacing_us=HOUR_US, start_us=START_US,
+                 replay=True, hold=True, into=Replay)
 
 
 def scheduled_level(day: int, lifecycle_days: int) -> str:
@@ -560,29 +493,24 @@ def steady_replay() -> Replay:
     return replay(CustomerParams(degrading_share=0.0))
 
 
-def test_replay_snapshots_validate_against_the_schema(replay_run: Replay, parsed_schema: dict[str, Any]) -> None:
+def test_replay_snapshots_validate_against_the_schema(replay_run: Replay) -> None:
     assert len(replay_run.events) == len(replay_run.starts) * LIFE_SNAPSHOTS == 26_624
-    for e in replay_run.events:
-        assert validate(tagged(e), parsed_schema, raise_errors=True)
-    for e in replay_run.events[::1000]:
-        buf = io.BytesIO()
-        fastavro.schemaless_writer(buf, parsed_schema, tagged(e))
-        buf.seek(0)
-        assert _plain(fastavro.schemaless_reader(buf, parsed_schema, parsed_schema)) == e.value
+    assert_valid(replay_run.events, SPEC)
+    assert_round_trips(replay_run.events[::1000], SPEC)
 
 
 def test_replay_output_is_time_ordered_and_later_blocks_release_earlier_journeys(replay_run: Replay) -> None:
     due = [s + 7 * k * DAY_US for s in replay_run.starts for k in range(LIFE_SNAPSHOTS)]
-    last, previous_horizon = -1, -1
-    for b, block in enumerate(replay_run.blocks):
-        first_start, horizon = START_US + b * BLOCK * HOUR_US, START_US + ((b + 1) * BLOCK - 1) * HOUR_US
-        times = [e.time_us for e in block]
-        assert times == sorted(times) and times[0] >= last and times[-1] <= horizon
+    horizons = [START_US + ((b + 1) * BLOCK - 1) * HOUR_US for b in range(len(replay_run.blocks))]
+    assert_time_ordered(replay_run.blocks, horizons, nonempty=True)
+    previous_horizon = -1
+    for b, (block, horizon) in enumerate(zip(replay_run.blocks, horizons)):
+        first_start = START_US + b * BLOCK * HOUR_US
         # every snapshot due in the block's span comes out, those of customers started in earlier blocks too
         assert len(block) == sum(previous_horizon < t <= horizon for t in due)
         if b:
             assert sum(journey_start(e) < first_start for e in block) > 300
-        last, previous_horizon = times[-1], horizon
+        previous_horizon = horizon
     assert all(e.time_us > previous_horizon for e in replay_run.held)
     assert replay_run.generator.pending_count == len(replay_run.held)
 
@@ -616,7 +544,7 @@ def test_replay_calendar_follows_the_parameters(interval: int, life: int, snapsh
     params = CustomerParams(snapshot_interval_days=interval, lifecycle_days=life, degrading_share=0.5)
     rng = np.random.default_rng(5)
     gen = CustomersGenerator(params, rng)
-    ctx = BlockContext(scenario="test", phase="p", params=params)
+    ctx = context(params)
     starts = START_US + np.arange(64, dtype=np.int64) * HOUR_US
     events = gen.replay_arrivals(rng, starts, ctx)
     assert len(events) == len(starts) * snapshots  # snapshot days 0, interval, ... below lifecycle_days
@@ -706,10 +634,10 @@ def test_replay_parameters_are_fixed_at_the_journeys_start() -> None:
         gen = CustomersGenerator(params, rng)
         events = []
         for b, (p, progress) in enumerate(((params, 0.0), (later, 1.0))):
-            ctx = BlockContext(scenario="test", phase="p", params=p, drift_progress=progress)
+            ctx = context(p, drift_progress=progress)
             times = START_US + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * HOUR_US
             events += gen.generate(rng, times, ctx, replay=True)
-        events += [e for *_, e in sorted(gen._pending, key=lambda pending: pending[:2])]
+        events += pending_events(gen)
         runs.append(events)
     block1 = START_US + BLOCK * HOUR_US
     early = [[e for e in events if journey_start(e) < block1] for events in runs]
@@ -720,10 +648,7 @@ def test_replay_parameters_are_fixed_at_the_journeys_start() -> None:
 
 
 def test_replay_same_seed_same_events() -> None:
-    a, b = replay(seed=3, blocks=3), replay(seed=3, blocks=3)
-    assert a.blocks == b.blocks and a.held == b.held
-    c = replay(seed=4, blocks=1)
-    assert a.blocks[0][0].value["event_id"] != c.blocks[0][0].value["event_id"]
+    assert_same_seed_same_events(replay, blocks=3, other_blocks=1)
 
 
 def test_replay_holds_only_journeys_still_running() -> None:

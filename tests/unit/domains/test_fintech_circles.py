@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import cached_property
-from pathlib import Path
+from functools import cached_property, partial
 from typing import Any
 
-import fastavro
 import numpy as np
 import pytest
 from fastavro.validation import validate
 from pydantic import ValidationError
 
-from producer.domains.base import BlockContext, Event, to_datetime
+from producer.domains.base import Event, to_datetime
 from producer.domains.fintech_circles import CircleParams, CirclesGenerator, expected_events_per_arrival
 from producer.domains.fintech_transactions import TransactionsGenerator
 from producer.domains.geo import FOREIGN_BLOCKS, HOSTING_BLOCKS
+from tests.unit.domains import helpers
+from tests.unit.domains.helpers import (
+    Driver, arrival_blocks, assert_labels, assert_round_trips, assert_same_seed_same_events, assert_time_ordered,
+    assert_union_records, assert_unique_ids, assert_valid, context, drive, first_of_each_type, pattern_of,
+    schema_for, stream_types, tagged,
+)
 
-ROOT = Path(__file__).resolve().parents[3]
 START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 BLOCK = 512
 CIRCLES, TRANSACTIONS = CirclesGenerator.spec, TransactionsGenerator.spec
@@ -37,16 +37,7 @@ ENDED = re.compile(r"CJ+(F|(D*[RM]+PD?)*(D*[RM]+F|D*X|D*F))")
 IN_FLIGHT = re.compile(r"CJ*|CJ+(D*[RM]+PD?)*D*[RM]*")
 
 
-@dataclass
-class Run:
-    blocks: list[list[Event]]
-    arrivals: int
-    generator: CirclesGenerator
-
-    @cached_property
-    def events(self) -> list[Event]:
-        return [e for block in self.blocks for e in block]
-
+class Run(helpers.Run[CirclesGenerator]):
     @cached_property
     def circle_events(self) -> list[Event]:
         return [e for e in self.events if e.stream == CIRCLES.name]
@@ -57,6 +48,9 @@ class Run:
 
     @cached_property
     def by_circle(self) -> dict[str, list[Event]]:
+        return self._group_by_circle()
+
+    def _group_by_circle(self) -> dict[str, list[Event]]:
         groups: dict[str, list[Event]] = defaultdict(list)
         for e in self.circle_events:
             groups[e.key].append(e)
@@ -66,18 +60,8 @@ class Run:
         return [e for e in self.circle_events if e.event_type == event_type]
 
 
-def run(params: CircleParams | None = None, *, seed: int = 7, blocks: int = 60, spacing_us: int = 20_000,
-        injection: dict[str, float] | None = None, ctx_params: CircleParams | None = None) -> Run:
-    """Drive generate() the way the scheduler does: blocks of 512 arrival instants 20 ms apart."""
-    params = params or CircleParams()
-    rng = np.random.default_rng(seed)
-    gen = CirclesGenerator(params, rng)
-    ctx = BlockContext(scenario="test", phase="p", params=ctx_params or params, injection=injection or {})
-    out = []
-    for b in range(blocks):
-        times = START_US + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * spacing_us
-        out.append(gen.generate(rng, times, ctx))
-    return Run(out, blocks * BLOCK, gen)
+# drive generate() the way the scheduler does: blocks of 512 arrival instants 20 ms apart (seed 7 unless given)
+run = partial(drive, CirclesGenerator, blocks=60, block_size=BLOCK, spacing_us=20_000, start_us=START_US, into=Run)
 
 
 @pytest.fixture(scope="module")
@@ -91,25 +75,8 @@ def small_circles() -> Run:
     return run(CircleParams(member_range=[3, 4]), blocks=120, seed=11)
 
 
-@pytest.fixture(scope="module")
-def schemas() -> dict[str, dict[str, Any]]:
-    return {spec.name: fastavro.parse_schema(json.loads((ROOT / "schemas" / spec.schema).read_text()))
-            for spec in (CIRCLES, TRANSACTIONS)}
-
-
-def tagged(event: Event) -> dict[str, Any]:
-    """The value with its unions in the tuple notation the encoder uses."""
-    spec = CIRCLES if event.stream == CIRCLES.name else TRANSACTIONS
-    return dict(event.value, payload=(spec.event_types[event.event_type], event.value["payload"]),
-                truth=("datagen.Truth", event.value["truth"]))
-
-
 def pl(e: Event) -> dict[str, Any]:
     return e.value["payload"]
-
-
-def pattern_of(e: Event) -> str | None:
-    return e.value["truth"]["pattern"]
 
 
 def day(iso: str) -> date:
@@ -124,42 +91,21 @@ def settled_cycles(r: Run) -> set[tuple[str, int]]:
 # --- schema -------------------------------------------------------------------------------------------
 
 
-def test_every_event_validates_against_its_schema(default_run: Run, schemas: dict[str, Any]) -> None:
+def test_every_event_validates_against_its_schema(default_run: Run) -> None:
     assert len(default_run.events) > 70_000
-    for e in default_run.events:
-        assert validate(tagged(e), schemas[e.stream], raise_errors=True)
+    assert_valid(default_run.events, CIRCLES, TRANSACTIONS)
 
 
-def test_spec_names_the_union_records(schemas: dict[str, Any]) -> None:
-    parsed = schemas[CIRCLES.name]
-    union = next(f for f in parsed["fields"] if f["name"] == "payload")["type"]
-    assert sorted(r["name"] for r in union) == sorted(CIRCLES.event_types.values())
-    truth = next(f for f in parsed["fields"] if f["name"] == "truth")["type"]
-    assert truth[0] == "null" and truth[1]["name"] == "datagen.Truth"
+def test_spec_names_the_union_records() -> None:
+    assert_union_records(CIRCLES)
     assert CirclesGenerator.companions == (TRANSACTIONS,)
 
 
-def _plain(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_plain(v) for v in x]
-    return str(x) if type(x).__name__ == "UUID" else x
-
-
-def test_each_event_type_round_trips_through_avro(default_run: Run, schemas: dict[str, Any]) -> None:
-    samples: dict[tuple[str, str], list[Event]] = defaultdict(list)
-    for e in default_run.events:
-        if len(samples[e.stream, e.event_type]) < 25:
-            samples[e.stream, e.event_type].append(e)
-    assert {t for s, t in samples if s == CIRCLES.name} == set(CIRCLES.event_types)
-    assert {t for s, t in samples if s == TRANSACTIONS.name} == {"transaction-initiated", "transaction-completed"}
-    for (stream, event_type), events in samples.items():
-        for e in events:
-            buf = io.BytesIO()
-            fastavro.schemaless_writer(buf, schemas[stream], tagged(e))
-            buf.seek(0)
-            assert _plain(fastavro.schemaless_reader(buf, schemas[stream], schemas[stream])) == e.value, event_type
+def test_each_event_type_round_trips_through_avro(default_run: Run) -> None:
+    samples = first_of_each_type(default_run.events)
+    assert set(samples) == stream_types(CIRCLES) | stream_types(
+        TRANSACTIONS, ("transaction-initiated", "transaction-completed"))
+    assert_round_trips([e for events in samples.values() for e in events], CIRCLES, TRANSACTIONS)
 
 
 # --- shape of the stream -------------------------------------------------------------------------------
@@ -172,13 +118,7 @@ def test_all_circle_event_types_occur(default_run: Run) -> None:
 
 
 def test_blocks_are_time_sorted_and_never_go_back(default_run: Run) -> None:
-    last = -1
-    for block in default_run.blocks:
-        times = [e.time_us for e in block]
-        assert times == sorted(times)
-        if times:
-            assert times[0] >= last
-            last = times[-1]
+    assert_time_ordered(default_run.blocks)
 
 
 def test_envelope_keys_and_ids(default_run: Run) -> None:
@@ -189,8 +129,7 @@ def test_envelope_keys_and_ids(default_run: Run) -> None:
             assert v["source_service"] == "circle-service" and e.key == pl(e)["circle_id"]
         else:
             assert v["source_service"] == "transaction-service" and e.key == pl(e)["user_id"]
-    ids = [e.value["event_id"] for e in default_run.events]
-    assert len(set(ids)) == len(ids)
+    assert_unique_ids(default_run.events)
     correlations = Counter(e.value["correlation_id"] for e in default_run.circle_events)
     assert max(correlations.values()) == 1  # one operation per circle event
 
@@ -486,12 +425,8 @@ def test_fraud_members_use_stolen_cards_and_get_removed(boosted: Run) -> None:
 
 
 def test_labels_are_consistent(default_run: Run) -> None:
-    for e in default_run.events:
-        t = e.value["truth"]
-        assert t["is_anomaly"] == (t["pattern"] is not None)
-        assert t["pattern"] in (None, "fraud", "collusion")
-        assert t["risk_level"] == ("high" if t["is_anomaly"] else None)
-        assert (t["scenario"], t["phase"], t["drift_progress"]) == ("test", "p", 0.0)
+    assert_labels(default_run.events, (None, "fraud", "collusion"),
+                  risk={None: (None,), "fraud": ("high",), "collusion": ("high",)})
 
 
 def test_zero_rates_give_clean_full_circles() -> None:
@@ -520,10 +455,10 @@ def test_active_circles_and_pending_stay_bounded() -> None:
     params = CircleParams(max_active_circles=25, member_range=[8, 12])
     rng = np.random.default_rng(3)
     gen = CirclesGenerator(params, rng)
-    ctx = BlockContext(scenario="test", phase="p", params=params)
+    ctx = context(params)
     peak = 0
-    for b in range(150):
-        gen.generate(rng, START_US + (np.arange(256, dtype=np.int64) + b * 256) * 20_000, ctx)
+    for times in arrival_blocks(START_US, 150, 256, 20_000):
+        gen.generate(rng, times, ctx)
         peak = max(peak, gen.active_count)
         assert gen.active_count <= 25
         assert all(len(c.steps) <= 3 * 12 + 2 for c in gen._active)  # at most one planned cycle per circle
@@ -533,10 +468,7 @@ def test_active_circles_and_pending_stay_bounded() -> None:
 
 
 def test_same_seed_same_events() -> None:
-    a, b = run(blocks=6, seed=3), run(blocks=6, seed=3)
-    assert a.blocks == b.blocks
-    c = run(blocks=6, seed=4)
-    assert a.blocks[0][0].value["event_id"] != c.blocks[0][0].value["event_id"]
+    assert_same_seed_same_events(run)
 
 
 def test_drifted_rates_come_from_ctx_params() -> None:
@@ -599,27 +531,13 @@ FLUSH_US = START_US + 3 * 365 * DAY_US  # a last one-circle block, years later, 
 PERIOD = {"weekly": 7, "biweekly": 14}
 
 
-@dataclass
-class Replay:
-    blocks: list[list[Event]]
-    block_times: list[np.ndarray]
-    generator: CirclesGenerator
-
-    @cached_property
-    def events(self) -> list[Event]:
-        return [e for block in self.blocks for e in block]
-
-    @cached_property
-    def circle_events(self) -> list[Event]:
-        return [e for e in self.events if e.stream == CIRCLES.name]
+class Replay(Run):
+    """A replay run: its last block is the flush block."""
 
     @cached_property
     def by_circle(self) -> dict[str, list[Event]]:
         """Each circle's events (in output order), without the flush block's circle."""
-        groups: dict[str, list[Event]] = defaultdict(list)
-        for e in self.circle_events:
-            groups[e.key].append(e)
-        return {k: v for k, v in groups.items() if v[0].time_us < FLUSH_US}
+        return {k: v for k, v in self._group_by_circle().items() if v[0].time_us < FLUSH_US}
 
     def of(self, event_type: str) -> list[Event]:
         return [e for events in self.by_circle.values() for e in events if e.event_type == event_type]
@@ -629,18 +547,10 @@ def replay(params: CircleParams | None = None, *, seed: int = 7, blocks: int = R
            spacing_us: int = 6 * HOUR_US, ctx_params: CircleParams | None = None,
            injection: dict[str, float] | None = None) -> Replay:
     """Drive generate(replay=True): blocks of 32 circle starts 6 h apart (8 days a block), then a flush block."""
-    params = params or CircleParams()
-    rng = np.random.default_rng(seed)
-    gen = CirclesGenerator(params, rng)
-    ctx = BlockContext(scenario="test", phase="p", params=ctx_params or params, injection=injection or {})
-    out, starts = [], []
-    for b in range(blocks):
-        times = START_US + (np.arange(REPLAY_BLOCK, dtype=np.int64) + b * REPLAY_BLOCK) * spacing_us
-        starts.append(times)
-        out.append(gen.generate(rng, times, ctx, replay=True))
-    starts.append(np.array([FLUSH_US], dtype=np.int64))
-    out.append(gen.generate(rng, starts[-1], ctx, replay=True))
-    return Replay(out, starts, gen)
+    driver = Driver(CirclesGenerator, params, block_size=REPLAY_BLOCK, into=Replay, seed=seed, ctx_params=ctx_params,
+                    injection=injection)
+    times = arrival_blocks(START_US, blocks, REPLAY_BLOCK, spacing_us) + [np.array([FLUSH_US], dtype=np.int64)]
+    return driver.feed(times, replay=True)
 
 
 @pytest.fixture(scope="module")
@@ -654,7 +564,7 @@ def replay_small() -> list[Event]:
     params = CircleParams(member_range=[3, 4])
     rng = np.random.default_rng(11)
     gen = CirclesGenerator(params, rng)
-    ctx = BlockContext(scenario="test", phase="p", params=params)
+    ctx = context(params)
     return gen.replay_arrivals(rng, START_US + np.arange(3000, dtype=np.int64) * 60_000_000, ctx)
 
 
@@ -670,32 +580,29 @@ def date_of(e: Event) -> date:
     return to_datetime(e.time_us).date()
 
 
-def test_replay_events_validate(replay_run: Replay, schemas: dict[str, Any]) -> None:
+def test_replay_events_validate(replay_run: Replay) -> None:
     seen: Counter = Counter()
+    specs = {CIRCLES.name: CIRCLES, TRANSACTIONS.name: TRANSACTIONS}
     for i, e in enumerate(replay_run.events):
         if i % 7 == 0 or seen[e.stream, e.event_type] < 50:  # every event type, and a seventh of the rest
             seen[e.stream, e.event_type] += 1
-            assert validate(tagged(e), schemas[e.stream], raise_errors=True)
+            assert validate(tagged(e, specs[e.stream]), schema_for(specs[e.stream]), raise_errors=True)
             assert e.value["timestamp"] == to_datetime(e.time_us)
     assert {t for s, t in seen if s == CIRCLES.name} == set(CIRCLES.event_types)
     assert {t for s, t in seen if s == TRANSACTIONS.name} == {"transaction-initiated", "transaction-completed"}
-    ids = [e.value["event_id"] for e in replay_run.events]
-    assert len(set(ids)) == len(ids)
+    assert_unique_ids(replay_run.events)
 
 
 def test_replay_blocks_are_sorted_and_release_lifecycles_later(replay_run: Replay) -> None:
     created = replay_run.of("circle-created")
     created_at = {e.key: e.time_us for e in created}
-    last, later = -1, 0
-    for b, (block, times) in enumerate(zip(replay_run.blocks, replay_run.block_times)):
-        stamps = [e.time_us for e in block]
-        assert stamps == sorted(stamps)
-        assert not stamps or (stamps[0] >= last and stamps[-1] <= times[-1])  # nothing before it is due
-        last = stamps[-1] if stamps else last
+    assert_time_ordered(replay_run.blocks, [times[-1] for times in replay_run.times])  # nothing before it is due
+    later = 0
+    for b, (block, times) in enumerate(zip(replay_run.blocks, replay_run.times)):
         if b < REPLAY_BLOCKS:  # circle events released here of circles created by an earlier block
             later += sum(e.stream == CIRCLES.name and created_at[e.key] < times[0] for e in block)
     assert later > 30_000  # ~42k, seed 7
-    starts = np.concatenate(replay_run.block_times[:-1])
+    starts = np.concatenate(replay_run.times[:-1])
     assert sorted(e.time_us for e in created) == starts.tolist()  # one new circle at each arrival instant
     # after the flush only the flush block's circle is in flight
     assert {e.key for _, _, e in replay_run.generator._pending if e.stream == CIRCLES.name} == {
@@ -858,7 +765,7 @@ def test_replay_collusion_and_fraud_keep_their_shape() -> None:
     params = CircleParams()
     rng = np.random.default_rng(5)
     gen = CirclesGenerator(params, rng)
-    ctx = BlockContext(scenario="test", phase="p", params=params, injection={"collusion": 10.0, "fraud": 5.0})
+    ctx = context(params, injection={"collusion": 10.0, "fraud": 5.0})
     events = gen.replay_arrivals(rng, START_US + np.arange(300, dtype=np.int64) * HOUR_US, ctx)
     colluded = 0
     for ev in lifecycles(events).values():
@@ -878,9 +785,7 @@ def test_replay_collusion_and_fraud_keep_their_shape() -> None:
 
 
 def test_replay_is_deterministic_and_reads_ctx_params() -> None:
-    a, b = replay(blocks=3, seed=3), replay(blocks=3, seed=3)
-    assert a.blocks == b.blocks
-    assert replay(blocks=3, seed=4).blocks[0][0].value["event_id"] != a.blocks[0][0].value["event_id"]
+    assert_same_seed_same_events(replay, blocks=3)
     drifted = replay(blocks=3, ctx_params=CircleParams(frequency_weights={"weekly": 1.0}, late_payment_rate=0.4))
     assert {pl(e)["frequency"] for e in drifted.of("circle-created")} == {"weekly"}
     due = drifted.of("circle-contribution-received") + drifted.of("circle-contribution-missed")

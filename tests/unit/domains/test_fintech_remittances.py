@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
-import fastavro
 import numpy as np
 import pytest
-from fastavro.validation import validate
 from pydantic import ValidationError
 
-from producer.domains.base import BlockContext, Event, to_datetime
+from producer.domains.base import Event, to_datetime
 from producer.domains.fintech_remittances import (
     PAIR_KEY,
     RemittanceParams,
@@ -29,8 +23,13 @@ from producer.domains.fintech_remittances import (
     expected_events_per_arrival,
 )
 from producer.domains.fintech_remittances_tables import MEAN_KEEP, STAGES, seasonal_multiplier
+from tests.unit.domains import helpers
+from tests.unit.domains.helpers import (
+    Driver, assert_labels, assert_round_trips, assert_same_seed_same_events, assert_time_ordered,
+    assert_union_records, assert_unique_ids, assert_valid, drive, first_of_each_type, of_type, stream_types,
+)
 
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / RemittancesGenerator.spec.schema
+SPEC = RemittancesGenerator.spec
 JAN_1 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 BLOCK = 256
 SECOND_US, DAY_US = 1_000_000, 86_400_000_000
@@ -41,16 +40,7 @@ def instant(year: int, month: int, day: int) -> int:
     return int(datetime(year, month, day, tzinfo=UTC).timestamp()) * SECOND_US
 
 
-@dataclass
-class Run:
-    blocks: list[list[Event]]
-    arrivals: int
-    generator: RemittancesGenerator
-
-    @cached_property
-    def events(self) -> list[Event]:
-        return [e for block in self.blocks for e in block]
-
+class Run(helpers.Run[RemittancesGenerator]):
     @cached_property
     def remittance_events(self) -> list[Event]:
         return [e for e in self.events if e.event_type != RATE_EVENT]
@@ -64,27 +54,9 @@ class Run:
         return groups
 
 
-class Driver:
-    """Drives generate() the way the scheduler does, in blocks of 256 evenly spaced arrivals from any instant."""
-
-    def __init__(self, params: RemittanceParams | None = None, *, seed: int = 7,
-                 injection: dict[str, float] | None = None, ctx_params: RemittanceParams | None = None) -> None:
-        params = params or RemittanceParams()
-        self.rng = np.random.default_rng(seed)
-        self.generator = RemittancesGenerator(params, self.rng)
-        self.ctx = BlockContext(scenario="test", phase="p", params=ctx_params or params, injection=injection or {})
-
-    def run(self, start_us: int, blocks: int, spacing_us: int) -> Run:
-        out = []
-        for b in range(blocks):
-            times = start_us + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * spacing_us
-            out.append(self.generator.generate(self.rng, times, self.ctx))
-        return Run(out, blocks * BLOCK, self.generator)
-
-
-def run(params: RemittanceParams | None = None, *, seed: int = 7, blocks: int = 80, spacing_us: int = SECOND_US,
-        start_us: int = JAN_1, **kw: Any) -> Run:
-    return Driver(params, seed=seed, **kw).run(start_us, blocks, spacing_us)
+# drives generate() the way the scheduler does, in blocks of 256 evenly spaced arrivals from any instant
+new_driver = partial(Driver, RemittancesGenerator, block_size=BLOCK, into=Run)
+run = partial(drive, RemittancesGenerator, blocks=80, block_size=BLOCK, spacing_us=SECOND_US, start_us=JAN_1, into=Run)
 
 
 SMALL_POOL = RemittanceParams(max_in_flight=200)  # remittances finish within ~1,200 arrivals
@@ -100,20 +72,6 @@ def big_run() -> Run:
     return run(SMALL_POOL, seed=9, blocks=400)  # 102,400 arrivals, ~17k remittances
 
 
-@pytest.fixture(scope="module")
-def parsed_schema() -> dict[str, Any]:
-    return fastavro.parse_schema(json.loads(SCHEMA_PATH.read_text()))
-
-
-def tagged(event: Event) -> dict[str, Any]:
-    """The value with its payload in the tuple notation the encoder uses for the union."""
-    return dict(event.value, payload=(RemittancesGenerator.spec.event_types[event.event_type], event.value["payload"]))
-
-
-def of_type(events: list[Event], event_type: str) -> list[Event]:
-    return [e for e in events if e.event_type == event_type]
-
-
 def genuine_initiations(r: Run) -> list[dict[str, Any]]:
     return [e.value["payload"] for e in of_type(r.events, "remittance-initiated") if not e.value["truth"]["is_anomaly"]]
 
@@ -121,42 +79,20 @@ def genuine_initiations(r: Run) -> list[dict[str, Any]]:
 # --- schema -------------------------------------------------------------------------------------------
 
 
-def test_every_event_validates_against_the_schema(default_run: Run, parsed_schema: dict[str, Any]) -> None:
+def test_every_event_validates_against_the_schema(default_run: Run) -> None:
     assert len(default_run.events) > 20_000
-    for e in default_run.events:
-        assert validate(tagged(e), parsed_schema, raise_errors=True)
+    assert_valid(default_run.events, SPEC)
 
 
-def test_spec_names_the_union_records(parsed_schema: dict[str, Any]) -> None:
-    union = next(f for f in parsed_schema["fields"] if f["name"] == "payload")["type"]
-    assert sorted(r["name"] for r in union) == sorted(RemittancesGenerator.spec.event_types.values())
-    truth = next(f for f in parsed_schema["fields"] if f["name"] == "truth")["type"]
-    assert truth[0] == "null" and truth[1]["name"] == "datagen.Truth"
+def test_spec_names_the_union_records() -> None:
+    assert_union_records(SPEC)
 
 
-def _plain(x: Any) -> Any:
-    """Reader output normalised for comparison (uuid logical type reads back as uuid.UUID)."""
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_plain(v) for v in x]
-    return str(x) if type(x).__name__ == "UUID" else x
-
-
-def test_each_event_type_round_trips_through_avro(parsed_schema: dict[str, Any]) -> None:
+def test_each_event_type_round_trips_through_avro() -> None:
     r = run(SMALL_POOL, blocks=20, spacing_us=3_600 * SECOND_US)  # hourly: rate updates too
-    samples: dict[str, list[Event]] = defaultdict(list)
-    for e in r.events:
-        if len(samples[e.event_type]) < 25:
-            samples[e.event_type].append(e)
-    assert set(samples) == set(RemittancesGenerator.spec.event_types)
-    for event_type, events in samples.items():
-        for e in events:
-            buf = io.BytesIO()
-            fastavro.schemaless_writer(buf, parsed_schema, tagged(e))
-            buf.seek(0)
-            back = _plain(fastavro.schemaless_reader(buf, parsed_schema, parsed_schema))
-            assert back == e.value, event_type
+    samples = first_of_each_type(r.events)
+    assert set(samples) == stream_types(SPEC)
+    assert_round_trips([e for events in samples.values() for e in events], SPEC)
 
 
 # --- shape of the stream -------------------------------------------------------------------------------
@@ -170,13 +106,7 @@ def test_all_event_types_occur(default_run: Run) -> None:
 
 
 def test_blocks_are_time_sorted_and_never_go_back(default_run: Run) -> None:
-    last = -1
-    for block in default_run.blocks:
-        times = [e.time_us for e in block]
-        assert times == sorted(times)
-        if times:
-            assert times[0] >= last
-            last = times[-1]
+    assert_time_ordered(default_run.blocks)
 
 
 def test_envelope_key_and_stream(default_run: Run) -> None:
@@ -189,8 +119,7 @@ def test_envelope_key_and_stream(default_run: Run) -> None:
         assert e.key == (PAIR_KEY if e.event_type == RATE_EVENT else v["payload"]["sender_id"])
         assert v["timestamp"] == to_datetime(e.time_us)
         assert v["payload"][at[e.event_type]] == v["timestamp"]
-    ids = [e.value["event_id"] for e in default_run.events]
-    assert len(set(ids)) == len(ids)
+    assert_unique_ids(default_run.events)
 
 
 def test_stages_come_in_order_for_every_remittance(default_run: Run) -> None:
@@ -324,7 +253,7 @@ def test_exchange_rate_walk_volatility() -> None:
 
 
 def test_seasonal_multipliers_set_the_volume() -> None:
-    driver = Driver(SMALL_POOL, seed=13)
+    driver = new_driver(SMALL_POOL, seed=13)
     driver.run(instant(2026, 12, 20), 20, SECOND_US)  # warm up: the in-flight pool fills
     holidays = driver.run(instant(2026, 12, 20) + 20 * BLOCK * SECOND_US, 80, SECOND_US)  # 20 Dec: 2.5
     baseline = driver.run(instant(2027, 3, 10), 80, SECOND_US)  # 10 Mar: 1.0
@@ -360,11 +289,7 @@ def test_without_seasons_every_arrival_produces_one_event() -> None:
 
 
 def test_labels_are_consistent(default_run: Run) -> None:
-    for e in default_run.events:
-        t = e.value["truth"]
-        assert t["is_anomaly"] == (t["pattern"] is not None) and t["pattern"] in (None, "fraud")
-        assert t["risk_level"] == ("high" if t["is_anomaly"] else None)
-        assert (t["scenario"], t["phase"], t["drift_progress"]) == ("test", "p", 0.0)
+    assert_labels(default_run.events, (None, "fraud"), risk={None: (None,), "fraud": ("high",)})
 
 
 def test_fraud_share_and_shape(big_run: Run) -> None:
@@ -417,10 +342,7 @@ def test_in_flight_pool_stays_bounded(big_run: Run) -> None:
 
 
 def test_same_seed_same_events() -> None:
-    a, b = run(blocks=6, seed=3), run(blocks=6, seed=3)
-    assert a.blocks == b.blocks
-    c = run(blocks=6, seed=4)
-    assert a.blocks[0][1].value["event_id"] != c.blocks[0][1].value["event_id"]
+    assert_same_seed_same_events(run, at=(0, 1))
 
 
 def test_drifted_params_come_from_ctx() -> None:
@@ -475,12 +397,10 @@ def test_small_pool_of_senders() -> None:
 
 
 def test_replay_mode_puts_stages_at_their_natural_hours() -> None:
-    driver = Driver(SMALL_POOL, seed=17)
-    out, hour = [], 3_600 * SECOND_US
-    for b in range(30):  # 7,680 arrivals 18 minutes apart: 96 days, thinned by season
-        times = JAN_1 + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * (hour // 10 * 3)
-        out.extend(driver.generator.generate(driver.rng, times, driver.ctx, replay=True))
-    r = Run([out], 30 * BLOCK, driver.generator)
+    driver = new_driver(SMALL_POOL, seed=17)
+    hour = 3_600 * SECOND_US
+    r = driver.run(JAN_1, 30, hour // 10 * 3, replay=True)  # 7,680 arrivals 18 minutes apart: 96 days, thinned
+    out = r.events
     assert [e.time_us for e in out] == sorted(e.time_us for e in out)
     finished = 0
     for events in r.remittances.values():

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import re
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
-import fastavro
-import numpy as np
 import pytest
-from fastavro.validation import validate
 from pydantic import ValidationError
 
-from producer.domains.base import BlockContext, Event, to_datetime
+from producer.domains.base import Event, to_datetime
 from producer.domains.fintech_sessions import (
     MAX_ACTIONS,
     SessionParams,
@@ -33,25 +26,20 @@ from producer.domains.fintech_sessions_tables import (
     login_chain_expectation,
     lognormal_integer_mean,
 )
+from tests.unit.domains import helpers
+from tests.unit.domains.helpers import (
+    assert_labels, assert_round_trips, assert_same_seed_same_events, assert_time_ordered, assert_union_records,
+    assert_unique_ids, assert_valid, drive, first_of_each_type, of_type, pattern_of, stream_types,
+)
 
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / SessionsGenerator.spec.schema
+SPEC = SessionsGenerator.spec
 START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 BLOCK = 256
 HOUR_US = 3_600_000_000
 AIRLINER_KMH = 1000.0
 
 
-@dataclass
-class Run:
-    blocks: list[list[Event]]
-    arrivals: int
-    last_us: int
-    generator: SessionsGenerator
-
-    @cached_property
-    def events(self) -> list[Event]:
-        return [e for block in self.blocks for e in block]
-
+class Run(helpers.Run[SessionsGenerator]):
     @cached_property
     def episodes(self) -> dict[str, list[Event]]:
         """Events per login episode (correlation id), in emission order."""
@@ -61,18 +49,8 @@ class Run:
         return groups
 
 
-def run(params: SessionParams | None = None, *, seed: int = 7, blocks: int = 40, spacing_us: int = 50_000,
-        injection: dict[str, float] | None = None, ctx_params: SessionParams | None = None) -> Run:
-    """Drive generate() the way the scheduler does: blocks of 256 evenly spaced arrival instants."""
-    params = params or SessionParams()
-    rng = np.random.default_rng(seed)
-    gen = SessionsGenerator(params, rng)
-    ctx = BlockContext(scenario="test", phase="p", params=ctx_params or params, injection=injection or {})
-    out = []
-    for b in range(blocks):
-        times = START_US + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * spacing_us
-        out.append(gen.generate(rng, times, ctx))
-    return Run(out, blocks * BLOCK, START_US + (blocks * BLOCK - 1) * spacing_us, gen)
+# drive generate() the way the scheduler does: blocks of 256 evenly spaced arrival instants (seed 7 unless given)
+run = partial(drive, SessionsGenerator, blocks=40, block_size=BLOCK, spacing_us=50_000, start_us=START_US, into=Run)
 
 
 @pytest.fixture(scope="module")
@@ -90,24 +68,6 @@ def travel_run() -> Run:
     return run(seed=5, blocks=30, spacing_us=60_000_000)  # 7,680 arrivals a minute apart: 5.3 days
 
 
-@pytest.fixture(scope="module")
-def parsed_schema() -> dict[str, Any]:
-    return fastavro.parse_schema(json.loads(SCHEMA_PATH.read_text()))
-
-
-def tagged(event: Event) -> dict[str, Any]:
-    """The value with its payload in the tuple notation the encoder uses for the union."""
-    return dict(event.value, payload=(SessionsGenerator.spec.event_types[event.event_type], event.value["payload"]))
-
-
-def of_type(events: list[Event], event_type: str) -> list[Event]:
-    return [e for e in events if e.event_type == event_type]
-
-
-def pattern_of(e: Event) -> str | None:
-    return e.value["truth"]["pattern"]
-
-
 def genuine(e: Event) -> bool:
     return not e.value["truth"]["is_anomaly"]
 
@@ -115,42 +75,20 @@ def genuine(e: Event) -> bool:
 # --- schema -------------------------------------------------------------------------------------------
 
 
-def test_every_event_validates_against_the_schema(default_run: Run, parsed_schema: dict[str, Any]) -> None:
+def test_every_event_validates_against_the_schema(default_run: Run) -> None:
     events = default_run.events
     assert len(events) > 60_000
-    for e in events:
-        assert validate(tagged(e), parsed_schema, raise_errors=True)
+    assert_valid(events, SPEC)
 
 
-def test_spec_names_the_union_records(parsed_schema: dict[str, Any]) -> None:
-    union = next(f for f in parsed_schema["fields"] if f["name"] == "payload")["type"]
-    assert sorted(r["name"] for r in union) == sorted(SessionsGenerator.spec.event_types.values())
-    truth = next(f for f in parsed_schema["fields"] if f["name"] == "truth")["type"]
-    assert truth[0] == "null" and truth[1]["name"] == "datagen.Truth"
+def test_spec_names_the_union_records() -> None:
+    assert_union_records(SPEC)
 
 
-def _plain(x: Any) -> Any:
-    """Reader output normalised for comparison (uuid logical type reads back as uuid.UUID)."""
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_plain(v) for v in x]
-    return str(x) if type(x).__name__ == "UUID" else x
-
-
-def test_each_event_type_round_trips_through_avro(default_run: Run, parsed_schema: dict[str, Any]) -> None:
-    samples: dict[str, list[Event]] = defaultdict(list)
-    for e in default_run.events:
-        if len(samples[e.event_type]) < 25:
-            samples[e.event_type].append(e)
-    assert set(samples) == set(SessionsGenerator.spec.event_types)
-    for event_type, events in samples.items():
-        for e in events:
-            buf = io.BytesIO()
-            fastavro.schemaless_writer(buf, parsed_schema, tagged(e))
-            buf.seek(0)
-            back = _plain(fastavro.schemaless_reader(buf, parsed_schema, parsed_schema))
-            assert back == e.value, event_type
+def test_each_event_type_round_trips_through_avro(default_run: Run) -> None:
+    samples = first_of_each_type(default_run.events)
+    assert set(samples) == stream_types(SPEC)
+    assert_round_trips([e for events in samples.values() for e in events], SPEC)
 
 
 # --- shape of the stream -------------------------------------------------------------------------------
@@ -163,13 +101,7 @@ def test_all_event_types_occur(default_run: Run) -> None:
 
 
 def test_blocks_are_time_sorted_and_never_go_back(default_run: Run) -> None:
-    last = -1
-    for block in default_run.blocks:
-        times = [e.time_us for e in block]
-        assert times == sorted(times)
-        if times:
-            assert times[0] >= last
-            last = times[-1]
+    assert_time_ordered(default_run.blocks)
 
 
 def test_envelope_key_and_stream(default_run: Run) -> None:
@@ -182,8 +114,7 @@ def test_envelope_key_and_stream(default_run: Run) -> None:
         assert e.key == v["payload"]["user_id"]
         assert v["timestamp"] == to_datetime(e.time_us)
         assert v["payload"][at[e.event_type]] == v["timestamp"]
-    ids = [e.value["event_id"] for e in default_run.events]
-    assert len(set(ids)) == len(ids)
+    assert_unique_ids(default_run.events)
 
 
 def test_login_episodes_have_the_seed_shape(default_run: Run) -> None:
@@ -305,12 +236,8 @@ def test_genuine_consecutive_logins_are_travel_plausible(travel_run: Run) -> Non
 
 
 def test_labels_are_consistent(default_run: Run) -> None:
-    for e in default_run.events:
-        t = e.value["truth"]
-        assert t["is_anomaly"] == (t["pattern"] is not None)
-        assert t["pattern"] in (None, "account_takeover", "impossible_travel")
-        assert t["risk_level"] in ((None,) if t["pattern"] is None else ("high", "medium"))
-        assert (t["scenario"], t["phase"], t["drift_progress"]) == ("test", "p", 0.0)
+    assert_labels(default_run.events, (None, "account_takeover", "impossible_travel"),
+                  risk={None: (None,), "account_takeover": ("high", "medium"), "impossible_travel": ("high", "medium")})
 
 
 def first_attempts(r: Run, pattern: str | None) -> list[Event]:
@@ -428,10 +355,7 @@ def test_small_pool_compresses_timelines_and_never_overflows() -> None:
 
 
 def test_same_seed_same_events() -> None:
-    a, b = run(blocks=6, seed=3), run(blocks=6, seed=3)
-    assert a.blocks == b.blocks
-    c = run(blocks=6, seed=4)
-    assert a.blocks[0][0].value["event_id"] != c.blocks[0][0].value["event_id"]
+    assert_same_seed_same_events(run)
 
 
 def test_drifted_failure_rate_comes_from_ctx_params() -> None:

@@ -2,62 +2,42 @@
 
 from __future__ import annotations
 
-import io
-import json
 import re
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
-import fastavro
 import numpy as np
 import pytest
-from fastavro.validation import validate
 from pydantic import ValidationError
 
-from producer.domains.base import BlockContext, Event
+from producer.domains.base import Event
 from producer.domains.telco_accounts import AccountParams, AccountsGenerator, expected_events_per_arrival
 from producer.domains.telco_replay import RING
 from producer.domains.telco_tables import AREA_CODES, TACS_OF_MODEL
+from tests.unit.domains import helpers
+from tests.unit.domains.helpers import (
+    arrival_blocks, assert_labels, assert_round_trips, assert_same_seed_same_events, assert_time_ordered,
+    assert_union_records, assert_valid, context, drive, first_of_each_type, pattern_of, stream_types,
+)
 
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / AccountsGenerator.spec.schema
+SPEC = AccountsGenerator.spec
 START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 BLOCK = 256
 ANCHOR = datetime(2026, 2, 22, tzinfo=UTC)
 MONTH = timedelta(days=30.436875)
 
 
-@dataclass
-class Run:
-    blocks: list[list[Event]]
-    arrivals: int
-    generator: AccountsGenerator
-
-    @cached_property
-    def events(self) -> list[Event]:
-        return [e for block in self.blocks for e in block]
-
+class Run(helpers.Run[AccountsGenerator]):
     def of(self, event_type: str) -> list[dict[str, Any]]:
         return [e.value["payload"] for e in self.events if e.event_type == event_type]
 
 
-def run(params: AccountParams | None = None, *, seed: int = 7, blocks: int = 80, spacing_us: int = 20_000,
-        injection: dict[str, float] | None = None, ctx_params: AccountParams | None = None) -> Run:
-    """Drive generate() the way the scheduler does: blocks of 256 evenly spaced arrival instants."""
-    params = params or AccountParams()
-    rng = np.random.default_rng(seed)
-    gen = AccountsGenerator(params, rng)
-    ctx = BlockContext(scenario="test", phase="p", params=ctx_params or params, injection=injection or {})
-    out = []
-    for b in range(blocks):
-        times = START_US + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * spacing_us
-        out.append(gen.generate(rng, times, ctx))
-    return Run(out, blocks * BLOCK, gen)
+# drive generate() the way the scheduler does: blocks of 256 evenly spaced arrival instants (seed 7 unless given)
+run = partial(drive, AccountsGenerator, blocks=80, block_size=BLOCK, spacing_us=20_000, start_us=START_US, into=Run)
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +48,6 @@ def default_run() -> Run:
 @pytest.fixture(scope="module")
 def onboarding_run() -> Run:
     return run(AccountParams(new_account_rate=1.0), blocks=40)  # 10,240 accounts onboarded, seed 7
-
-
-@pytest.fixture(scope="module")
-def parsed_schema() -> dict[str, Any]:
-    return fastavro.parse_schema(json.loads(SCHEMA_PATH.read_text()))
-
-
-def tagged(event: Event) -> dict[str, Any]:
-    """The value with its payload in the tuple notation the encoder uses for the union."""
-    return dict(event.value, payload=(AccountsGenerator.spec.event_types[event.event_type], event.value["payload"]))
-
-
-def pattern_of(e: Event) -> str | None:
-    return e.value["truth"]["pattern"]
 
 
 def luhn_ok(number: str) -> bool:
@@ -96,40 +62,19 @@ def luhn_ok(number: str) -> bool:
 # --- schema -------------------------------------------------------------------------------------------
 
 
-def test_every_event_validates_against_the_schema(default_run: Run, parsed_schema: dict[str, Any]) -> None:
+def test_every_event_validates_against_the_schema(default_run: Run) -> None:
     assert len(default_run.events) > 20_000
-    for e in default_run.events:
-        assert validate(tagged(e), parsed_schema, raise_errors=True)
+    assert_valid(default_run.events, SPEC)
 
 
-def test_spec_names_the_union_records(parsed_schema: dict[str, Any]) -> None:
-    union = next(f for f in parsed_schema["fields"] if f["name"] == "payload")["type"]
-    assert sorted(r["name"] for r in union) == sorted(AccountsGenerator.spec.event_types.values())
-    truth = next(f for f in parsed_schema["fields"] if f["name"] == "truth")["type"]
-    assert truth[0] == "null" and truth[1]["name"] == "datagen.Truth"
+def test_spec_names_the_union_records() -> None:
+    assert_union_records(SPEC)
 
 
-def _plain(x: Any) -> Any:
-    """Reader output normalised for comparison (uuid logical type reads back as uuid.UUID)."""
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_plain(v) for v in x]
-    return str(x) if type(x).__name__ == "UUID" else x
-
-
-def test_each_event_type_round_trips_through_avro(default_run: Run, parsed_schema: dict[str, Any]) -> None:
-    samples: dict[str, list[Event]] = defaultdict(list)
-    for e in default_run.events:
-        if len(samples[e.event_type]) < 25 or (pattern_of(e) and len(samples[e.event_type]) < 60):
-            samples[e.event_type].append(e)
-    assert set(samples) == set(AccountsGenerator.spec.event_types)
-    for event_type, events in samples.items():
-        for e in events:
-            buf = io.BytesIO()
-            fastavro.schemaless_writer(buf, parsed_schema, tagged(e))
-            buf.seek(0)
-            assert _plain(fastavro.schemaless_reader(buf, parsed_schema, parsed_schema)) == e.value, event_type
+def test_each_event_type_round_trips_through_avro(default_run: Run) -> None:
+    samples = first_of_each_type(default_run.events, limit=lambda e: 60 if pattern_of(e) else 25)  # labelled: more
+    assert set(samples) == stream_types(SPEC)
+    assert_round_trips([e for events in samples.values() for e in events], SPEC)
 
 
 # --- shape of the stream -------------------------------------------------------------------------------
@@ -142,12 +87,9 @@ def test_all_event_types_occur(default_run: Run) -> None:
 
 
 def test_blocks_are_time_sorted_and_never_go_back(default_run: Run) -> None:
-    last = -1
-    for block in default_run.blocks:
-        for e in block:
-            assert e.time_us >= last
-            last = e.time_us
-            assert e.value["timestamp"] == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=e.time_us)
+    assert_time_ordered(default_run.blocks)
+    for e in default_run.events:
+        assert e.value["timestamp"] == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=e.time_us)
 
 
 def check_grammar(events: list[Event]) -> None:
@@ -281,15 +223,12 @@ def test_eip_terms_and_billing_agreement_types(onboarding_run: Run) -> None:
 
 
 def test_labels_are_consistent(default_run: Run) -> None:
+    assert_labels(default_run.events, (None, "imei_swap", "ghost_line", "imei_capture_failure"),
+                  risk={None: (None,), "imei_swap": ("high",), "ghost_line": ("high",),
+                        "imei_capture_failure": ("low",)})
     for e in default_run.events:
-        t = e.value["truth"]
-        assert t["is_anomaly"] == (t["pattern"] is not None)
-        assert t["pattern"] in (None, "imei_swap", "ghost_line", "imei_capture_failure")
-        assert t["risk_level"] == {None: None, "imei_swap": "high", "ghost_line": "high",
-                                   "imei_capture_failure": "low"}[t["pattern"]]
-        assert (t["scenario"], t["phase"], t["drift_progress"]) == ("test", "p", 0.0)
         if e.event_type in ("customer-created", "eip-agreement-created"):
-            assert not t["is_anomaly"]
+            assert not e.value["truth"]["is_anomaly"]
 
 
 def financed_snapshots(r: Run) -> list[Event]:
@@ -518,10 +457,7 @@ def test_tiny_pools_keep_the_grammar() -> None:
 
 
 def test_same_seed_same_events() -> None:
-    a, b = run(blocks=6, seed=3), run(blocks=6, seed=3)
-    assert a.blocks == b.blocks
-    c = run(blocks=6, seed=4)
-    assert a.blocks[0][0].value["event_id"] != c.blocks[0][0].value["event_id"]
+    assert_same_seed_same_events(run)
 
 
 def test_defaults_match_the_seed() -> None:
@@ -578,16 +514,8 @@ HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 REPLAY_SPACING_US = 3 * 3_600_000_000  # 8 account starts a day: a block of 256 spans 32 days
 
 
-@dataclass
 class Replay(Run):
     """A replay run: what generate() released per block, then what was still held after the last block."""
-
-    held: list[Event] = field(default_factory=list)
-    starts: list[int] = field(default_factory=list)
-
-    @cached_property
-    def events(self) -> list[Event]:
-        return [e for block in self.blocks for e in block] + self.held
 
     @cached_property
     def accounts(self) -> dict[str, list[Event]]:
@@ -597,21 +525,9 @@ class Replay(Run):
         return out
 
 
-def replay(params: AccountParams | None = None, *, seed: int = 7, blocks: int = 8,
-           spacing_us: int = REPLAY_SPACING_US, injection: dict[str, float] | None = None,
-           ctx_params: AccountParams | None = None) -> Replay:
-    """Drive generate(..., replay=True) as a replay scenario does: blocks of 256 account starts."""
-    params = params or AccountParams()
-    rng = np.random.default_rng(seed)
-    gen = AccountsGenerator(params, rng)
-    ctx = BlockContext(scenario="test", phase="p", params=ctx_params or params, injection=injection or {})
-    out, starts = [], []
-    for b in range(blocks):
-        times = START_US + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * spacing_us
-        starts += times.tolist()
-        out.append(gen.generate(rng, times, ctx, replay=True))
-    held = [e for *_, e in sorted(gen._pending, key=lambda pending: pending[:2])]  # (time, sequence, event)
-    return Replay(out, blocks * BLOCK, gen, held, starts)
+# drive generate(..., replay=True) as a replay scenario does: blocks of 256 account starts, then what is still held
+replay = partial(drive, AccountsGenerator, blocks=8, block_size=BLOCK, spacing_us=REPLAY_SPACING_US, start_us=START_US,
+                 replay=True, hold=True, into=Replay)
 
 
 @pytest.fixture(scope="module")
@@ -623,27 +539,20 @@ def midnight(t: datetime) -> datetime:
     return datetime.combine(t.date(), datetime.min.time(), UTC)
 
 
-def test_replay_events_validate_and_round_trip(replay_run: Replay, parsed_schema: dict[str, Any]) -> None:
+def test_replay_events_validate_and_round_trip(replay_run: Replay) -> None:
     assert len(replay_run.events) > 45_000
     assert set(Counter(e.event_type for e in replay_run.events)) == set(AccountsGenerator.spec.event_types)
-    for e in replay_run.events:
-        assert validate(tagged(e), parsed_schema, raise_errors=True)
-    for e in replay_run.events[::500]:
-        buf = io.BytesIO()
-        fastavro.schemaless_writer(buf, parsed_schema, tagged(e))
-        buf.seek(0)
-        assert _plain(fastavro.schemaless_reader(buf, parsed_schema, parsed_schema)) == e.value
+    assert_valid(replay_run.events, SPEC)
+    assert_round_trips(replay_run.events[::500], SPEC)
     assert len({e.value["event_id"] for e in replay_run.events}) == len(replay_run.events)
 
 
 def test_replay_output_is_time_sorted_and_later_blocks_release_earlier_accounts(replay_run: Replay) -> None:
     start_of = {k: es[0].time_us for k, es in replay_run.accounts.items()}
-    last = -1
-    for b, block in enumerate(replay_run.blocks):
-        first_start, horizon = START_US + b * BLOCK * REPLAY_SPACING_US, replay_run.starts[(b + 1) * BLOCK - 1]
-        times = [e.time_us for e in block]
-        assert times == sorted(times) and times[0] >= last and times[-1] <= horizon
-        last = times[-1]
+    horizons = [replay_run.starts[(b + 1) * BLOCK - 1] for b in range(len(replay_run.blocks))]
+    assert_time_ordered(replay_run.blocks, horizons, nonempty=True)
+    for b, (block, horizon) in enumerate(zip(replay_run.blocks, horizons)):
+        first_start = START_US + b * BLOCK * REPLAY_SPACING_US
         for e in block:
             assert e.value["timestamp"] == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=e.time_us)
         if b:  # activations days later and snapshots of accounts started in earlier blocks come out once due
@@ -817,13 +726,12 @@ def test_replay_reads_drifted_params_and_injections() -> None:
 
 
 def test_replay_is_deterministic_and_its_state_bounded() -> None:
-    a, b = replay(blocks=3, seed=3), replay(blocks=3, seed=3)
-    assert a.blocks == b.blocks and a.held == b.held
-    assert replay(blocks=1, seed=4).blocks[0][0].value["event_id"] != a.blocks[0][0].value["event_id"]
+    assert_same_seed_same_events(replay, blocks=3, other_blocks=1)
     gen = AccountsGenerator(AccountParams(), np.random.default_rng(1))
-    ctx = BlockContext(scenario="test", phase="p", params=AccountParams())
+    ctx = context(AccountParams())
     rng = np.random.default_rng(2)
     assert gen.replay_arrivals(rng, np.array([], dtype=np.int64), ctx) == []
-    for b in range(40):  # 10,240 accounts; swap donors kept: a ring of the last RING voice handsets
-        gen.replay_arrivals(rng, START_US + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * 60_000_000, ctx)
+    # 10,240 accounts; swap donors kept: a ring of the last RING voice handsets
+    for times in arrival_blocks(START_US, 40, BLOCK, 60_000_000):
+        gen.replay_arrivals(rng, times, ctx)
     assert gen._replay.remembered == RING == len(gen._replay._ring)

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import math
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
-from pathlib import Path
+from functools import cached_property, partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import fastavro
 import numpy as np
 import pytest
-from fastavro.validation import validate
 from pydantic import ValidationError
 
-from producer.domains.base import BlockContext, Event, to_datetime
+from producer.domains.base import Event, to_datetime
 from producer.domains.telematics import (
     TRIPS_SPEC,
     TelematicsGenerator,
@@ -37,8 +32,12 @@ from producer.domains.telematics_tables import (
 )
 from producer.domains.telematics_tables import local_offsets_minutes as offsets_of
 from producer.encoding.jsonl import to_json
+from tests.unit.domains import helpers
+from tests.unit.domains.helpers import (
+    arrival_blocks, assert_round_trips, assert_same_seed_same_events, assert_time_ordered, assert_union_records,
+    assert_unique_ids, assert_valid, context, drive, first_of_each_type, stream_types,
+)
 
-SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
 DRIVING, TRIPS = TelematicsGenerator.spec, TRIPS_SPEC
 START_US = 1_767_253_200_000_000  # 2026-01-01T07:40:00Z = 23:40 PST: the run crosses local midnight
 BLOCK = 256
@@ -47,16 +46,7 @@ AGGRESSIVE = {"hard_braking", "aggressive_turn", "speeding", "tailgating", "hars
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
 
-@dataclass
-class Run:
-    blocks: list[list[Event]]
-    arrivals: int
-    generator: TelematicsGenerator
-
-    @cached_property
-    def events(self) -> list[Event]:
-        return [e for block in self.blocks for e in block]
-
+class Run(helpers.Run[TelematicsGenerator]):
     @cached_property
     def driving(self) -> list[Event]:
         return [e for e in self.events if e.stream == DRIVING.name]
@@ -76,19 +66,8 @@ class Run:
         return dict(out)
 
 
-def run(params: TelematicsParams | None = None, *, seed: int = 7, blocks: int = 160, spacing_us: int = 50_000,
-        start_us: int = START_US, injection: dict[str, float] | None = None,
-        ctx_params: TelematicsParams | None = None) -> Run:
-    """Drive generate() the way the scheduler does: blocks of 256 evenly spaced arrival instants."""
-    params = params or TelematicsParams()
-    rng = np.random.default_rng(seed)
-    gen = TelematicsGenerator(params, rng)
-    ctx = BlockContext(scenario="test", phase="p", params=ctx_params or params, injection=injection or {})
-    out = []
-    for b in range(blocks):
-        times = start_us + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * spacing_us
-        out.append(gen.generate(rng, times, ctx))
-    return Run(out, blocks * BLOCK, gen)
+# drive generate() the way the scheduler does: blocks of 256 evenly spaced arrival instants (seed 7 unless given)
+run = partial(drive, TelematicsGenerator, blocks=160, block_size=BLOCK, spacing_us=50_000, start_us=START_US, into=Run)
 
 
 @pytest.fixture(scope="module")
@@ -99,19 +78,6 @@ def default_run() -> Run:
 @pytest.fixture(scope="module")
 def anomaly_run() -> Run:
     return run(TelematicsParams(crash_rate=0.2, sustained_speeding_rate=0.3), seed=11, spacing_us=200_000)
-
-
-@pytest.fixture(scope="module")
-def parsed() -> dict[str, dict[str, Any]]:
-    return {spec.name: fastavro.parse_schema(json.loads((SCHEMAS / spec.schema).read_text()))
-            for spec in (DRIVING, TRIPS)}
-
-
-def tagged(event: Event) -> dict[str, Any]:
-    """The value in the tuple notation the encoder uses for the payload and truth unions."""
-    spec = DRIVING if event.stream == DRIVING.name else TRIPS
-    return dict(event.value, payload=(spec.event_types[event.event_type], event.value["payload"]),
-                truth=("datagen.Truth", event.value["truth"]))
 
 
 def miles_between(a: dict[str, Any], b: dict[str, Any], a_keys: tuple[str, str] = ("latitude", "longitude")) -> float:
@@ -129,43 +95,25 @@ def pacific_hour(time_us: int) -> int:
 # --- schema -------------------------------------------------------------------------------------------
 
 
-def test_every_event_validates_against_its_schema(default_run: Run, parsed: dict[str, Any]) -> None:
+def test_every_event_validates_against_its_schema(default_run: Run) -> None:
     assert len(default_run.events) >= 40_000
-    for e in default_run.events:
-        assert validate(tagged(e), parsed[e.stream], raise_errors=True)
+    assert_valid(default_run.events, DRIVING, TRIPS)
 
 
-def test_specs_name_the_union_records(parsed: dict[str, Any]) -> None:
+def test_specs_name_the_union_records() -> None:
     for spec in (DRIVING, TRIPS):
-        fields = {f["name"]: f for f in parsed[spec.name]["fields"]}
-        assert sorted(r["name"] for r in fields["payload"]["type"]) == sorted(spec.event_types.values())
-        assert fields["truth"]["type"][0] == "null" and fields["truth"]["type"][1]["name"] == "datagen.Truth"
+        assert_union_records(spec)
     assert TelematicsGenerator.companions == (TRIPS,)
     assert DRIVING.key_field == TRIPS.key_field == "driver_id"
 
 
-def _plain(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_plain(v) for v in x]
-    return str(x) if type(x).__name__ == "UUID" else x
-
-
-def test_each_event_type_round_trips_through_avro(default_run: Run, anomaly_run: Run,
-                                                  parsed: dict[str, Any]) -> None:
-    samples: dict[str, list[Event]] = defaultdict(list)
-    for e in default_run.events + anomaly_run.events:
-        if len(samples[e.event_type]) < 25:
-            samples[e.event_type].append(e)
-    assert set(samples) == set(DRIVING.event_types) | set(TRIPS.event_types)
-    for event_type, events in samples.items():
-        for e in events:
-            buf = io.BytesIO()
-            fastavro.schemaless_writer(buf, parsed[e.stream], tagged(e))
-            buf.seek(0)
-            assert _plain(fastavro.schemaless_reader(buf, parsed[e.stream], parsed[e.stream])) == e.value, event_type
-            json.loads(to_json(e.value))
+def test_each_event_type_round_trips_through_avro(default_run: Run, anomaly_run: Run) -> None:
+    samples = first_of_each_type(default_run.events + anomaly_run.events)
+    assert set(samples) == stream_types(DRIVING) | stream_types(TRIPS)
+    sampled = [e for events in samples.values() for e in events]
+    assert_round_trips(sampled, DRIVING, TRIPS)
+    for e in sampled:
+        json.loads(to_json(e.value))
 
 
 # --- shape of the streams ------------------------------------------------------------------------------
@@ -178,11 +126,7 @@ def test_all_event_types_occur(default_run: Run) -> None:
 
 
 def test_output_is_time_sorted_within_and_across_blocks(default_run: Run) -> None:
-    last = -1
-    for block in default_run.blocks:
-        times = [e.time_us for e in block]
-        assert times == sorted(times) and (not times or times[0] >= last)
-        last = times[-1] if times else last
+    assert_time_ordered(default_run.blocks)
 
 
 def test_envelope_keys_and_links(default_run: Run) -> None:
@@ -192,8 +136,7 @@ def test_envelope_keys_and_links(default_run: Run) -> None:
         assert e.stream in (DRIVING.name, TRIPS.name) and e.event_type in spec.event_types
         assert v["source_service"] == spec.source_service and e.key == p["driver_id"]
         assert v["timestamp"] == to_datetime(e.time_us) and v["correlation_id"] == p["trip_id"]
-    ids = [e.value["event_id"] for e in default_run.events]
-    assert len(set(ids)) == len(ids)
+    assert_unique_ids(default_run.events)
 
 
 def test_one_event_per_arrival_and_nothing_pending(default_run: Run) -> None:
@@ -300,9 +243,10 @@ def test_memory_stays_flat_over_many_blocks() -> None:
     params = TelematicsParams(num_drivers=2_000, max_active_trips=300)
     rng = np.random.default_rng(5)
     gen = TelematicsGenerator(params, rng)
-    ctx = BlockContext(scenario="test", phase="p", params=params)
-    for b in range(400):  # 102,400 arrivals at 2,000/s: the pool wants 20,000 trips and is held at 300
-        gen.generate(rng, START_US + (np.arange(BLOCK, dtype=np.int64) + b * BLOCK) * 500, ctx)
+    ctx = context(params)
+    # 102,400 arrivals at 2,000/s: the pool wants 20,000 trips and is held at 300
+    for times in arrival_blocks(START_US, 400, BLOCK, 500):
+        gen.generate(rng, times, ctx)
         assert gen.active_trips <= 300 and gen.pending_count == 0
     assert gen.active_trips + len(gen._free) == gen.trips.capacity == 300
     assert gen.active_trips + len(gen._idle) == 2_000
@@ -521,9 +465,7 @@ def test_drifted_weights_and_over_speed_come_from_ctx_params() -> None:
 
 
 def test_same_seed_same_events() -> None:
-    a, b = run(blocks=8, seed=3), run(blocks=8, seed=3)
-    assert a.blocks == b.blocks
-    assert a.blocks[0][0].value["event_id"] != run(blocks=1, seed=4).blocks[0][0].value["event_id"]
+    assert_same_seed_same_events(run, blocks=8, other_blocks=1)
 
 
 def test_defaults_match_the_seed() -> None:
