@@ -198,14 +198,20 @@ class LocalSchemaRegistry:
 def serve_forever(host: str = "127.0.0.1", port: int = 8081, data_dir: str | Path | None = None) -> None:
     """Run a registry in the foreground until SIGINT or SIGTERM."""
     stop = threading.Event()
-    registry = LocalSchemaRegistry(host, port, data_dir)
-    registry.start()
-    shown_dir = str(Path(data_dir).resolve()) if data_dir is not None else "memory"
-    print(f"schema registry listening on {registry.url} data_dir={shown_dir}", flush=True)
     previous: dict[int, Any] = {}
+    # handlers first: whoever reads the "listening" line may signal at once
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda signum, frame: stop.set())
+    registry = LocalSchemaRegistry(host, port, data_dir)
+    try:
+        registry.start()
+    except BaseException:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        raise
+    shown_dir = str(Path(data_dir).resolve()) if data_dir is not None else "memory"
+    print(f"schema registry listening on {registry.url} data_dir={shown_dir}", flush=True)
     try:
         while not stop.wait(0.5):
             pass
