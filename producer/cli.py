@@ -14,6 +14,7 @@ from producer import __version__
 from producer.errors import DatagenError
 from producer.scenario.durations import DURATION_HINT, parse_duration
 from producer.scheduling.shard import Shard
+from producer.sinks import SINKS
 
 log = logging.getLogger("producer")
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--events", type=POSITIVE, help="stop after N events")
     run.add_argument("--rate", type=RATE, help="events per second, or 'max' (default: the scenario's profile)")
     run.add_argument("--seed", type=NON_NEGATIVE, help="override the scenario's seed")
-    run.add_argument("--sink", choices=["kafka", "file", "stdout"], default="kafka")
+    run.add_argument("--sink", choices=SINKS, default="kafka")
     run.add_argument("--out", type=Path, default=Path("out"), help="folder of the file sink (default: out)")
     run.add_argument("--format", choices=["avro", "jsonl"], help="value format (default: avro; jsonl on stdout)")
     run.add_argument("--metrics-port", type=PORT, default=int(os.environ.get("DATAGEN_METRICS_PORT", "9400")),

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MICROS = 1_000_000
-CENTS = Decimal("0.01")
 
 
 class DomainParams(BaseModel):
@@ -95,11 +94,6 @@ def to_datetime(time_us: int) -> datetime:
     return EPOCH + timedelta(0, 0, int(time_us))
 
 
-def money(value: float) -> Decimal:
-    """A float amount as a two-decimal Decimal (Avro decimal, scale 2)."""
-    return Decimal(f"{value:.2f}")
-
-
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _UUID_HEX_AT = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
 
@@ -118,7 +112,7 @@ def uuids(rng: np.random.Generator, n: int) -> list[str]:
 
 
 def dollars(cents: int) -> Decimal:
-    """Integer cents as a scale-2 Decimal (Avro decimal, scale 2); faster than money()."""
+    """Integer cents as a scale-2 Decimal (Avro decimal, scale 2)."""
     return Decimal(cents).scaleb(-2)
 
 
@@ -144,14 +138,6 @@ def envelope(
         "payload": payload,
         "truth": truth,
     }
-
-
-def weighted_choice(rng: np.random.Generator, weights: dict[str, float], n: int) -> np.ndarray:
-    """n draws from the keys of a weight table (weights need not sum to 1)."""
-    keys = list(weights)
-    p = np.asarray([weights[k] for k in keys], dtype=float)
-    idx = rng.choice(len(keys), size=n, p=p / p.sum())
-    return np.asarray(keys, dtype=object)[idx]
 
 
 class StreamGenerator(ABC, Generic[P]):

@@ -10,7 +10,7 @@ from producer.domains.base import Event, StreamSpec
 from producer.encoding.avro import Encode, avro_value
 from producer.encoding.episodes import EpisodeTracker, episode_record
 from producer.encoding.jsonl import encode_json
-from producer.encoding.schemas import GROUND_TRUTH_SCHEMA
+from producer.encoding.schemas import GROUND_TRUTH_SCHEMA, schema_text
 from producer.sinks.base import Record, TopicInfo
 
 LabelMode = Literal["inline", "topic", "off"]
@@ -52,8 +52,6 @@ class Encoding:
 
     def topics(self) -> list[TopicInfo]:
         """Every topic this encoding writes, with schema text for Avro files."""
-        from producer.encoding.schemas import schema_text
-
         out = []
         for spec in self.specs.values():
             out.append(TopicInfo(self.topic(spec.name), schema_text(spec.schema) if self.fmt == "avro" else None))

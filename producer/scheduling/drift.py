@@ -126,7 +126,3 @@ class DriftPlan:
                 assert isinstance(block, InjectBlock)
                 out[block.pattern] = max(out.get(block.pattern, 0.0), block.multiplier)
         return out
-
-    def in_window(self, stream: str, tau: float) -> bool:
-        """True inside any injection window of `stream`."""
-        return bool(self.boosts_at(stream, tau))

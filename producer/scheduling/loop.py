@@ -72,11 +72,14 @@ class Scheduler:
         """Events/s wanted now (None = as fast as the sink takes)."""
         if self.rate_override == "max":
             return None
-        shards = self.source.shard.count  # each of n shards emits 1/n of the rate
         if self.rate_override is not None:
-            return float(self.rate_override) / shards
+            return self._per_shard(float(self.rate_override))
         point = self.source.timeline.at(tau)
-        return None if point.phase.rate.is_max else point.rate() / shards
+        return None if point.phase.rate.is_max else self._per_shard(point.rate())
+
+    def _per_shard(self, rate: float) -> float:
+        """This instance's share: each of n shards emits 1/n of the rate."""
+        return rate / self.source.shard.count
 
     def run(self) -> str:
         """Run until a limit, the scenario's end or a stop request; returns why it ended."""
@@ -132,7 +135,7 @@ class Scheduler:
         if self.rate_override == "max":
             return None, self.source.take_until(float("inf"), limit)
         if self.rate_override is not None:  # a cap on events/s on top of event-time pacing
-            cap = float(self.rate_override) / self.source.shard.count
+            cap = self._per_shard(float(self.rate_override))
             return cap, self.source.take_until(elapsed, min(limit, self.pacer.batch(cap)))
         return 0.0, self.source.take_until(elapsed, limit)
 
