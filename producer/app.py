@@ -9,16 +9,19 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TextIO
 
+from producer.client_conf import check_client_conf, kafka_part, registry_part
 from producer.domains import output_specs
-from producer.encoding.pipeline import Encoding, Format, LabelMode
+from producer.encoding.pipeline import EncoderFactory, Encoding, Format, LabelMode
 from producer.errors import BrokerUnavailable, DeliveryError, UsageError
 from producer.observability.metrics import MetricsServer
 from producer.observability.stats import RunStats
 from producer.observability.summary import render_summary
+from producer.redact import safe_url
 from producer.scenario.loader import LoadedScenario, load_scenario
 from producer.scheduling.loop import Limits, Scheduler
 from producer.scheduling.shard import Shard
@@ -27,6 +30,13 @@ from producer.sinks.base import Sink
 
 log = logging.getLogger(__name__)
 FLUSH_TIMEOUT = 30.0
+# after the first SIGINT/SIGTERM a run exits within 10 s: the shutdown flush gets what is left of
+# SIGNAL_FLUSH_BUDGET (at least half a second), leaving time for a purge of the rest and the summary
+SIGNAL_FLUSH_BUDGET = 4.0
+
+
+class _StopFlushing(Exception):
+    """Raised by the signal handler inside a long shutdown flush: flush again within the signal's budget."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +83,12 @@ class Run:
         self.loaded = with_seed(load_scenario(settings.scenario), settings.seed)
         if settings.sink == "stdout" and settings.output_format == "avro":
             raise UsageError("--sink stdout: writes JSON lines; use --format jsonl (or another sink for Avro)")
+        if settings.sink == "kafka":  # a bad -X fails here: before metrics, the embedded stack or any network
+            check_client_conf(settings.kafka_conf, settings.schema_registry_url)
         self.out = out or (sys.stderr if settings.sink == "stdout" else sys.stdout)
         self.stop = threading.Event()
+        self._signalled_at: float | None = None
+        self._on_signal: Exception | None = None
         self.stats = RunStats(scenario=self.loaded.scenario.name)
         self._exit = contextlib.ExitStack()
 
@@ -84,29 +98,36 @@ class Run:
 
     def execute(self) -> int:
         """Run to the end and return the exit code."""
+        run_started = time.monotonic()  # --duration is wall time from here, connecting included
         with self._exit:
             self._install_signals()
             self._start_metrics()
             specs = output_specs([name for name, c in self.loaded.scenario.streams.items() if c.weight > 0])
             sink, avro_factory = self._make_sink()
-            encoding = Encoding(specs, self.settings.output_format, self.settings.labels, self.settings.topic_prefix, avro_factory)
-            started = time.monotonic()
-            try:
-                sink.open(encoding.topics())
-                encoding.prepare()
-            except BrokerUnavailable:
-                if not self.stop.is_set():
-                    raise
-                self.say(render_summary(self.stats, time.monotonic() - started, "signal-while-connecting"))
-                return 0
-            source = EventSource(self.loaded, shard=self.settings.shard)
-            scheduler = Scheduler(
-                source, encoding, sink, self.stats, self.stop,
-                Limits(self.settings.events, self.settings.duration), self.settings.rate,
+            encoding = Encoding(
+                specs, self.settings.output_format, self.settings.labels, self.settings.topic_prefix, avro_factory
             )
+            self._connect(sink, encoding, run_started)
+            source = EventSource(self.loaded, shard=self.settings.shard)
+            duration_left = None
+            if self.settings.duration is not None:  # at least a moment: Limits reads 0 as "no limit"
+                duration_left = max(1e-3, run_started + self.settings.duration - time.monotonic())
+            scheduler = Scheduler(
+                source,
+                encoding,
+                sink,
+                self.stats,
+                self.stop,
+                Limits(self.settings.events, duration_left),
+                self.settings.rate,
+            )
+            self.stats.sink_healthy = lambda: sink.ready  # read live by /readyz, not copied once
             self.stats.ready = sink.ready
-            self.say(f"playing scenario={self.loaded.scenario.name} seed={self.loaded.scenario.seed} sink={sink.name} "
-                     f"format={self.settings.output_format} rate={self.settings.rate or 'scenario'} shard={self.settings.shard}")
+            self.say(
+                f"playing scenario={self.loaded.scenario.name} seed={self.loaded.scenario.seed} sink={sink.name} "
+                f"format={self.settings.output_format} rate={self.settings.rate or 'scenario'} "
+                f"shard={self.settings.shard}"
+            )
             # the hot path allocates many short-lived dicts and no cycles: freeze the long-lived
             # setup objects and collect generation 0 less often (a quarter of generator time otherwise)
             gc.collect()
@@ -118,10 +139,11 @@ class Run:
                 scheduler.finish()
             finally:
                 self.stats.ready = False
-                remaining = sink.flush(FLUSH_TIMEOUT)
+                producing = time.monotonic() - started
+                remaining = self._flush(sink)
                 sink.close()
-            elapsed = time.monotonic() - started
-            self.say(render_summary(self.stats, elapsed, ended, remaining))
+            flushing = time.monotonic() - started - producing
+            self.say(render_summary(self.stats, producing, ended, remaining, flushing))
             if self.settings.linger and self.settings.metrics_port is not None and not self.stop.is_set():
                 self.stats.last_heartbeat = float("inf")  # finished, not stalled
                 self.say(f"run ended; serving metrics for {self.settings.linger:g}s more (Ctrl+C to exit)")
@@ -131,6 +153,61 @@ class Run:
                 raise DeliveryError(f"{totals.failed} events failed delivery; first error: {self.stats.first_error}")
         return 0
 
+    def _connect(self, sink: Sink, encoding: Encoding, run_started: float) -> None:
+        """Open the sink and register the schemas; a run that ends before they answer exits 3.
+
+        The waits inside retry until `self.stop` is set, so the --duration deadline sets it too.
+        """
+        deadline_hit = threading.Event()
+        timer = None
+        if self.settings.duration is not None:
+
+            def give_up() -> None:
+                deadline_hit.set()
+                self.stop.set()
+
+            timer = threading.Timer(max(0.0, run_started + self.settings.duration - time.monotonic()), give_up)
+            timer.daemon = True
+            timer.start()
+        try:
+            sink.open(encoding.topics())
+            encoding.prepare()
+        except BrokerUnavailable as exc:
+            if not self.stop.is_set():
+                raise
+            # nothing was produced, so no summary table: the one error line says it all
+            waited = time.monotonic() - run_started
+            why = f"--duration {self.settings.duration:g}s reached" if deadline_hit.is_set() else "stopped by a signal"
+            raise BrokerUnavailable(f"{exc} (gave up after {waited:.0f}s: {why})") from exc
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if deadline_hit.is_set():
+            self.stop.clear()  # connected just as time ran out: end by duration at once, not as if signalled
+
+    def _flush(self, sink: Sink) -> int:
+        """The shutdown flush; returns what stayed outstanding. Bounded so a signal's 10 s promise holds."""
+        try:
+            with self._interruptible(_StopFlushing()):
+                return sink.flush(self._flush_timeout())
+        except _StopFlushing:  # signalled during a full-length flush: start over within the budget
+            return sink.flush(self._flush_timeout())
+
+    @contextlib.contextmanager
+    def _interruptible(self, error: Exception) -> Iterator[None]:
+        """Inside, a first signal raises `error` at once: for waits that do not watch `self.stop`."""
+        self._on_signal = error
+        try:
+            yield
+        finally:
+            self._on_signal = None
+
+    def _flush_timeout(self) -> float:
+        """FLUSH_TIMEOUT, or once signalled what is left of SIGNAL_FLUSH_BUDGET since the signal."""
+        if self._signalled_at is None:
+            return FLUSH_TIMEOUT
+        return max(0.5, self._signalled_at + SIGNAL_FLUSH_BUDGET - time.monotonic())
+
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
@@ -139,7 +216,10 @@ class Run:
             if self.stop.is_set():
                 raise KeyboardInterrupt  # second signal: stop waiting
             log.info("signal received signal=%s; stopping and flushing", signal.Signals(signum).name)
+            self._signalled_at = time.monotonic()
             self.stop.set()
+            if self._on_signal is not None:
+                raise self._on_signal
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous = signal.signal(sig, handle)
@@ -152,9 +232,9 @@ class Run:
         server = MetricsServer(self.stats, port=port)
         server.start()
         self._exit.callback(server.stop)
-        self.say(f"metrics: http://127.0.0.1:{server.port}/metrics (health /healthz, readiness /readyz)")
+        self.say(f"metrics: {server.banner()}")
 
-    def _make_sink(self) -> tuple[Sink, object]:
+    def _make_sink(self) -> tuple[Sink, EncoderFactory | None]:
         s = self.settings
         if s.sink == "file":
             from producer.encoding.avro import schemaless_encoder
@@ -167,7 +247,7 @@ class Run:
             return StdoutSink(self.stats), None
         return self._make_kafka_sink()
 
-    def _make_kafka_sink(self) -> tuple[Sink, object]:
+    def _make_kafka_sink(self) -> tuple[Sink, EncoderFactory | None]:
         from producer.encoding.avro import RegistryAvro
         from producer.sinks.kafka import KafkaSink
 
@@ -175,18 +255,17 @@ class Run:
         bootstrap, registry_url = s.bootstrap_servers, s.schema_registry_url
         if bootstrap is None:
             bootstrap, registry_url = self._start_embedded(registry_url)
-        factory = None
+        factory: EncoderFactory | None = None
         if s.output_format == "avro":
             if registry_url is None:
                 raise UsageError(
                     "--schema-registry-url: Avro to an external broker needs a schema registry "
                     "(set SCHEMA_REGISTRY_URL, run `datagen registry`, or use --format jsonl)"
                 )
-            registry_conf = {k[len("schema.registry."):]: v for k, v in s.kafka_conf.items() if k.startswith("schema.registry.")}
-            factory = RegistryAvro(registry_url, registry_conf, self.stop).encoder
-        kafka_conf = {k: v for k, v in s.kafka_conf.items() if not k.startswith("schema.registry.")}
-        sink = KafkaSink(self.stats, bootstrap, kafka_conf, s.partitions, self.stop)
-        self.say(f"kafka: bootstrap={bootstrap}" + (f" schema-registry={registry_url}" if factory else ""))
+            factory = RegistryAvro(registry_url, registry_part(s.kafka_conf), self.stop).encoder
+        sink = KafkaSink(self.stats, bootstrap, kafka_part(s.kafka_conf), s.partitions, self.stop)
+        shown_registry = f" schema-registry={safe_url(registry_url)}" if factory and registry_url else ""
+        self.say(f"kafka: bootstrap={safe_url(bootstrap)}{shown_registry}")
         return sink, factory
 
     def _start_embedded(self, registry_url: str | None) -> tuple[str, str | None]:
@@ -195,7 +274,14 @@ class Run:
         running = stack.status()
         if running is None:
             self.say("no broker configured: starting the embedded Kafka-compatible broker (Tansu) and schema registry")
-        info = running or stack.ensure()
-        self.say(f"embedded broker: {info.bootstrap_servers}  schema registry: {info.registry_url}  "
-                 "(kept running for `datagen tail`; stop with `datagen embedded stop`)")
+        stopped = BrokerUnavailable(
+            "stopped by a signal while the embedded stack was starting "
+            "(it goes on starting in the background; `datagen embedded stop` ends it)"
+        )
+        with self._interruptible(stopped):
+            info = running or stack.ensure()
+        self.say(
+            f"embedded broker: {info.bootstrap_servers}  schema registry: {info.registry_url}  "
+            "(kept running for `datagen tail`; stop with `datagen embedded stop`)"
+        )
         return info.bootstrap_servers, registry_url or info.registry_url

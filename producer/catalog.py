@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from producer.domains import SPECS, STREAMS, emitted_with
-from producer.scenario.loader import BUNDLED_DIR, read_yaml
+from producer.scenario.loader import BUNDLED_DIR, bundled_names, read_yaml
 
 
 def render_catalog() -> str:
@@ -25,7 +25,8 @@ def render_catalog() -> str:
             if emitted_with(name):
                 lines.append(f"      also emitted by: {', '.join(emitted_with(name))}")
     lines.append("bundled scenarios:")
-    for path in sorted(BUNDLED_DIR.glob("*.yaml")):
+    for name in bundled_names():
+        path = BUNDLED_DIR / f"{name}.yaml"
         data = read_yaml(path)
         description = (data.get("description") or "").strip().splitlines() if isinstance(data, dict) else []
         lines.append(f"  {path.stem:<18} {description[0] if description else ''}")

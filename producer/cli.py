@@ -7,17 +7,22 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from producer import __version__
-from producer.errors import DatagenError
+from producer.errors import DatagenError, UsageError
+from producer.redact import SafeFormatter, redact_flag, safe_url
 from producer.scenario.durations import DURATION_HINT, parse_duration
 from producer.scheduling.shard import Shard
 from producer.sinks import SINKS
 
 log = logging.getLogger("producer")
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
+_LOG_ALIASES = {"WARN": "WARNING"}
 _TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9._-]*$")
 
 
@@ -28,12 +33,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"datagen: error: {message}\n")
 
 
-def _flag_type(expected: str, parse):  # noqa: ANN001, ANN202 - small factory
-    def convert(text: str):  # noqa: ANN202
+def _flag_type(
+    expected: str, parse: Callable[[str], Any], shown: Callable[[str], str] = lambda text: text
+) -> Callable[[str], Any]:
+    """A converter for a flag (and its environment variable); `shown` hides secrets in the echoed input."""
+
+    def convert(text: str) -> Any:
         try:
             return parse(text)
         except (ValueError, TypeError):
-            raise argparse.ArgumentTypeError(f"expected {expected}, found {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {expected}, found {shown(text)!r}") from None
 
     convert.__name__ = expected
     return convert
@@ -82,12 +91,40 @@ def _prefix(text: str) -> str:
     return text
 
 
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    level = _LOG_ALIASES.get(level, level)
+    if level not in LOG_LEVELS:
+        raise ValueError
+    return level
+
+
+def _servers(text: str) -> str:
+    if not text.strip() or any(not part.strip() for part in text.split(",")):
+        raise ValueError
+    return text.strip()
+
+
+def _registry_url(text: str) -> str:
+    for part in text.split(","):
+        url = urlsplit(part.strip())
+        if url.scheme.lower() not in ("http", "https") or not url.hostname:
+            raise ValueError
+        url.port  # noqa: B018 - raises ValueError for a port that is not a number 0-65535
+    return text.strip()
+
+
 DURATION = _flag_type(DURATION_HINT, parse_duration)
 POSITIVE = _flag_type("a positive integer", _positive_int)
 NON_NEGATIVE = _flag_type("a non-negative integer", _non_negative_int)
 PORT = _flag_type("a port number 0-65535", _port)
 RATE = _flag_type("a positive number of events per second or 'max'", _rate)
-KV = _flag_type("key=value", _kv)
+KV = _flag_type("key=value", _kv, shown=redact_flag)
+LOG_LEVEL = _flag_type(f"one of {', '.join(LOG_LEVELS)} (any case)", _log_level)
+SERVERS = _flag_type("HOST:PORT[,HOST:PORT...]", _servers, shown=safe_url)
+REGISTRY_URL = _flag_type("an http:// or https:// URL", _registry_url, shown=safe_url)
+
+
 def _shard(text: str) -> Shard | int:
     """A Shard for `i/n`; the replica count N for `auto/N` (resolved when the run starts)."""
     from producer.scheduling.shard_auto import parse_auto
@@ -100,23 +137,78 @@ SHARD = _flag_type("i/n with 0 <= i < n (e.g. 0/3), or auto/N inside a compose s
 PREFIX = _flag_type("letters, digits, '.', '_' or '-'", _prefix)
 
 
+@dataclass(frozen=True)
+class _Env:
+    """A flag's default: environment variable `name`, read with the flag's converter, else `fallback`.
+
+    Resolved after parsing and only if the subcommand has the flag and it was not given, so a bad
+    DATAGEN_METRICS_PORT stops `datagen run` but not `datagen list`, and a flag overrides its variable.
+    """
+
+    name: str
+    convert: Callable[[str], Any]
+    fallback: Any = None
+
+    def resolve(self) -> Any:
+        """The variable's value converted (UsageError naming the variable if bad), or the fallback."""
+        text = os.environ.get(self.name, "")
+        if not text.strip():  # unset, or set empty as compose files do to mean "not set"
+            return self.fallback
+        try:
+            return self.convert(text)
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"{self.name}: {exc}") from exc
+
+
+def resolve_environment(args: argparse.Namespace) -> None:
+    """Replace every flag default that stands for an environment variable by its checked value."""
+    for dest, value in vars(args).items():
+        if isinstance(value, _Env):
+            setattr(args, dest, value.resolve())
+
+
 def _add_connection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bootstrap-servers", metavar="HOST:PORT", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-                        help="Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS; default: the embedded broker)")
-    parser.add_argument("--schema-registry-url", metavar="URL", default=os.environ.get("SCHEMA_REGISTRY_URL") or None,
-                        help="Confluent-compatible schema registry (env SCHEMA_REGISTRY_URL)")
-    parser.add_argument("-X", dest="kafka_conf", action="append", type=KV, default=[], metavar="KEY=VALUE",
-                        help="any librdkafka property, passed through (repeatable); schema.registry.* go to the registry client")
+    parser.add_argument(
+        "--bootstrap-servers",
+        metavar="HOST:PORT",
+        type=SERVERS,
+        default=_Env("KAFKA_BOOTSTRAP_SERVERS", SERVERS),
+        help="Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS; default: the embedded broker)",
+    )
+    parser.add_argument(
+        "--schema-registry-url",
+        metavar="URL",
+        type=REGISTRY_URL,
+        default=_Env("SCHEMA_REGISTRY_URL", REGISTRY_URL),
+        help="Confluent-compatible schema registry (env SCHEMA_REGISTRY_URL)",
+    )
+    parser.add_argument(
+        "-X",
+        dest="kafka_conf",
+        action="append",
+        type=KV,
+        default=[],
+        metavar="KEY=VALUE",
+        help="any librdkafka property, passed through (repeatable); schema.registry.* go to the registry client",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _Parser(prog="datagen", description="Play scenario files into Kafka as realistic, labelled Avro events.")
     parser.add_argument("--version", action="version", version=f"datagen {__version__}")
-    parser.add_argument("--log-level", default=os.environ.get("DATAGEN_LOG_LEVEL", "INFO"),
-                        choices=LOG_LEVELS, help="log verbosity (stderr)")
+    level_help = "log verbosity on stderr, any case (env DATAGEN_LOG_LEVEL; default INFO)"
+    parser.add_argument(
+        "--log-level",
+        type=LOG_LEVEL,
+        default=_Env("DATAGEN_LOG_LEVEL", LOG_LEVEL, "INFO"),
+        metavar="{DEBUG,INFO,WARNING,ERROR}",
+        help=level_help,
+    )
     common = _Parser(add_help=False)
-    common.add_argument("--log-level", default=argparse.SUPPRESS, choices=LOG_LEVELS, help="log verbosity (stderr)")
+    common.add_argument(
+        "--log-level", type=LOG_LEVEL, default=argparse.SUPPRESS, metavar="{DEBUG,INFO,WARNING,ERROR}", help=level_help
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     real_add = sub.add_parser
     sub.add_parser = lambda *a, **k: real_add(*a, parents=[common], **k)  # type: ignore[method-assign]
@@ -130,17 +222,38 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sink", choices=SINKS, default="kafka")
     run.add_argument("--out", type=Path, default=Path("out"), help="folder of the file sink (default: out)")
     run.add_argument("--format", choices=["avro", "jsonl"], help="value format (default: avro; jsonl on stdout)")
-    run.add_argument("--metrics-port", type=PORT, default=int(os.environ.get("DATAGEN_METRICS_PORT", "9400")),
-                     help="port of /metrics, /healthz, /readyz (0 = any free port; default 9400)")
+    run.add_argument(
+        "--metrics-port",
+        type=PORT,
+        default=_Env("DATAGEN_METRICS_PORT", PORT, 9400),
+        help="port of /metrics, /healthz, /readyz (0 = any free port; default 9400; env DATAGEN_METRICS_PORT)",
+    )
     run.add_argument("--no-metrics", action="store_true", help="do not serve metrics")
-    run.add_argument("--topic-prefix", type=PREFIX, default=os.environ.get("DATAGEN_TOPIC_PREFIX", ""))
-    run.add_argument("--labels", choices=["inline", "topic", "off"], default="inline",
-                     help="ground truth in the event, on <prefix>ground-truth, or dropped")
+    run.add_argument(
+        "--topic-prefix",
+        type=PREFIX,
+        default=_Env("DATAGEN_TOPIC_PREFIX", PREFIX, ""),
+        help="prefix of every topic name (env DATAGEN_TOPIC_PREFIX)",
+    )
+    run.add_argument(
+        "--labels",
+        choices=["inline", "topic", "off"],
+        default="inline",
+        help="ground truth in the event, on <prefix>ground-truth, or dropped",
+    )
     run.add_argument("--partitions", type=POSITIVE, default=6, help="partitions of topics datagen creates")
-    run.add_argument("--shard", type=SHARD, default=os.environ.get("DATAGEN_SHARD") or "0/1",
-                     help="i/n: this instance's slice of the entity key space (0 <= i < n) and 1/n of the rate")
-    run.add_argument("--linger", type=DURATION, default=0.0,
-                     help="after the run ends, keep serving /metrics this long (for a last scrape)")
+    run.add_argument(
+        "--shard",
+        type=SHARD,
+        default=_Env("DATAGEN_SHARD", SHARD, Shard()),
+        help="i/n: this instance's slice of the entity key space (0 <= i < n) and 1/n of the rate (env DATAGEN_SHARD)",
+    )
+    run.add_argument(
+        "--linger",
+        type=DURATION,
+        default=0.0,
+        help="after the run ends, keep serving /metrics this long (for a last scrape)",
+    )
     _add_connection(run)
 
     validate = sub.add_parser("validate", help="check scenario files without emitting anything")
@@ -160,15 +273,16 @@ def build_parser() -> argparse.ArgumentParser:
     registry.add_argument("--data-dir", type=Path, default=Path(".datagen/registry"))
 
     embedded = sub.add_parser("embedded", help="the embedded broker and registry that runs without a broker start")
-    embedded.add_argument("action", choices=["start", "status", "stop", "serve"],
-                          help="start/status/stop the detached stack; serve runs it in the foreground")
+    embedded.add_argument(
+        "action",
+        choices=["start", "status", "stop", "serve"],
+        help="start/status/stop the detached stack; serve runs it in the foreground",
+    )
     return parser
 
 
-def _resolve_shard(value: Shard | int | str) -> Shard:
+def _resolve_shard(value: Shard | int) -> Shard:
     """The run's shard: given, or detected from the compose replica name for auto/N."""
-    if isinstance(value, str):  # the default (from DATAGEN_SHARD) is not passed through `type`
-        value = _shard(value)
     if isinstance(value, Shard):
         return value
     from producer.scheduling.shard_auto import detect_shard
@@ -176,14 +290,57 @@ def _resolve_shard(value: Shard | int | str) -> Shard:
     return detect_shard(value)
 
 
+def _check_state_dir() -> None:
+    """$DATAGEN_STATE_DIR, where the embedded stack is about to keep its state: a folder datagen can write."""
+    text = os.environ.get("DATAGEN_STATE_DIR", "")
+    if not text:
+        return
+    path = Path(text)
+    try:
+        path.mkdir(parents=True, exist_ok=True)  # the stack creates it next anyway
+        usable = os.access(path, os.W_OK | os.X_OK)
+    except OSError:
+        usable = False
+    if not usable:
+        raise UsageError(f"DATAGEN_STATE_DIR: expected a folder datagen can create or write, found {text!r}")
+
+
+def _check_schemas_dir() -> None:
+    """$DATAGEN_SCHEMAS_DIR, about to be read for Avro: a folder holding datagen's schemas."""
+    from producer.encoding.schemas import GROUND_TRUTH_SCHEMA
+
+    text = os.environ.get("DATAGEN_SCHEMAS_DIR", "")
+    if text and not (Path(text) / GROUND_TRUTH_SCHEMA).is_file():
+        raise UsageError(
+            f"DATAGEN_SCHEMAS_DIR: expected a folder of Avro schemas (with {GROUND_TRUTH_SCHEMA}), found {text!r}"
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
     from producer.app import Run, RunSettings
 
+    if (args.format or ("jsonl" if args.sink == "stdout" else "avro")) == "avro":
+        _check_schemas_dir()
+    if args.sink == "kafka" and args.bootstrap_servers is None:
+        _check_state_dir()
     settings = RunSettings(
-        scenario=args.scenario, duration=args.duration, events=args.events, rate=args.rate, seed=args.seed,
-        sink=args.sink, out=args.out, format=args.format, bootstrap_servers=args.bootstrap_servers,
-        schema_registry_url=args.schema_registry_url, metrics_port=None if args.no_metrics else args.metrics_port,
-        topic_prefix=args.topic_prefix, labels=args.labels, partitions=args.partitions, linger=args.linger, shard=_resolve_shard(args.shard), kafka_conf=dict(args.kafka_conf),
+        scenario=args.scenario,
+        duration=args.duration,
+        events=args.events,
+        rate=args.rate,
+        seed=args.seed,
+        sink=args.sink,
+        out=args.out,
+        format=args.format,
+        bootstrap_servers=args.bootstrap_servers,
+        schema_registry_url=args.schema_registry_url,
+        metrics_port=None if args.no_metrics else args.metrics_port,
+        topic_prefix=args.topic_prefix,
+        labels=args.labels,
+        partitions=args.partitions,
+        linger=args.linger,
+        shard=_resolve_shard(args.shard),
+        kafka_conf=dict(args.kafka_conf),
     )
     return Run(settings).execute()
 
@@ -191,11 +348,18 @@ def _run(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from producer.scenario.loader import load_scenario
 
-    for name in args.scenarios:
-        loaded = load_scenario(name)
+    failed = 0
+    for name in args.scenarios:  # every file is checked and reported, bad ones do not hide later ones
+        try:
+            loaded = load_scenario(name)
+        except DatagenError as exc:
+            print(f"datagen: error: {exc}", file=sys.stderr)
+            failed = max(failed, exc.exit_code)
+            continue
         scenario = loaded.scenario
-        print(f"{loaded.source}: ok (scenario={scenario.name} streams={len(scenario.streams)} phases={len(scenario.phases)})")
-    return 0
+        counts = f"streams={len(scenario.streams)} phases={len(scenario.phases)}"
+        print(f"{loaded.source}: ok (scenario={scenario.name} {counts})")
+    return failed
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -208,7 +372,9 @@ def _list(args: argparse.Namespace) -> int:
 def _tail(args: argparse.Namespace) -> int:
     from producer.tail import tail
 
-    return tail(args.topic, args.n, args.bootstrap_servers, args.schema_registry_url, args.timeout, dict(args.kafka_conf))
+    return tail(
+        args.topic, args.n, args.bootstrap_servers, args.schema_registry_url, args.timeout, dict(args.kafka_conf)
+    )
 
 
 def _registry(args: argparse.Namespace) -> int:
@@ -221,32 +387,47 @@ def _registry(args: argparse.Namespace) -> int:
 def _embedded(args: argparse.Namespace) -> int:
     from producer.embedded import stack
 
+    if args.action in ("serve", "start"):
+        _check_state_dir()
     if args.action == "serve":
         stack.serve()
     elif args.action == "start":
-        info = stack.ensure()
-        print(f"embedded broker: {info.bootstrap_servers}  schema registry: {info.registry_url}")
+        started = stack.ensure()
+        print(f"embedded broker: {started.bootstrap_servers}  schema registry: {started.registry_url}")
     elif args.action == "status":
         info = stack.status()
-        print("embedded stack: not running" if info is None else
-              f"embedded broker: {info.bootstrap_servers}  schema registry: {info.registry_url}  (pids {info.broker_pid}, {info.registry_pid})")
+        print(
+            "embedded stack: not running"
+            if info is None
+            else f"embedded broker: {info.bootstrap_servers}  schema registry: {info.registry_url}  "
+            f"(pids {info.broker_pid}, {info.registry_pid})"
+        )
     else:
         print("embedded stack: stopped" if stack.stop() else "embedded stack: was not running")
     return 0
 
 
-COMMANDS = {"run": _run, "validate": _validate, "list": _list, "tail": _tail, "registry": _registry, "embedded": _embedded}
+COMMANDS = {
+    "run": _run,
+    "validate": _validate,
+    "list": _list,
+    "tail": _tail,
+    "registry": _registry,
+    "embedded": _embedded,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, dispatch, and map DatagenError to its exit code with one message."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)  # one line per registry request is noise
     try:
+        resolve_environment(args)  # before anything starts: a bad variable is bad input, exit 2
+        handler = logging.StreamHandler(sys.stderr)
+        # a safety net: datagen's own lines use safe_url already, libraries' lines may carry URL credentials
+        handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logging.basicConfig(level=args.log_level, handlers=[handler])
+        for noisy in ("httpx", "httpx2", "httpcore", "httpcore2"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)  # one line per registry request is noise
         return COMMANDS[args.command](args)
     except DatagenError as exc:
         print(f"datagen: error: {exc}", file=sys.stderr)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
+from producer.client_conf import check_client_conf, kafka_part, registry_part
 from producer.encoding.jsonl import to_json
 from producer.errors import BrokerUnavailable, UsageError
+from producer.redact import safe_url
 
 
 def _connection(bootstrap: str | None, registry_url: str | None) -> tuple[str, str | None]:
@@ -34,19 +38,27 @@ def tail(
     """Print the last `n` events of `topic` (spread over partitions, in timestamp order)."""
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+    conf = conf or {}
+    check_client_conf(conf, registry_url, consumer=True)  # a bad -X fails before any connection
     bootstrap, registry_url = _connection(bootstrap, registry_url)
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": "datagen-tail", "enable.auto.commit": False,
-        "auto.offset.reset": "earliest", "enable.partition.eof": True, **{k: v for k, v in (conf or {}).items() if not k.startswith("schema.registry.")},
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "datagen-tail",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+            **kafka_part(conf),
+        }
+    )
     try:
         try:
             metadata = consumer.list_topics(topic, timeout=10)
         except KafkaException as exc:
-            raise BrokerUnavailable(f"broker {bootstrap} unreachable: {exc.args[0].str()}") from exc
+            raise BrokerUnavailable(f"broker {safe_url(bootstrap)} unreachable: {exc.args[0].str()}") from exc
         partitions = metadata.topics.get(topic)
         if partitions is None or partitions.error is not None or not partitions.partitions:
-            raise UsageError(f"topic {topic!r}: expected an existing topic, found none on {bootstrap}")
+            raise UsageError(f"topic {topic!r}: expected an existing topic, found none on {safe_url(bootstrap)}")
         assignment = []
         for p in sorted(partitions.partitions):
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
@@ -56,14 +68,14 @@ def tail(
     finally:
         consumer.close()
     messages.sort(key=lambda m: (m.timestamp()[1], m.partition(), m.offset()))
-    decode = _decoder(topic, registry_url)
+    decode = _decoder(topic, registry_url, registry_part(conf))
     for message in messages[-n:]:
         sys.stdout.write(to_json(decode(message.value())) + "\n")
     sys.stdout.flush()
     return 0
 
 
-def _read_to_end(consumer, assignment, timeout: float) -> list:  # noqa: ANN001
+def _read_to_end(consumer: Any, assignment: list[Any], timeout: float) -> list[Any]:
     """Every message from the assigned offsets until each partition reports its end."""
     from confluent_kafka import KafkaError
 
@@ -80,7 +92,7 @@ def _read_to_end(consumer, assignment, timeout: float) -> list:  # noqa: ANN001
     return out
 
 
-def _decoder(topic: str, registry_url: str | None):  # noqa: ANN202
+def _decoder(topic: str, registry_url: str | None, registry_conf: dict[str, Any]) -> Callable[[bytes], Any]:
     """Decode Confluent-framed Avro through the registry; JSON values pass through."""
     import json
 
@@ -92,12 +104,14 @@ def _decoder(topic: str, registry_url: str | None):  # noqa: ANN202
             return json.loads(value)
         if deserializer is None:
             if registry_url is None:
-                raise UsageError("--schema-registry-url: expected a registry to decode Avro (or SCHEMA_REGISTRY_URL), found none")
+                raise UsageError(
+                    "--schema-registry-url: expected a registry to decode Avro (or SCHEMA_REGISTRY_URL), found none"
+                )
             from confluent_kafka.schema_registry import SchemaRegistryClient
             from confluent_kafka.schema_registry.avro import AvroDeserializer
             from confluent_kafka.serialization import MessageField, SerializationContext
 
-            avro = AvroDeserializer(SchemaRegistryClient({"url": registry_url}))
+            avro = AvroDeserializer(SchemaRegistryClient({"url": registry_url, **registry_conf}))
             ctx = SerializationContext(topic, MessageField.VALUE)
             deserializer = lambda raw: avro(raw, ctx)  # noqa: E731
         return deserializer(value)

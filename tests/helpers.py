@@ -9,19 +9,22 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 
-def consume_all(bootstrap_servers: str, topic: str, timeout: float = 30.0,
-                extra_config: dict[str, Any] | None = None) -> list[Message]:
+def consume_all(
+    bootstrap_servers: str, topic: str, timeout: float = 30.0, extra_config: dict[str, Any] | None = None
+) -> list[Message]:
     """Read every message of ``topic`` from all partitions, at least up to the current high watermarks."""
     # assign() rather than subscribe(): no group join, which takes ~20 s on Tansu
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap_servers,
-        "group.id": f"datagen-test-{uuid.uuid4()}",
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        **(extra_config or {}),
-        # EOF events carry the fetch position; see the Tansu note below
-        "enable.partition.eof": True,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"datagen-test-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            **(extra_config or {}),
+            # EOF events carry the fetch position; see the Tansu note below
+            "enable.partition.eof": True,
+        }
+    )
     deadline = time.monotonic() + timeout
     try:
         metadata = consumer.list_topics(topic, timeout=timeout)
@@ -31,7 +34,8 @@ def consume_all(bootstrap_servers: str, topic: str, timeout: float = 30.0,
         targets: dict[int, int] = {}
         for partition in sorted(topic_metadata.partitions):
             low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=max(0.1, deadline - time.monotonic()))
+                TopicPartition(topic, partition), timeout=max(0.1, deadline - time.monotonic())
+            )
             if high > low:
                 targets[partition] = high
         # Tansu 0.6 answers ListOffsets(latest) with "base offset of the last batch + 1", which can
@@ -43,8 +47,10 @@ def consume_all(bootstrap_servers: str, topic: str, timeout: float = 30.0,
         while pending:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"consume_all({topic!r}) timed out after {timeout}s: got "
-                                   f"{len(messages)} messages, partitions not at end: {sorted(pending)}")
+                raise TimeoutError(
+                    f"consume_all({topic!r}) timed out after {timeout}s: got "
+                    f"{len(messages)} messages, partitions not at end: {sorted(pending)}"
+                )
             for message in consumer.consume(num_messages=1000, timeout=min(0.5, remaining)):
                 error = message.error()
                 partition, offset = message.partition(), message.offset()

@@ -26,7 +26,6 @@ STREAMS: dict[str, type[StreamGenerator]] = {
 }
 
 
-
 def _all_specs() -> dict[str, StreamSpec]:
     specs: dict[str, StreamSpec] = {}
     for gen in STREAMS.values():

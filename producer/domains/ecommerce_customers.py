@@ -79,19 +79,31 @@ DAY_US = 86_400 * MICROS
 class CustomerParams(DomainParams):
     """Parameters of ecommerce.customers (the seed's CLI options that shape data, plus panel extras)."""
 
-    num_customers: int = Field(1000, ge=3, le=5_000_000, description=(
-        "size of the bounded customer panel, split into thirds by current risk level"))
+    num_customers: int = Field(
+        1000,
+        ge=3,
+        le=5_000_000,
+        description=("size of the bounded customer panel, split into thirds by current risk level"),
+    )
     risk_distribution: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_RISK_DISTRIBUTION),
-        description="share of snapshots per true risk level (the seed's --low/--medium/--high)")
+        description="share of snapshots per true risk level (the seed's --low/--medium/--high)",
+    )
     drift_factor: Rate = Field(0.0, description="the seed's drift amount: 0 no drift, 1 full drift")
-    drift_direction: float = Field(1.0, ge=-1.0, le=1.0, description=(
-        "the seed's drift direction: +1 worsens low-risk customers (and high), -1 improves high-risk "
-        "ones (and low); values between scale the effect linearly"))
+    drift_direction: float = Field(
+        1.0,
+        ge=-1.0,
+        le=1.0,
+        description=(
+            "the seed's drift direction: +1 worsens low-risk customers (and high), -1 improves high-risk "
+            "ones (and low); values between scale the effect linearly"
+        ),
+    )
     lifecycle_days: int = Field(180, ge=1, le=3650, description="days a customer is followed (the seed's --days)")
     snapshot_interval_days: int = Field(7, ge=1, le=365, description="customer days between snapshots (weekly)")
-    degrading_share: Rate = Field(0.2, description=(
-        "share of customers joining at low risk that degrade to high over lifecycle_days"))
+    degrading_share: Rate = Field(
+        0.2, description=("share of customers joining at low risk that degrade to high over lifecycle_days")
+    )
 
     @field_validator("risk_distribution")
     @classmethod
@@ -163,8 +175,8 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
                 rows = rows[-size:]
             start = self._offsets[lvl]
             # displace steady customers first, in random order; degrading ones only when none is left
-            order = np.argsort(self._i[start:start + size, tab.DEGRADING] + rng.random(size), kind="stable")
-            slots = start + order[:len(rows)]
+            order = np.argsort(self._i[start : start + size, tab.DEGRADING] + rng.random(size), kind="stable")
+            slots = start + order[: len(rows)]
             self._ids[slots], self._f[slots], self._i[slots] = ids[rows], f[rows], i[rows]
 
     # --- snapshots -----------------------------------------------------------------------------------
@@ -211,8 +223,15 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
         return slot, rank
 
     def _snapshot(
-        self, rng: np.random.Generator, p: CustomerParams, drift: tuple[np.ndarray, np.ndarray], s: np.ndarray,
-        pos: np.ndarray, out_i: np.ndarray, out_f: np.ndarray, out_ids: np.ndarray,
+        self,
+        rng: np.random.Generator,
+        p: CustomerParams,
+        drift: tuple[np.ndarray, np.ndarray],
+        s: np.ndarray,
+        pos: np.ndarray,
+        out_i: np.ndarray,
+        out_f: np.ndarray,
+        out_ids: np.ndarray,
         parked: list[tuple[np.ndarray, ...]],
     ) -> None:
         """Emit the current snapshot of distinct slots `s` into the block's columns, then advance them.
@@ -257,36 +276,90 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
             if k + 1 < snapshots:
                 tab.evolve(rng, p, f, i, frequency)
         times = np.asarray(times_us, dtype=np.int64)[None, :] + out_i[:, :, 2] * DAY_US  # start + lifecycle_day
-        return self._assemble(rng, ctx, times.ravel(), out_i.reshape(-1, tab.NOUT_I), out_f.reshape(-1, tab.NOUT_F),
-                              np.tile(np.asarray(ids, dtype=object), snapshots))
+        return self._assemble(
+            rng,
+            ctx,
+            times.ravel(),
+            out_i.reshape(-1, tab.NOUT_I),
+            out_f.reshape(-1, tab.NOUT_F),
+            np.tile(np.asarray(ids, dtype=object), snapshots),
+        )
 
     def _assemble(
-        self, rng: np.random.Generator, ctx: BlockContext[CustomerParams], times_us: np.ndarray,
-        out_i: np.ndarray, out_f: np.ndarray, out_ids: np.ndarray,
+        self,
+        rng: np.random.Generator,
+        ctx: BlockContext[CustomerParams],
+        times_us: np.ndarray,
+        out_i: np.ndarray,
+        out_f: np.ndarray,
+        out_ids: np.ndarray,
     ) -> list[Event]:
         """Build the block's events from its columns."""
         n = len(times_us)
         truths = [ctx.truth(risk_level=lvl) for lvl in tab.LEVELS]
-        stream, svc, out = self.spec.name, self.spec.source_service, []
+        stream, svc = self.spec.name, self.spec.source_service
+        out: list[Event] = []
         emit, drift_progress = out.append, float(ctx.drift_progress)
         columns = (times_us.tolist(), out_ids.tolist(), uuids(rng, n), out_i.tolist(), out_f.tolist())
-        for t, cid, event_id, (lvl, k, day, age, acct, rec, orders, revenue, aov, visits, views, t_total, t_open,
-                               returns, refunds, failed, cat, pay, ship), (freq, email, cart, discount, premium) \
-                in zip(*columns):
+        for t, cid, event_id, (
+            lvl,
+            k,
+            day,
+            age,
+            acct,
+            rec,
+            orders,
+            revenue,
+            aov,
+            visits,
+            views,
+            t_total,
+            t_open,
+            returns,
+            refunds,
+            failed,
+            cat,
+            pay,
+            ship,
+        ), (freq, email, cart, discount, premium) in zip(*columns):
             payload = {
-                "customer_id": cid, "snapshot_index": k, "lifecycle_day": day, "timestamp": None,
-                "customer_age_days": age, "account_age_days": acct, "days_since_last_order": rec,
-                "total_orders": orders, "total_revenue": dollars(revenue), "avg_order_value": dollars(aov),
-                "order_frequency": freq, "website_visits_30d": visits, "email_open_rate": email,
-                "cart_abandonment_rate": cart, "product_views_30d": views, "support_tickets_total": t_total,
-                "support_tickets_open": t_open, "returns_count": returns, "refunds_count": refunds,
-                "favorite_category": tab.CATEGORIES[cat], "discount_usage_rate": discount,
-                "premium_product_rate": premium, "payment_method": tab.PAYMENT_METHODS[pay],
-                "shipping_method": tab.SHIPPING_METHODS[ship], "failed_payment_count": failed,
-                "true_risk_level": tab.LEVELS[lvl], "drift_progress": drift_progress,
+                "customer_id": cid,
+                "snapshot_index": k,
+                "lifecycle_day": day,
+                "timestamp": None,
+                "customer_age_days": age,
+                "account_age_days": acct,
+                "days_since_last_order": rec,
+                "total_orders": orders,
+                "total_revenue": dollars(revenue),
+                "avg_order_value": dollars(aov),
+                "order_frequency": freq,
+                "website_visits_30d": visits,
+                "email_open_rate": email,
+                "cart_abandonment_rate": cart,
+                "product_views_30d": views,
+                "support_tickets_total": t_total,
+                "support_tickets_open": t_open,
+                "returns_count": returns,
+                "refunds_count": refunds,
+                "favorite_category": tab.CATEGORIES[cat],
+                "discount_usage_rate": discount,
+                "premium_product_rate": premium,
+                "payment_method": tab.PAYMENT_METHODS[pay],
+                "shipping_method": tab.SHIPPING_METHODS[ship],
+                "failed_payment_count": failed,
+                "true_risk_level": tab.LEVELS[lvl],
+                "drift_progress": drift_progress,
             }
-            value = envelope(event_id=event_id, event_type="customer-snapshot", time_us=t, source_service=svc,
-                             correlation_id=cid, payload=payload, truth=truths[lvl].copy())
+            value = envelope(
+                event_id=event_id,
+                event_type="customer-snapshot",
+                time_us=t,
+                source_service=svc,
+                correlation_id=cid,
+                payload=payload,
+                truth=truths[lvl].copy(),
+            )
             payload["timestamp"] = value["timestamp"]
             emit(Event(stream, cid, t, value))
         return out

@@ -29,8 +29,15 @@ PAYMENT_METHODS = ("credit_card", "debit_card", "paypal", "bank_transfer")
 SHIPPING_METHODS = ("standard", "express", "next_day", "economy")
 
 # Rolling metrics: re-measured at every snapshot, each customer keeping its place in its level's range.
-ROLLING = ("order_frequency", "website_visits_30d", "email_open_rate", "cart_abandonment_rate",
-           "product_views_30d", "discount_usage_rate", "premium_product_rate")
+ROLLING = (
+    "order_frequency",
+    "website_visits_30d",
+    "email_open_rate",
+    "cart_abandonment_rate",
+    "product_views_30d",
+    "discount_usage_rate",
+    "premium_product_rate",
+)
 FREQ, VISITS, EMAIL, CART, VIEWS, DISCOUNT, PREMIUM = range(len(ROLLING))
 ROLLING_RANGES = {  # (low, medium, high), each (min, max)
     "order_frequency": ((1.5, 4.0), (0.3, 1.5), (0.05, 0.3)),  # orders per month
@@ -42,8 +49,9 @@ ROLLING_RANGES = {  # (low, medium, high), each (min, max)
     "premium_product_rate": ((0.30, 0.70), (0.10, 0.40), (0.0, 0.15)),
 }
 ROLLING_LO = np.array([[ROLLING_RANGES[f][lvl][0] for f in ROLLING] for lvl in range(3)], dtype=float)
-ROLLING_SPAN = np.array([[ROLLING_RANGES[f][lvl][1] - ROLLING_RANGES[f][lvl][0] for f in ROLLING]
-                         for lvl in range(3)], dtype=float)
+ROLLING_SPAN = np.array(
+    [[ROLLING_RANGES[f][lvl][1] - ROLLING_RANGES[f][lvl][0] for f in ROLLING] for lvl in range(3)], dtype=float
+)
 INTEGER_ROLLING = np.array([False, True, False, False, True, False, False])
 RATE_ROLLING = np.array([False, False, True, True, False, True, True])  # 0..1, rounded to 2 dp like the seed
 
@@ -73,12 +81,14 @@ def drift_rows(factor: float, direction: float) -> tuple[np.ndarray, np.ndarray]
     f, d = float(factor), float(direction)
     low, med_up, med_down, high = 1.0 - 0.3 * f * d, 1.0 + 0.2 * f * d, 1.0 - 0.2 * f * d, 1.0 + 0.4 * f * d
     rec, cart = 1.0 + 0.5 * f, 1.0 + 0.3 * f
-    rolling = np.array([
-        [low, low, low, cart, low, 1.0, low],
-        [med_up, 1.0, med_up, cart, 1.0, 1.0, 1.0],
-        [med_down, 1.0, med_down, cart, 1.0, 1.0, 1.0],
-        [1.0 / high, 1.0 / high, 1.0 / high, high, 1.0 / high, 1.0, 1.0],
-    ])
+    rolling = np.array(
+        [
+            [low, low, low, cart, low, 1.0, low],
+            [med_up, 1.0, med_up, cart, 1.0, 1.0, 1.0],
+            [med_down, 1.0, med_down, cart, 1.0, 1.0, 1.0],
+            [1.0 / high, 1.0 / high, 1.0 / high, high, 1.0 / high, 1.0, 1.0],
+        ]
+    )
     return rolling, np.array([rec, rec, rec, high])
 
 
@@ -151,8 +161,23 @@ NR = len(ROLLING)
 REC, AOV, SIGN = NR, NR + 1, NR + 2
 NF = NR + 3
 # per-customer integer state
-(K, AGE, ACCT, ORDERS, REVENUE, T_TOTAL, T_OPEN, N_RETURNS, N_REFUNDS, FAILED, CATEGORY, PAYMENT, SHIPPING,
- DEGRADING, PROFILE) = range(15)
+(
+    K,
+    AGE,
+    ACCT,
+    ORDERS,
+    REVENUE,
+    T_TOTAL,
+    T_OPEN,
+    N_RETURNS,
+    N_REFUNDS,
+    FAILED,
+    CATEGORY,
+    PAYMENT,
+    SHIPPING,
+    DEGRADING,
+    PROFILE,
+) = range(15)
 NI = 15
 ENROL_UNIFORMS, STEP_UNIFORMS = 22, 10
 NOUT_I, NOUT_F = 19, 5  # integer and float columns of one snapshot (see measure)
@@ -179,24 +204,40 @@ def fresh(rng: np.random.Generator, prof: np.ndarray, p: CustomerParams) -> tupl
     revenue = np.rint((revenue[:, 0] + u[:, 4] * (revenue[:, 1] - revenue[:, 0])) * mult * 100).astype(np.int64)
     rec = RECENCY[prof]
     f = np.empty((m, NF))
-    f[:, :NR] = u[:, 6:6 + NR]
+    f[:, :NR] = u[:, 6 : 6 + NR]
     f[:, REC] = rec[:, 0] + u[:, 5] * (rec[:, 1] - rec[:, 0])
     f[:, AOV] = revenue / orders
     f[:, SIGN] = np.where(u[:, 21] < 0.5, -1.0, 1.0)
-    failed = np.where(prof == LOW, (u[:, 17] < LOW_FAILED_PAYMENT_P).astype(np.int64),
-                      randint_rows(FAILED_PAYMENTS[prof], u[:, 17]))
-    i = np.column_stack([
-        np.zeros(m, np.int64), age, acct, orders, revenue,
-        randint_rows(TICKETS_TOTAL[prof], u[:, 13]), randint_rows(TICKETS_OPEN[prof], u[:, 14]),
-        randint_rows(RETURNS[prof], u[:, 15]), randint_rows(REFUNDS[prof], u[:, 16]), failed,
-        (u[:, 18] * len(CATEGORIES)).astype(np.int64), (u[:, 19] * len(PAYMENT_METHODS)).astype(np.int64),
-        (u[:, 20] * len(SHIPPING_METHODS)).astype(np.int64), deg.astype(np.int64), prof,
-    ])
+    failed = np.where(
+        prof == LOW, (u[:, 17] < LOW_FAILED_PAYMENT_P).astype(np.int64), randint_rows(FAILED_PAYMENTS[prof], u[:, 17])
+    )
+    i = np.column_stack(
+        [
+            np.zeros(m, np.int64),
+            age,
+            acct,
+            orders,
+            revenue,
+            randint_rows(TICKETS_TOTAL[prof], u[:, 13]),
+            randint_rows(TICKETS_OPEN[prof], u[:, 14]),
+            randint_rows(RETURNS[prof], u[:, 15]),
+            randint_rows(REFUNDS[prof], u[:, 16]),
+            failed,
+            (u[:, 18] * len(CATEGORIES)).astype(np.int64),
+            (u[:, 19] * len(PAYMENT_METHODS)).astype(np.int64),
+            (u[:, 20] * len(SHIPPING_METHODS)).astype(np.int64),
+            deg.astype(np.int64),
+            prof,
+        ]
+    )
     return f, i, uuids(rng, m)
 
 
 def measure(
-    p: CustomerParams, drift: tuple[np.ndarray, np.ndarray], f: np.ndarray, i: np.ndarray,
+    p: CustomerParams,
+    drift: tuple[np.ndarray, np.ndarray],
+    f: np.ndarray,
+    i: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Customers' current snapshots: (integer columns, float columns, undrifted order frequency).
 
@@ -211,17 +252,34 @@ def measure(
     life_roll, life_rec = lifecycle_rows(progress)
     lived = (ROLLING_LO[prof] + ROLLING_SPAN[prof] * f[:, :NR]) * life_roll
     rolling = lived * drift[0][row]
-    rolling[:, CART] = np.where(deg, np.minimum(rolling[:, CART], LIFECYCLE_CART_CAP),
-                                    rolling[:, CART])
+    rolling[:, CART] = np.where(deg, np.minimum(rolling[:, CART], LIFECYCLE_CART_CAP), rolling[:, CART])
     rates = np.round(np.clip(rolling[:, RATE_ROLLING], 0.0, 1.0), 2)
     counts = rolling[:, INTEGER_ROLLING].astype(np.int64)
     recency = (f[:, REC] * drift[1][row] * life_rec).astype(np.int64)
     aov = np.rint(i[:, REVENUE] / i[:, ORDERS]).astype(np.int64)
-    out_i = np.column_stack([
-        level, k, day, i[:, AGE] + day, i[:, ACCT] + day, recency, i[:, ORDERS], i[:, REVENUE], aov,
-        counts[:, 0], counts[:, 1], i[:, T_TOTAL], i[:, T_OPEN], i[:, N_RETURNS], i[:, N_REFUNDS], i[:, FAILED],
-        i[:, CATEGORY], i[:, PAYMENT], i[:, SHIPPING],
-    ])
+    out_i = np.column_stack(
+        [
+            level,
+            k,
+            day,
+            i[:, AGE] + day,
+            i[:, ACCT] + day,
+            recency,
+            i[:, ORDERS],
+            i[:, REVENUE],
+            aov,
+            counts[:, 0],
+            counts[:, 1],
+            i[:, T_TOTAL],
+            i[:, T_OPEN],
+            i[:, N_RETURNS],
+            i[:, N_REFUNDS],
+            i[:, FAILED],
+            i[:, CATEGORY],
+            i[:, PAYMENT],
+            i[:, SHIPPING],
+        ]
+    )
     out_f = np.empty((len(k), NOUT_F))
     out_f[:, 0] = np.round(rolling[:, FREQ], 2)
     out_f[:, 1:] = rates
@@ -230,7 +288,11 @@ def measure(
 
 
 def evolve(
-    rng: np.random.Generator, p: CustomerParams, f: np.ndarray, i: np.ndarray, frequency: np.ndarray,
+    rng: np.random.Generator,
+    p: CustomerParams,
+    f: np.ndarray,
+    i: np.ndarray,
+    frequency: np.ndarray,
 ) -> np.ndarray:
     """One interval of customers' lives, in place: metrics wander, orders and tickets come, counters grow.
 
@@ -267,9 +329,11 @@ def evolve(
     i[:, N_RETURNS] += poisson_from_uniform(u[:, 4], orders * RETURN_PER_ORDER[prof])
     i[:, N_REFUNDS] += poisson_from_uniform(u[:, 5], orders * REFUND_PER_ORDER[prof])
     i[:, FAILED] += poisson_from_uniform(u[:, 6], orders * FAILED_PER_ORDER[prof])
-    for col, share, u_col, choices in ((CATEGORY, CATEGORY_SWITCH, 7, len(CATEGORIES)),
-                                       (PAYMENT, PAYMENT_SWITCH, 8, len(PAYMENT_METHODS)),
-                                       (SHIPPING, SHIPPING_SWITCH, 9, len(SHIPPING_METHODS))):
+    for col, share, u_col, choices in (
+        (CATEGORY, CATEGORY_SWITCH, 7, len(CATEGORIES)),
+        (PAYMENT, PAYMENT_SWITCH, 8, len(PAYMENT_METHODS)),
+        (SHIPPING, SHIPPING_SWITCH, 9, len(SHIPPING_METHODS)),
+    ):
         switch = u[:, u_col] < share  # the uniform below the share, rescaled, picks the new value
         i[:, col] = np.where(switch, (u[:, u_col] / share * choices).astype(np.int64), i[:, col])
     return next_day

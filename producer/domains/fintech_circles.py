@@ -54,20 +54,62 @@ from producer.domains.base import (
     uuids,
 )
 from producer.domains.fintech_circles_lifecycle import (
-    COMPLETED, CREATED, DROP_REASONS, DROPPED, FAILURE_REASONS, FRAUD, FREQUENCIES, JOINED, MISSED, NORMAL,
-    PATTERNS, PAYOUT, RECEIVED, VERIFICATION, Circle, Draws, EVENT_TYPES, iso_day, lifecycle_steps,
-    natural_lifecycle, open_circle, plan_cycle,
+    COMPLETED,
+    CREATED,
+    DROP_REASONS,
+    DROPPED,
+    EVENT_TYPES,
+    FAILURE_REASONS,
+    FRAUD,
+    FREQUENCIES,
+    JOINED,
+    MISSED,
+    NORMAL,
+    PATTERNS,
+    PAYOUT,
+    RECEIVED,
+    VERIFICATION,
+    Circle,
+    Draws,
+    iso_day,
+    lifecycle_steps,
+    natural_lifecycle,
+    open_circle,
+    plan_cycle,
 )
 from producer.domains.fintech_transactions import TransactionsGenerator
 from producer.domains.geo import (
-    CITY_COUNTRY, CITY_NAME, CITY_STATE, DEVICE_P, DEVICE_TYPES, FOREIGN_BLOCKS, FRAUD_DEVICE_P, HOSTING_BLOCKS,
+    CITY_COUNTRY,
+    CITY_NAME,
+    CITY_STATE,
+    DEVICE_P,
+    DEVICE_TYPES,
+    FOREIGN_BLOCKS,
+    FRAUD_DEVICE_P,
+    HOSTING_BLOCKS,
 )
 from producer.domains.sampling import element, fresh_ips, hex_tokens, home_users, pick, usual_ips, whereabouts
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 DAY_US = 86_400_000_000
-NAME_THEMES = ("Lakay", "Konbit", "Tèt Ansanm", "Men Kontre", "Lespwa", "Fanmi", "Solidarite", "Zanmi", "Kouraj",
-               "Lavi Miyò", "Ayiti Cheri", "Bon Vwazen", "Pitit Desalin", "Sen Jak", "Anba Lakay", "Fòs")
+NAME_THEMES = (
+    "Lakay",
+    "Konbit",
+    "Tèt Ansanm",
+    "Men Kontre",
+    "Lespwa",
+    "Fanmi",
+    "Solidarite",
+    "Zanmi",
+    "Kouraj",
+    "Lavi Miyò",
+    "Ayiti Cheri",
+    "Bon Vwazen",
+    "Pitit Desalin",
+    "Sen Jak",
+    "Anba Lakay",
+    "Fòs",
+)
 NAME_KINDS = ("Savings Group", "Sou-Sou", "Sol", "Circle", "Mutual Fund", "Sabotay")
 DEFAULT_FREQUENCY_WEIGHTS = {"weekly": 0.2, "biweekly": 0.3, "monthly": 0.5}
 INSTANT_PAYOUT_P = 0.2  # payouts to a debit card (1.5%, min 25c); the rest by free ACH
@@ -85,8 +127,9 @@ class CircleParams(DomainParams):
     """
 
     member_range: list[int] = Field(default_factory=lambda: [5, 12], description="[min, max] members per circle")
-    contribution_range: list[float] = Field(default_factory=lambda: [50.0, 300.0],
-                                            description="[min, max] contribution per member and cycle, USD")
+    contribution_range: list[float] = Field(
+        default_factory=lambda: [50.0, 300.0], description="[min, max] contribution per member and cycle, USD"
+    )
     frequency_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_FREQUENCY_WEIGHTS))
     late_payment_rate: Rate = 0.10
     late_payment_days_mean: float = Field(3.0, ge=0.0, le=90.0, description="Gaussian, rounded, at least 1")
@@ -155,9 +198,19 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
     )
     companions = (TransactionsGenerator.spec,)
     Params = CircleParams
-    driftable = ("member_range", "contribution_range", "frequency_weights", "late_payment_rate",
-                 "late_payment_days_mean", "late_payment_days_std", "miss_payment_rate", "member_drop_rate",
-                 "circle_failure_rate", "collusion_rate", "fraud_injection_rate")
+    driftable = (
+        "member_range",
+        "contribution_range",
+        "frequency_weights",
+        "late_payment_rate",
+        "late_payment_days_mean",
+        "late_payment_days_std",
+        "miss_payment_rate",
+        "member_drop_rate",
+        "circle_failure_rate",
+        "collusion_rate",
+        "fraud_injection_rate",
+    )
     patterns = ("collusion", "fraud")
     # one circle event per arrival + a transaction pair per money step: 2.5798 (see expected_events_per_arrival)
     events_per_arrival: ClassVar[float] = 1.0 + 2.0 * MONEY_STEP_SHARE_AT_DEFAULTS
@@ -222,8 +275,9 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
             return []
         p, starts = ctx.params, times_us.tolist()
         draws = Draws(rng, 200 * n)  # ~190 draws per whole lifecycle at the defaults
-        circles = [open_circle(Circle(), t // DAY_US, p, ctx.boost, draws, self.params.num_users, natural=True)
-                   for t in starts]
+        circles = [
+            open_circle(Circle(), t // DAY_US, p, ctx.boost, draws, self.params.num_users, natural=True) for t in starts
+        ]
         self._name(rng, circles)
         owner: list[int] = []
         days: list[int] = []
@@ -264,42 +318,69 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
         dev_ids[fraud] = hex_tokens(rng, k, 8, "device_")
         dev_types[fraud] = pick(FRAUD_DEVICE_P, rng.random(k))
         foreign = fraud & (rng.random(m) < 0.6)
-        city, lat, lon = whereabouts(rng, self._home[users], self._home_lat[users], self._home_lon[users], fraud,
-                                     foreign)
+        city, lat, lon = whereabouts(
+            rng, self._home[users], self._home_lat[users], self._home_lon[users], fraud, foreign
+        )
         mobile = ~fraud & (rng.random(m) < 0.12)  # same carrier block, different address
         blocks = rng.random(m)
-        first = np.where(mobile, self._ip_first[users], np.where(
-            fraud, np.where(foreign, element(FOREIGN_BLOCKS, blocks), element(HOSTING_BLOCKS, blocks)), 0))
+        first = np.where(
+            mobile,
+            self._ip_first[users],
+            np.where(fraud, np.where(foreign, element(FOREIGN_BLOCKS, blocks), element(HOSTING_BLOCKS, blocks)), 0),
+        )
         ips = fresh_ips(rng, first, mobile, self._usual_ip[users], self._ip_second[users])
         card = fraud | (rng.random(m) < np.where(self._prefers_card[users], 0.9, 0.1))
         funding = np.where(card, self._card[users], self._bank[users])
         funding[fraud] = hex_tokens(rng, k, 12, "pm_")  # a stolen card each time
         # card 2.9% + 30c, ACH 0.8% to $5; instant payouts 1.5% (min 25c), standard ones free
         instant = payout & (rng.random(m) < INSTANT_PAYOUT_P)
-        fee = np.where(payout, np.where(instant, np.maximum(np.rint(cents * 0.015), 25), 0),
-                       np.where(card, np.rint(cents * 0.029 + 30), np.minimum(np.rint(cents * 0.008), 500)))
+        fee = np.where(
+            payout,
+            np.where(instant, np.maximum(np.rint(cents * 0.015), 25), 0),
+            np.where(card, np.rint(cents * 0.029 + 30), np.minimum(np.rint(cents * 0.008), 500)),
+        )
         fee = np.minimum(fee, cents // 2).astype(np.int64)
         proc_ms = np.clip(rng.lognormal(6.8, 0.8, m), 50.0, 120_000.0).astype(np.int64)
-        return (dev_ids.tolist(), [DEVICE_TYPES[t] for t in dev_types.tolist()], ips.tolist(),
-                np.round(lat, 4).tolist(), np.round(lon, 4).tolist(), CITY_NAME[city].tolist(),
-                CITY_STATE[city].tolist(), CITY_COUNTRY[city].tolist(), card.tolist(), funding.tolist(),
-                self._bank[users].tolist(), fee.tolist(), proc_ms.tolist())
+        return (
+            dev_ids.tolist(),
+            [DEVICE_TYPES[t] for t in dev_types.tolist()],
+            ips.tolist(),
+            np.round(lat, 4).tolist(),
+            np.round(lon, 4).tolist(),
+            CITY_NAME[city].tolist(),
+            CITY_STATE[city].tolist(),
+            CITY_COUNTRY[city].tolist(),
+            card.tolist(),
+            funding.tolist(),
+            self._bank[users].tolist(),
+            fee.tolist(),
+            proc_ms.tolist(),
+        )
 
-    def _assemble(self, rng: np.random.Generator, ctx: BlockContext[CircleParams],
-                  rows: list[tuple[int, Circle, tuple[Any, ...]]]) -> list[Event]:
+    def _assemble(
+        self, rng: np.random.Generator, ctx: BlockContext[CircleParams], rows: list[tuple[int, Circle, tuple[Any, ...]]]
+    ) -> list[Event]:
         """Circle events for the block's steps, with each money step's transaction pair."""
         n = len(rows)
         money = [j for j, (_, _, step) in enumerate(rows) if step[0] == RECEIVED or step[0] == PAYOUT]
         m = len(money)
         ids = uuids(rng, 2 * n + 3 * m)
-        event_ids, corr_ids = ids[:n], ids[n:2 * n]
+        event_ids, corr_ids = ids[:n], ids[n : 2 * n]
         users = np.array([rows[j][1].members[rows[j][2][2]] for j in money], dtype=np.int64)
         payout = np.array([rows[j][2][0] == PAYOUT for j in money], dtype=bool)
         fraud = np.array([rows[j][2][1] == FRAUD for j in money], dtype=bool)
-        cents = np.array([rows[j][2][4] if rows[j][2][0] == PAYOUT else rows[j][1].cents for j in money],
-                         dtype=np.int64)
-        transfers = iter(zip(ids[2 * n:2 * n + m], ids[2 * n + m::2], ids[2 * n + m + 1::2],
-                             self._user_ids[users].tolist(), *self._transfers(rng, users, cents, payout, fraud)))
+        cents = np.array(
+            [rows[j][2][4] if rows[j][2][0] == PAYOUT else rows[j][1].cents for j in money], dtype=np.int64
+        )
+        transfers = iter(
+            zip(
+                ids[2 * n : 2 * n + m],
+                ids[2 * n + m :: 2],
+                ids[2 * n + m + 1 :: 2],
+                self._user_ids[users].tolist(),
+                *self._transfers(rng, users, cents, payout, fraud),
+            )
+        )
         decimals: dict[int, Decimal] = {}  # amounts repeat (a circle's contribution): convert once per block
 
         def dollars_of(c: int) -> Decimal:
@@ -308,8 +389,10 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
                 d = decimals[c] = dollars(c)
             return d
 
-        truths = [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level="high" if k else None)
-                  for k in range(len(PATTERNS))]
+        truths = [
+            ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level="high" if k else None)
+            for k in range(len(PATTERNS))
+        ]
         user_ids, stream, svc, out = self._user_ids, self.spec.name, self.spec.source_service, []
         for (t, c, step), event_id, corr in zip(rows, event_ids, corr_ids):
             kind, pattern = step[0], step[1]
@@ -318,83 +401,208 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
                 _, _, slot, cycle, due, paid, late = step
                 tx = next(transfers)
                 amount = dollars_of(c.cents)
-                payload = {"circle_id": cid, "member_id": user_ids[c.members[slot]], "cycle": cycle,
-                           "amount": amount, "currency": "USD", "due_date": iso_day(due), "paid_date": iso_day(paid),
-                           "days_late": late, "status": "late" if late else "on_time", "transaction_id": tx[0]}
+                payload = {
+                    "circle_id": cid,
+                    "member_id": user_ids[c.members[slot]],
+                    "cycle": cycle,
+                    "amount": amount,
+                    "currency": "USD",
+                    "due_date": iso_day(due),
+                    "paid_date": iso_day(paid),
+                    "days_late": late,
+                    "status": "late" if late else "on_time",
+                    "transaction_id": tx[0],
+                }
             elif kind == JOINED:
                 _, _, slot, status, day = step
-                payload = {"circle_id": cid, "member_id": user_ids[c.members[slot]], "position": slot + 1,
-                           "role": "member" if slot else "organizer", "verification_status": VERIFICATION[status],
-                           "joined_date": iso_day(day)}
+                payload = {
+                    "circle_id": cid,
+                    "member_id": user_ids[c.members[slot]],
+                    "position": slot + 1,
+                    "role": "member" if slot else "organizer",
+                    "verification_status": VERIFICATION[status],
+                    "joined_date": iso_day(day),
+                }
             elif kind == PAYOUT:
                 _, _, slot, cycle, cents, day, position, received, missed = step
                 tx = next(transfers)
                 amount = dollars_of(cents)
-                payload = {"circle_id": cid, "recipient_id": user_ids[c.members[slot]], "cycle": cycle,
-                           "amount": amount, "currency": "USD", "payout_date": iso_day(day),
-                           "rotation_position": position, "contributions_received": received,
-                           "contributions_missed": missed, "transaction_id": tx[0]}
+                payload = {
+                    "circle_id": cid,
+                    "recipient_id": user_ids[c.members[slot]],
+                    "cycle": cycle,
+                    "amount": amount,
+                    "currency": "USD",
+                    "payout_date": iso_day(day),
+                    "rotation_position": position,
+                    "contributions_received": received,
+                    "contributions_missed": missed,
+                    "transaction_id": tx[0],
+                }
             elif kind == MISSED:
                 _, _, slot, cycle, due, count = step
-                payload = {"circle_id": cid, "member_id": user_ids[c.members[slot]], "cycle": cycle,
-                           "amount_due": dollars_of(c.cents), "currency": "USD", "due_date": iso_day(due),
-                           "missed_count": count}
+                payload = {
+                    "circle_id": cid,
+                    "member_id": user_ids[c.members[slot]],
+                    "cycle": cycle,
+                    "amount_due": dollars_of(c.cents),
+                    "currency": "USD",
+                    "due_date": iso_day(due),
+                    "missed_count": count,
+                }
             elif kind == DROPPED:
                 _, _, slot, cycle, reason, day, got_payout, made, remaining = step
-                payload = {"circle_id": cid, "member_id": user_ids[c.members[slot]], "cycle": cycle,
-                           "reason": DROP_REASONS[reason], "dropped_date": iso_day(day), "received_payout": got_payout,
-                           "contributions_made": made, "members_remaining": remaining}
+                payload = {
+                    "circle_id": cid,
+                    "member_id": user_ids[c.members[slot]],
+                    "cycle": cycle,
+                    "reason": DROP_REASONS[reason],
+                    "dropped_date": iso_day(day),
+                    "received_payout": got_payout,
+                    "contributions_made": made,
+                    "members_remaining": remaining,
+                }
             elif kind == CREATED:
-                payload = {"circle_id": cid, "organizer_id": user_ids[c.members[0]], "name": c.name,
-                           "contribution_amount": dollars_of(c.cents), "currency": "USD",
-                           "frequency": FREQUENCIES[c.frequency], "max_members": c.size,
-                           "rotation_order": "random" if c.random_rotation else "sequential",
-                           "start_date": iso_day(c.start_day), "status": "pending"}
+                payload = {
+                    "circle_id": cid,
+                    "organizer_id": user_ids[c.members[0]],
+                    "name": c.name,
+                    "contribution_amount": dollars_of(c.cents),
+                    "currency": "USD",
+                    "frequency": FREQUENCIES[c.frequency],
+                    "max_members": c.size,
+                    "rotation_order": "random" if c.random_rotation else "sequential",
+                    "start_date": iso_day(c.start_day),
+                    "status": "pending",
+                }
             elif kind == COMPLETED:
                 _, _, cycles, day, remaining, dropped, paid_out = step
-                payload = {"circle_id": cid, "cycles_completed": cycles, "completed_date": iso_day(day),
-                           "members_remaining": remaining, "members_dropped": dropped,
-                           "total_paid_out": dollars(paid_out), "currency": "USD"}
+                payload = {
+                    "circle_id": cid,
+                    "cycles_completed": cycles,
+                    "completed_date": iso_day(day),
+                    "members_remaining": remaining,
+                    "members_dropped": dropped,
+                    "total_paid_out": dollars(paid_out),
+                    "currency": "USD",
+                }
             else:
                 _, _, reason, cycle, day, remaining, cycles, paid_out = step
-                payload = {"circle_id": cid, "reason": FAILURE_REASONS[reason], "cycle": cycle,
-                           "failed_date": iso_day(day), "members_remaining": remaining, "cycles_completed": cycles,
-                           "total_paid_out": dollars(paid_out), "currency": "USD"}
+                payload = {
+                    "circle_id": cid,
+                    "reason": FAILURE_REASONS[reason],
+                    "cycle": cycle,
+                    "failed_date": iso_day(day),
+                    "members_remaining": remaining,
+                    "cycles_completed": cycles,
+                    "total_paid_out": dollars(paid_out),
+                    "currency": "USD",
+                }
             truth = truths[pattern]
-            out.append(Event(stream, cid, t, envelope(event_id=event_id, event_type=EVENT_TYPES[kind], time_us=t,
-                                                      source_service=svc, correlation_id=corr, payload=payload,
-                                                      truth=truth.copy())))
+            out.append(
+                Event(
+                    stream,
+                    cid,
+                    t,
+                    envelope(
+                        event_id=event_id,
+                        event_type=EVENT_TYPES[kind],
+                        time_us=t,
+                        source_service=svc,
+                        correlation_id=corr,
+                        payload=payload,
+                        truth=truth.copy(),
+                    ),
+                )
+            )
             if tx is not None:
                 out += self._transaction_pair(t, c, kind == PAYOUT, amount, corr, truth, tx, dollars_of)
         return out
 
     @staticmethod
-    def _transaction_pair(t: int, c: Circle, is_payout: bool, amount: Decimal, corr: str, truth: dict[str, Any],
-                          tx: tuple[Any, ...], dollars_of: Any) -> list[Event]:
+    def _transaction_pair(
+        t: int,
+        c: Circle,
+        is_payout: bool,
+        amount: Decimal,
+        corr: str,
+        truth: dict[str, Any],
+        tx: tuple[Any, ...],
+        dollars_of: Any,
+    ) -> list[Event]:
         """transaction-initiated and -completed on fintech.transactions for one contribution or payout."""
-        (tx_id, init_id, done_id, uid, dev, dev_type, ip, lat, lon, city, state, country, card, funding, bank,
-         fee, proc_ms) = tx
+        (
+            tx_id,
+            init_id,
+            done_id,
+            uid,
+            dev,
+            dev_type,
+            ip,
+            lat,
+            lon,
+            city,
+            state,
+            country,
+            card,
+            funding,
+            bank,
+            fee,
+            proc_ms,
+        ) = tx
         pool = {"type": "circle_pool", "identifier": c.pool_id}
         if is_payout:
             kind, source, dest = "circle_payout", pool, {"type": "bank_account", "identifier": bank}
         else:
-            kind, source, dest = "circle_contribution", {"type": "stripe" if card else "bank_account",
-                                                         "identifier": funding}, pool
+            kind, source, dest = (
+                "circle_contribution",
+                {"type": "stripe" if card else "bank_account", "identifier": funding},
+                pool,
+            )
         fee_amount = dollars_of(fee)
         spec = TransactionsGenerator.spec
-        initiated = envelope(event_id=init_id, event_type="transaction-initiated", time_us=t,
-                             source_service=spec.source_service, correlation_id=corr, payload={
-                                 "transaction_id": tx_id, "user_id": uid, "type": kind, "amount": amount,
-                                 "currency": "USD", "source": source, "destination": dest, "initiated_at": None,
-                                 "ip_address": ip, "device_id": dev, "device_type": dev_type,
-                                 "geo_location": {"latitude": lat, "longitude": lon, "country": country, "city": city,
-                                                  "state": state}}, truth=truth.copy())
+        initiated = envelope(
+            event_id=init_id,
+            event_type="transaction-initiated",
+            time_us=t,
+            source_service=spec.source_service,
+            correlation_id=corr,
+            payload={
+                "transaction_id": tx_id,
+                "user_id": uid,
+                "type": kind,
+                "amount": amount,
+                "currency": "USD",
+                "source": source,
+                "destination": dest,
+                "initiated_at": None,
+                "ip_address": ip,
+                "device_id": dev,
+                "device_type": dev_type,
+                "geo_location": {"latitude": lat, "longitude": lon, "country": country, "city": city, "state": state},
+            },
+            truth=truth.copy(),
+        )
         initiated["payload"]["initiated_at"] = initiated["timestamp"]
         done_us = t + proc_ms * 1000
-        completed = envelope(event_id=done_id, event_type="transaction-completed", time_us=done_us,
-                             source_service=spec.source_service, correlation_id=corr, payload={
-                                 "transaction_id": tx_id, "user_id": uid, "type": kind, "amount": amount,
-                                 "fee_amount": fee_amount, "net_amount": amount - fee_amount, "currency": "USD",
-                                 "completed_at": None, "processing_time_ms": proc_ms}, truth=truth.copy())
+        completed = envelope(
+            event_id=done_id,
+            event_type="transaction-completed",
+            time_us=done_us,
+            source_service=spec.source_service,
+            correlation_id=corr,
+            payload={
+                "transaction_id": tx_id,
+                "user_id": uid,
+                "type": kind,
+                "amount": amount,
+                "fee_amount": fee_amount,
+                "net_amount": amount - fee_amount,
+                "currency": "USD",
+                "completed_at": None,
+                "processing_time_ms": proc_ms,
+            },
+            truth=truth.copy(),
+        )
         completed["payload"]["completed_at"] = completed["timestamp"]
         return [Event(spec.name, uid, t, initiated), Event(spec.name, uid, done_us, completed)]

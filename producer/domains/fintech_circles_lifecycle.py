@@ -39,14 +39,24 @@ from collections import deque
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:  # fintech_circles imports this module at run time
+    from producer.domains.fintech_circles import CircleParams
+
 CREATED, JOINED, RECEIVED, MISSED, PAYOUT, DROPPED, FAILED, COMPLETED = range(8)
-EVENT_TYPES = ("circle-created", "circle-member-joined", "circle-contribution-received",
-               "circle-contribution-missed", "circle-payout-executed", "circle-member-dropped", "circle-failed",
-               "circle-completed")
+EVENT_TYPES = (
+    "circle-created",
+    "circle-member-joined",
+    "circle-contribution-received",
+    "circle-contribution-missed",
+    "circle-payout-executed",
+    "circle-member-dropped",
+    "circle-failed",
+    "circle-completed",
+)
 NORMAL, FRAUD, COLLUSION = range(3)
 PATTERNS = (None, "fraud", "collusion")
 FREQUENCIES = ("weekly", "biweekly", "monthly")
@@ -110,16 +120,77 @@ class Draws:
 class Circle:
     """One sou-sou circle: its terms, its members' standing and its queue of planned steps."""
 
-    __slots__ = ("circle_id", "pool_id", "name", "members", "size", "frequency", "cents", "created_day",
-                 "start_day", "random_rotation", "rotation", "fail_cycle", "colluders", "pattern", "fraud_quota",
-                 "steps", "cycle", "active", "paid", "misses", "lates", "contributed", "remove_next", "paid_out",
-                 "dropped", "cycles_paid", "last_day", "done", "natural", "slip")
+    # Annotated without defaults so that they sit alongside __slots__ (a class-level default would
+    # clash with the slot); the slots keep circles in flight (up to max_active_circles) small.
+    circle_id: str
+    pool_id: str
+    name: str
+    members: list[int]  # user index per slot
+    size: int
+    frequency: int  # index into FREQUENCIES
+    cents: int  # contribution per member and cycle
+    created_day: int
+    start_day: int
+    random_rotation: bool
+    rotation: list[int]  # slots in payout order
+    fail_cycle: int  # 0: never fails, -1: never fills, else the cycle it collapses in
+    colluders: int
+    pattern: list[int]  # NORMAL, FRAUD or COLLUSION per slot
+    fraud_quota: list[int]
+    steps: deque[tuple[Any, ...]]
+    cycle: int
+    active: list[bool]
+    paid: list[bool]
+    misses: list[int]
+    lates: list[int]
+    contributed: list[int]
+    remove_next: list[tuple[int, int]]  # (slot, reason) removals that take effect next cycle
+    paid_out: int
+    dropped: int
+    cycles_paid: int
+    last_day: int
+    done: bool
+    natural: bool
+    slip: int
+
+    __slots__ = (
+        "active",
+        "cents",
+        "circle_id",
+        "colluders",
+        "contributed",
+        "created_day",
+        "cycle",
+        "cycles_paid",
+        "done",
+        "dropped",
+        "fail_cycle",
+        "fraud_quota",
+        "frequency",
+        "last_day",
+        "lates",
+        "members",
+        "misses",
+        "name",
+        "natural",
+        "paid",
+        "paid_out",
+        "pattern",
+        "pool_id",
+        "random_rotation",
+        "remove_next",
+        "rotation",
+        "size",
+        "slip",
+        "start_day",
+        "steps",
+    )
 
     def __init__(self) -> None:
         self.circle_id = self.pool_id = self.name = ""  # filled in by the generator
-        self.steps: deque[tuple[Any, ...]] = deque()
+        self.steps = deque()
         self.cycle = self.paid_out = self.dropped = self.cycles_paid = 0
-        self.remove_next: list[tuple[int, int]] = []
+        self.remove_next = []
         self.done = self.natural = False
         self.slip = 0  # days a natural calendar runs behind its frequency grid
 
@@ -162,8 +233,15 @@ def distinct_users(draws: Draws, num_users: int, n: int) -> list[int]:
     return chosen
 
 
-def open_circle(circle: Circle, day: int, p: Any, boost: Callable[[str], float], draws: Draws,
-                num_users: int, natural: bool = False) -> Circle:
+def open_circle(
+    circle: Circle,
+    day: int,
+    p: CircleParams,
+    boost: Callable[[str], float],
+    draws: Draws,
+    num_users: int,
+    natural: bool = False,
+) -> Circle:
     """Draw a new circle's terms and members; queue circle-created and the joins (and a failure to fill).
 
     natural: keep the calendar sequential (see the module docstring); the draws are the same.
@@ -171,7 +249,8 @@ def open_circle(circle: Circle, day: int, p: Any, boost: Callable[[str], float],
     lo, hi = p.member_range
     size = lo + int(draws.u() * (hi - lo + 1))
     circle.size, circle.frequency = size, _pick(p.frequency_weights, draws.u())
-    circle.cents = contribution_cents(*p.contribution_range, draws.u())
+    low, high = p.contribution_range
+    circle.cents = contribution_cents(low, high, draws.u())
     colluders = 0
     if draws.u() < p.collusion_rate * boost("collusion"):
         colluders = 2 if size >= SECOND_COLLUDER_MIN_SIZE and draws.u() < SECOND_COLLUDER_P else 1
@@ -186,8 +265,13 @@ def open_circle(circle: Circle, day: int, p: Any, boost: Callable[[str], float],
     circle.created_day = day
     if circle.frequency == MONTHLY:  # monthly circles start on the 1st or the 15th, at least a week out
         d = EPOCH_DATE + timedelta(days=day + 7)
-        start = d.replace(day=15) if 1 < d.day <= 15 else d.replace(day=1) if d.day == 1 else (
-            (d.replace(day=1) + timedelta(days=32)).replace(day=1))
+        start = (
+            d.replace(day=15)
+            if 1 < d.day <= 15
+            else d.replace(day=1)
+            if d.day == 1
+            else ((d.replace(day=1) + timedelta(days=32)).replace(day=1))
+        )
         circle.start_day = (start - EPOCH_DATE).days
     else:
         circle.start_day = day + 7 + int(draws.u() * 8)
@@ -203,8 +287,11 @@ def open_circle(circle: Circle, day: int, p: Any, boost: Callable[[str], float],
             pattern.append(FRAUD)
         else:
             pattern.append(NORMAL)
-        quota.append(FRAUD_CONTRIBUTIONS[0] + int(draws.u() * (FRAUD_CONTRIBUTIONS[1] - FRAUD_CONTRIBUTIONS[0] + 1))
-                     if pattern[-1] == FRAUD else 0)
+        quota.append(
+            FRAUD_CONTRIBUTIONS[0] + int(draws.u() * (FRAUD_CONTRIBUTIONS[1] - FRAUD_CONTRIBUTIONS[0] + 1))
+            if pattern[-1] == FRAUD
+            else 0
+        )
     circle.pattern, circle.fraud_quota = pattern, quota
     rotation = list(range(joins))
     if circle.random_rotation:
@@ -239,8 +326,9 @@ def _drop(circle: Circle, slot: int, reason: int, pattern: int, cycle: int, day:
     circle.dropped += 1
     if circle.natural:
         circle.last_day = max(circle.last_day, day)
-    circle.steps.append((DROPPED, pattern, slot, cycle, reason, day, circle.paid[slot], circle.contributed[slot],
-                         circle.remaining()))
+    circle.steps.append(
+        (DROPPED, pattern, slot, cycle, reason, day, circle.paid[slot], circle.contributed[slot], circle.remaining())
+    )
 
 
 def _unpaid(circle: Circle) -> list[int]:
@@ -250,17 +338,29 @@ def _unpaid(circle: Circle) -> list[int]:
 def _closes(circle: Circle, cycle: int, day: int) -> bool:
     """Queue the circle's end if nobody active is owed a payout (completed) or too few are left (failed)."""
     if not _unpaid(circle):
-        _end(circle, (COMPLETED, NORMAL, circle.cycles_paid, circle.last_day, circle.remaining(),
-                      circle.dropped, circle.paid_out))
+        _end(
+            circle,
+            (
+                COMPLETED,
+                NORMAL,
+                circle.cycles_paid,
+                circle.last_day,
+                circle.remaining(),
+                circle.dropped,
+                circle.paid_out,
+            ),
+        )
         return True
     if circle.remaining() < 2:
-        _end(circle, (FAILED, NORMAL, INSUFFICIENT_MEMBERS, cycle, day, circle.remaining(), circle.cycles_paid,
-                      circle.paid_out))
+        _end(
+            circle,
+            (FAILED, NORMAL, INSUFFICIENT_MEMBERS, cycle, day, circle.remaining(), circle.cycles_paid, circle.paid_out),
+        )
         return True
     return False
 
 
-def plan_cycle(circle: Circle, p: Any, draws: Draws) -> None:
+def plan_cycle(circle: Circle, p: CircleParams, draws: Draws) -> None:
     """Queue the next cycle: removals and drops, contributions by paid date, then the payout or the failure."""
     cycle = circle.cycle + 1
     due = circle.due_day(cycle)
@@ -292,22 +392,44 @@ def plan_cycle(circle: Circle, p: Any, draws: Draws) -> None:
         circle.steps.extend(missed)
     circle.last_day = last + 1
     if failing or not received:
-        _end(circle, (FAILED, NORMAL, EXCESSIVE_DEFAULTS, cycle, last + 1, circle.remaining(), circle.cycles_paid,
-                      circle.paid_out))
+        _end(
+            circle,
+            (
+                FAILED,
+                NORMAL,
+                EXCESSIVE_DEFAULTS,
+                cycle,
+                last + 1,
+                circle.remaining(),
+                circle.cycles_paid,
+                circle.paid_out,
+            ),
+        )
         return
     recipient = _unpaid(circle)[0]
     cents = len(received) * circle.cents
     circle.paid[recipient] = True
     circle.paid_out += cents
     circle.cycles_paid += 1
-    circle.steps.append((PAYOUT, pattern[recipient], recipient, cycle, cents, last + 1,
-                         circle.rotation.index(recipient) + 1, len(received), len(missed)))
+    circle.steps.append(
+        (
+            PAYOUT,
+            pattern[recipient],
+            recipient,
+            cycle,
+            cents,
+            last + 1,
+            circle.rotation.index(recipient) + 1,
+            len(received),
+            len(missed),
+        )
+    )
     if pattern[recipient] == COLLUSION:  # the colluder takes the pot and leaves
         _drop(circle, recipient, VOLUNTARY, COLLUSION, cycle, last + 2)
 
 
 def _contributions(
-    circle: Circle, cycle: int, due: int, failing: bool, p: Any, draws: Draws
+    circle: Circle, cycle: int, due: int, failing: bool, p: CircleParams, draws: Draws
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]:
     """Each active member's contribution (received steps by paid date, missed steps) and the last day of the cycle.
 
@@ -348,7 +470,7 @@ def _contributions(
     return received, missed, last
 
 
-def lifecycle_steps(p: Any, circles: int, seed: int = 0, num_users: int = 5000) -> tuple[int, int]:
+def lifecycle_steps(p: CircleParams, circles: int, seed: int = 0, num_users: int = 5000) -> tuple[int, int]:
     """Steps, and money steps (contributions received, payouts), of `circles` whole lifecycles under `p`.
 
     By renewal-reward, money steps / steps is the long-run share of arrivals that also emit a
@@ -363,14 +485,14 @@ def lifecycle_steps(p: Any, circles: int, seed: int = 0, num_users: int = 5000) 
                 plan_cycle(circle, p, draws)
             kind = circle.steps.popleft()[0]
             steps += 1
-            money += kind == RECEIVED or kind == PAYOUT
+            money += kind in (RECEIVED, PAYOUT)
             if circle.done and not circle.steps:
                 break
     return steps, money
 
 
 # day of each kind of step in its tuple (CREATED: the circle's creation day; MISSED: due date + grace)
-_DAY_AT = (None, 4, 5, 4, 5, 5, 4, 3)
+_DAY_AT = {JOINED: 4, RECEIVED: 5, PAYOUT: 5, DROPPED: 5, FAILED: 4, COMPLETED: 3}
 
 
 def natural_day(circle: Circle, step: tuple[Any, ...]) -> int:
@@ -383,7 +505,7 @@ def natural_day(circle: Circle, step: tuple[Any, ...]) -> int:
     return step[_DAY_AT[kind]]
 
 
-def natural_lifecycle(circle: Circle, p: Any, draws: Draws) -> list[tuple[int, tuple[Any, ...]]]:
+def natural_lifecycle(circle: Circle, p: CircleParams, draws: Draws) -> list[tuple[int, tuple[Any, ...]]]:
     """Every step of a circle opened with natural=True, planned to its end under `p`, with its day.
 
     Days never decrease along the list: the steps keep their lifecycle order when timed at their dates.

@@ -42,12 +42,45 @@ from typing import Annotated, Any, ClassVar
 import numpy as np
 from pydantic import Field, field_validator
 
-from producer.domains.base import BlockContext, DomainParams, Event, StreamGenerator, StreamSpec, dollars, envelope, uuids
+from producer.domains.base import (
+    BlockContext,
+    DomainParams,
+    Event,
+    StreamGenerator,
+    StreamSpec,
+    dollars,
+    envelope,
+    uuids,
+)
 from producer.domains.fintech_remittances_tables import (
-    CASH_PICKUP, DAY_US, DEFAULT_METHOD_WEIGHTS, FAIL_STAGE_P, FAILURE_REASONS, FRAUD_DOLLARS, FRAUD_METHOD_P,
-    MAX_MULTIPLIER, MAX_SEND_CENTS, MEAN_KEEP, METHOD_SPEED, METHODS, MIN_SEND_CENTS, MOBILE_WALLET, PARTNER_P,
-    PARTNERS, REASON_CDF, RECIPIENT_P, REFUND_STATUSES, REFUNDED_SHARE, STAGE_ALPHA, STAGES, SUSPECTED_FRAUD,
-    events_per_remittance, fee_cents, haitian_names, haitian_phones, seasonal_multiplier,
+    CASH_PICKUP,
+    DAY_US,
+    DEFAULT_METHOD_WEIGHTS,
+    FAIL_STAGE_P,
+    FAILURE_REASONS,
+    FRAUD_DOLLARS,
+    FRAUD_METHOD_P,
+    MAX_MULTIPLIER,
+    MAX_SEND_CENTS,
+    MEAN_KEEP,
+    METHOD_SPEED,
+    METHODS,
+    MIN_SEND_CENTS,
+    MOBILE_WALLET,
+    PARTNER_P,
+    PARTNERS,
+    REASON_CDF,
+    RECIPIENT_P,
+    REFUND_STATUSES,
+    REFUNDED_SHARE,
+    STAGE_ALPHA,
+    STAGES,
+    SUSPECTED_FRAUD,
+    events_per_remittance,
+    fee_cents,
+    haitian_names,
+    haitian_phones,
+    seasonal_multiplier,
 )
 from producer.domains.geo import CITY_NAME, HOME_P, IS_HAITI
 from producer.domains.sampling import hex_tokens, pick
@@ -56,13 +89,16 @@ Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 NORMAL, FRAUD = 0, 1
 PATTERNS = (None, "fraud")
 RATE_SCALE = 10_000  # exchange rates are kept as integers of 1/10,000 HTG
+MAX_LOG_WALK = math.log(100.0)  # the rate stays within 1/100 .. 100 x its base
 HOUR_US = 3_600_000_000
 PROCESSING_SIGMA = 0.7  # log-normal spread of the processing time
 PAIR_KEY = "USD/HTG"
 HT_CITIES = np.flatnonzero(IS_HAITI)
 HT_CITY_P = HOME_P[HT_CITIES] / HOME_P[HT_CITIES].sum()
-REASON_PATCH = {"pickup_expired": (CASH_PICKUP, "recipient_unreachable"),
-                "wallet_limit_exceeded": (MOBILE_WALLET, "invalid_recipient_account")}
+REASON_PATCH = {
+    "pickup_expired": (CASH_PICKUP, "recipient_unreachable"),
+    "wallet_limit_exceeded": (MOBILE_WALLET, "invalid_recipient_account"),
+}
 
 
 class SendAmountDistribution(DomainParams):
@@ -85,8 +121,12 @@ class RemittanceParams(DomainParams):
     """Parameters of fintech.remittances (seed table plus fraud detection and the in-flight pool bound)."""
 
     num_senders: int = Field(300, ge=1, le=5_000_000, description="size of the bounded sender pool")
-    time_span_days: int = Field(90, ge=1, le=3650, description=(
-        "window before the run over which senders opened their accounts (sender_account_age_days)"))
+    time_span_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description=("window before the run over which senders opened their accounts (sender_account_age_days)"),
+    )
     exchange_rate_base: float = Field(132.50, gt=0.0, le=1_000_000.0, description="USD/HTG on the first day")
     exchange_rate_volatility: float = Field(0.02, ge=0.0, le=0.5, description="std of daily log returns")
     send_amount_distribution: SendAmountDistribution = Field(default_factory=SendAmountDistribution)
@@ -137,9 +177,16 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         "with a daily USD/HTG rate and seasonal volume; fraud labelled.",
     )
     Params = RemittanceParams
-    driftable = ("exchange_rate_base", "exchange_rate_volatility", "send_amount_distribution",
-                 "delivery_method_weights", "success_rate", "processing_time_hours_mean", "fraud_injection_rate",
-                 "fraud_detection_rate")
+    driftable = (
+        "exchange_rate_base",
+        "exchange_rate_volatility",
+        "send_amount_distribution",
+        "delivery_method_weights",
+        "success_rate",
+        "processing_time_hours_mean",
+        "fraud_injection_rate",
+        "fraud_detection_rate",
+    )
     patterns = ("fraud",)
     events_per_arrival: ClassVar[float] = expected_events_per_arrival(RemittanceParams())
 
@@ -165,10 +212,12 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         """Remittances initiated and not yet completed or failed."""
         return len(self._in_flight)
 
-    def arrivals(self, rng: np.random.Generator, times_us: np.ndarray,
-                 ctx: BlockContext[RemittanceParams]) -> list[Event]:
+    def arrivals(
+        self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[RemittanceParams]
+    ) -> list[Event]:
         """Rate updates for new days, then one event per producing arrival: a new remittance or a next step."""
-        p, out = ctx.params, []
+        p = ctx.params
+        out: list[Event] = []
         times, rates = self._producing(rng, ctx, times_us, out)
         m = len(times)
         if m == 0:
@@ -193,8 +242,9 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             emit(event)
         return out
 
-    def replay_arrivals(self, rng: np.random.Generator, times_us: np.ndarray,
-                        ctx: BlockContext[RemittanceParams]) -> list[Event]:
+    def replay_arrivals(
+        self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[RemittanceParams]
+    ) -> list[Event]:
         """Replay mode: each producing arrival initiates a remittance whose steps follow at their natural hours."""
         out: list[Event] = []
         if len(times_us) == 0:
@@ -207,17 +257,22 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         for j, t in enumerate(times.tolist()):
             event, record = self._initiated(new, j, t, rates[j], next(event_ids), truths)
             out.append(event)
-            entry, done, hours, fail_stage, failed_after = [1, record], False, record[8], record[9], record[14]
+            entry: list[Any] = [1, record]
+            done, hours, fail_stage, failed_after = False, record[8], record[9], record[14]
             while not done:
                 step = entry[0]
-                at = hours[step - 1] if step <= 4 and (fail_stage == 0 or step <= fail_stage) else (
-                    hours[4] if fail_stage == 0 else failed_after)
+                at = (
+                    hours[step - 1]
+                    if step <= 4 and (fail_stage == 0 or step <= fail_stage)
+                    else (hours[4] if fail_stage == 0 else failed_after)
+                )
                 event, done = self._next_step(entry, t + int(at * HOUR_US), next(event_ids), truths)
                 out.append(event)
         return out
 
-    def _producing(self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], times_us: np.ndarray,
-                   out: list[Event]) -> tuple[np.ndarray, list[int]]:
+    def _producing(
+        self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], times_us: np.ndarray, out: list[Event]
+    ) -> tuple[np.ndarray, list[int]]:
         """Publish new days' rates into out; the producing arrivals (seasonally thinned) and each one's day rate."""
         times = self._block_times(times_us)
         if len(times) == 0:
@@ -227,8 +282,9 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             times = times[rng.random(len(times)) * MAX_MULTIPLIER < seasonal_multiplier(times)]
         return times, day_rates[times // DAY_US - first_day].tolist()
 
-    def _exchange_rates(self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], times: np.ndarray,
-                        out: list[Event]) -> tuple[int, np.ndarray]:
+    def _exchange_rates(
+        self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], times: np.ndarray, out: list[Event]
+    ) -> tuple[int, np.ndarray]:
         """Publish the rate of every new event-time day; the rates of the block's days, from its first."""
         p, days = ctx.params, times // DAY_US
         d0, d1 = int(days[0]), int(days[-1])
@@ -240,7 +296,8 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         steps = p.exchange_rate_volatility * rng.standard_normal(k)
         if self._day is None:
             steps[0] = 0.0  # the first day's rate is the base rate
-        walk = self._walk + np.cumsum(steps)
+        # bounded: over centuries of event time an unbounded walk reaches a rate of 0 (or overflows)
+        walk = np.clip(self._walk + np.cumsum(steps), -MAX_LOG_WALK, MAX_LOG_WALK)
         rates = np.rint(p.exchange_rate_base * np.exp(walk) * RATE_SCALE).astype(np.int64)
         previous = [None if self._day is None else self._rate, *rates[:-1].tolist()]
         ids, truth, svc = uuids(rng, 2 * k), ctx.truth(), self.spec.source_service
@@ -248,24 +305,36 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             day = start + i
             at = int(times[0]) if self._day is None and i == 0 else day * DAY_US
             payload = {
-                "base_currency": "USD", "quote_currency": "HTG", "rate": Decimal(rate).scaleb(-4),
+                "base_currency": "USD",
+                "quote_currency": "HTG",
+                "rate": Decimal(rate).scaleb(-4),
                 "previous_rate": None if prev is None else Decimal(prev).scaleb(-4),
                 "change_pct": 0.0 if prev is None else round((rate / prev - 1) * 100, 4),
                 "effective_date": datetime.fromtimestamp(day * 86_400, UTC).date().isoformat(),
                 "updated_at": None,
             }
-            value = envelope(event_id=ids[2 * i], event_type="exchange-rate-updated", time_us=at, source_service=svc,
-                             correlation_id=ids[2 * i + 1], payload=payload, truth=truth.copy())
+            value = envelope(
+                event_id=ids[2 * i],
+                event_type="exchange-rate-updated",
+                time_us=at,
+                source_service=svc,
+                correlation_id=ids[2 * i + 1],
+                payload=payload,
+                truth=truth.copy(),
+            )
             payload["updated_at"] = value["timestamp"]
             out.append(Event(self.spec.name, PAIR_KEY, at, value))
         self._walk, self._day, self._rate = float(walk[-1]), d1, int(rates[-1])
         return d0, np.array(known + rates.tolist(), dtype=np.int64)
 
-    def _new_remittances(self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams],
-                         m: int) -> dict[str, list[Any]]:
+    def _new_remittances(
+        self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], m: int
+    ) -> dict[str, list[Any]]:
         """m remittances to initiate, all but their day's rate and their instant, drawn at once."""
         p = ctx.params
-        senders = np.minimum(np.searchsorted(self._activity_cum, rng.random(m), side="right"), len(self._sender_ids) - 1)
+        senders = np.minimum(
+            np.searchsorted(self._activity_cum, rng.random(m), side="right"), len(self._sender_ids) - 1
+        )
         fraud = rng.random(m) < _fraud_rate(p, ctx)
         slot = np.minimum(pick(RECIPIENT_P, rng.random(m)), self._n_recipients[senders] - 1)
         name, phone = self._recipient_name[senders, slot], self._recipient_phone[senders, slot]
@@ -275,24 +344,41 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         city[f] = HT_CITIES[rng.choice(len(HT_CITIES), size=len(f), p=HT_CITY_P)]
         d = p.send_amount_distribution
         common = np.rint(np.asarray(d.common_amounts) * 100).astype(np.int64)
-        cents = np.where(rng.random(m) < d.common_amount_probability, common[rng.integers(0, len(common), m)],
-                         np.rint(np.clip(rng.normal(d.random_mean, d.random_std, m) * 100, MIN_SEND_CENTS,
-                                         MAX_SEND_CENTS)).astype(np.int64))
+        cents = np.where(
+            rng.random(m) < d.common_amount_probability,
+            common[rng.integers(0, len(common), m)],
+            np.rint(np.clip(rng.normal(d.random_mean, d.random_std, m) * 100, MIN_SEND_CENTS, MAX_SEND_CENTS)).astype(
+                np.int64
+            ),
+        )
         cents[f] = rng.integers(FRAUD_DOLLARS[0], FRAUD_DOLLARS[1] + 1, len(f)) * 100
         weights = np.array([p.delivery_method_weights.get(k, 0.0) for k in METHODS])
         method = np.where(fraud, pick(FRAUD_METHOD_P, rng.random(m)), pick(weights, rng.random(m)))
         partner = (rng.random(m)[:, None] > np.cumsum(PARTNER_P, axis=1)[method]).sum(axis=1)
-        agent = np.where(method == CASH_PICKUP, self._agents[rng.integers(0, len(self._agents), m)], None)
+        agents = self._agents[rng.integers(0, len(self._agents), m)]
+        # numpy's stubs reject None as a branch, yet on object arrays it is what marks "no agent"
+        agent = np.where(method == CASH_PICKUP, agents, None)  # type: ignore[call-overload]
         fee = fee_cents(cents)
         hours = self._stage_hours(rng, p, method)
         outcome = self._outcomes(rng, p, fraud, method, hours)
         ids = uuids(rng, 2 * m)
-        return {"remittance_id": ids[:m], "correlation_id": ids[m:], "sender": senders.tolist(),
-                "kind": fraud.astype(int).tolist(), "name": name.tolist(), "phone": phone.tolist(),
-                "city": CITY_NAME[city].tolist(), "send": cents.tolist(), "fee": fee.tolist(),
-                "method": method.tolist(), "partner": partner.tolist(), "agent": agent.tolist(),
-                "hours": np.round(hours, 3).tolist(), "code": [c.upper() for c in hex_tokens(rng, m, 5, "LK")],
-                **outcome}
+        return {
+            "remittance_id": ids[:m],
+            "correlation_id": ids[m:],
+            "sender": senders.tolist(),
+            "kind": fraud.astype(int).tolist(),
+            "name": name.tolist(),
+            "phone": phone.tolist(),
+            "city": CITY_NAME[city].tolist(),
+            "send": cents.tolist(),
+            "fee": fee.tolist(),
+            "method": method.tolist(),
+            "partner": partner.tolist(),
+            "agent": agent.tolist(),
+            "hours": np.round(hours, 3).tolist(),
+            "code": [c.upper() for c in hex_tokens(rng, m, 5, "LK")],
+            **outcome,
+        }
 
     @staticmethod
     def _stage_hours(rng: np.random.Generator, p: RemittanceParams, method: np.ndarray) -> np.ndarray:
@@ -303,8 +389,9 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         return total[:, None] * np.cumsum(rng.dirichlet(STAGE_ALPHA, len(method)), axis=1)
 
     @staticmethod
-    def _outcomes(rng: np.random.Generator, p: RemittanceParams, fraud: np.ndarray, method: np.ndarray,
-                  hours: np.ndarray) -> dict[str, list[Any]]:
+    def _outcomes(
+        rng: np.random.Generator, p: RemittanceParams, fraud: np.ndarray, method: np.ndarray, hours: np.ndarray
+    ) -> dict[str, list[Any]]:
         """Completed (fail stage 0) or the last stage reached before failing, with reason and refund."""
         m = len(fraud)
         detected = fraud & (rng.random(m) < p.fraud_detection_rate)
@@ -320,56 +407,138 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         failed_after = reached + rng.random(m) * (following - reached)
         captured = stage >= 2
         refund = np.where(captured, np.where(rng.random(m) < REFUNDED_SHARE, 2, 1), 0)
-        return {"fail_stage": stage.tolist(), "reason": names.tolist(), "refund": refund.tolist(),
-                "failed_after": np.round(failed_after, 3).tolist()}
+        return {
+            "fail_stage": stage.tolist(),
+            "reason": names.tolist(),
+            "refund": refund.tolist(),
+            "failed_after": np.round(failed_after, 3).tolist(),
+        }
 
-    def _initiated(self, new: dict[str, list[Any]], j: int, t: int, rate_e4: int, event_id: str,
-                   truths: list[dict[str, Any]]) -> tuple[Event, tuple[Any, ...]]:
+    def _initiated(
+        self, new: dict[str, list[Any]], j: int, t: int, rate_e4: int, event_id: str, truths: list[dict[str, Any]]
+    ) -> tuple[Event, tuple[Any, ...]]:
         """remittance-initiated for candidate j at t, and the record its later steps are emitted from."""
         s, cents = new["sender"][j], new["send"][j]
         sender, send, fee = self._sender_ids[s], dollars(cents), dollars(new["fee"][j])
         receive = dollars((cents * rate_e4 + RATE_SCALE // 2) // RATE_SCALE)  # half up, to the centime
         rate, method, kind = Decimal(rate_e4).scaleb(-4), METHODS[new["method"][j]], new["kind"][j]
+        assert self._t0_us is not None  # _block_times set it at the first block
         payload = {
-            "remittance_id": new["remittance_id"][j], "sender_id": sender, "recipient_name": new["name"][j],
-            "recipient_phone": new["phone"][j], "recipient_country": "HT", "recipient_city": new["city"][j],
-            "send_amount": send, "send_currency": "USD", "receive_amount": receive, "receive_currency": "HTG",
-            "exchange_rate": rate, "delivery_method": method, "delivery_partner": PARTNERS[new["partner"][j]],
-            "agent_id": new["agent"][j], "fee_amount": fee,
-            "sender_account_age_days": int(self._age0_days[s] + (t - self._t0_us) / DAY_US), "initiated_at": None,
+            "remittance_id": new["remittance_id"][j],
+            "sender_id": sender,
+            "recipient_name": new["name"][j],
+            "recipient_phone": new["phone"][j],
+            "recipient_country": "HT",
+            "recipient_city": new["city"][j],
+            "send_amount": send,
+            "send_currency": "USD",
+            "receive_amount": receive,
+            "receive_currency": "HTG",
+            "exchange_rate": rate,
+            "delivery_method": method,
+            "delivery_partner": PARTNERS[new["partner"][j]],
+            "agent_id": new["agent"][j],
+            "fee_amount": fee,
+            "sender_account_age_days": int(self._age0_days[s] + (t - self._t0_us) / DAY_US),
+            "initiated_at": None,
         }
-        value = envelope(event_id=event_id, event_type="remittance-initiated", time_us=t,
-                         source_service=self.spec.source_service, correlation_id=new["correlation_id"][j],
-                         payload=payload, truth=truths[kind].copy())
+        value = envelope(
+            event_id=event_id,
+            event_type="remittance-initiated",
+            time_us=t,
+            source_service=self.spec.source_service,
+            correlation_id=new["correlation_id"][j],
+            payload=payload,
+            truth=truths[kind].copy(),
+        )
         payload["initiated_at"] = value["timestamp"]
         refund = new["refund"][j]
-        record = (new["remittance_id"][j], sender, new["correlation_id"][j], kind, send, receive, rate, method,
-                  new["hours"][j], new["fail_stage"][j], new["reason"][j], refund,
-                  send + fee if refund else dollars(0), new["code"][j], new["failed_after"][j])
+        record = (
+            new["remittance_id"][j],
+            sender,
+            new["correlation_id"][j],
+            kind,
+            send,
+            receive,
+            rate,
+            method,
+            new["hours"][j],
+            new["fail_stage"][j],
+            new["reason"][j],
+            refund,
+            send + fee if refund else dollars(0),
+            new["code"][j],
+            new["failed_after"][j],
+        )
         return Event(self.spec.name, sender, t, value), record
 
-    def _next_step(self, entry: list[Any], t: int, event_id: str,
-                   truths: list[dict[str, Any]]) -> tuple[Event, bool]:
+    def _next_step(self, entry: list[Any], t: int, event_id: str, truths: list[dict[str, Any]]) -> tuple[Event, bool]:
         """The next event of an in-flight remittance; True when it was the last."""
-        step, (rid, sender, corr, kind, send, receive, rate, method, hours, fail_stage, reason, refund, refund_amount,
-               code, failed_after) = entry
+        (
+            step,
+            (
+                rid,
+                sender,
+                corr,
+                kind,
+                send,
+                receive,
+                rate,
+                method,
+                hours,
+                fail_stage,
+                reason,
+                refund,
+                refund_amount,
+                code,
+                failed_after,
+            ),
+        ) = entry
         entry[0] = step + 1
         if step <= 4 and (fail_stage == 0 or step <= fail_stage):
-            payload = {"remittance_id": rid, "sender_id": sender, "stage": STAGES[step - 1], "stage_number": step,
-                       "elapsed_hours": hours[step - 1], "processed_at": None}
+            payload = {
+                "remittance_id": rid,
+                "sender_id": sender,
+                "stage": STAGES[step - 1],
+                "stage_number": step,
+                "elapsed_hours": hours[step - 1],
+                "processed_at": None,
+            }
             event_type, at, done = "remittance-processing", "processed_at", False
         elif fail_stage == 0:
-            payload = {"remittance_id": rid, "sender_id": sender, "send_amount": send, "receive_amount": receive,
-                       "exchange_rate": rate, "delivery_method": method, "confirmation_code": code,
-                       "processing_time_hours": hours[4], "completed_at": None}
+            payload = {
+                "remittance_id": rid,
+                "sender_id": sender,
+                "send_amount": send,
+                "receive_amount": receive,
+                "exchange_rate": rate,
+                "delivery_method": method,
+                "confirmation_code": code,
+                "processing_time_hours": hours[4],
+                "completed_at": None,
+            }
             event_type, at, done = "remittance-completed", "completed_at", True
         else:
-            payload = {"remittance_id": rid, "sender_id": sender, "send_amount": send,
-                       "failed_stage": STAGES[fail_stage - 1], "failure_reason": reason,
-                       "refund_status": REFUND_STATUSES[refund], "refund_amount": refund_amount,
-                       "elapsed_hours": failed_after, "failed_at": None}
+            payload = {
+                "remittance_id": rid,
+                "sender_id": sender,
+                "send_amount": send,
+                "failed_stage": STAGES[fail_stage - 1],
+                "failure_reason": reason,
+                "refund_status": REFUND_STATUSES[refund],
+                "refund_amount": refund_amount,
+                "elapsed_hours": failed_after,
+                "failed_at": None,
+            }
             event_type, at, done = "remittance-failed", "failed_at", True
-        value = envelope(event_id=event_id, event_type=event_type, time_us=t, source_service=self.spec.source_service,
-                         correlation_id=corr, payload=payload, truth=truths[kind].copy())
+        value = envelope(
+            event_id=event_id,
+            event_type=event_type,
+            time_us=t,
+            source_service=self.spec.source_service,
+            correlation_id=corr,
+            payload=payload,
+            truth=truths[kind].copy(),
+        )
         payload[at] = value["timestamp"]
         return Event(self.spec.name, sender, t, value), done

@@ -27,9 +27,24 @@ from pydantic import Field, field_validator
 
 from producer.domains.base import BlockContext, DomainParams, Event, StreamGenerator, StreamSpec, envelope, uuids
 from producer.domains.fintech_sessions_tables import (
-    ACTION_NAMES, ACTIONS, ATO, ATO_ACTION_AFFINITY, ATO_FAILURE_RATE, AUTH_METHODS, DEFAULT_ACTION_WEIGHTS,
-    END_REASONS, EXPIRED_OTP_SHARE, FAILURE_REASONS, IT_FIRST, LOGOUT_SHARE, NORMAL, ROW_KEYS, UserPool,
-    login_chain_expectation, lognormal_integer_mean, simulate_logins,
+    ACTION_NAMES,
+    ACTIONS,
+    ATO,
+    ATO_ACTION_AFFINITY,
+    ATO_FAILURE_RATE,
+    AUTH_METHODS,
+    DEFAULT_ACTION_WEIGHTS,
+    END_REASONS,
+    EXPIRED_OTP_SHARE,
+    FAILURE_REASONS,
+    IT_FIRST,
+    LOGOUT_SHARE,
+    NORMAL,
+    ROW_KEYS,
+    UserPool,
+    login_chain_expectation,
+    lognormal_integer_mean,
+    simulate_logins,
 )
 from producer.domains.geo import CITY_COUNTRY, CITY_NAME, CITY_STATE, DEVICE_TYPES
 from producer.domains.sampling import pick
@@ -66,8 +81,14 @@ class SessionParams(DomainParams):
     """
 
     num_users: int = Field(500, ge=1, le=5_000_000, description="size of the bounded user pool")
-    time_span_days: int = Field(90, ge=1, le=3650, description=(
-        "window before the run over which users' previous logins are spread (their starting place is home)"))
+    time_span_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description=(
+            "window before the run over which users' previous logins are spread (their starting place is home)"
+        ),
+    )
     session_duration_distribution: SessionDuration = Field(default_factory=SessionDuration)
     actions_per_session_distribution: ActionsPerSession = Field(default_factory=ActionsPerSession)
     anomaly_injection_rate: Rate = 0.03
@@ -134,15 +155,23 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         "account takeover and impossible travel labelled.",
     )
     Params = SessionParams
-    driftable = ("session_duration_distribution", "actions_per_session_distribution", "anomaly_injection_rate",
-                 "account_takeover_injection_rate", "action_type_weights", "login_failure_rate", "retry_probability")
+    driftable = (
+        "session_duration_distribution",
+        "actions_per_session_distribution",
+        "anomaly_injection_rate",
+        "account_takeover_injection_rate",
+        "action_type_weights",
+        "login_failure_rate",
+        "retry_probability",
+    )
     patterns = ("account_takeover", "impossible_travel")
     events_per_arrival: ClassVar[float] = expected_events_per_arrival(SessionParams())
 
     def __init__(self, params: SessionParams, rng: np.random.Generator) -> None:
         super().__init__(params, rng)
-        self._users = UserPool(rng, params.num_users, params.device_diversity, params.location_diversity,
-                               params.time_span_days)
+        self._users = UserPool(
+            rng, params.num_users, params.device_diversity, params.location_diversity, params.time_span_days
+        )
         self._user_ids = self._users.user_ids
         # the session pool, one slot per active session (NEVER marks a free slot)
         cap = params.max_active_sessions
@@ -207,22 +236,31 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         room = POOL_FILL * self.params.max_active_sessions - len(times)  # a block's sessions open at once
         return min(1.0, max(room, 0.0) / needed)
 
-    def _with_due_second_logins(self, rows: dict[str, np.ndarray], new: dict[str, np.ndarray],
-                                horizon: int) -> dict[str, np.ndarray]:
+    def _with_due_second_logins(
+        self, rows: dict[str, np.ndarray], new: dict[str, np.ndarray], horizon: int
+    ) -> dict[str, np.ndarray]:
         """The block's login rows plus the waiting second logins that fall due by the horizon."""
-        waiting = new if self._second_logins is None else {
-            k: np.concatenate([self._second_logins[k], new[k]]) for k in ROW_KEYS}
+        waiting = (
+            new
+            if self._second_logins is None
+            else {k: np.concatenate([self._second_logins[k], new[k]]) for k in ROW_KEYS}
+        )
         due = waiting["time"] <= horizon
         self._second_logins = {k: v[~due] for k, v in waiting.items()}
         return {k: np.concatenate([rows[k], waiting[k][due]]) for k in ROW_KEYS}
 
-    def _logins(self, rng: np.random.Generator, ctx: BlockContext[SessionParams], rows: dict[str, np.ndarray],
-                out: list[Event]) -> tuple[np.ndarray, ...]:
+    def _logins(
+        self, rng: np.random.Generator, ctx: BlockContext[SessionParams], rows: dict[str, np.ndarray], out: list[Event]
+    ) -> tuple[np.ndarray, ...]:
         """Each episode's attempts and answers, and session-started on success; returns the new sessions."""
         p, kind, auth = ctx.params, rows["kind"], rows["auth"]
         ato, n = kind == ATO, len(kind)
-        n_att, success = simulate_logins(rng, np.where(ato, ATO_FAILURE_RATE, p.login_failure_rate),
-                                         np.where(ato, 1.0, p.retry_probability), p.lockout_threshold)
+        n_att, success = simulate_logins(
+            rng,
+            np.where(ato, ATO_FAILURE_RATE, p.login_failure_rate),
+            np.where(ato, 1.0, p.retry_probability),
+            p.lockout_threshold,
+        )
         total = int(n_att.sum())
         src = np.repeat(np.arange(n), n_att)
         first = np.cumsum(n_att) - n_att
@@ -235,58 +273,138 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         won = (pos == n_att[src] - 1) & success[src]
         opened = np.flatnonzero(success)
         s = len(opened)
-        start_at = answer_at[won] + (np.clip(rng.lognormal(math.log(0.08), 0.5, s), 0.01, 1.0)
-                                     * SECOND_US).astype(np.int64)
+        start_at = answer_at[won] + (np.clip(rng.lognormal(math.log(0.08), 0.5, s), 0.01, 1.0) * SECOND_US).astype(
+            np.int64
+        )
         reason = np.choose(auth[src], [0, 1, np.where(rng.random(total) < EXPIRED_OTP_SHARE, 3, 2)])
         ids = uuids(rng, 3 * total + n + 2 * s)
-        attempt_ids, event_ids = ids[:total], iter(ids[total:3 * total] + ids[3 * total + n + s:])
-        corr = np.array(ids[3 * total:3 * total + n], dtype=object)
+        attempt_ids, event_ids = ids[:total], iter(ids[total : 3 * total] + ids[3 * total + n + s :])
+        corr = np.array(ids[3 * total : 3 * total + n], dtype=object)
         sid = np.empty(n, dtype=object)
-        sid[opened] = ids[3 * total + n:3 * total + n + s]
+        sid[opened] = ids[3 * total + n : 3 * total + n + s]
         truths = [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level=RISK[k]) for k in range(4)]
         city = rows["city"]
-        geo = [{"latitude": la, "longitude": lo, "country": c, "city": name, "state": st} for la, lo, c, name, st in zip(
-            np.round(rows["lat"], 4).tolist(), np.round(rows["lon"], 4).tolist(), CITY_COUNTRY[city].tolist(),
-            CITY_NAME[city].tolist(), CITY_STATE[city].tolist())]
+        geo = [
+            {"latitude": la, "longitude": lo, "country": c, "city": name, "state": st}
+            for la, lo, c, name, st in zip(
+                np.round(rows["lat"], 4).tolist(),
+                np.round(rows["lon"], 4).tolist(),
+                CITY_COUNTRY[city].tolist(),
+                CITY_NAME[city].tolist(),
+                CITY_STATE[city].tolist(),
+            )
+        ]
         uid, dev, ip = self._user_ids[rows["user"]].tolist(), rows["device_id"].tolist(), rows["ip"].tolist()
         dtype, ua = [DEVICE_TYPES[t] for t in rows["device_type"].tolist()], rows["ua"].tolist()
-        method, kinds, sids, corrs = [AUTH_METHODS[a] for a in auth.tolist()], kind.tolist(), sid.tolist(), corr.tolist()
+        method, kinds, sids, corrs = (
+            [AUTH_METHODS[a] for a in auth.tolist()],
+            kind.tolist(),
+            sid.tolist(),
+            corr.tolist(),
+        )
         stream, svc, emit, lockout = self.spec.name, self.spec.source_service, out.append, p.lockout_threshold
-        for i, k, att_id, t, t_answer, ok, why in zip(src.tolist(), pos.tolist(), attempt_ids, attempt_at.tolist(),
-                                                       answer_at.tolist(), won.tolist(), reason.tolist()):
+        for i, k, att_id, t, t_answer, ok, why in zip(
+            src.tolist(),
+            pos.tolist(),
+            attempt_ids,
+            attempt_at.tolist(),
+            answer_at.tolist(),
+            won.tolist(),
+            reason.tolist(),
+        ):
             truth = truths[kinds[i]]
-            payload = {"user_id": uid[i], "attempt_id": att_id, "ip_address": ip[i], "device_id": dev[i],
-                       "device_type": dtype[i], "user_agent": ua[i], "geo_location": geo[i], "attempted_at": None,
-                       "auth_method": method[i]}
-            value = envelope(event_id=next(event_ids), event_type="login-attempt", time_us=t, source_service=svc,
-                             correlation_id=corrs[i], payload=payload, truth=truth.copy())
+            payload = {
+                "user_id": uid[i],
+                "attempt_id": att_id,
+                "ip_address": ip[i],
+                "device_id": dev[i],
+                "device_type": dtype[i],
+                "user_agent": ua[i],
+                "geo_location": geo[i],
+                "attempted_at": None,
+                "auth_method": method[i],
+            }
+            value = envelope(
+                event_id=next(event_ids),
+                event_type="login-attempt",
+                time_us=t,
+                source_service=svc,
+                correlation_id=corrs[i],
+                payload=payload,
+                truth=truth.copy(),
+            )
             payload["attempted_at"] = value["timestamp"]
             emit(Event(stream, uid[i], t, value))
             if ok:
-                payload = {"user_id": uid[i], "attempt_id": att_id, "session_id": sids[i], "device_id": dev[i],
-                           "auth_method": method[i], "attempt_number": k + 1, "succeeded_at": None}
+                payload = {
+                    "user_id": uid[i],
+                    "attempt_id": att_id,
+                    "session_id": sids[i],
+                    "device_id": dev[i],
+                    "auth_method": method[i],
+                    "attempt_number": k + 1,
+                    "succeeded_at": None,
+                }
                 event_type, at = "login-success", "succeeded_at"
             else:
-                payload = {"user_id": uid[i], "attempt_id": att_id, "device_id": dev[i], "ip_address": ip[i],
-                           "auth_method": method[i], "failure_reason": FAILURE_REASONS[why],
-                           "consecutive_failures": k + 1, "account_locked": k + 1 == lockout, "failed_at": None}
+                payload = {
+                    "user_id": uid[i],
+                    "attempt_id": att_id,
+                    "device_id": dev[i],
+                    "ip_address": ip[i],
+                    "auth_method": method[i],
+                    "failure_reason": FAILURE_REASONS[why],
+                    "consecutive_failures": k + 1,
+                    "account_locked": k + 1 == lockout,
+                    "failed_at": None,
+                }
                 event_type, at = "login-failed", "failed_at"
-            value = envelope(event_id=next(event_ids), event_type=event_type, time_us=t_answer, source_service=svc,
-                             correlation_id=corrs[i], payload=payload, truth=truth.copy())
+            value = envelope(
+                event_id=next(event_ids),
+                event_type=event_type,
+                time_us=t_answer,
+                source_service=svc,
+                correlation_id=corrs[i],
+                payload=payload,
+                truth=truth.copy(),
+            )
             payload[at] = value["timestamp"]
             emit(Event(stream, uid[i], t_answer, value))
         for i, t in zip(opened.tolist(), start_at.tolist()):
-            payload = {"session_id": sids[i], "user_id": uid[i], "device_id": dev[i], "device_type": dtype[i],
-                       "user_agent": ua[i], "ip_address": ip[i], "geo_location": geo[i], "auth_method": method[i],
-                       "started_at": None}
-            value = envelope(event_id=next(event_ids), event_type="session-started", time_us=t, source_service=svc,
-                             correlation_id=corrs[i], payload=payload, truth=truths[kinds[i]].copy())
+            payload = {
+                "session_id": sids[i],
+                "user_id": uid[i],
+                "device_id": dev[i],
+                "device_type": dtype[i],
+                "user_agent": ua[i],
+                "ip_address": ip[i],
+                "geo_location": geo[i],
+                "auth_method": method[i],
+                "started_at": None,
+            }
+            value = envelope(
+                event_id=next(event_ids),
+                event_type="session-started",
+                time_us=t,
+                source_service=svc,
+                correlation_id=corrs[i],
+                payload=payload,
+                truth=truths[kinds[i]].copy(),
+            )
             payload["started_at"] = value["timestamp"]
             emit(Event(stream, uid[i], t, value))
         return rows["user"][opened], kind[opened], start_at, sid[opened], corr[opened]
 
-    def _open(self, rng: np.random.Generator, p: SessionParams, opened: tuple[np.ndarray, ...], scale: float,
-              now: int, ctx: BlockContext[SessionParams], out: list[Event]) -> None:
+    def _open(
+        self,
+        rng: np.random.Generator,
+        p: SessionParams,
+        opened: tuple[np.ndarray, ...],
+        scale: float,
+        now: int,
+        ctx: BlockContext[SessionParams],
+        out: list[Event],
+    ) -> None:
         """Give each new session a pool slot with its length, action count and first action time."""
         users, kinds, start, sids, corrs = opened
         k = len(start)
@@ -307,15 +425,17 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         self._left[slots], self._done[slots] = actions, 0
         self._slot_user[slots], self._slot_kind[slots], self._sid[slots], self._corr[slots] = users, kinds, sids, corrs
 
-    def _evict(self, rng: np.random.Generator, ctx: BlockContext[SessionParams], need: int, now: int,
-               out: list[Event]) -> None:
+    def _evict(
+        self, rng: np.random.Generator, ctx: BlockContext[SessionParams], need: int, now: int, out: list[Event]
+    ) -> None:
         """Pool full: end the sessions that would end soonest, now (a burst beyond max_active_sessions)."""
         active = np.flatnonzero(self._next != NEVER)
         victims = active[np.argpartition(self._end[active], need - 1)[:need]]
         self._end_sessions(rng, ctx, victims, np.maximum(now, self._start[victims] + 1), out, early=True)
 
-    def _advance(self, rng: np.random.Generator, ctx: BlockContext[SessionParams], horizon: int,
-                 out: list[Event]) -> None:
+    def _advance(
+        self, rng: np.random.Generator, ctx: BlockContext[SessionParams], horizon: int, out: list[Event]
+    ) -> None:
         """Emit every action and session end due by the horizon, one per session per round."""
         p = ctx.params
         weights = np.array([p.action_type_weights.get(a, 0.0) for a in ACTIONS])
@@ -339,18 +459,46 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
             self._done[slots] += 1
             ids = uuids(rng, 2 * m)
             for at, uid, sid, corr, k, name, seq, action_id, event_id in zip(
-                    t.tolist(), self._user_ids[self._slot_user[slots]].tolist(), self._sid[slots].tolist(),
-                    self._corr[slots].tolist(), self._slot_kind[slots].tolist(), ACTION_NAMES[action].tolist(),
-                    self._done[slots].tolist(), ids[:m], ids[m:]):
-                payload = {"session_id": sid, "user_id": uid, "action_id": action_id, "action_type": name,
-                           "sequence_number": seq, "performed_at": None}
-                value = envelope(event_id=event_id, event_type="user-action-performed", time_us=at,
-                                 source_service=svc, correlation_id=corr, payload=payload, truth=truths[k].copy())
+                t.tolist(),
+                self._user_ids[self._slot_user[slots]].tolist(),
+                self._sid[slots].tolist(),
+                self._corr[slots].tolist(),
+                self._slot_kind[slots].tolist(),
+                ACTION_NAMES[action].tolist(),
+                self._done[slots].tolist(),
+                ids[:m],
+                ids[m:],
+            ):
+                payload = {
+                    "session_id": sid,
+                    "user_id": uid,
+                    "action_id": action_id,
+                    "action_type": name,
+                    "sequence_number": seq,
+                    "performed_at": None,
+                }
+                value = envelope(
+                    event_id=event_id,
+                    event_type="user-action-performed",
+                    time_us=at,
+                    source_service=svc,
+                    correlation_id=corr,
+                    payload=payload,
+                    truth=truths[k].copy(),
+                )
                 payload["performed_at"] = value["timestamp"]
                 emit(Event(stream, uid, at, value))
 
-    def _end_sessions(self, rng: np.random.Generator, ctx: BlockContext[SessionParams], slots: np.ndarray,
-                      at: np.ndarray, out: list[Event], *, early: bool) -> None:
+    def _end_sessions(
+        self,
+        rng: np.random.Generator,
+        ctx: BlockContext[SessionParams],
+        slots: np.ndarray,
+        at: np.ndarray,
+        out: list[Event],
+        *,
+        early: bool,
+    ) -> None:
         """session-ended for the given slots at the given instants, freeing the slots."""
         m = len(slots)
         if not m:
@@ -361,13 +509,33 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         reason = np.where(~early & (rng.random(m) < LOGOUT_SHARE), 0, 1)  # pushed out of the pool: timeout
         stream, svc, emit = self.spec.name, self.spec.source_service, out.append
         for t, uid, sid, corr, k, secs, count, why, event_id in zip(
-                at.tolist(), self._user_ids[self._slot_user[slots]].tolist(), self._sid[slots].tolist(),
-                self._corr[slots].tolist(), self._slot_kind[slots].tolist(), np.round(seconds, 3).tolist(),
-                self._done[slots].tolist(), reason.tolist(), uuids(rng, m)):
-            payload = {"session_id": sid, "user_id": uid, "duration_seconds": secs, "action_count": count,
-                       "end_reason": END_REASONS[why], "ended_at": None}
-            value = envelope(event_id=event_id, event_type="session-ended", time_us=t, source_service=svc,
-                             correlation_id=corr, payload=payload, truth=truths[k].copy())
+            at.tolist(),
+            self._user_ids[self._slot_user[slots]].tolist(),
+            self._sid[slots].tolist(),
+            self._corr[slots].tolist(),
+            self._slot_kind[slots].tolist(),
+            np.round(seconds, 3).tolist(),
+            self._done[slots].tolist(),
+            reason.tolist(),
+            uuids(rng, m),
+        ):
+            payload = {
+                "session_id": sid,
+                "user_id": uid,
+                "duration_seconds": secs,
+                "action_count": count,
+                "end_reason": END_REASONS[why],
+                "ended_at": None,
+            }
+            value = envelope(
+                event_id=event_id,
+                event_type="session-ended",
+                time_us=t,
+                source_service=svc,
+                correlation_id=corr,
+                payload=payload,
+                truth=truths[k].copy(),
+            )
             payload["ended_at"] = value["timestamp"]
             emit(Event(stream, uid, t, value))
         self._next[slots] = NEVER

@@ -18,15 +18,54 @@ import numpy as np
 
 from producer.domains.base import BlockContext, Event, StreamGenerator, StreamSpec, dollars, envelope, uuids
 from producer.domains.fintech_transactions_params import (
-    ACTIONS, AFFINITY, AMOUNT_FLOOR, COMPLETED, CONTRIBUTION, DAY_US, EPISODE_ORDER, ERROR_CDF, ERROR_CODES,
-    ERROR_MESSAGES, FAILED, FEE, FLAGGED, FRAUD, NEW_ACCOUNT_DAYS, NORMAL, PARTNERS, PARTNER_P, PATTERNS,
-    PAYOUT, REMITTANCE, REMITTANCE_FEE_CENTS, REMITTANCE_TIER_CENTS, RETRY_ELIGIBLE, SCORE_MODEL, SECOND_US,
-    SERIES_P, STRUCTURING, TYPES, TYPE_NAMES, TransactionParams, VELOCITY, VELOCITY_COOLDOWN_US, VELOCITY_SIZE,
-    _device_vector, _episode_rates, expected_events_per_arrival,
+    ACTIONS,
+    AFFINITY,
+    AMOUNT_FLOOR,
+    COMPLETED,
+    CONTRIBUTION,
+    DAY_US,
+    EPISODE_ORDER,
+    ERROR_CDF,
+    ERROR_CODES,
+    ERROR_MESSAGES,
+    FAILED,
+    FEE,
+    FLAGGED,
+    FRAUD,
+    NEW_ACCOUNT_DAYS,
+    NORMAL,
+    PARTNER_P,
+    PARTNERS,
+    PATTERNS,
+    PAYOUT,
+    REMITTANCE,
+    REMITTANCE_FEE_CENTS,
+    REMITTANCE_TIER_CENTS,
+    RETRY_ELIGIBLE,
+    SCORE_MODEL,
+    SECOND_US,
+    SERIES_P,
+    STRUCTURING,
+    TYPE_NAMES,
+    TYPES,
+    VELOCITY,
+    VELOCITY_COOLDOWN_US,
+    VELOCITY_SIZE,
+    TransactionParams,
+    _device_vector,
+    _episode_rates,
+    expected_events_per_arrival,
 )
 from producer.domains.geo import (
-    CITY_COUNTRY, CITY_NAME, CITY_STATE, DEVICE_TYPES, DEVICES_PER_USER_P, FOREIGN_BLOCKS, FRAUD_DEVICE_P,
-    HOSTING_BLOCKS, US_BLOCKS,
+    CITY_COUNTRY,
+    CITY_NAME,
+    CITY_STATE,
+    DEVICE_TYPES,
+    DEVICES_PER_USER_P,
+    FOREIGN_BLOCKS,
+    FRAUD_DEVICE_P,
+    HOSTING_BLOCKS,
+    US_BLOCKS,
 )
 from producer.domains.sampling import element, fresh_ips, hex_tokens, home_users, pick, usual_ips, whereabouts
 
@@ -49,9 +88,18 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         "initiated then completed, failed or flagged; fraud, structuring and velocity spikes labelled.",
     )
     Params = TransactionParams
-    driftable = ("type_weights", "amount_distribution", "fraud_injection_rate", "structuring_injection_rate",
-                 "velocity_anomaly_rate", "failure_rate", "device_weights", "new_device_share", "travel_share",
-                 "processing_time_ms")
+    driftable = (
+        "type_weights",
+        "amount_distribution",
+        "fraud_injection_rate",
+        "structuring_injection_rate",
+        "velocity_anomaly_rate",
+        "failure_rate",
+        "device_weights",
+        "new_device_share",
+        "travel_share",
+        "processing_time_ms",
+    )
     patterns = ("fraud", "structuring", "velocity_spike")
     events_per_arrival: ClassVar[float] = expected_events_per_arrival(TransactionParams())
 
@@ -74,8 +122,9 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         circles = np.array(hex_tokens(rng, max(1, n // 8), 6, "circle_pool_"), dtype=object)
         self._circle = circles[rng.integers(0, len(circles), n)]  # about eight members per circle
         partner = rng.choice(len(PARTNERS), size=n, p=PARTNER_P).tolist()
-        self._recipient = np.array([f"{PARTNERS[k]}:{r}" for k, r in zip(partner, hex_tokens(rng, n, 5, "rcp_"))],
-                                   dtype=object)
+        self._recipient = np.array(
+            [f"{PARTNERS[k]}:{r}" for k, r in zip(partner, hex_tokens(rng, n, 5, "rcp_"))], dtype=object
+        )
         # episode state, one slot per user so memory stays flat
         self._series_left = np.zeros(n, np.int16)
         self._series_next = np.zeros(n, np.int64)
@@ -125,8 +174,13 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         return band, cont
 
     def _expand_spikes(
-        self, rng: np.random.Generator, users: np.ndarray, times: np.ndarray, kind: np.ndarray,
-        band: np.ndarray, cont: np.ndarray,
+        self,
+        rng: np.random.Generator,
+        users: np.ndarray,
+        times: np.ndarray,
+        kind: np.ndarray,
+        band: np.ndarray,
+        cont: np.ndarray,
     ) -> tuple[np.ndarray, ...]:
         """One row per transaction: each velocity arrival becomes 8-15 transactions seconds apart."""
         n = len(users)
@@ -152,8 +206,13 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         return tx_time, users[src], kind[src], band[src], cont[src], pos
 
     def _amount_cents(
-        self, rng: np.random.Generator, p: TransactionParams, users: np.ndarray, kind: np.ndarray,
-        ttype: np.ndarray, band: np.ndarray,
+        self,
+        rng: np.random.Generator,
+        p: TransactionParams,
+        users: np.ndarray,
+        kind: np.ndarray,
+        ttype: np.ndarray,
+        band: np.ndarray,
     ) -> np.ndarray:
         """Amounts in cents: log-normal with a per-user level, shaped by type and pattern."""
         m, d = len(users), p.amount_distribution
@@ -161,8 +220,11 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         z = math.sqrt(0.35) * self._amount_z[users] + math.sqrt(0.65) * rng.standard_normal(m)
         base = np.exp(d.log_normal_mean + d.log_normal_std * z)
         members, refund_share = rng.integers(5, 13, m), rng.uniform(0.15, 1.0, m)
-        amount = np.where(ttype == FEE, np.clip(base * 0.025, 0.99, 25.0),
-                          base * np.choose(ttype, [1.0, members, 1.0, 1.0, refund_share]))
+        amount = np.where(
+            ttype == FEE,
+            np.clip(base * 0.025, 0.99, 25.0),
+            base * np.choose(ttype, [1.0, members, 1.0, 1.0, refund_share]),
+        )
         amount *= np.choose(kind, [1.0, rng.lognormal(1.0, 0.4, m), 1.0, 0.35])  # takeovers drain, spikes probe
         cents = np.rint(np.clip(amount, AMOUNT_FLOOR[ttype], 50_000.0) * 100).astype(np.int64)
         under_3k, under_10k = rng.integers(280_000, 299_901, m), rng.integers(950_000, 999_901, m)
@@ -175,8 +237,9 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         contribution = np.where(card, np.rint(cents * 0.029 + 30), np.minimum(np.rint(cents * 0.008), 500))
         payout = np.where(instant, np.maximum(np.rint(cents * 0.015), 25), 0)
         tier = np.searchsorted(REMITTANCE_TIER_CENTS, cents)  # $2.99 to $100, $4.99 to $500, $7.99 to $1k
-        remittance = np.where(tier < 3, REMITTANCE_FEE_CENTS[np.minimum(tier, 2)],
-                              np.minimum(np.rint(cents * 0.01), 2999))
+        remittance = np.where(
+            tier < 3, REMITTANCE_FEE_CENTS[np.minimum(tier, 2)], np.minimum(np.rint(cents * 0.01), 2999)
+        )
         fee = np.choose(ttype, [contribution, payout, remittance, 0, 0])
         return np.minimum(fee, cents // 2).astype(np.int64)
 
@@ -207,25 +270,46 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
             self._device_ids[users[fresh], slot[fresh]] = device_ids[fresh]
             self._device_types[users[fresh], slot[fresh]] = device_types[fresh]
         new_device = new_device | fresh
-        city, lat, lon = whereabouts(rng, self._home[users], self._home_lat[users], self._home_lon[users], away,
-                                     foreign)
+        city, lat, lon = whereabouts(
+            rng, self._home[users], self._home_lat[users], self._home_lon[users], away, foreign
+        )
         mobile = ~fraud & (rng.random(m) < 0.12)  # same carrier block, different address
         blocks = rng.random(m)
-        first = np.where(mobile, self._ip_first[users], np.where(
-            vpn, element(HOSTING_BLOCKS, blocks), np.where(
-                foreign, element(FOREIGN_BLOCKS, blocks), np.where(away, element(US_BLOCKS, blocks), 0))))
+        first = np.where(
+            mobile,
+            self._ip_first[users],
+            np.where(
+                vpn,
+                element(HOSTING_BLOCKS, blocks),
+                np.where(foreign, element(FOREIGN_BLOCKS, blocks), np.where(away, element(US_BLOCKS, blocks), 0)),
+            ),
+        )
         ips = fresh_ips(rng, first, mobile, self._usual_ip[users], self._ip_second[users])
         signals = {"new_device": new_device, "geo_mismatch": away, "unusual_ip": vpn | away}
-        return (device_ids.tolist(), [DEVICE_TYPES[t] for t in device_types.tolist()], ips.tolist(),
-                np.round(lat, 4), np.round(lon, 4), city, signals)
+        return (
+            device_ids.tolist(),
+            [DEVICE_TYPES[t] for t in device_types.tolist()],
+            ips.tolist(),
+            np.round(lat, 4),
+            np.round(lon, 4),
+            city,
+            signals,
+        )
 
     def _outcomes(
         self, rng: np.random.Generator, p: TransactionParams, kind: np.ndarray, pos: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Outcome per transaction, with the risk score and flag action of flagged ones."""
         m = len(kind)
-        detect = np.choose(kind, [p.false_positive_rate, p.fraud_detection_rate, p.structuring_detection_rate,
-                                  np.where(pos >= 2, p.velocity_detection_rate, 0.0)])
+        detect = np.choose(
+            kind,
+            [
+                p.false_positive_rate,
+                p.fraud_detection_rate,
+                p.structuring_detection_rate,
+                np.where(pos >= 2, p.velocity_detection_rate, 0.0),
+            ],
+        )
         flagged = rng.random(m) < detect
         failed = ~flagged & (rng.random(m) < p.failure_rate)
         outcome = np.where(flagged, FLAGGED, np.where(failed, FAILED, COMPLETED))
@@ -235,8 +319,15 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         return outcome, score, action
 
     def _assemble(
-        self, rng: np.random.Generator, ctx: BlockContext[TransactionParams], times: np.ndarray,
-        users: np.ndarray, kind: np.ndarray, band: np.ndarray, cont: np.ndarray, pos: np.ndarray,
+        self,
+        rng: np.random.Generator,
+        ctx: BlockContext[TransactionParams],
+        times: np.ndarray,
+        users: np.ndarray,
+        kind: np.ndarray,
+        band: np.ndarray,
+        cont: np.ndarray,
+        pos: np.ndarray,
     ) -> list[Event]:
         """Draw every per-transaction attribute for the block at once, then build the events."""
         p, m = ctx.params, len(times)
@@ -255,66 +346,172 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         ends = self._ends(rng, users, ttype, card, new_dest)
         pt = p.processing_time_ms
         flag_us = (np.clip(rng.lognormal(math.log(150.0), 0.5, m), 20.0, 2000.0) * 1000).astype(np.int64)
-        proc_us = (np.clip(rng.lognormal(pt.log_normal_mean, pt.log_normal_std, m), 50.0, 120_000.0)
-                   * 1000).astype(np.int64)
+        proc_us = (np.clip(rng.lognormal(pt.log_normal_mean, pt.log_normal_std, m), 50.0, 120_000.0) * 1000).astype(
+            np.int64
+        )
         err = np.minimum((rng.random(m)[:, None] >= ERROR_CDF[ttype]).sum(axis=1), len(ERROR_CODES) - 1)
         err = np.where((ttype == CONTRIBUTION) & ~card & (err == 1), 0, err)  # ACH debits bounce, not decline
         reason_pick = rng.integers(0, 3, m)
         young = self._age0_days[users] + (times - self._t0_us) / DAY_US < NEW_ACCOUNT_DAYS
         allowed = (outcome == FLAGGED) & (action == 2)
         ids = uuids(rng, int(4 * m + allowed.sum()))
-        event_ids = iter(ids[2 * m:])
-        truths = [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k],
-                            risk_level="high" if k != NORMAL else None) for k in range(4)]
-        stream, svc, out = self.spec.name, self.spec.source_service, []
+        event_ids = iter(ids[2 * m :])
+        truths = [
+            ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level="high" if k != NORMAL else None)
+            for k in range(4)
+        ]
+        stream, svc = self.spec.name, self.spec.source_service
+        out: list[Event] = []
         emit, fee_amounts = out.append, {0: dollars(0)}  # most fees repeat (0, tiers): decode once per block
-        columns = (times.tolist(), self._user_ids[users].tolist(), ids[:m], ids[m:2 * m], kind.tolist(),
-                   TYPE_NAMES[ttype].tolist(), cents.tolist(), fee.tolist(), *ends, ips, dev_ids, dev_types,
-                   lat.tolist(), lon.tolist(), CITY_NAME[city].tolist(), CITY_STATE[city].tolist(),
-                   CITY_COUNTRY[city].tolist(), outcome.tolist(), flag_us.tolist(), proc_us.tolist(),
-                   err.tolist(), score.tolist(), action.tolist())
-        for j, (t, uid, tx_id, corr, k, typ, c, fc, st, si, dt, di, ip, dev, dvt, la, lo, city_name, state,
-                country, oc, fu, pu, er, sc, ac) in enumerate(zip(*columns)):
+        columns = (
+            times.tolist(),
+            self._user_ids[users].tolist(),
+            ids[:m],
+            ids[m : 2 * m],
+            kind.tolist(),
+            TYPE_NAMES[ttype].tolist(),
+            cents.tolist(),
+            fee.tolist(),
+            *ends,
+            ips,
+            dev_ids,
+            dev_types,
+            lat.tolist(),
+            lon.tolist(),
+            CITY_NAME[city].tolist(),
+            CITY_STATE[city].tolist(),
+            CITY_COUNTRY[city].tolist(),
+            outcome.tolist(),
+            flag_us.tolist(),
+            proc_us.tolist(),
+            err.tolist(),
+            score.tolist(),
+            action.tolist(),
+        )
+        for j, (
+            t,
+            uid,
+            tx_id,
+            corr,
+            k,
+            typ,
+            c,
+            fc,
+            st,
+            si,
+            dt,
+            di,
+            ip,
+            dev,
+            dvt,
+            la,
+            lo,
+            city_name,
+            state,
+            country,
+            oc,
+            flag_us,
+            pu,
+            er,
+            sc,
+            ac,
+        ) in enumerate(zip(*columns)):
             truth, amount = truths[k], dollars(c)
             payload = {
-                "transaction_id": tx_id, "user_id": uid, "type": typ, "amount": amount, "currency": "USD",
-                "source": {"type": st, "identifier": si}, "destination": {"type": dt, "identifier": di},
-                "initiated_at": None, "ip_address": ip, "device_id": dev, "device_type": dvt,
-                "geo_location": {"latitude": la, "longitude": lo, "country": country, "city": city_name,
-                                 "state": state},
+                "transaction_id": tx_id,
+                "user_id": uid,
+                "type": typ,
+                "amount": amount,
+                "currency": "USD",
+                "source": {"type": st, "identifier": si},
+                "destination": {"type": dt, "identifier": di},
+                "initiated_at": None,
+                "ip_address": ip,
+                "device_id": dev,
+                "device_type": dvt,
+                "geo_location": {
+                    "latitude": la,
+                    "longitude": lo,
+                    "country": country,
+                    "city": city_name,
+                    "state": state,
+                },
             }
-            value = envelope(event_id=next(event_ids), event_type="transaction-initiated", time_us=t,
-                             source_service=svc, correlation_id=corr, payload=payload, truth=truth.copy())
+            value = envelope(
+                event_id=next(event_ids),
+                event_type="transaction-initiated",
+                time_us=t,
+                source_service=svc,
+                correlation_id=corr,
+                payload=payload,
+                truth=truth.copy(),
+            )
             payload["initiated_at"] = value["timestamp"]
             emit(Event(stream, uid, t, value))
+            fu = flag_us if oc == FLAGGED else 0  # the flag's delay counts only when there is a flag
             if oc == FLAGGED:
-                payload = {"transaction_id": tx_id, "user_id": uid, "type": typ, "amount": amount,
-                           "currency": "USD", "risk_score": sc,
-                           "reasons": self._reasons(k, j, signals, cont, reason_pick, young, new_dest),
-                           "action_taken": ACTIONS[ac], "flagged_at": None}
-                value = envelope(event_id=next(event_ids), event_type="transaction-flagged", time_us=t + fu,
-                                 source_service=svc, correlation_id=corr, payload=payload, truth=truth.copy())
+                payload = {
+                    "transaction_id": tx_id,
+                    "user_id": uid,
+                    "type": typ,
+                    "amount": amount,
+                    "currency": "USD",
+                    "risk_score": sc,
+                    "reasons": self._reasons(k, j, signals, cont, reason_pick, young, new_dest),
+                    "action_taken": ACTIONS[ac],
+                    "flagged_at": None,
+                }
+                value = envelope(
+                    event_id=next(event_ids),
+                    event_type="transaction-flagged",
+                    time_us=t + fu,
+                    source_service=svc,
+                    correlation_id=corr,
+                    payload=payload,
+                    truth=truth.copy(),
+                )
                 payload["flagged_at"] = value["timestamp"]
                 emit(Event(stream, uid, t + fu, value))
                 if ac != 2:  # blocked or held: nothing more on this stream
                     continue
-            else:
-                fu = 0
             if oc == FAILED:
-                payload = {"transaction_id": tx_id, "user_id": uid, "type": typ, "amount": amount,
-                           "currency": "USD", "error_code": ERROR_CODES[er], "error_message": ERROR_MESSAGES[er],
-                           "failed_at": None, "retry_eligible": RETRY_ELIGIBLE[er]}
+                payload = {
+                    "transaction_id": tx_id,
+                    "user_id": uid,
+                    "type": typ,
+                    "amount": amount,
+                    "currency": "USD",
+                    "error_code": ERROR_CODES[er],
+                    "error_message": ERROR_MESSAGES[er],
+                    "failed_at": None,
+                    "retry_eligible": RETRY_ELIGIBLE[er],
+                }
                 event_type, at = "transaction-failed", "failed_at"
             else:
                 fee_amount = fee_amounts.get(fc)
                 if fee_amount is None:
                     fee_amount = fee_amounts[fc] = dollars(fc)
-                payload = {"transaction_id": tx_id, "user_id": uid, "type": typ, "amount": amount,
-                           "fee_amount": fee_amount, "net_amount": amount - fee_amount, "currency": "USD",
-                           "completed_at": None, "processing_time_ms": (fu + pu) // 1000}
+                payload = {
+                    "transaction_id": tx_id,
+                    "user_id": uid,
+                    "type": typ,
+                    "amount": amount,
+                    "fee_amount": fee_amount,
+                    "net_amount": amount - fee_amount,
+                    "currency": "USD",
+                    "completed_at": None,
+                    "processing_time_ms": (fu + pu) // 1000,
+                }
                 event_type, at = "transaction-completed", "completed_at"
-            value = envelope(event_id=next(event_ids), event_type=event_type, time_us=t + fu + pu,
-                             source_service=svc, correlation_id=corr, payload=payload, truth=truth.copy())
+            value = envelope(
+                event_id=next(event_ids),
+                event_type=event_type,
+                time_us=t + fu + pu,
+                source_service=svc,
+                correlation_id=corr,
+                payload=payload,
+                truth=truth.copy(),
+            )
             payload[at] = value["timestamp"]
             emit(Event(stream, uid, t + fu + pu, value))
         return out
@@ -323,8 +520,9 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         self, rng: np.random.Generator, users: np.ndarray, ttype: np.ndarray, card: np.ndarray, new_dest: np.ndarray
     ) -> tuple[list[str], list[str], list[str], list[str]]:
         """Source type and id, destination type and id; a fraud may pay out to a new account or recipient."""
-        bank, recipient, balance, circle = (a[users] for a in (self._bank, self._recipient, self._balance,
-                                                                self._circle))
+        bank, recipient, balance, circle = (
+            a[users] for a in (self._bank, self._recipient, self._balance, self._circle)
+        )
         redirected = np.flatnonzero(new_dest)
         for i, token in zip(redirected.tolist(), hex_tokens(rng, len(redirected), 12, "")):
             if ttype[i] == PAYOUT:
@@ -332,8 +530,9 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
             else:
                 recipient[i] = recipient[i].split(":", 1)[0] + ":rcp_" + token[:10]
         funding = np.where(card, self._card[users], bank)
-        src_type = np.choose(ttype, [np.where(card, "stripe", "bank_account"), "circle_pool", "balance", "balance",
-                                     "platform"])
+        src_type = np.choose(
+            ttype, [np.where(card, "stripe", "bank_account"), "circle_pool", "balance", "balance", "platform"]
+        )
         src_id = np.choose(ttype, [funding, circle, balance, balance, "platform_refunds"])
         dst_type = np.choose(ttype, ["circle_pool", "bank_account", "remittance_partner", "platform", "balance"])
         dst_id = np.choose(ttype, [circle, bank, recipient, "platform_fees", balance])
@@ -341,8 +540,13 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
 
     @staticmethod
     def _reasons(
-        k: int, j: int, signals: dict[str, np.ndarray], cont: np.ndarray, pick: np.ndarray,
-        young: np.ndarray, new_dest: np.ndarray,
+        k: int,
+        j: int,
+        signals: dict[str, np.ndarray],
+        cont: np.ndarray,
+        pick: np.ndarray,
+        young: np.ndarray,
+        new_dest: np.ndarray,
     ) -> list[str]:
         """Why the risk engine flagged transaction j (what it could observe, not the truth)."""
         if k == FRAUD:

@@ -31,18 +31,33 @@ AFFINITY = {
 }
 ERROR_CODES = ("insufficient_funds", "card_declined", "network_error", "limit_exceeded", "invalid_account")
 ERROR_MESSAGES = (
-    "Insufficient funds in source account", "Card was declined by the issuer", "Upstream processor timed out",
-    "Transaction exceeds account limit", "Destination account is invalid or closed",
+    "Insufficient funds in source account",
+    "Card was declined by the issuer",
+    "Upstream processor timed out",
+    "Transaction exceeds account limit",
+    "Destination account is invalid or closed",
 )
 RETRY_ELIGIBLE = (True, False, True, True, False)
-ERROR_CDF = np.cumsum(np.array([  # per transaction type, over ERROR_CODES
-    [0.25, 0.45, 0.15, 0.05, 0.10], [0.00, 0.00, 0.35, 0.20, 0.45], [0.35, 0.00, 0.20, 0.25, 0.20],
-    [0.70, 0.00, 0.30, 0.00, 0.00], [0.00, 0.00, 0.60, 0.00, 0.40],
-]), axis=1)
+ERROR_CDF = np.cumsum(
+    np.array(
+        [  # per transaction type, over ERROR_CODES
+            [0.25, 0.45, 0.15, 0.05, 0.10],
+            [0.00, 0.00, 0.35, 0.20, 0.45],
+            [0.35, 0.00, 0.20, 0.25, 0.20],
+            [0.70, 0.00, 0.30, 0.00, 0.00],
+            [0.00, 0.00, 0.60, 0.00, 0.40],
+        ]
+    ),
+    axis=1,
+)
 ACTIONS = ("held_for_review", "blocked", "allowed_with_monitoring")
 # risk score = low + span * Beta(a, b), per pattern; >= 0.9 blocks, >= 0.7 holds, else allowed with monitoring
-SCORE_MODEL = {NORMAL: (0.40, 0.45, 2, 3), FRAUD: (0.0, 1.0, 9, 2), STRUCTURING: (0.55, 0.40, 3, 2),
-               VELOCITY: (0.60, 0.35, 3, 2)}
+SCORE_MODEL = {
+    NORMAL: (0.40, 0.45, 2, 3),
+    FRAUD: (0.0, 1.0, 9, 2),
+    STRUCTURING: (0.55, 0.40, 3, 2),
+    VELOCITY: (0.60, 0.35, 3, 2),
+}
 VELOCITY_SIZE = (8, 15)  # transactions per velocity spike, inclusive
 VELOCITY_COOLDOWN_US = 60 * SECOND_US
 SERIES_P = np.array([0.30, 0.30, 0.25, 0.15])  # structuring series of 1..4 transactions
@@ -66,8 +81,13 @@ class ProcessingTime(DomainParams):
     log_normal_std: float = Field(0.8, gt=0.0, le=3.0)
 
 
-DEFAULT_TYPE_WEIGHTS = {"circle_contribution": 0.35, "circle_payout": 0.15, "remittance": 0.30, "fee": 0.15,
-                        "refund": 0.05}
+DEFAULT_TYPE_WEIGHTS = {
+    "circle_contribution": 0.35,
+    "circle_payout": 0.15,
+    "remittance": 0.30,
+    "fee": 0.15,
+    "refund": 0.05,
+}
 
 
 class TransactionParams(DomainParams):
@@ -79,9 +99,15 @@ class TransactionParams(DomainParams):
     """
 
     num_users: int = Field(500, ge=1, le=5_000_000, description="size of the bounded user pool")
-    time_span_days: int = Field(90, ge=1, le=3650, description=(
-        "window over which users' account creation is spread, ending at the run's first event; "
-        "accounts younger than 14 days get the new_account risk reason"))
+    time_span_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description=(
+            "window over which users' account creation is spread, ending at the run's first event; "
+            "accounts younger than 14 days get the new_account risk reason"
+        ),
+    )
     type_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TYPE_WEIGHTS))
     amount_distribution: AmountDistribution = Field(default_factory=AmountDistribution)
     fraud_injection_rate: Rate = 0.03
@@ -95,8 +121,11 @@ class TransactionParams(DomainParams):
     processing_time_ms: ProcessingTime = Field(default_factory=ProcessingTime)
     device_weights: dict[str, float] = Field(
         default_factory=lambda: dict(zip(DEVICE_TYPES, DEVICE_P.tolist())),
-        description="device-type mix of users' devices and of genuine new devices")
-    new_device_share: Rate = Field(0.002, description="share of genuine transactions made on a device the user just got")
+        description="device-type mix of users' devices and of genuine new devices",
+    )
+    new_device_share: Rate = Field(
+        0.002, description="share of genuine transactions made on a device the user just got"
+    )
     travel_share: Rate = Field(0.03, description="share of genuine transactions made away from the home city")
 
     @field_validator("device_weights")
@@ -159,5 +188,6 @@ def expected_events_per_arrival(p: TransactionParams) -> float:
     fraud = 2 + p.fraud_detection_rate * _allowed_share(FRAUD)
     structuring = 2 + p.structuring_detection_rate * _allowed_share(STRUCTURING)
     velocity = 2 * spike + p.velocity_detection_rate * (spike - 2) * _allowed_share(VELOCITY)
-    return ((1 - pv - ps - pf - continuations) * genuine + pf * fraud + (ps + continuations) * structuring
-            + pv * velocity)
+    return (
+        (1 - pv - ps - pf - continuations) * genuine + pf * fraud + (ps + continuations) * structuring + pv * velocity
+    )

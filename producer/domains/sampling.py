@@ -21,7 +21,7 @@ def hex_tokens(rng: np.random.Generator, n: int, nbytes: int, prefix: str) -> li
     """n random hex tokens with a prefix, e.g. device_3f9a…"""
     h = rng.integers(0, 256, size=n * nbytes, dtype=np.uint8).tobytes().hex()
     w = 2 * nbytes
-    return [prefix + h[i:i + w] for i in range(0, n * w, w)]
+    return [prefix + h[i : i + w] for i in range(0, n * w, w)]
 
 
 def dotted_ips(first: np.ndarray, rest: np.ndarray) -> list[str]:
@@ -63,13 +63,20 @@ def usual_ips(rng: np.random.Generator, home: np.ndarray) -> tuple[np.ndarray, n
 
 
 def whereabouts(
-    rng: np.random.Generator, home: np.ndarray, home_lat: np.ndarray, home_lon: np.ndarray, away: np.ndarray,
+    rng: np.random.Generator,
+    home: np.ndarray,
+    home_lat: np.ndarray,
+    home_lon: np.ndarray,
+    away: np.ndarray,
     foreign: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """City and position of each transaction: near home, else another home city (away) or a foreign one."""
     m, nh = len(home), len(HOME_CITIES)
-    city = np.where(foreign, nh + rng.integers(0, len(FOREIGN_CITIES), m),
-                    np.where(away, (home + rng.integers(1, nh, m)) % nh, home))
+    city = np.where(
+        foreign,
+        nh + rng.integers(0, len(FOREIGN_CITIES), m),
+        np.where(away, (home + rng.integers(1, nh, m)) % nh, home),
+    )
     lat = np.where(away, CITY_LAT[city], home_lat) + rng.normal(0.0, 0.02, m)
     lon = np.where(away, CITY_LON[city], home_lon) + rng.normal(0.0, 0.02, m)
     return city, lat, lon

@@ -31,16 +31,58 @@ from typing import Any, ClassVar
 import numpy as np
 
 from producer.domains.base import (
-    BlockContext, Event, StreamGenerator, StreamSpec, dollars, envelope, to_datetime, uuids,
+    BlockContext,
+    Event,
+    StreamGenerator,
+    StreamSpec,
+    dollars,
+    envelope,
+    to_datetime,
+    uuids,
 )
 from producer.domains.telco_replay import AccountReplay
 from producer.domains.telco_tables import (
-    ADD_ONS, AGREEMENT_NAMES, BILLING_AGREEMENT_TYPES, CHARGE_BINS, DAY_US, DEVICE_CATEGORY, DEVICE_MAKER,
-    DEVICE_MODEL, DEVICE_PRICE_CENTS, EIP_STATUSES, EIP_TERMS, GATEWAYS_CUM, HANDSETS_CUM, HOME_INTERNET,
-    LINE_STATUSES, MONTH_US, MULTIPLE_LINES, N_HANDSETS, PAYMENT_METHODS, PRODUCT_NAMES, PRODUCT_TYPES,
-    SERVICE_TYPES, STATUS_NAMES, SUSPENDED, SWAP, TENURE_BINS, VOICE, AccountParams, agreement_numbers,
-    anomaly_rates, cumulative, draw, draw_customers, expected_events_per_arrival, imeis, last_of_each, msisdns,
-    snapshot_events, snapshot_kinds, usage, weight_array,
+    ADD_ONS,
+    AGREEMENT_NAMES,
+    BILLING_AGREEMENT_TYPES,
+    CHARGE_BINS,
+    DAY_US,
+    DEVICE_CATEGORY,
+    DEVICE_MAKER,
+    DEVICE_MODEL,
+    DEVICE_PRICE_CENTS,
+    EIP_STATUSES,
+    EIP_TERMS,
+    GATEWAYS_CUM,
+    HANDSETS_CUM,
+    HOME_INTERNET,
+    LINE_STATUSES,
+    MONTH_US,
+    MULTIPLE_LINES,
+    N_HANDSETS,
+    PAYMENT_METHODS,
+    PRODUCT_NAMES,
+    PRODUCT_TYPES,
+    SERVICE_TYPES,
+    STATUS_NAMES,
+    SUSPENDED,
+    SWAP,
+    TENURE_BINS,
+    VOICE,
+    AccountParams,
+    agreement_numbers,
+    anomaly_rates,
+    cumulative,
+    draw,
+    draw_customers,
+    expected_events_per_arrival,
+    imeis,
+    last_of_each,
+    msisdns,
+    snapshot_events,
+    snapshot_kinds,
+    usage,
+    weight_array,
 )
 
 __all__ = ["AccountParams", "AccountsGenerator", "expected_events_per_arrival"]
@@ -67,10 +109,25 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         "device usage snapshots with churn_risk_score; IMEI swaps, ghost lines and capture failures labelled.",
     )
     Params = AccountParams
-    driftable = ("new_account_rate", "tenure_weights", "monthly_charge_weights", "payment_method_weights",
-                 "multiple_lines_weights", "home_internet_share", "paperless_billing_rate", "add_on_rates",
-                 "device_payment_plan_rate", "p_voice_eip_attach_if_plan", "eip_term_weights", "suspended_line_rate",
-                 "p_inject_eip_usage_mismatch", "p_missing_usage_imei", "ghost_line_share", "churn_risk", "usage")
+    driftable = (
+        "new_account_rate",
+        "tenure_weights",
+        "monthly_charge_weights",
+        "payment_method_weights",
+        "multiple_lines_weights",
+        "home_internet_share",
+        "paperless_billing_rate",
+        "add_on_rates",
+        "device_payment_plan_rate",
+        "p_voice_eip_attach_if_plan",
+        "eip_term_weights",
+        "suspended_line_rate",
+        "p_inject_eip_usage_mismatch",
+        "p_missing_usage_imei",
+        "ghost_line_share",
+        "churn_risk",
+        "usage",
+    )
     patterns = ("imei_swap", "ghost_line", "imei_capture_failure")
     events_per_arrival: ClassVar[float] = expected_events_per_arrival(AccountParams())
 
@@ -93,7 +150,8 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         self._eip_left = np.zeros(n_lines, np.int64)  # EIP months remaining at billing cycle 1
         self._cycle = np.zeros(n_lines, np.int64)  # snapshots taken so far
         self._line_id, self._msisdn, self._imei, self._agreement = (
-            np.full(n_lines, None, dtype=object) for _ in range(4))
+            np.full(n_lines, None, dtype=object) for _ in range(4)
+        )
         self._tables_for: AccountParams | None = None
         self._tables: dict[str, Any] = {}
         self._replay = AccountReplay(self)  # replay mode's only state: a bounded ring of registered handsets
@@ -212,13 +270,25 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         closed = financed & (u[6] < 0.02)
         agreement = np.full(t, None, dtype=object)
         agreement[financed] = agreement_numbers(rng, int(financed.sum()))
-        return {"owner": owner, "pos": pos, "product": product, "ghost": ghost, "status": status,
-                "activated": activated, "device": device, "financed": financed, "term": term, "closed": closed,
-                "left": np.where(financed & ~closed, term - paid, 0),
-                "start": (self._anchor_us - paid * MONTH_US) // DAY_US * DAY_US,
-                "type": np.where(financed, 1 + np.searchsorted(EIP_TERMS, term), 0), "agreement": agreement,
-                "line_id": np.array(uuids(rng, t), dtype=object), "msisdn": np.array(msisdns(rng, t), dtype=object),
-                "imei": np.array(imeis(rng, device), dtype=object)}
+        return {
+            "owner": owner,
+            "pos": pos,
+            "product": product,
+            "ghost": ghost,
+            "status": status,
+            "activated": activated,
+            "device": device,
+            "financed": financed,
+            "term": term,
+            "closed": closed,
+            "left": np.where(financed & ~closed, term - paid, 0),
+            "start": (self._anchor_us - paid * MONTH_US) // DAY_US * DAY_US,
+            "type": np.where(financed, 1 + np.searchsorted(EIP_TERMS, term), 0),
+            "agreement": agreement,
+            "line_id": np.array(uuids(rng, t), dtype=object),
+            "msisdn": np.array(msisdns(rng, t), dtype=object),
+            "imei": np.array(imeis(rng, device), dtype=object),
+        }
 
     def _store_lines(self, slots: np.ndarray, kept: np.ndarray, lines: dict[str, Any]) -> None:
         """Replace the claimed accounts' lines in the pool with those of the kept (last-claiming) accounts."""
@@ -226,9 +296,17 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         self._product[(base[:, None] + np.arange(SLOT_LINES)).ravel()] = -1
         keep = np.flatnonzero(np.isin(lines["owner"], kept))
         f = base[lines["owner"][keep]] + lines["pos"][keep]
-        for name, key in (("_product", "product"), ("_status", "status"), ("_ghost", "ghost"),
-                          ("_agreement_type", "type"), ("_eip_left", "left"), ("_agreement", "agreement"),
-                          ("_line_id", "line_id"), ("_msisdn", "msisdn"), ("_imei", "imei")):
+        for name, key in (
+            ("_product", "product"),
+            ("_status", "status"),
+            ("_ghost", "ghost"),
+            ("_agreement_type", "type"),
+            ("_eip_left", "left"),
+            ("_agreement", "agreement"),
+            ("_line_id", "line_id"),
+            ("_msisdn", "msisdn"),
+            ("_imei", "imei"),
+        ):
             getattr(self, name)[f] = lines[key][keep]
         self._cycle[f] = 0
 
@@ -246,41 +324,102 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         for j, (t_us, acct, cid) in enumerate(zip(times.tolist(), cust["account_id"], cust["customer_id"])):
             corr = next(event_ids)
             voice, home = int(cust["voice"][j]), bool(cust["home"][j])
-            items = [("customer-created", {
-                "customer_id": cid, "account_id": acct, "customer_since": to_datetime(cust["since"][j]),
-                "tenure_months": int(cust["tenure"][j]), "service_type": SERVICE_TYPES[cust["service"][j]],
-                "voice_lines": voice, "has_5g_home_internet": home,
-                "payment_method": PAYMENT_METHODS[cust["payment"][j]], "paperless_billing": bool(cust["paperless"][j]),
-                "monthly_charges": dollars(int(cust["charges"][j])), "device_payment_plan": bool(cust["plan"][j]),
-                "add_ons": dict(zip(ADD_ONS, cust["add_ons"][j].tolist())),
-                "churn_risk_score": float(cust["score"][j]), "trust_baseline": float(cust["trust"][j]),
-                "patience": float(cust["patience"][j]),
-            }, normal, t_us)]
+            items = [
+                (
+                    "customer-created",
+                    {
+                        "customer_id": cid,
+                        "account_id": acct,
+                        "customer_since": to_datetime(cust["since"][j]),
+                        "tenure_months": int(cust["tenure"][j]),
+                        "service_type": SERVICE_TYPES[cust["service"][j]],
+                        "voice_lines": voice,
+                        "has_5g_home_internet": home,
+                        "payment_method": PAYMENT_METHODS[cust["payment"][j]],
+                        "paperless_billing": bool(cust["paperless"][j]),
+                        "monthly_charges": dollars(int(cust["charges"][j])),
+                        "device_payment_plan": bool(cust["plan"][j]),
+                        "add_ons": dict(zip(ADD_ONS, cust["add_ons"][j].tolist())),
+                        "churn_risk_score": float(cust["score"][j]),
+                        "trust_baseline": float(cust["trust"][j]),
+                        "patience": float(cust["patience"][j]),
+                    },
+                    normal,
+                    t_us,
+                )
+            ]
             for i in range(int(first[j]), int(first[j]) + voice + home):
                 dev, imei = ln["device"][i], ln["imei"][i]
-                common = {"account_id": acct, "customer_id": cid, "line_id": ln["line_id"][i],
-                          "msisdn": ln["msisdn"][i]}
-                items.append(("line-activated", {
-                    **common, "line_number": ln["pos"][i] + 1, "product_type": PRODUCT_TYPES[ln["product"][i]],
-                    "line_status": LINE_STATUSES[ln["status"][i]], "activated_at": to_datetime(ln["activated"][i]),
-                    "device": {"imei": imei, "tac": imei[:8], "manufacturer": DEVICE_MAKER[dev],
-                               "model": DEVICE_MODEL[dev], "category": DEVICE_CATEGORY[dev]},
-                    "company_owned_equipment": ln["product"][i] == HOME_INTERNET,
-                    "billing_agreement_type": BILLING_AGREEMENT_TYPES[ln["type"][i]],
-                }, ghost_truth if ln["ghost"][i] else normal, act_us[i] if act_us else t_us))
+                common = {
+                    "account_id": acct,
+                    "customer_id": cid,
+                    "line_id": ln["line_id"][i],
+                    "msisdn": ln["msisdn"][i],
+                }
+                items.append(
+                    (
+                        "line-activated",
+                        {
+                            **common,
+                            "line_number": ln["pos"][i] + 1,
+                            "product_type": PRODUCT_TYPES[ln["product"][i]],
+                            "line_status": LINE_STATUSES[ln["status"][i]],
+                            "activated_at": to_datetime(ln["activated"][i]),
+                            "device": {
+                                "imei": imei,
+                                "tac": imei[:8],
+                                "manufacturer": DEVICE_MAKER[dev],
+                                "model": DEVICE_MODEL[dev],
+                                "category": DEVICE_CATEGORY[dev],
+                            },
+                            "company_owned_equipment": ln["product"][i] == HOME_INTERNET,
+                            "billing_agreement_type": BILLING_AGREEMENT_TYPES[ln["type"][i]],
+                        },
+                        ghost_truth if ln["ghost"][i] else normal,
+                        act_us[i] if act_us else t_us,
+                    )
+                )
                 if ln["financed"][i]:
                     price, term = int(DEVICE_PRICE_CENTS[dev]), ln["term"][i]
-                    items.append(("eip-agreement-created", {
-                        **common, "agreement_number": ln["agreement"][i], "eip_imei": imei,
-                        "device_model": DEVICE_MODEL[dev], "installment_months": term,
-                        "billing_agreement_type": BILLING_AGREEMENT_TYPES[ln["type"][i]],
-                        "financed_amount": dollars(price), "monthly_installment": dollars(-(-price // term)),
-                        "agreement_start": to_datetime(ln["start"][i]), "months_remaining": ln["left"][i],
-                        "eip_status": EIP_STATUSES[ln["closed"][i]],
-                    }, normal, eip_us[i] if eip_us else t_us))
-            bundles.append([Event(stream, acct, at, envelope(
-                event_id=next(event_ids), event_type=event_type, time_us=at, source_service=svc, correlation_id=corr,
-                payload=payload, truth=truth.copy())) for event_type, payload, truth, at in items])
+                    items.append(
+                        (
+                            "eip-agreement-created",
+                            {
+                                **common,
+                                "agreement_number": ln["agreement"][i],
+                                "eip_imei": imei,
+                                "device_model": DEVICE_MODEL[dev],
+                                "installment_months": term,
+                                "billing_agreement_type": BILLING_AGREEMENT_TYPES[ln["type"][i]],
+                                "financed_amount": dollars(price),
+                                "monthly_installment": dollars(-(-price // term)),
+                                "agreement_start": to_datetime(ln["start"][i]),
+                                "months_remaining": ln["left"][i],
+                                "eip_status": EIP_STATUSES[ln["closed"][i]],
+                            },
+                            normal,
+                            eip_us[i] if eip_us else t_us,
+                        )
+                    )
+            bundles.append(
+                [
+                    Event(
+                        stream,
+                        acct,
+                        at,
+                        envelope(
+                            event_id=next(event_ids),
+                            event_type=event_type,
+                            time_us=at,
+                            source_service=svc,
+                            correlation_id=corr,
+                            payload=payload,
+                            truth=truth.copy(),
+                        ),
+                    )
+                    for event_type, payload, truth, at in items
+                ]
+            )
         return bundles
 
     # --- usage snapshots ----------------------------------------------------------------------------------
@@ -294,8 +433,9 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         rows = np.arange(s)
         flat = np.where(ok[rows, first], cand[rows, first], -1)
         for j in np.flatnonzero(flat < 0).tolist():  # rare in steady state; common while the pool is tiny
-            valid = np.flatnonzero((self._product[:hi] >= 0)
-                                   & (np.repeat(self._created_at[:self._filled], SLOT_LINES) < idx[j]))
+            valid = np.flatnonzero(
+                (self._product[:hi] >= 0) & (np.repeat(self._created_at[: self._filled], SLOT_LINES) < idx[j])
+            )
             if len(valid):
                 flat[j] = valid[rng.integers(0, len(valid))]
         return flat
@@ -305,15 +445,24 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         k, rows = len(f), np.arange(len(f))
         own = f // SLOT_LINES
         grid = own[:, None] * SLOT_LINES + np.arange(SLOT_LINES)
-        same = ((self._product[grid] == VOICE) & (grid != f[:, None]) & (self._imei[grid] != registered[:, None])
-                & within)
+        same = (
+            (self._product[grid] == VOICE) & (grid != f[:, None]) & (self._imei[grid] != registered[:, None]) & within
+        )
         other = rng.integers(0, self._filled * SLOT_LINES, (k, CANDIDATES))
-        elsewhere = ((self._product[other] == VOICE) & (other // SLOT_LINES != own[:, None])
-                     & (self._created_at[other // SLOT_LINES] < 0) & (self._imei[other] != registered[:, None]))
+        elsewhere = (
+            (self._product[other] == VOICE)
+            & (other // SLOT_LINES != own[:, None])
+            & (self._created_at[other // SLOT_LINES] < 0)
+            & (self._imei[other] != registered[:, None])
+        )
         mine = grid[rows, np.argmax(rng.random((k, SLOT_LINES)) * same, axis=1)]  # a random one of them
-        donors = np.where(same.any(axis=1), self._imei[mine],
-                          np.where(elsewhere.any(axis=1), self._imei[other[rows, elsewhere.argmax(axis=1)]], None))
-        unknown = np.flatnonzero(np.equal(donors, None))  # then a handset never registered with NovaWireless
+        donors = np.where(
+            same.any(axis=1),
+            self._imei[mine],
+            np.where(elsewhere.any(axis=1), self._imei[other[rows, elsewhere.argmax(axis=1)]], None),
+        )
+        # then a handset never registered with NovaWireless (numpy's stubs reject None; object arrays take it)
+        unknown = np.flatnonzero(np.equal(donors, None))  # type: ignore[call-overload]
         if len(unknown):
             donors[unknown] = imeis(rng, draw(HANDSETS_CUM, rng.random(len(unknown))))
         return donors.tolist()
@@ -352,11 +501,27 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         day = (self._anchor_us + cycle * MONTH_US) // DAY_US * DAY_US
         left = np.maximum(self._eip_left[f] - cycle, 0)
         ids = uuids(rng, s)  # a snapshot is its own correlation root
-        columns = (times[idx].tolist(), self._account[slot].tolist(), self._customer[slot].tolist(),
-                   self._line_id[f].tolist(), self._msisdn[f].tolist(), PRODUCT_NAMES[np.maximum(product, 0)].tolist(),
-                   STATUS_NAMES[status].tolist(), (cycle + 1).tolist(), day.tolist(),
-                   (self._tenure[slot] + cycle).tolist(), registered.tolist(), observed.tolist(),
-                   self._agreement[f].tolist(), AGREEMENT_NAMES[atype].tolist(), financed.tolist(), left.tolist(),
-                   data_mb.tolist(), minutes.tolist(), sms.tolist(), kind.tolist(), ids)
+        columns = (
+            times[idx].tolist(),
+            self._account[slot].tolist(),
+            self._customer[slot].tolist(),
+            self._line_id[f].tolist(),
+            self._msisdn[f].tolist(),
+            PRODUCT_NAMES[np.maximum(product, 0)].tolist(),
+            STATUS_NAMES[status].tolist(),
+            (cycle + 1).tolist(),
+            day.tolist(),
+            (self._tenure[slot] + cycle).tolist(),
+            registered.tolist(),
+            observed.tolist(),
+            self._agreement[f].tolist(),
+            AGREEMENT_NAMES[atype].tolist(),
+            financed.tolist(),
+            left.tolist(),
+            data_mb.tolist(),
+            minutes.tolist(),
+            sms.tolist(),
+            kind.tolist(),
+            ids,
+        )
         return snapshot_events(self.spec.name, self.spec.source_service, ctx, columns, skip=(flat < 0).tolist())
-

@@ -35,14 +35,28 @@ and usage_snapshot_date do not apply: the calendar is the arrival's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from producer.domains.base import BlockContext, Event, uuids
 from producer.domains.telco_tables import (
-    AGREEMENT_NAMES, DAY_US, HANDSETS_CUM, HOME_INTERNET, MONTH_US, PRODUCT_NAMES, STATUS_NAMES, SWAP, VOICE,
-    AccountParams, draw, draw_customers, imeis, snapshot_events, snapshot_kinds, usage,
+    AGREEMENT_NAMES,
+    DAY_US,
+    HANDSETS_CUM,
+    HOME_INTERNET,
+    MONTH_US,
+    PRODUCT_NAMES,
+    STATUS_NAMES,
+    SWAP,
+    VOICE,
+    AccountParams,
+    draw,
+    draw_customers,
+    imeis,
+    snapshot_events,
+    snapshot_kinds,
+    usage,
 )
 
 if TYPE_CHECKING:
@@ -95,8 +109,14 @@ class AccountReplay:
         reach, first = np.cumsum(gap), np.flatnonzero(pos == 0)
         act = times[owner] + reach - (reach[first] - gap[first])[owner]
         eip = act + ((10 + 170 * u[2]) * SECOND_US).astype(np.int64)
-        lines.update(act_us=act, eip_us=eip, activated=act // DAY_US * DAY_US, start=eip // DAY_US * DAY_US,
-                     left=np.where(lines["financed"], lines["term"], 0), closed=np.zeros(t, np.int64))
+        lines.update(
+            act_us=act,
+            eip_us=eip,
+            activated=act // DAY_US * DAY_US,
+            start=eip // DAY_US * DAY_US,
+            left=np.where(lines["financed"], lines["term"], 0),
+            closed=np.zeros(t, np.int64),
+        )
 
     def _snapshots(
         self, rng: np.random.Generator, ctx: BlockContext[AccountParams], cust: dict[str, Any], lines: dict[str, Any]
@@ -125,17 +145,43 @@ class AccountReplay:
             observed[swapped] = self._donors(rng, p, cust, lines, line[swapped])
         data_mb, minutes, sms = usage(rng, p.usage, product, status, ghost, share)
         left = np.maximum(lines["term"][line] - k, 0)
-        accounts, customers = (np.array(cust[key], dtype=object)[acct].tolist() for key in ("account_id", "customer_id"))
+        accounts, customers = (
+            np.array(cust[key], dtype=object)[acct].tolist() for key in ("account_id", "customer_id")
+        )
         cycles = k.tolist()  # billing_cycle = tenure_months = k
-        columns = (at.tolist(), accounts, customers, lines["line_id"][line].tolist(), lines["msisdn"][line].tolist(),
-                   PRODUCT_NAMES[product].tolist(), STATUS_NAMES[status].tolist(), cycles, day.tolist(), cycles,
-                   registered.tolist(), observed.tolist(), lines["agreement"][line].tolist(),
-                   AGREEMENT_NAMES[lines["type"][line]].tolist(), financed.tolist(), left.tolist(), data_mb.tolist(),
-                   minutes.tolist(), sms.tolist(), kind.tolist(), uuids(rng, s))
-        return snapshot_events(self.gen.spec.name, self.gen.spec.source_service, ctx, columns)
+        columns = (
+            at.tolist(),
+            accounts,
+            customers,
+            lines["line_id"][line].tolist(),
+            lines["msisdn"][line].tolist(),
+            PRODUCT_NAMES[product].tolist(),
+            STATUS_NAMES[status].tolist(),
+            cycles,
+            day.tolist(),
+            cycles,
+            registered.tolist(),
+            observed.tolist(),
+            lines["agreement"][line].tolist(),
+            AGREEMENT_NAMES[lines["type"][line]].tolist(),
+            financed.tolist(),
+            left.tolist(),
+            data_mb.tolist(),
+            minutes.tolist(),
+            sms.tolist(),
+            kind.tolist(),
+            uuids(rng, s),
+        )
+        # without `skip` no entry is None
+        return cast(list[Event], snapshot_events(self.gen.spec.name, self.gen.spec.source_service, ctx, columns))
 
     def _donors(
-        self, rng: np.random.Generator, p: AccountParams, cust: dict[str, Any], lines: dict[str, Any], swapped: np.ndarray
+        self,
+        rng: np.random.Generator,
+        p: AccountParams,
+        cust: dict[str, Any],
+        lines: dict[str, Any],
+        swapped: np.ndarray,
     ) -> np.ndarray:
         """Handsets seen on swapped lines: another voice line's on the account, else an earlier account's."""
         owner, pos, imei = lines["owner"], lines["pos"], lines["imei"]
@@ -150,7 +196,8 @@ class AccountReplay:
         block_pick = voice_lines[np.clip(pick - self._ring_len, 0, len(voice_lines) - 1)]
         foreign = np.where(pick < self._ring_len, self._ring[np.minimum(pick, RING - 1)], imei[block_pick])
         donors = np.where(p.imei_swap_within_account & (voice >= 2), imei[mate], np.where(total > 0, foreign, None))
-        unknown = np.flatnonzero(np.equal(donors, None) | (donors == imei[swapped]))  # then a never-registered one
+        # then a never-registered one (numpy's stubs reject None; object arrays take it)
+        unknown = np.flatnonzero(np.equal(donors, None) | (donors == imei[swapped]))  # type: ignore[call-overload]
         if len(unknown):
             donors[unknown] = imeis(rng, draw(HANDSETS_CUM, rng.random(len(unknown))))
         return donors

@@ -40,8 +40,9 @@ ACTIVE, SUSPENDED = range(2)
 BILLING_AGREEMENT_TYPES = ("month_to_month", "eip_24mo", "eip_30mo", "eip_36mo")
 EIP_TERMS = (24, 30, 36)
 EIP_STATUSES = ("active", "closed")
-PRODUCT_NAMES, STATUS_NAMES, AGREEMENT_NAMES = (np.array(x, dtype=object) for x in (
-    PRODUCT_TYPES, LINE_STATUSES, BILLING_AGREEMENT_TYPES))
+PRODUCT_NAMES, STATUS_NAMES, AGREEMENT_NAMES = (
+    np.array(x, dtype=object) for x in (PRODUCT_TYPES, LINE_STATUSES, BILLING_AGREEMENT_TYPES)
+)
 TENURE_BINS = ("0-12", "12-24", "24-36", "36-48", "48-60", "60-72")  # months, 12 wide
 CHARGE_BINS = ("20-40", "40-60", "60-80", "80-100", "100-120")  # USD per month, 20 wide
 MULTIPLE_LINES = ("no", "yes", "no_phone_service")  # IBM Telco MultipleLines, mapped to voice line counts
@@ -91,11 +92,59 @@ DEVICE_TAC_COUNT = np.bincount(TAC_DEVICE, minlength=len(DEVICES))
 TACS_OF_MODEL = {d[1]: d[4] for d in DEVICES}
 
 # Real US area codes of large metros; exchange codes NXX exclude N11 service codes and 555.
-AREA_CODES = np.array([
-    212, 213, 214, 215, 216, 224, 248, 281, 305, 310, 312, 313, 314, 404, 408, 415, 425, 469, 480, 502, 503,
-    512, 602, 612, 614, 615, 617, 646, 678, 702, 704, 713, 718, 720, 773, 786, 801, 813, 818, 832, 858, 901,
-    904, 909, 916, 919, 971, 972,
-], dtype=np.int64)
+AREA_CODES = np.array(
+    [
+        212,
+        213,
+        214,
+        215,
+        216,
+        224,
+        248,
+        281,
+        305,
+        310,
+        312,
+        313,
+        314,
+        404,
+        408,
+        415,
+        425,
+        469,
+        480,
+        502,
+        503,
+        512,
+        602,
+        612,
+        614,
+        615,
+        617,
+        646,
+        678,
+        702,
+        704,
+        713,
+        718,
+        720,
+        773,
+        786,
+        801,
+        813,
+        818,
+        832,
+        858,
+        901,
+        904,
+        909,
+        916,
+        919,
+        971,
+        972,
+    ],
+    dtype=np.int64,
+)
 EXCHANGES = np.array([x for x in range(200, 1000) if x % 100 != 11 and x != 555], dtype=np.int64)
 
 
@@ -137,7 +186,7 @@ def imeis(rng: np.random.Generator, devices: np.ndarray) -> list[str]:
     digits[:, 8:14] = rng.integers(0, 10, (n, 6))
     digits[:, 14] = luhn_check_digits(digits[:, :14])
     text = (digits + 48).astype(np.uint8).tobytes().decode("ascii")
-    return [text[i:i + 15] for i in range(0, 15 * n, 15)]
+    return [text[i : i + 15] for i in range(0, 15 * n, 15)]
 
 
 def msisdns(rng: np.random.Generator, n: int) -> list[str]:
@@ -176,13 +225,24 @@ class ChurnRiskModel(DomainParams):
     base: float = Field(0.05, ge=-1.0, le=1.0)
     tenure_weight: float = Field(0.30, ge=0.0, le=1.0)
     tenure_decay_months: float = Field(18.0, gt=0.0, le=600.0)
-    payment_method_risk: dict[str, float] = Field(default_factory=lambda: {
-        "electronic_check": 0.18, "mailed_check": 0.06, "bank_transfer_automatic": 0.02, "credit_card_automatic": 0.0})
-    service_type_risk: dict[str, float] = Field(default_factory=lambda: {
-        "voice_only": 0.0, "voice_and_home_internet": 0.06, "home_internet_only": 0.08})
+    payment_method_risk: dict[str, float] = Field(
+        default_factory=lambda: {
+            "electronic_check": 0.18,
+            "mailed_check": 0.06,
+            "bank_transfer_automatic": 0.02,
+            "credit_card_automatic": 0.0,
+        }
+    )
+    service_type_risk: dict[str, float] = Field(
+        default_factory=lambda: {"voice_only": 0.0, "voice_and_home_internet": 0.06, "home_internet_only": 0.08}
+    )
     noise_std: float = Field(0.03, ge=0.0, le=0.5)
-    horizon_months: float = Field(12.0, gt=0.0, le=600.0, description="replay: churn_risk_score is the "
-                                  "probability of churning within this many months")
+    horizon_months: float = Field(
+        12.0,
+        gt=0.0,
+        le=600.0,
+        description="replay: churn_risk_score is the probability of churning within this many months",
+    )
 
     @field_validator("payment_method_risk", "service_type_risk")
     @classmethod
@@ -207,44 +267,76 @@ class AccountParams(DomainParams):
     attach rates, the snapshot date), its pipeline's distributions (IBM Telco-derived) and missing-IMEI rates."""
 
     max_accounts: int = Field(10_000, ge=1, le=2_000_000, description="bounded account pool (seed n_customers)")
-    new_account_rate: Rate = Field(0.05, description="share of arrivals that onboard an account; the rest "
-                                   "are usage snapshots")
+    new_account_rate: Rate = Field(
+        0.05, description="share of arrivals that onboard an account; the rest are usage snapshots"
+    )
     usage_snapshot_date: date = Field(date(2026, 2, 22), description="billing cycle 0 of every line's snapshots")
     p_inject_eip_usage_mismatch: Rate = Field(0.06, description="per snapshot of a financed line: imei_swap")
-    imei_swap_within_account: bool = Field(True, description="swap with another line's device on the account "
-                                           "when it has one (the seed's mismatch_within_customer_only)")
-    p_missing_usage_imei: Rate = Field(0.04, description="missing usage IMEIs: ghost_line_share of them are "
-                                       "ghost lines (per line), the rest capture failures (per financed snapshot)")
+    imei_swap_within_account: bool = Field(
+        True,
+        description="swap with another line's device on the account "
+        "when it has one (the seed's mismatch_within_customer_only)",
+    )
+    p_missing_usage_imei: Rate = Field(
+        0.04,
+        description="missing usage IMEIs: ghost_line_share of them are "
+        "ghost lines (per line), the rest capture failures (per financed snapshot)",
+    )
     ghost_line_share: Rate = 0.30
-    p_voice_eip_attach_if_plan: Rate = Field(0.85, description="a voice line is financed if the customer has "
-                                             "a device payment plan")
-    device_payment_plan_rate: Rate = Field(0.721, description="customers with a device payment plan (seed: "
-                                           "contract mix 62/10/28 with month_to_month_plan_rate 0.55)")
+    p_voice_eip_attach_if_plan: Rate = Field(
+        0.85, description="a voice line is financed if the customer has a device payment plan"
+    )
+    device_payment_plan_rate: Rate = Field(
+        0.721,
+        description="customers with a device payment plan (seed: "
+        "contract mix 62/10/28 with month_to_month_plan_rate 0.55)",
+    )
     eip_term_weights: dict[int, float] = Field(default_factory=lambda: {24: 0.35, 30: 0.25, 36: 0.40})
     suspended_line_rate: Rate = Field(0.07, description="voice lines suspended (5G HINT lines are active)")
-    tenure_weights: dict[str, float] = Field(default_factory=lambda: dict(zip(
-        TENURE_BINS, (0.34, 0.20, 0.16, 0.14, 0.10, 0.06))), description="months, uniform within a bin")
-    monthly_charge_weights: dict[str, float] = Field(default_factory=lambda: dict(zip(
-        CHARGE_BINS, (0.18, 0.28, 0.26, 0.18, 0.10))), description="USD, uniform within a bin")
-    payment_method_weights: dict[str, float] = Field(default_factory=lambda: dict(zip(
-        PAYMENT_METHODS, (0.30, 0.10, 0.35, 0.25))))
-    multiple_lines_weights: dict[str, float] = Field(default_factory=lambda: dict(zip(
-        MULTIPLE_LINES, (0.40, 0.55, 0.05))), description="no: 1 voice line, yes: 2-5, no_phone_service: 0 "
-        "(such customers have 5G Home Internet)")
+    tenure_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(zip(TENURE_BINS, (0.34, 0.20, 0.16, 0.14, 0.10, 0.06))),
+        description="months, uniform within a bin",
+    )
+    monthly_charge_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(zip(CHARGE_BINS, (0.18, 0.28, 0.26, 0.18, 0.10))),
+        description="USD, uniform within a bin",
+    )
+    payment_method_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(zip(PAYMENT_METHODS, (0.30, 0.10, 0.35, 0.25)))
+    )
+    multiple_lines_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(zip(MULTIPLE_LINES, (0.40, 0.55, 0.05))),
+        description="no: 1 voice line, yes: 2-5, no_phone_service: 0 (such customers have 5G Home Internet)",
+    )
     home_internet_share: Rate = Field(0.45, description="IBM Telco DSL + fiber, remapped to 5G Home Internet")
     paperless_billing_rate: Rate = 0.60
     add_on_rates: dict[str, float] = Field(default_factory=lambda: dict(zip(ADD_ONS, (0.35, 0.30, 0.42, 0.33, 0.28))))
     churn_risk: ChurnRiskModel = Field(default_factory=ChurnRiskModel)
-    replay_months: int = Field(12, ge=1, le=120, description="replay: monthly billing cycles (usage snapshots "
-                               "per line) an account is followed for unless it churns first")
+    replay_months: int = Field(
+        12,
+        ge=1,
+        le=120,
+        description="replay: monthly billing cycles (usage snapshots "
+        "per line) an account is followed for unless it churns first",
+    )
     usage: UsageModel = Field(default_factory=UsageModel)
 
-    @field_validator("eip_term_weights", "tenure_weights", "monthly_charge_weights", "payment_method_weights",
-                     "multiple_lines_weights")
+    @field_validator(
+        "eip_term_weights",
+        "tenure_weights",
+        "monthly_charge_weights",
+        "payment_method_weights",
+        "multiple_lines_weights",
+    )
     @classmethod
     def _known_weights(cls, v: dict, info: Any) -> dict:
-        known = {"eip_term_weights": EIP_TERMS, "tenure_weights": TENURE_BINS, "monthly_charge_weights": CHARGE_BINS,
-                 "payment_method_weights": PAYMENT_METHODS, "multiple_lines_weights": MULTIPLE_LINES}
+        known = {
+            "eip_term_weights": EIP_TERMS,
+            "tenure_weights": TENURE_BINS,
+            "monthly_charge_weights": CHARGE_BINS,
+            "payment_method_weights": PAYMENT_METHODS,
+            "multiple_lines_weights": MULTIPLE_LINES,
+        }
         return _weights(v, known[info.field_name], info.field_name)
 
     @field_validator("add_on_rates")
@@ -272,21 +364,30 @@ def anomaly_rates(p: AccountParams, ctx: BlockContext | None = None) -> tuple[fl
 
 
 def snapshot_kinds(
-    rng: np.random.Generator, ctx: BlockContext[AccountParams], ghost: np.ndarray, financed: np.ndarray,
+    rng: np.random.Generator,
+    ctx: BlockContext[AccountParams],
+    ghost: np.ndarray,
+    financed: np.ndarray,
     registered: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """What each snapshot shows (NORMAL, SWAP, GHOST, CAPTURE) and its observed IMEI, swapped ones still to fill."""
     _, p_swap, p_capture = anomaly_rates(ctx.params, ctx)
     u = rng.random(len(ghost))
-    kind = np.where(ghost, GHOST, np.where(financed & (u < p_swap), SWAP,
-                                           np.where(financed & (u < p_swap + p_capture), CAPTURE, NORMAL)))
+    kind = np.where(
+        ghost,
+        GHOST,
+        np.where(financed & (u < p_swap), SWAP, np.where(financed & (u < p_swap + p_capture), CAPTURE, NORMAL)),
+    )
     observed = registered.copy()
     observed[(kind == GHOST) | (kind == CAPTURE)] = None
     return kind, observed
 
 
 def snapshot_events(
-    stream: str, source_service: str, ctx: BlockContext[AccountParams], columns: tuple[list[Any], ...],
+    stream: str,
+    source_service: str,
+    ctx: BlockContext[AccountParams],
+    columns: tuple[list[Any], ...],
     skip: list[bool] | None = None,
 ) -> list[Event | None]:
     """device-usage-snapshot events from per-snapshot columns, None where skip says so.
@@ -299,8 +400,29 @@ def snapshot_events(
     dates: dict[int, Any] = {}
     out: list[Event | None] = []
     rows = zip(*columns)
-    for gone, (t_us, acct, cid, line_id, msisdn, prod, stat, cyc, d, tenure, reg, obs, agreement, agreement_type,
-               fin, months_left, mb, mins, texts, k, event_id) in zip(skip or [False] * len(columns[0]), rows):
+    for gone, (
+        t_us,
+        acct,
+        cid,
+        line_id,
+        msisdn,
+        prod,
+        stat,
+        cyc,
+        d,
+        tenure,
+        reg,
+        obs,
+        agreement,
+        agreement_type,
+        fin,
+        months_left,
+        mb,
+        mins,
+        texts,
+        k,
+        event_id,
+    ) in zip(skip or [False] * len(columns[0]), rows):
         if gone:
             out.append(None)
             continue
@@ -308,16 +430,35 @@ def snapshot_events(
         if when is None:
             when = dates[d] = to_datetime(d)
         payload = {
-            "account_id": acct, "customer_id": cid, "line_id": line_id, "msisdn": msisdn, "product_type": prod,
-            "line_status": stat, "billing_cycle": cyc, "snapshot_date": when, "tenure_months": tenure,
-            "registered_imei": reg, "observed_imei": obs, "imei_mismatch": obs is not None and obs != reg,
-            "missing_usage_imei": obs is None, "usage_eip_agreement_number": agreement,
-            "billing_agreement_type": agreement_type, "eip_months_remaining": months_left if fin else None,
-            "data_usage_mb": mb, "voice_minutes": mins, "sms_count": texts,
+            "account_id": acct,
+            "customer_id": cid,
+            "line_id": line_id,
+            "msisdn": msisdn,
+            "product_type": prod,
+            "line_status": stat,
+            "billing_cycle": cyc,
+            "snapshot_date": when,
+            "tenure_months": tenure,
+            "registered_imei": reg,
+            "observed_imei": obs,
+            "imei_mismatch": obs is not None and obs != reg,
+            "missing_usage_imei": obs is None,
+            "usage_eip_agreement_number": agreement,
+            "billing_agreement_type": agreement_type,
+            "eip_months_remaining": months_left if fin else None,
+            "data_usage_mb": mb,
+            "voice_minutes": mins,
+            "sms_count": texts,
         }
-        value = envelope(event_id=event_id, event_type="device-usage-snapshot", time_us=t_us,
-                         source_service=source_service, correlation_id=event_id, payload=payload,
-                         truth=truths[k].copy())
+        value = envelope(
+            event_id=event_id,
+            event_type="device-usage-snapshot",
+            time_us=t_us,
+            source_service=source_service,
+            correlation_id=event_id,
+            payload=payload,
+            truth=truths[k].copy(),
+        )
         out.append(Event(stream, acct, t_us, value))
     return out
 
@@ -335,7 +476,11 @@ def expected_events_per_arrival(p: AccountParams) -> float:
 
 
 def draw_customers(
-    rng: np.random.Generator, p: AccountParams, tables: dict[str, Any], a: int, anchor_us: int,
+    rng: np.random.Generator,
+    p: AccountParams,
+    tables: dict[str, Any],
+    a: int,
+    anchor_us: int,
     start_us: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Attributes and churn risk of `a` new customers. Compressed mode: tenure from tenure_weights, customer
@@ -349,23 +494,40 @@ def draw_customers(
     home = (multiple == 2) | (u[6] < p.home_internet_share)  # no phone service: internet only
     service = np.where(voice == 0, 2, np.where(home, 1, 0))
     c = p.churn_risk
-    score = (c.base + c.tenure_weight * np.exp(-tenure / c.tenure_decay_months) + tables["payment_risk"][payment]
-             + tables["service_risk"][service] + c.noise_std * z[0])
+    score = (
+        c.base
+        + c.tenure_weight * np.exp(-tenure / c.tenure_decay_months)
+        + tables["payment_risk"][payment]
+        + tables["service_risk"][service]
+        + c.noise_std * z[0]
+    )
     ids = uuids(rng, 2 * a)
     since = (anchor_us - (months * MONTH_US).astype(np.int64) if start_us is None else start_us) // DAY_US * DAY_US
     return {
-        "tenure": tenure, "charges": charges, "payment": payment, "voice": voice, "home": home,
-        "service": service, "plan": u[7] < p.device_payment_plan_rate, "paperless": u[8] < p.paperless_billing_rate,
+        "tenure": tenure,
+        "charges": charges,
+        "payment": payment,
+        "voice": voice,
+        "home": home,
+        "service": service,
+        "plan": u[7] < p.device_payment_plan_rate,
+        "paperless": u[8] < p.paperless_billing_rate,
         "add_ons": (u[9:] < tables["add_ons"][:, None]).T,
         "score": np.round(np.clip(score, SCORE_FLOOR, SCORE_CAP), 4),
         "trust": np.round(np.clip(72.0 + 12.0 * z[1], 5.0, 98.0), 2),
         "patience": np.round(np.clip(rng.beta(2.2, 2.0, a), 0.02, 0.98), 4),
-        "since": since, "account_id": ids[:a], "customer_id": ids[a:],
+        "since": since,
+        "account_id": ids[:a],
+        "customer_id": ids[a:],
     }
 
 
 def usage(
-    rng: np.random.Generator, us: UsageModel, product: np.ndarray, status: np.ndarray, ghost: np.ndarray,
+    rng: np.random.Generator,
+    us: UsageModel,
+    product: np.ndarray,
+    status: np.ndarray,
+    ghost: np.ndarray,
     share: np.ndarray | float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Data MB, voice minutes and SMS of snapshots (share: the part of the cycle the line was live).

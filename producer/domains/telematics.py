@@ -112,20 +112,37 @@ class TelematicsParams(DomainParams):
     seed's risk profiles are on by default (its --extreme-variance): drivers need archetypes here.
     """
 
-    num_drivers: int = Field(25_000, ge=1, le=5_000_000, description=(
-        "driver pool; the seed's CLI default of 10 sized a 1,000-event file, a stream needs many keys"))
+    num_drivers: int = Field(
+        25_000,
+        ge=1,
+        le=5_000_000,
+        description=("driver pool; the seed's CLI default of 10 sized a 1,000-event file, a stream needs many keys"),
+    )
     max_active_trips: int = Field(10_000, ge=1, le=1_000_000, description="bound on concurrently active trips")
-    sample_interval_s: float = Field(10.0, ge=0.1, le=600.0, description=(
-        "target event-time spacing of a trip's events; the pool holds rate x this many trips"))
+    sample_interval_s: float = Field(
+        10.0,
+        ge=0.1,
+        le=600.0,
+        description=("target event-time spacing of a trip's events; the pool holds rate x this many trips"),
+    )
     archetype_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_ARCHETYPE_WEIGHTS))
-    event_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS), description=(
-        "relative odds of each driving event type for a moderate driver; late_night_driving only at night"))
-    sportiness_effect: float = Field(1.5, ge=0.0, le=3.0, description=(
-        "aggressive odds x max(0, 1 + effect x (car_sportiness - 0.3))"))
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS),
+        description=(
+            "relative odds of each driving event type for a moderate driver; late_night_driving only at night"
+        ),
+    )
+    sportiness_effect: float = Field(
+        1.5, ge=0.0, le=3.0, description=("aggressive odds x max(0, 1 + effect x (car_sportiness - 0.3))")
+    )
     over_speed_mph: OverSpeed = Field(default_factory=OverSpeed)
     trip_duration_minutes: TripDuration = Field(default_factory=TripDuration)
-    trip_start_prob: float = Field(0.07, gt=0.0, le=1.0, description=(
-        "per idle minute: a driver rests a geometric number of minutes between trips"))
+    trip_start_prob: float = Field(
+        0.07,
+        gt=0.0,
+        le=1.0,
+        description=("per idle minute: a driver rests a geometric number of minutes between trips"),
+    )
     min_speed_mph: float = Field(0.0, ge=0.0, le=20.0)
     max_speed_mph: float = Field(82.0, ge=30.0, le=200.0, description="cap of speeds (sustained speeding exceeds it)")
     base_lat: float = Field(37.7749, ge=-80.0, le=80.0)
@@ -137,8 +154,9 @@ class TelematicsParams(DomainParams):
     night_start_hour: int = Field(0, ge=0, le=23, description="late night, local: the seed's hours 0-3")
     night_end_hour: int = Field(4, ge=0, le=23)
     crash_rate: Rate = Field(0.001, description="share of trips ending in crash-like extreme braking (at any event)")
-    sustained_speeding_rate: Rate = Field(0.005, description=(
-        "share of trips with a 2-6 minute extreme speeding window (starting at any event)"))
+    sustained_speeding_rate: Rate = Field(
+        0.005, description=("share of trips with a 2-6 minute extreme speeding window (starting at any event)")
+    )
 
     @field_validator("archetype_weights")
     @classmethod
@@ -176,8 +194,10 @@ def type_weights(p: TelematicsParams, profile: np.ndarray, sportiness: np.ndarra
 TRIPS_SPEC = StreamSpec(
     name="telematics.trips",
     key_field="driver_id",
-    event_types={"trip-started": "datagen.telematics.trips.TripStarted",
-                 "trip-completed": "datagen.telematics.trips.TripCompleted"},
+    event_types={
+        "trip-started": "datagen.telematics.trips.TripStarted",
+        "trip-completed": "datagen.telematics.trips.TripCompleted",
+    },
     source_service="trip-service",
     schema="telematics/trips.avsc",
     description="Trip lifecycle of the telematics drivers: trip-started, then trip-completed with distance, "
@@ -207,8 +227,17 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
     )
     companions = (TRIPS_SPEC,)
     Params = TelematicsParams
-    driftable = ("event_weights", "sportiness_effect", "over_speed_mph", "trip_duration_minutes", "trip_start_prob",
-                 "min_speed_mph", "max_speed_mph", "crash_rate", "sustained_speeding_rate")
+    driftable = (
+        "event_weights",
+        "sportiness_effect",
+        "over_speed_mph",
+        "trip_duration_minutes",
+        "trip_start_prob",
+        "min_speed_mph",
+        "max_speed_mph",
+        "crash_rate",
+        "sustained_speeding_rate",
+    )
     patterns = ("crash", "sustained_speeding")
     events_per_arrival: ClassVar[float] = 1.0  # by construction: each arrival is one start, driving event or end
 
@@ -235,7 +264,9 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
         """Trips started and not yet completed (bounded by max_active_trips)."""
         return len(self._active)
 
-    def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[TelematicsParams]) -> list[Event]:
+    def arrivals(
+        self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[TelematicsParams]
+    ) -> list[Event]:
         """One event per arrival: a trip start, a driving event of an active trip, or a trip's completion."""
         n = len(times_us)
         if n == 0:
@@ -254,14 +285,29 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
         typ = pick_rows(type_weights(ctx.params, prof, self.cars.sportiness[drv], night), uniforms[0])
         value = event_values(typ, prof, uniforms[5])
         for r in range(len(bounds) - 1):
-            idx = order[bounds[r]:bounds[r + 1]]
+            idx = order[bounds[r] : bounds[r + 1]]
             k = kind[idx]
             if (st := idx[k == START]).size:
-                self.trips.start(rng, st, slot[st], self.cars, drv[st], times[st], plan[st], uniforms[:, st],
-                                 normals[:, st], out)
+                self.trips.start(
+                    rng, st, slot[st], self.cars, drv[st], times[st], plan[st], uniforms[:, st], normals[:, st], out
+                )
             if (dr := idx[k == DRIVE]).size:
-                self.trips.drive(ctx, dr, slot[dr], times[dr], seq[dr], crash[dr], typ[dr], value[dr], night[dr],
-                                 prof[dr], spacing, uniforms[:, dr], normals[:, dr], out)
+                self.trips.drive(
+                    ctx,
+                    dr,
+                    slot[dr],
+                    times[dr],
+                    seq[dr],
+                    crash[dr],
+                    typ[dr],
+                    value[dr],
+                    night[dr],
+                    prof[dr],
+                    spacing,
+                    uniforms[:, dr],
+                    normals[:, dr],
+                    out,
+                )
             if (co := idx[k == COMPLETE]).size:
                 self.trips.complete(co, slot[co], self.cars, drv[co], out)
         return self._assemble(rng, ctx, times, kind, drv, hours, offsets, out)
@@ -275,8 +321,14 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
         target = int(min(self.trips.capacity, max(1, round(rate * self.params.sample_interval_s))))
         return target, target / rate
 
-    def _schedule(self, rng: np.random.Generator, ctx: BlockContext[TelematicsParams], times: np.ndarray,
-                  target: int, spacing: float) -> tuple[np.ndarray, ...]:
+    def _schedule(
+        self,
+        rng: np.random.Generator,
+        ctx: BlockContext[TelematicsParams],
+        times: np.ndarray,
+        target: int,
+        spacing: float,
+    ) -> tuple[np.ndarray, ...]:
         """What each arrival does, to which slot and driver; rank orders the state updates of the block.
 
         Rank r holds every arrival whose slot and driver were last touched at ranks < r, so each rank
@@ -292,8 +344,15 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
         rest = (rng.geometric(p.trip_start_prob, n) * MINUTE_US).tolist()
         u_start, u_pick = rng.random((2, n)).tolist()
         active, where, free, idle, left, seqs, slot_driver, rest_until = (
-            self._active, self._where, self._free, self._idle, self._left, self._trip_seq, self._slot_driver,
-            self._rest_until)
+            self._active,
+            self._where,
+            self._free,
+            self._idle,
+            self._left,
+            self._trip_seq,
+            self._slot_driver,
+            self._rest_until,
+        )
         slot_rank: dict[int, int] = {}
         driver_rank: dict[int, int] = {}
         rows: list[tuple[int, int, int, int, int, int]] = []  # kind, slot, rank, driver, seq, crash
@@ -332,34 +391,80 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
         kind, slot, rank, drv, seq, crash = np.array(rows, dtype=np.int64).T
         return kind, slot, rank, drv, seq, plan, crash.astype(bool)
 
-    def _assemble(self, rng: np.random.Generator, ctx: BlockContext[TelematicsParams], times: np.ndarray,
-                  kind: np.ndarray, drv: np.ndarray, hours: np.ndarray, offsets: np.ndarray,
-                  out: dict[str, Any]) -> list[Event]:
+    def _assemble(
+        self,
+        rng: np.random.Generator,
+        ctx: BlockContext[TelematicsParams],
+        times: np.ndarray,
+        kind: np.ndarray,
+        drv: np.ndarray,
+        hours: np.ndarray,
+        offsets: np.ndarray,
+        out: dict[str, Any],
+    ) -> list[Event]:
         """Build the events of the block, in arrival order."""
         n, cars = len(times), self.cars
         ids = uuids(rng, n)
-        truths = {(lv, pt): ctx.truth(anomaly=pt != NO_PATTERN, pattern=PATTERNS[pt], risk_level=LEVELS[lv])
-                  for lv in range(3) for pt in range(3)}
+        truths = {
+            (lv, pt): ctx.truth(anomaly=pt != NO_PATTERN, pattern=PATTERNS[pt], risk_level=LEVELS[lv])
+            for lv in range(3)
+            for pt in range(3)
+        }
         period = ((times - self._t0_us) // MINUTE_US).tolist()
         stream, svc = self.spec.name, self.spec.source_service
         t_stream, t_svc = TRIPS_SPEC.name, TRIPS_SPEC.source_service
         level = self._risk_level[drv].tolist()
-        columns = (times.tolist(), kind.tolist(), drv.tolist(), ids, level, out["trip"].tolist(), out["type"].tolist(),
-                   out["seq"].tolist(), out["lat"].tolist(), out["lon"].tolist(), out["speed"].tolist(),
-                   out["heading"].tolist(), out["posted"].tolist(), out["miles"].tolist(), out["value"].tolist(),
-                   out["flag"].tolist(), out["dt"].tolist(), out["pattern"].tolist(), period, hours.tolist(),
-                   offsets.tolist())
+        columns = (
+            times.tolist(),
+            kind.tolist(),
+            drv.tolist(),
+            ids,
+            level,
+            out["trip"].tolist(),
+            out["type"].tolist(),
+            out["seq"].tolist(),
+            out["lat"].tolist(),
+            out["lon"].tolist(),
+            out["speed"].tolist(),
+            out["heading"].tolist(),
+            out["posted"].tolist(),
+            out["miles"].tolist(),
+            out["value"].tolist(),
+            out["flag"].tolist(),
+            out["dt"].tolist(),
+            out["pattern"].tolist(),
+            period,
+            hours.tolist(),
+            offsets.tolist(),
+        )
         result: list[Event] = []
         emit = result.append
-        driver_ids, car_values, sportiness, car_types = cars.ids, cars.value_decimal, cars.sportiness_list, cars.type_names
-        for j, (t, k, d, eid, lv, trip, typ, sq, la, lo, sp, hd, ps, mi, val, flag, dt, pt, pm, hr,
-                off) in enumerate(zip(*columns)):
+        driver_ids, car_values, sportiness, car_types = (
+            cars.ids,
+            cars.value_decimal,
+            cars.sportiness_list,
+            cars.type_names,
+        )
+        for j, (t, k, d, eid, lv, trip, typ, sq, la, lo, sp, hd, ps, mi, val, flag, dt, pt, pm, hr, off) in enumerate(
+            zip(*columns)
+        ):
             uid = driver_ids[d]
             if k == DRIVE:
-                payload = {"driver_id": uid, "trip_id": trip, "trip_event_seq": sq, "latitude": la, "longitude": lo,
-                           "speed_mph": sp, "heading_deg": hd, "posted_speed_mph": ps, "trip_miles": mi,
-                           "period_minute": pm, "car_value": car_values[d], "car_sportiness": sportiness[d],
-                           "car_type": car_types[d]}
+                payload = {
+                    "driver_id": uid,
+                    "trip_id": trip,
+                    "trip_event_seq": sq,
+                    "latitude": la,
+                    "longitude": lo,
+                    "speed_mph": sp,
+                    "heading_deg": hd,
+                    "posted_speed_mph": ps,
+                    "trip_miles": mi,
+                    "period_minute": pm,
+                    "car_value": car_values[d],
+                    "car_sportiness": sportiness[d],
+                    "car_type": car_types[d],
+                }
                 event_type = TYPES[typ]
                 if typ == HARD_BRAKING:
                     payload["braking_g"], payload["abs_activation"] = val, bool(flag)
@@ -373,21 +478,57 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
                     payload["local_hour"] = hr
                 elif typ == HARSH_ACCELERATION:
                     payload["accel_g"] = val
-                emit(Event(stream, uid, t, envelope(event_id=eid, event_type=event_type, time_us=t,
-                                                    source_service=svc, correlation_id=trip, payload=payload,
-                                                    truth=truths[lv, pt].copy())))
+                emit(
+                    Event(
+                        stream,
+                        uid,
+                        t,
+                        envelope(
+                            event_id=eid,
+                            event_type=event_type,
+                            time_us=t,
+                            source_service=svc,
+                            correlation_id=trip,
+                            payload=payload,
+                            truth=truths[lv, pt].copy(),
+                        ),
+                    )
+                )
                 continue
             if k == START:
-                payload = {"trip_id": trip, "driver_id": uid, "started_at": None, "start_latitude": la,
-                           "start_longitude": lo, "local_hour": hr, "utc_offset_minutes": off,
-                           "car_value": car_values[d], "car_sportiness": sportiness[d], "car_type": car_types[d]}
-                value = envelope(event_id=eid, event_type="trip-started", time_us=t, source_service=t_svc,
-                                 correlation_id=trip, payload=payload, truth=truths[lv, NO_PATTERN].copy())
+                payload = {
+                    "trip_id": trip,
+                    "driver_id": uid,
+                    "started_at": None,
+                    "start_latitude": la,
+                    "start_longitude": lo,
+                    "local_hour": hr,
+                    "utc_offset_minutes": off,
+                    "car_value": car_values[d],
+                    "car_sportiness": sportiness[d],
+                    "car_type": car_types[d],
+                }
+                value = envelope(
+                    event_id=eid,
+                    event_type="trip-started",
+                    time_us=t,
+                    source_service=t_svc,
+                    correlation_id=trip,
+                    payload=payload,
+                    truth=truths[lv, NO_PATTERN].copy(),
+                )
                 payload["started_at"] = value["timestamp"]
             else:
                 payload = self.trips.summary(j, t, out, cars, d)
-                value = envelope(event_id=eid, event_type="trip-completed", time_us=t, source_service=t_svc,
-                                 correlation_id=trip, payload=payload, truth=truths[lv, pt].copy())
+                value = envelope(
+                    event_id=eid,
+                    event_type="trip-completed",
+                    time_us=t,
+                    source_service=t_svc,
+                    correlation_id=trip,
+                    payload=payload,
+                    truth=truths[lv, pt].copy(),
+                )
                 payload["completed_at"] = value["timestamp"]
             emit(Event(t_stream, uid, t, value))
         return result

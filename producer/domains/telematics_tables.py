@@ -16,14 +16,28 @@ from producer.domains.base import dollars, to_datetime, uuids
 from producer.domains.sampling import pick
 
 # driving event types, in the column order of every per-type table below
-TYPES = ("hard_braking", "aggressive_turn", "speeding", "tailgating", "late_night_driving", "harsh_acceleration",
-         "ping")
+TYPES = (
+    "hard_braking",
+    "aggressive_turn",
+    "speeding",
+    "tailgating",
+    "late_night_driving",
+    "harsh_acceleration",
+    "ping",
+)
 HARD_BRAKING, AGGRESSIVE_TURN, SPEEDING, TAILGATING, LATE_NIGHT, HARSH_ACCELERATION, PING = range(7)
 AGGRESSIVE = (HARD_BRAKING, AGGRESSIVE_TURN, SPEEDING, TAILGATING, HARSH_ACCELERATION)  # sportiness raises these
 RATED = (HARD_BRAKING, AGGRESSIVE_TURN, SPEEDING, TAILGATING, LATE_NIGHT, HARSH_ACCELERATION)  # per-100-mile rates
 # the seed's EVENT_TYPE_CONFIG weights (harsh_acceleration from its "adding a new event type" example)
-DEFAULT_EVENT_WEIGHTS = {"hard_braking": 0.18, "aggressive_turn": 0.12, "speeding": 0.22, "tailgating": 0.10,
-                         "late_night_driving": 0.08, "harsh_acceleration": 0.05, "ping": 0.30}
+DEFAULT_EVENT_WEIGHTS = {
+    "hard_braking": 0.18,
+    "aggressive_turn": 0.12,
+    "speeding": 0.22,
+    "tailgating": 0.10,
+    "late_night_driving": 0.08,
+    "harsh_acceleration": 0.05,
+    "ping": 0.30,
+}
 
 # driver archetypes (the seed's risk profiles), the risk level they are labelled with, their base risk
 # (expected claims a year: prior_claim_count ~ Poisson(3 * base risk)) and the seed's profile mix
@@ -32,13 +46,15 @@ RISK_LEVEL = ("low", "low", "medium", "high", "high")
 BASE_RISK = np.array([0.05, 0.10, 0.20, 0.35, 0.55])
 DEFAULT_ARCHETYPE_WEIGHTS = {"ultra_safe": 0.05, "safe": 0.25, "moderate": 0.40, "risky": 0.20, "ultra_risky": 0.10}
 # the seed's PROFILE_EVENT_MULTIPLIERS, columns in TYPES order (harsh_acceleration follows hard_braking)
-PROFILE_MULTIPLIERS = np.array([
-    [0.1, 0.1, 0.12, 0.08, 0.05, 0.1, 2.5],
-    [0.4, 0.4, 0.5, 0.4, 0.4, 0.4, 1.6],
-    [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
-    [3.9, 6.8, 5.0, 4.2, 5.4, 3.9, 0.7],
-    [10.2, 9.0, 10.5, 9.8, 12.2, 10.2, 0.2],
-])
+PROFILE_MULTIPLIERS = np.array(
+    [
+        [0.1, 0.1, 0.12, 0.08, 0.05, 0.1, 2.5],
+        [0.4, 0.4, 0.5, 0.4, 0.4, 0.4, 1.6],
+        [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+        [3.9, 6.8, 5.0, 4.2, 5.4, 3.9, 0.7],
+        [10.2, 9.0, 10.5, 9.8, 12.2, 10.2, 0.2],
+    ]
+)
 # the seed's intensity scaling per archetype: g forces (braking, turning) and over-speed
 G_FACTOR = np.array([0.7, 0.7, 1.0, 1.4, 1.8])
 LATERAL_FACTOR = np.array([0.7, 0.7, 1.0, 1.4, 1.9])
@@ -80,8 +96,9 @@ METERS_PER_MILE = 1609.344
 SECOND_US, MINUTE_US, HOUR_US = 1_000_000, 60_000_000, 3_600_000_000
 
 
-def advance(lat: np.ndarray, lon: np.ndarray, heading_deg: np.ndarray, miles: np.ndarray) -> tuple[np.ndarray,
-                                                                                                      np.ndarray]:
+def advance(
+    lat: np.ndarray, lon: np.ndarray, heading_deg: np.ndarray, miles: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Positions after driving `miles` straight on compass headings (equirectangular at the mid latitude)."""
     d = miles * METERS_PER_MILE / EARTH_RADIUS_M
     h = np.radians(heading_deg)
@@ -90,8 +107,9 @@ def advance(lat: np.ndarray, lon: np.ndarray, heading_deg: np.ndarray, miles: np
     return lat + dlat, lon + dlon
 
 
-def bearing_and_miles(lat: np.ndarray, lon: np.ndarray, to_lat: np.ndarray, to_lon: np.ndarray) -> tuple[
-        np.ndarray, np.ndarray]:
+def bearing_and_miles(
+    lat: np.ndarray, lon: np.ndarray, to_lat: np.ndarray, to_lon: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Compass bearing (degrees) and distance (miles) from one position to another, locally flat."""
     north = np.radians(to_lat - lat)
     east = np.radians(to_lon - lon) * np.cos(np.radians((lat + to_lat) / 2))
@@ -197,13 +215,26 @@ class TripPool:
     @staticmethod
     def block_outputs(n: int) -> dict[str, np.ndarray]:
         """Per-arrival output columns the steps fill in."""
-        out = {k: np.zeros(n, np.int64) for k in ("type", "seq", "heading", "posted", "flag", "pattern", "t0", "last")}
+        out: dict[str, np.ndarray] = {
+            k: np.zeros(n, np.int64) for k in ("type", "seq", "heading", "posted", "flag", "pattern", "t0", "last")
+        }
         out.update({k: np.zeros(n) for k in ("lat", "lon", "speed", "miles", "value", "dt")})
         out.update(trip=np.empty(n, dtype=object), counts=np.zeros((n, len(TYPES)), np.int64), acc=np.zeros((n, N_ACC)))
         return out
 
-    def start(self, rng: np.random.Generator, idx: np.ndarray, s: np.ndarray, cars: CarPool, d: np.ndarray,
-              t: np.ndarray, plan: np.ndarray, u: np.ndarray, z: np.ndarray, out: dict[str, np.ndarray]) -> None:
+    def start(
+        self,
+        rng: np.random.Generator,
+        idx: np.ndarray,
+        s: np.ndarray,
+        cars: CarPool,
+        d: np.ndarray,
+        t: np.ndarray,
+        plan: np.ndarray,
+        u: np.ndarray,
+        z: np.ndarray,
+        out: dict[str, np.ndarray],
+    ) -> None:
         """New trips from where the drivers' cars are: an errand when at home, else the way home."""
         self.trip[s] = uuids(rng, len(idx))
         self.t0[s] = self.last[s] = t
@@ -224,9 +255,23 @@ class TripPool:
         self.acc[s] = 0.0
         out["trip"][idx], out["lat"][idx], out["lon"][idx] = self.trip[s], lat, lon
 
-    def drive(self, ctx: Any, idx: np.ndarray, s: np.ndarray, t: np.ndarray, seq: np.ndarray, crash: np.ndarray,
-              typ: np.ndarray, value: np.ndarray, night: np.ndarray, prof: np.ndarray, spacing: float,
-              u: np.ndarray, z: np.ndarray, out: dict[str, np.ndarray]) -> None:
+    def drive(
+        self,
+        ctx: Any,
+        idx: np.ndarray,
+        s: np.ndarray,
+        t: np.ndarray,
+        seq: np.ndarray,
+        crash: np.ndarray,
+        typ: np.ndarray,
+        value: np.ndarray,
+        night: np.ndarray,
+        prof: np.ndarray,
+        spacing: float,
+        u: np.ndarray,
+        z: np.ndarray,
+        out: dict[str, np.ndarray],
+    ) -> None:
         """One driving event per trip: the segment since its previous event, driven at speed_mph on heading_deg.
 
         `typ` and `value` are the drawn type and type-specific value; a crash (decided by the
@@ -246,19 +291,24 @@ class TripPool:
         posted, cruise, over_speed = self.posted[s], self.cruise[s], p.over_speed_mph
         cap = np.clip(posted + (over_speed.min_mph - 1.0), p.min_speed_mph, max(p.max_speed_mph, p.min_speed_mph))
         steps = np.minimum(dt, 3600.0) / REFERENCE_S  # the processes forget over time, not over events
-        memory = SPEED_MEMORY ** steps
+        memory = SPEED_MEMORY**steps
         noise = SPEED_NOISE_MPH * np.sqrt((1.0 - memory * memory) / (1.0 - SPEED_MEMORY**2))
         v = np.clip(cruise + memory * (self.v[s] - cruise) + noise * z[0], p.min_speed_mph, cap)
         tailgating, speeding, braking = typ == TAILGATING, typ == SPEEDING, typ == HARD_BRAKING
         v = np.where(tailgating, np.minimum(np.maximum(v, TAILGATING_MIN_MPH), cap), v)
-        over = np.minimum(_span((over_speed.min_mph, over_speed.max_mph), u[1]) * OVER_SPEED_FACTOR[prof],
-                          np.maximum(p.max_speed_mph - posted, over_speed.min_mph))
+        over = np.minimum(
+            _span((over_speed.min_mph, over_speed.max_mph), u[1]) * OVER_SPEED_FACTOR[prof],
+            np.maximum(p.max_speed_mph - posted, over_speed.min_mph),
+        )
         over = np.round(np.where(burst, _span(SUSTAINED_OVER_SPEED, u[1]), over), 1)
         speed = np.round(np.where(speeding, posted + over, v), 1)
         bearing, _ = bearing_and_miles(self.lat[s], self.lon[s], self.dest_lat[s], self.dest_lon[s])
         h = self.heading[s]
-        h = (h + (1.0 - (1.0 - HEADING_PULL) ** steps) * ((bearing - h + 540.0) % 360.0 - 180.0)
-             + np.minimum(HEADING_NOISE_DEG * np.sqrt(steps), 45.0) * z[1])
+        h = (
+            h
+            + (1.0 - (1.0 - HEADING_PULL) ** steps) * ((bearing - h + 540.0) % 360.0 - 180.0)
+            + np.minimum(HEADING_NOISE_DEG * np.sqrt(steps), 45.0) * z[1]
+        )
         left = u[2] < 0.5
         turn = typ == AGGRESSIVE_TURN
         h = np.where(turn, h + np.where(left, -1.0, 1.0) * _span(TURN_DEG, u[3]), h)
@@ -272,8 +322,9 @@ class TripPool:
         self.heading[s], self.lat[s], self.lon[s], self.last[s] = heading, lat, lon, t
         self.counts[s, typ] += 1
         acc = self.acc
-        total = acc[s] + np.column_stack((miles, dt, dt * night, miles * night, dt * speeding, dt * tailgating,
-                                          np.zeros_like(dt), burst))
+        total = acc[s] + np.column_stack(
+            (miles, dt, dt * night, miles * night, dt * speeding, dt * tailgating, np.zeros_like(dt), burst)
+        )
         total[:, MAX_SPEED] = np.maximum(acc[s, MAX_SPEED], speed)
         acc[s] = total
         out["type"][idx], out["seq"][idx], out["trip"][idx] = typ, seq, self.trip[s]
@@ -283,15 +334,17 @@ class TripPool:
         out["flag"][idx] = np.where(braking, (u[6] < ABS_SHARE) | crash, turn & left)
         out["pattern"][idx] = np.where(crash, CRASH, np.where(burst, SUSTAINED, NO_PATTERN))
 
-    def complete(self, idx: np.ndarray, s: np.ndarray, cars: CarPool, d: np.ndarray,
-                 out: dict[str, np.ndarray]) -> None:
+    def complete(
+        self, idx: np.ndarray, s: np.ndarray, cars: CarPool, d: np.ndarray, out: dict[str, np.ndarray]
+    ) -> None:
         """Trips that emitted all their driving events: snapshot their totals, park the cars."""
         cars.lat[d], cars.lon[d] = self.lat[s], self.lon[s]
         out["trip"][idx], out["lat"][idx], out["lon"][idx] = self.trip[s], self.lat[s], self.lon[s]
         out["t0"][idx], out["last"][idx] = self.t0[s], self.last[s]
         out["counts"][idx], out["acc"][idx] = self.counts[s], self.acc[s]
-        out["pattern"][idx] = np.where(self.crash[s], CRASH, np.where(self.acc[s, BURST_EVENTS] > 0, SUSTAINED,
-                                                                      NO_PATTERN))
+        out["pattern"][idx] = np.where(
+            self.crash[s], CRASH, np.where(self.acc[s, BURST_EVENTS] > 0, SUSTAINED, NO_PATTERN)
+        )
 
     @staticmethod
     def summary(j: int, t: int, out: dict[str, np.ndarray], cars: CarPool, d: int) -> dict[str, Any]:
@@ -306,22 +359,33 @@ class TripPool:
             speeding_min = acc[SPEEDING_S] / 60.0 * 100.0 / miles
             braking = counts[HARD_BRAKING] * 100.0 / miles
             value = int(cars.value[d])
-            phyd = {"hard_braking_events_per_100mi": round(braking, 3),
-                    "aggressive_turning_events_per_100mi": round(counts[AGGRESSIVE_TURN] * 100.0 / miles, 3),
-                    "tailgating_time_ratio": round(acc[TAILGATING_S] / drive_s, 4) if drive_s > 0 else 0.0,
-                    "speeding_minutes_per_100mi": round(speeding_min, 3),
-                    "late_night_miles_per_100mi": round(night_miles * 100.0 / miles, 3),
-                    "miles": miles, "prior_claim_count": int(cars.prior_claims[d]),
-                    "car_value": value / 10_000 if value > 500 else float(value),
-                    "car_sportiness": cars.sportiness_list[d],
-                    "car_speeding_interaction": round(speeding_min / 10.0 * braking / 5.0, 4)}
+            phyd = {
+                "hard_braking_events_per_100mi": round(braking, 3),
+                "aggressive_turning_events_per_100mi": round(counts[AGGRESSIVE_TURN] * 100.0 / miles, 3),
+                "tailgating_time_ratio": round(acc[TAILGATING_S] / drive_s, 4) if drive_s > 0 else 0.0,
+                "speeding_minutes_per_100mi": round(speeding_min, 3),
+                "late_night_miles_per_100mi": round(night_miles * 100.0 / miles, 3),
+                "miles": miles,
+                "prior_claim_count": int(cars.prior_claims[d]),
+                "car_value": value / 10_000 if value > 500 else float(value),
+                "car_sportiness": cars.sportiness_list[d],
+                "car_speeding_interaction": round(speeding_min / 10.0 * braking / 5.0, 4),
+            }
         return {
-            "trip_id": out["trip"][j], "driver_id": cars.ids[d], "started_at": to_datetime(t0), "completed_at": None,
-            "end_latitude": float(out["lat"][j]), "end_longitude": float(out["lon"][j]), "distance_miles": miles,
-            "duration_sec": (t - t0) / 1e6, "driving_duration_sec": drive_s,
+            "trip_id": out["trip"][j],
+            "driver_id": cars.ids[d],
+            "started_at": to_datetime(t0),
+            "completed_at": None,
+            "end_latitude": float(out["lat"][j]),
+            "end_longitude": float(out["lon"][j]),
+            "distance_miles": miles,
+            "duration_sec": (t - t0) / 1e6,
+            "driving_duration_sec": drive_s,
             "avg_speed_mph": round(miles / (drive_s / 3600.0), 2) if drive_s > 0 else 0.0,
-            "max_speed_mph": acc[MAX_SPEED], "driving_event_count": sum(counts),
-            "event_counts": dict(zip(TYPES, counts)), "events_per_100mi": per_100,
+            "max_speed_mph": acc[MAX_SPEED],
+            "driving_event_count": sum(counts),
+            "event_counts": dict(zip(TYPES, counts)),
+            "events_per_100mi": per_100,
             "night_share": round(acc[NIGHT_S] / drive_s, 4) if drive_s > 0 else 0.0,
             "payd": {"miles": miles, "driving_minutes": round(drive_s / 60.0, 3), "night_miles": round(night_miles, 6)},
             "phyd": phyd,

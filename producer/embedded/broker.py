@@ -41,8 +41,9 @@ def _accepts_connections(host: str, port: int) -> bool:
 class EmbeddedBroker:
     """Runs Tansu as a subprocess with in-memory storage; nothing survives ``stop()``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 15.0,
-                 binary: str | Path | None = None) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 15.0, binary: str | Path | None = None
+    ) -> None:
         self.host = host
         self.port = port
         self.startup_timeout = startup_timeout
@@ -91,8 +92,12 @@ class EmbeddedBroker:
                 raise BrokerUnavailable(f"{exc}; broker output (tail of {self._log_path}):\n{tail}") from exc
             self._bound_port = port
             atexit.register(self.stop)
-            log.info("embedded broker ready bootstrap_servers=%s pid=%s log=%s",
-                     self.bootstrap_servers, self.pid, self._log_path)
+            log.info(
+                "embedded broker ready bootstrap_servers=%s pid=%s log=%s",
+                self.bootstrap_servers,
+                self.pid,
+                self._log_path,
+            )
             return
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -112,8 +117,9 @@ class EmbeddedBroker:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # -- internals ---------------------------------------------------------
@@ -129,14 +135,27 @@ class EmbeddedBroker:
 
     def _spawn(self, binary: Path, port: int) -> None:
         listener = f"tcp://{self.host}:{port}"
-        command = [str(binary), "broker", "--listener-url", listener, "--advertised-listener-url", listener,
-                   "--storage-engine", "memory://tansu/", "--silent"]
+        command = [
+            str(binary),
+            "broker",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--storage-engine",
+            "memory://tansu/",
+            "--silent",
+        ]
         # a file, not a pipe: nobody drains a pipe, and a full pipe would block the broker
-        self._log_file = tempfile.NamedTemporaryFile(prefix="datagen-tansu-", suffix=".log", delete=False)
+        # kept open for the broker's lifetime and closed by _close_log()
+        self._log_file = tempfile.NamedTemporaryFile(prefix="datagen-tansu-", suffix=".log", delete=False)  # noqa: SIM115
         self._log_path = Path(self._log_file.name)
         try:
             self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
                 # own session: a terminal Ctrl-C reaches datagen, which flushes before stopping the broker
                 start_new_session=True,
             )
@@ -153,8 +172,7 @@ class EmbeddedBroker:
                 self._check_alive(port)  # the port could belong to someone else if Tansu died binding it
                 return
             time.sleep(0.05)
-        raise BrokerUnavailable(
-            f"embedded broker on {self.host}:{port} not ready after {self.startup_timeout:.0f}s")
+        raise BrokerUnavailable(f"embedded broker on {self.host}:{port} not ready after {self.startup_timeout:.0f}s")
 
     def _check_alive(self, port: int) -> None:
         assert self._process is not None

@@ -1,8 +1,12 @@
 """A small file-backed service speaking the Confluent Schema Registry REST subset datagen needs.
 
 It covers what confluent-kafka's ``SchemaRegistryClient``, ``AvroSerializer`` and
-``AvroDeserializer`` call: register, lookup, versions, schemas by id and guid,
-subjects, config (compatibility is stored and echoed, never enforced) and mode.
+``AvroDeserializer`` call: register, lookup, versions, schemas by id and guid, subjects,
+soft and permanent deletes, references, config and mode. Compatibility levels (global
+BACKWARD by default, per subject through ``PUT /config/{subject}``) are enforced on register
+with Confluent's 409, and ``POST /compatibility/subjects/{subject}/versions[/{version}]``
+answers ``{"is_compatible": ..., "messages": [...]}`` (messages with ``?verbose=true``);
+the check itself is Apache avro's (see ``producer.embedded.compatibility``).
 """
 
 from __future__ import annotations
@@ -11,24 +15,38 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-
+from producer.embedded.registry_store import CONTENT_TYPE, RegistryHTTPError, SchemaStore
 from producer.errors import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 
-from producer.embedded.registry_store import CONTENT_TYPE, RegistryHTTPError, SchemaStore  # noqa: F401
-
 Route = tuple[str, tuple[str | None, ...], Callable[..., Any]]
+
+
+def _flag(query: dict[str, str], *names: str) -> bool:
+    """A boolean query parameter; clients send true, True or 1."""
+    return any(query.get(name, "").lower() in ("true", "1") for name in names)
+
+
+def _page(items: list[Any], query: dict[str, str]) -> list[Any]:
+    """Apply Confluent's ``offset``/``limit`` (a negative limit means all)."""
+    try:
+        offset, limit = max(int(query.get("offset", 0)), 0), int(query.get("limit", -1))
+    except ValueError:
+        return items
+    return items[offset:] if limit < 0 else items[offset : offset + limit]
 
 
 def _routes(store: SchemaStore) -> list[Route]:
     """Map (method, path pattern) to handlers taking (captures, query, body); None matches one segment."""
+
     def config_body(c: list[str], b: Any) -> dict[str, str]:
         level = b.get("compatibility") if isinstance(b, dict) else None
         return {"compatibility": store.set_compatibility(level, c[0] if c else None)}
@@ -39,28 +57,82 @@ def _routes(store: SchemaStore) -> list[Route]:
         except ValueError:
             raise RegistryHTTPError(404, 40403, f"Schema {raw} not found") from None
 
+    def deleted(q: dict[str, str]) -> bool:
+        return _flag(q, "deleted")
+
+    def deleted_only(q: dict[str, str]) -> bool:
+        return _flag(q, "deletedOnly", "deleted_only")  # the server's name, and the Python client's
+
     return [
         ("GET", (), lambda c, q, b: {}),
-        ("GET", ("subjects",), lambda c, q, b: store.subjects(q.get("subjectPrefix", ""))),
-        ("POST", ("subjects", None), lambda c, q, b: store.lookup(c[0], b)),
-        ("DELETE", ("subjects", None), lambda c, q, b: store.delete_subject(c[0])),
-        ("GET", ("subjects", None, "versions"), lambda c, q, b: store.versions(c[0])),
+        (
+            "GET",
+            ("subjects",),
+            lambda c, q, b: _page(store.subjects(q.get("subjectPrefix", ""), deleted(q), deleted_only(q)), q),
+        ),
+        ("POST", ("subjects", None), lambda c, q, b: store.lookup(c[0], b, deleted(q))),
+        ("DELETE", ("subjects", None), lambda c, q, b: store.delete_subject(c[0], _flag(q, "permanent"))),
+        (
+            "GET",
+            ("subjects", None, "versions"),
+            lambda c, q, b: _page(store.versions(c[0], deleted(q), deleted_only(q)), q),
+        ),
         ("POST", ("subjects", None, "versions"), lambda c, q, b: store.register(c[0], b)),
-        ("GET", ("subjects", None, "versions", None), lambda c, q, b: store.version(c[0], c[1])),
-        ("GET", ("subjects", None, "versions", None, "schema"),
-         lambda c, q, b: RawSchema(store.version(c[0], c[1])["schema"])),
+        ("GET", ("subjects", None, "versions", None), lambda c, q, b: store.version(c[0], c[1], deleted(q))),
+        (
+            "DELETE",
+            ("subjects", None, "versions", None),
+            lambda c, q, b: store.delete_version(c[0], c[1], _flag(q, "permanent")),
+        ),
+        (
+            "GET",
+            ("subjects", None, "versions", None, "schema"),
+            lambda c, q, b: RawSchema(store.version(c[0], c[1], deleted(q))["schema"]),
+        ),
+        (
+            "GET",
+            ("subjects", None, "versions", None, "referencedby"),
+            lambda c, q, b: _page(store.referenced_by(c[0], c[1]), q),
+        ),
+        (
+            "POST",
+            ("compatibility", "subjects", None, "versions", None),
+            lambda c, q, b: store.test_compatibility(c[0], c[1], b, _flag(q, "verbose")),
+        ),
+        (
+            "POST",
+            ("compatibility", "subjects", None, "versions"),
+            lambda c, q, b: store.test_compatibility(c[0], None, b, _flag(q, "verbose")),
+        ),
+        (
+            "GET",
+            ("schemas",),
+            lambda c, q, b: _page(store.schemas(q.get("subjectPrefix", ""), deleted(q), _flag(q, "latestOnly")), q),
+        ),
         ("GET", ("schemas", "types"), lambda c, q, b: ["AVRO"]),
         ("GET", ("schemas", "ids", None), lambda c, q, b: store.schema_by_id(int_id(c[0]))),
-        ("GET", ("schemas", "ids", None, "schema"),
-         lambda c, q, b: RawSchema(store.schema_by_id(int_id(c[0]))["schema"])),
-        ("GET", ("schemas", "ids", None, "versions"), lambda c, q, b: store.id_usages(int_id(c[0]))),
-        ("GET", ("schemas", "ids", None, "subjects"),
-         lambda c, q, b: sorted({u["subject"] for u in store.id_usages(int_id(c[0]))})),
+        (
+            "GET",
+            ("schemas", "ids", None, "schema"),
+            lambda c, q, b: RawSchema(store.schema_by_id(int_id(c[0]))["schema"]),
+        ),
+        (
+            "GET",
+            ("schemas", "ids", None, "versions"),
+            lambda c, q, b: _page(store.id_usages(int_id(c[0]), deleted(q)), q),
+        ),
+        (
+            "GET",
+            ("schemas", "ids", None, "subjects"),
+            lambda c, q, b: _page(sorted({u["subject"] for u in store.id_usages(int_id(c[0]), deleted(q))}), q),
+        ),
         ("GET", ("schemas", "guids", None), lambda c, q, b: store.schema_by_guid(c[0])),
-        ("GET", ("config",), lambda c, q, b: {"compatibilityLevel": store.compatibility()}),
+        ("GET", ("config",), lambda c, q, b: store.config()),
         ("PUT", ("config",), lambda c, q, b: config_body(c, b)),
-        ("GET", ("config", None), lambda c, q, b: {"compatibilityLevel": store.compatibility(c[0])}),
+        ("DELETE", ("config",), lambda c, q, b: store.delete_config()),
+        ("GET", ("config", None), lambda c, q, b: store.config(c[0], _flag(q, "defaultToGlobal"))),
         ("PUT", ("config", None), lambda c, q, b: config_body(c, b)),
+        ("DELETE", ("config", None), lambda c, q, b: store.delete_config(c[0])),
         ("GET", ("mode",), lambda c, q, b: {"mode": "READWRITE"}),
         ("GET", ("mode", None), lambda c, q, b: {"mode": "READWRITE"}),
         ("GET", ("contexts",), lambda c, q, b: ["."]),
@@ -109,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("registry request failed method=%s path=%s", method, self.path)
             self._send(500, {"error_code": 50001, "message": f"Error in the backend data store: {exc}"})
 
-    do_GET = do_POST = do_PUT = do_DELETE = _dispatch  # noqa: N815 - stdlib naming
+    do_GET = do_POST = do_PUT = do_DELETE = _dispatch
 
     def _read_body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
@@ -130,7 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("registry request client=%s %s", self.address_string(), format % args)
 
 
@@ -168,8 +240,9 @@ class LocalSchemaRegistry:
             raise BrokerUnavailable(f"schema registry cannot listen on {self.host}:{self.port}: {exc}") from exc
         server.routes = _routes(store)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="schema-registry", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="schema-registry", daemon=True
+        )
         self._thread.start()
         log.info("schema registry started url=%s data_dir=%s", self.url, self.data_dir or "memory")
 
@@ -190,15 +263,16 @@ class LocalSchemaRegistry:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
 def serve_forever(host: str = "127.0.0.1", port: int = 8081, data_dir: str | Path | None = None) -> None:
     """Run a registry in the foreground until SIGINT or SIGTERM."""
     stop = threading.Event()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     # handlers first: whoever reads the "listening" line may signal at once
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):

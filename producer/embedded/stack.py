@@ -83,8 +83,11 @@ def ensure(timeout: float = START_TIMEOUT) -> StackInfo:
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "producer", "embedded", "serve"],
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-            start_new_session=True, env={**os.environ, "DATAGEN_STATE_DIR": str(directory)},
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "DATAGEN_STATE_DIR": str(directory)},
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -125,7 +128,9 @@ def serve() -> None:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    with EmbeddedBroker() as broker, LocalSchemaRegistry(data_dir=directory / "registry") as registry:
+    # the registry lives in memory like the broker: schemas registered by an earlier stack (perhaps an
+    # older datagen) must not refuse today's schemas as incompatible with topics that no longer exist
+    with EmbeddedBroker() as broker, LocalSchemaRegistry() as registry:
         info = StackInfo(broker.bootstrap_servers, registry.url, os.getpid(), broker.pid or 0, os.getpid())
         path = directory / STATE_FILE
         tmp = path.with_suffix(".tmp")

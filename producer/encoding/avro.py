@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
-import struct
 import logging
+import struct
 import threading
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 import fastavro
@@ -14,6 +15,7 @@ import fastavro
 from producer.encoding.compiled import compile_encoder
 from producer.encoding.schemas import TRUTH_RECORD, schema_dict, schema_text
 from producer.errors import BrokerUnavailable
+from producer.redact import safe_url
 
 log = logging.getLogger(__name__)
 
@@ -79,21 +81,26 @@ class RegistryAvro:
         ctx = SerializationContext(topic, MessageField.VALUE)
         body = schemaless_encoder(schema_file)
         header = b"\x00" + struct.pack(">I", schema_id)
-        checked = False
+
+        def framed(record: dict[str, Any]) -> bytes:
+            return header + body(record)
+
+        def serialized(record: dict[str, Any]) -> bytes:
+            return bytes(serializer(record, ctx))
+
+        def first(record: dict[str, Any]) -> bytes:
+            reference = serialized(record)
+            if reference != framed(record):
+                log.warning("framing differs from AvroSerializer topic=%s; using AvroSerializer", topic)
+                current[0] = serialized
+            else:
+                current[0] = framed
+            return reference
+
+        current: list[Encode] = [first]
 
         def encode(record: dict[str, Any]) -> bytes:
-            nonlocal checked, encode_fast
-            if not checked:
-                checked = True
-                reference = serializer(record, ctx)
-                if reference != header + body(record):
-                    log.warning("framing differs from AvroSerializer topic=%s; using AvroSerializer", topic)
-                    encode_fast = lambda r: serializer(r, ctx)  # noqa: E731
-                return reference
-            return encode_fast(record)
-
-        def encode_fast(record: dict[str, Any]) -> bytes:
-            return header + body(record)
+            return current[0](record)
 
         return encode
 
@@ -106,18 +113,34 @@ class RegistryAvro:
             attempt += 1
             try:
                 schema_id = self.client.register_schema(subject, Schema(schema_text(schema_file), "AVRO"))
-                log.info("schema registered subject=%s id=%s registry=%s", subject, schema_id, self.url)
+                log.info("schema registered subject=%s id=%s registry=%s", subject, schema_id, safe_url(self.url))
                 return schema_id
             except SchemaRegistryError as exc:
                 if exc.http_status_code and 400 <= exc.http_status_code < 500:
-                    raise  # the registry answered and refused: retrying will not help
+                    # the registry answered and refused: retrying will not help
+                    raise BrokerUnavailable(refused_message(self.url, exc.http_status_code, exc.error_message)) from exc
                 error: Exception = exc
             except Exception as exc:  # connection refused, DNS, timeouts
                 error = exc
             log.warning(
                 "schema registry unreachable url=%s attempt=%d retry_in=%.0fs error=%s",
-                self.url, attempt, delay, type(error).__name__,
+                safe_url(self.url),
+                attempt,
+                delay,
+                type(error).__name__,
             )
             if self._stop.wait(delay):
-                raise BrokerUnavailable(f"schema registry {self.url} unreachable: {error}")
+                raise BrokerUnavailable(safe_url(f"schema registry {self.url} unreachable: {error}"))
             delay = min(delay * 2, max_backoff)
+
+
+def refused_message(url: str, status: int, detail: str) -> str:
+    """One line for a registry that answered 4xx: URL without credentials, status, and what to check."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    line = f"schema registry {safe_url(url)} refused the request: HTTP {status} {phrase}".rstrip()
+    if status in (401, 403):
+        return f"{line} (check schema.registry.basic.auth.user.info)"
+    return f"{line}: {detail[:200]}" if detail else line

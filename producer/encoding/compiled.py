@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _SMALL = [bytes([n]) for n in range(128)]
 _DOUBLE = struct.Struct("<d").pack
@@ -140,13 +140,17 @@ class _Compiler:
         if kind == "array":
             item = self.fresh("a")
             inner = self.expr(schema["items"], item, namespace)
-            return (f"((long_bytes(len({value})) + b''.join([{inner} for {item} in {value}]) + b'\\x00') "
-                    f"if {value} else b'\\x00')")
+            return (
+                f"((long_bytes(len({value})) + b''.join([{inner} for {item} in {value}]) + b'\\x00') "
+                f"if {value} else b'\\x00')"
+            )
         if kind == "map":
             key, val = self.fresh("k"), self.fresh("v")
             inner = self.expr(schema["values"], val, namespace)
-            return (f"((long_bytes(len({value})) + b''.join([str_bytes({key}) + {inner} for {key}, {val} in "
-                    f"{value}.items()]) + b'\\x00') if {value} else b'\\x00')")
+            return (
+                f"((long_bytes(len({value})) + b''.join([str_bytes({key}) + {inner} for {key}, {val} in "
+                f"{value}.items()]) + b'\\x00') if {value} else b'\\x00')"
+            )
         return self.primitive(kind, value, logical, schema)
 
     def primitive(self, kind: str, value: str, logical: str | None, schema: dict[str, Any] | None = None) -> str:
@@ -196,6 +200,7 @@ class _Compiler:
         lines.append("        raise ValueError(f'unknown union branch {name!r}')")
         for name, (prefix, encode) in table.items():
             branch = branches[names[name]]
+            check: str | None
             if isinstance(branch, dict) and branch.get("type") == "record":
                 # a plain dict picks the first record branch whose required fields it carries
                 required = frozenset(f["name"] for f in branch["fields"] if "default" not in f)
@@ -252,12 +257,21 @@ def compile_encoder(schema: dict[str, Any], memo: tuple[str, ...] = ()) -> Calla
     compiler = _Compiler()
     top = compiler.record(schema, schema.get("namespace", ""))
     namespace: dict[str, Any] = {
-        "long_bytes": long_bytes, "str_bytes": str_bytes, "raw_bytes": raw_bytes, "micros": micros,
-        "millis": millis, "days": days, "decimal_bytes": decimal_bytes, "uuid_str": uuid_str,
-        "_DOUBLE": _DOUBLE, "_FLOAT": _FLOAT, "Decimal": Decimal, **compiler.constants,
+        "long_bytes": long_bytes,
+        "str_bytes": str_bytes,
+        "raw_bytes": raw_bytes,
+        "micros": micros,
+        "millis": millis,
+        "days": days,
+        "decimal_bytes": decimal_bytes,
+        "uuid_str": uuid_str,
+        "_DOUBLE": _DOUBLE,
+        "_FLOAT": _FLOAT,
+        "Decimal": Decimal,
+        **compiler.constants,
     }
     source = "\n\n".join(compiler.functions.values())
-    exec(compile(source, f"<avro encoder {schema.get('name')}>", "exec"), namespace)  # noqa: S102 - our own generated code
+    exec(compile(source, f"<avro encoder {schema.get('name')}>", "exec"), namespace)
     for full in memo:
         fn = compiler.named.get(full)
         if fn is not None:

@@ -52,9 +52,8 @@ class Encoding:
 
     def topics(self) -> list[TopicInfo]:
         """Every topic this encoding writes, with schema text for Avro files."""
-        out = []
-        for spec in self.specs.values():
-            out.append(TopicInfo(self.topic(spec.name), schema_text(spec.schema) if self.fmt == "avro" else None))
+        avro = self.fmt == "avro"
+        out = [TopicInfo(self.topic(s.name), schema_text(s.schema) if avro else None) for s in self.specs.values()]
         if self.labels == "topic":
             schema = schema_text(GROUND_TRUTH_SCHEMA) if self.fmt == "avro" else None
             out.append(TopicInfo(self.ground_truth_topic, schema))
@@ -110,7 +109,11 @@ class Encoding:
         assert self._truth_encode is not None
         for stream, key, pattern, episode in closed:
             episode_id, value = episode_record(self.topic(stream), key, pattern, episode)
-            out.append(Record(self.ground_truth_topic, episode_id.encode(), self._truth_encode(value), episode.start_us // 1000))
+            out.append(
+                Record(
+                    self.ground_truth_topic, episode_id.encode(), self._truth_encode(value), episode.start_us // 1000
+                )
+            )
         return out
 
     def _truth_record(self, event: Event, topic: str, truth: dict[str, Any]) -> Record:
@@ -126,4 +129,6 @@ class Encoding:
             "episode": None,
         }
         assert self._truth_encode is not None
-        return Record(self.ground_truth_topic, value["event_id"].encode(), self._truth_encode(label), event.time_us // 1000)
+        return Record(
+            self.ground_truth_topic, value["event_id"].encode(), self._truth_encode(label), event.time_us // 1000
+        )

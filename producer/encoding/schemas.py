@@ -1,13 +1,14 @@
-"""Access to the Avro schemas shipped under schemas/."""
+"""Access to the Avro schemas shipped under schemas/ (package data in a wheel)."""
 
 from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from producer._data import bundled_dir
 from producer.errors import DatagenError
 
 TRUTH_RECORD = "datagen.Truth"
@@ -15,17 +16,17 @@ GROUND_TRUTH_SCHEMA = "common/ground_truth.avsc"
 
 
 def schemas_dir() -> Path:
-    """The schemas folder: $DATAGEN_SCHEMAS_DIR, else the one beside the package."""
+    """The schemas folder: $DATAGEN_SCHEMAS_DIR, else the one datagen ships (package data or checkout)."""
     override = os.environ.get("DATAGEN_SCHEMAS_DIR")
     if override:
         return Path(override)
-    for candidate in (Path(__file__).resolve().parents[2] / "schemas", Path.cwd() / "schemas"):
-        if candidate.is_dir():
-            return candidate
-    raise DatagenError("cannot find the schemas/ folder; set DATAGEN_SCHEMAS_DIR")
+    shipped = bundled_dir("schemas")
+    if shipped.is_dir():
+        return shipped
+    raise DatagenError(f"cannot find the schemas folder (looked in {shipped}); set DATAGEN_SCHEMAS_DIR")
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_text(relative: str) -> str:
     """The JSON text of one schema file, normalised (compact, key order kept)."""
     path = schemas_dir() / relative

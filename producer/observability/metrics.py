@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -37,6 +37,7 @@ METRIC_NAMES = (
     "datagen_phase_index",
     "datagen_event_time_seconds",
     "datagen_ready",
+    "datagen_oldest_undelivered_age_seconds",
 )
 
 
@@ -50,7 +51,10 @@ class StatsCollector:
         """Yield every datagen metric family."""
         s = self.stats
         with s.lock:
-            topics = {name: (t.produced, t.delivered, t.failed, t.delivered_bytes, t.failed_bytes) for name, t in s.topics.items()}
+            topics = {
+                name: (t.produced, t.delivered, t.failed, t.delivered_bytes, t.failed_bytes)
+                for name, t in s.topics.items()
+            }
             by_type = dict(s.produced_by_type)
             injected = dict(s.injected)
             buckets, lat_sum = s.latency_buckets.cumsum().tolist(), s.latency_sum
@@ -58,7 +62,9 @@ class StatsCollector:
         info = GaugeMetricFamily("datagen_info", "datagen build and scenario", labels=["version", "scenario"])
         info.add_metric([__version__, s.scenario], 1)
         yield info
-        produced = CounterMetricFamily("datagen_produced_events", "Events handed to the sink", labels=["topic", "event_type"])
+        produced = CounterMetricFamily(
+            "datagen_produced_events", "Events handed to the sink", labels=["topic", "event_type"]
+        )
         for (topic, event_type), count in sorted(by_type.items()):
             produced.add_metric([topic, event_type], count)
         yield produced
@@ -72,18 +78,26 @@ class StatsCollector:
             for topic, values in sorted(topics.items()):
                 family.add_metric([topic], values[idx])
             yield family
-        anomalies = CounterMetricFamily("datagen_injected_anomalies", "Injected anomalous events", labels=["topic", "pattern"])
+        anomalies = CounterMetricFamily(
+            "datagen_injected_anomalies", "Injected anomalous events", labels=["topic", "pattern"]
+        )
         for (topic, pattern), count in sorted(injected.items()):
             anomalies.add_metric([topic, pattern], count)
         yield anomalies
-        yield GaugeMetricFamily("datagen_target_rate_events_per_second", "Target emit rate (0 = max)", value=s.target_rate)
+        yield GaugeMetricFamily(
+            "datagen_target_rate_events_per_second", "Target emit rate (0 = max)", value=s.target_rate
+        )
         yield GaugeMetricFamily("datagen_achieved_rate_events_per_second", "Achieved emit rate", value=s.achieved_rate)
         histogram = HistogramMetricFamily("datagen_delivery_latency_seconds", "Produce-to-ack latency")
         bucket_pairs = [(str(b), buckets[i]) for i, b in enumerate(LATENCY_BUCKETS)] + [("+Inf", buckets[-1])]
         histogram.add_metric([], bucket_pairs, lat_sum)
         yield histogram
-        yield GaugeMetricFamily("datagen_producer_queue_depth_messages", "Messages awaiting acknowledgement", value=s.queue_depth)
-        progress = GaugeMetricFamily("datagen_drift_progress", "Drift progress p(t) in [0,1]", labels=["scenario", "domain"])
+        yield GaugeMetricFamily(
+            "datagen_producer_queue_depth_messages", "Messages awaiting acknowledgement", value=s.queue_depth
+        )
+        progress = GaugeMetricFamily(
+            "datagen_drift_progress", "Drift progress p(t) in [0,1]", labels=["scenario", "domain"]
+        )
         for domain, value in sorted(drift.items()):
             progress.add_metric([s.scenario, domain], value)
         yield progress
@@ -91,14 +105,22 @@ class StatsCollector:
         phase.add_metric([s.scenario, s.phase], 1)
         yield phase
         yield GaugeMetricFamily("datagen_phase_index", "Index of the current phase", value=s.phase_index)
-        yield GaugeMetricFamily("datagen_event_time_seconds", "Simulated event time (unix seconds)", value=s.event_time_us / 1e6)
-        yield GaugeMetricFamily("datagen_ready", "1 when the sink is connected and events flow", value=1 if s.ready else 0)
+        yield GaugeMetricFamily(
+            "datagen_event_time_seconds", "Simulated event time (unix seconds)", value=s.event_time_us / 1e6
+        )
+        ready = 1 if s.is_ready() else 0
+        yield GaugeMetricFamily("datagen_ready", "1 when the sink is connected and events flow", value=ready)
+        yield GaugeMetricFamily(
+            "datagen_oldest_undelivered_age_seconds",
+            "Age of the oldest record handed to the sink and not yet acknowledged",
+            value=s.oldest_undelivered_age(),
+        )
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: MetricsServer  # type: ignore[assignment]
+    server: MetricsServer
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         stats = self.server.stats
         if path == "/metrics":
@@ -108,7 +130,9 @@ class _Handler(BaseHTTPRequestHandler):
             alive = not stats.ready or time.monotonic() - stats.last_heartbeat < STALE_AFTER
             self._send(200 if alive else 503, b"ok\n" if alive else b"stalled\n")
         elif path == "/readyz":
-            self._send(200 if stats.ready else 503, b"ready\n" if stats.ready else b"not ready\n")
+            # not a flag set once: a frozen or dead broker turns this 503 while the run goes on
+            ready = stats.is_ready()
+            self._send(200 if ready else 503, b"ready\n" if ready else b"not ready\n")
         else:
             self._send(404, b"not found\n")
 
@@ -119,8 +143,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("http %s", format % args)
+
+
+def listen_banner(host: str, port: int) -> str:
+    """`http://HOST:PORT/metrics ...` for a bound address; a wildcard host says it is every interface."""
+    endpoints = "health /healthz, readiness /readyz"
+    if host in {"", "0.0.0.0", "::"}:
+        host = host or "0.0.0.0"
+        return f"http://{host}:{port}/metrics on every interface (here: http://127.0.0.1:{port}; {endpoints})"
+    return f"http://{host}:{port}/metrics ({endpoints})"
 
 
 class MetricsServer(ThreadingHTTPServer):
@@ -132,6 +165,10 @@ class MetricsServer(ThreadingHTTPServer):
         self.stats = stats
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(StatsCollector(stats))
+        # a private registry starts empty: add the standard process_* and python_* series back
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         try:
             super().__init__((host, port), _Handler)
         except OSError as exc:
@@ -142,6 +179,11 @@ class MetricsServer(ThreadingHTTPServer):
     def port(self) -> int:
         """The bound port."""
         return self.server_address[1]
+
+    def banner(self) -> str:
+        """Where it listens, for the "metrics:" line: the address really bound, and how to reach it."""
+        host, port = self.server_address[:2]
+        return listen_banner(str(host), int(port))
 
     def start(self) -> None:
         """Serve in the background."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +14,12 @@ from producer.domains.base import Event
 
 # delivery latency histogram buckets, in seconds
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# seconds with records outstanding and no acknowledgement before /readyz says deliveries stalled
+STALL_AFTER = 8.0
+
+
+def _always() -> bool:
+    return True
 
 
 @dataclass
@@ -49,7 +56,15 @@ class RunStats:
     ready: bool = False
     last_heartbeat: float = field(default_factory=time.monotonic)
     first_error: str | None = None
+    sink_healthy: Callable[[], bool] = field(default=_always, repr=False)  # e.g. "not all brokers down"
+    stall_after: float = STALL_AFTER
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     _rate_window: deque = field(default_factory=lambda: deque(maxlen=64), repr=False)
+    # (monotonic time, cumulative records handed over) per batch; acknowledged ones are dropped
+    _handed_marks: deque = field(default_factory=deque, repr=False)
+    _handed: int = 0
+    _acked: int = 0
+    _last_ack: float = 0.0
 
     def _topic(self, topic: str) -> TopicTotals:
         totals = self.topics.get(topic)
@@ -60,12 +75,12 @@ class RunStats:
     def on_produced(self, events: list[Event], topic_of: dict[str, str], records_per_topic: Counter) -> None:
         """A batch was handed to the sink: count it per topic, event type and injected pattern."""
         by_type = Counter((e.stream, e.value["event_type"]) for e in events)
-        patterns = Counter(
-            (e.stream, e.value["truth"]["pattern"]) for e in events if e.value["truth"]["is_anomaly"]
-        )
+        patterns = Counter((e.stream, e.value["truth"]["pattern"]) for e in events if e.value["truth"]["is_anomaly"])
         with self.lock:
             for topic, count in records_per_topic.items():
                 self._topic(topic).produced += count
+            self._handed += sum(records_per_topic.values())
+            self._handed_marks.append((self.clock(), self._handed))
             for (stream, event_type), count in by_type.items():
                 self.produced_by_type[(topic_of[stream], event_type)] += count
             for (stream, pattern), count in patterns.items():
@@ -77,6 +92,7 @@ class RunStats:
             totals = self._topic(topic)
             totals.delivered += count
             totals.delivered_bytes += nbytes
+            self._acknowledge(count)
 
     def on_failed(self, topic: str, count: int, nbytes: int, error: str) -> None:
         """Sink listener: records failed for good."""
@@ -85,6 +101,37 @@ class RunStats:
             totals.failed += count
             totals.failed_bytes += nbytes
             self.first_error = self.first_error or error
+            self._acknowledge(count)
+
+    def _acknowledge(self, count: int) -> None:
+        """Count records the sink settled (either way); forget batches settled in full. Lock held."""
+        self._acked += count
+        self._last_ack = self.clock()
+        marks = self._handed_marks
+        while marks and marks[0][1] <= self._acked:
+            marks.popleft()
+
+    def oldest_undelivered_age(self) -> float:
+        """Seconds since the oldest record not yet acknowledged was handed to the sink (0 if none)."""
+        with self.lock:
+            marks = self._handed_marks
+            return max(0.0, self.clock() - marks[0][0]) if marks else 0.0
+
+    def stalled_for(self) -> float:
+        """Seconds that records have been outstanding with no acknowledgement at all (0 if none).
+
+        Not simply the oldest record's age: at --rate max a deep producer queue makes the oldest
+        record seconds old while acknowledgements still stream in, and that is not a stall.
+        """
+        with self.lock:
+            marks = self._handed_marks
+            if not marks:
+                return 0.0
+            return max(0.0, self.clock() - max(marks[0][0], self._last_ack))
+
+    def is_ready(self) -> bool:
+        """Connected, the sink reports itself healthy, and deliveries are not stalled."""
+        return self.ready and self.sink_healthy() and self.stalled_for() < self.stall_after
 
     def on_latencies(self, seconds: list[float]) -> None:
         """Sink listener: delivery latencies, folded into histogram buckets in one numpy pass."""

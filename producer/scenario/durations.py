@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -14,7 +15,10 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(DURATION_HINT)
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond float range (10**400): not a duration datagen can play
+            raise ValueError("a positive, finite duration") from None
     elif isinstance(value, str):
         text = value.strip().lower().replace(" ", "")
         try:
@@ -33,6 +37,8 @@ def parse_duration(value: object) -> float:
 
 def format_duration(seconds: float) -> str:
     """A compact human form of a duration in seconds ("1h30m", "45s", "250ms")."""
+    if not math.isfinite(seconds):
+        return str(seconds)
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     out, rest = [], seconds

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import math
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from producer.errors import Plain
 from producer.scenario.durations import parse_duration
 from producer.scheduling.profiles import RateProfile, coerce_rate
 from producer.scheduling.progress import Curve, Linear, coerce_curve
+
+
+class RuleBroken(ValueError):
+    """A rule across fields, naming the field it is about and what was found there."""
+
+    def __init__(self, field: str, expected: str, found: object) -> None:
+        super().__init__(expected)
+        self.field, self.expected, self.found = field, expected, found
 
 
 class Strict(BaseModel):
@@ -18,16 +28,43 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Event time must stay representable: Python datetimes end with year 9999 (and Avro timestamp-micros
+# is an int64 of µs). A run may start between 1970 and 9000 and ends cleanly ("event-time-limit")
+# once its event time reaches EVENT_TIME_LIMIT: the centuries left below year 9999 hold the
+# follow-up events and payload dates (renewals, lifecycles) generators place after an arrival.
+CLOCK_START_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+CLOCK_START_MAX = datetime(9000, 1, 1, tzinfo=UTC)
+EVENT_TIME_LIMIT_US = int(datetime(9900, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
+# a million event-seconds per scenario-second (11.6 event-days a second) is far beyond any useful
+# simulation, and keeps any run from 1970 short of the limit for ~2.5 days of nominal-rate wall time
+MAX_CLOCK_SPEED = 1e6
+# a phase lasts at least a millisecond of scenario time (the finest unit a duration names) and at
+# most ~317 years: phase arithmetic stays exact enough that each block advances scenario time
+MIN_PHASE_SECONDS = 1e-3
+MAX_PHASE_SECONDS = 1e10
+PHASE_BOUNDS = "a phase of 1ms to 1e10 s (~317 years) of scenario time"
+
+
 class Clock(Strict):
     """The simulated event-time clock: where it starts and how fast it runs."""
 
-    start: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    speed: float = Field(default=1.0, gt=0, description="event-seconds per scenario-second")
+    start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+    speed: float = Field(default=1.0, description="event-seconds per scenario-second")
 
     @field_validator("start")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        if not CLOCK_START_MIN <= value <= CLOCK_START_MAX:
+            raise ValueError("a start from 1970-01-01 to 9000-01-01 (UTC), so event times stay representable")
+        return value
+
+    @field_validator("speed")
+    @classmethod
+    def _speed(cls, value: float) -> float:
+        if not (math.isfinite(value) and 0 < value <= MAX_CLOCK_SPEED):
+            raise ValueError(f"a finite speed > 0 and <= {MAX_CLOCK_SPEED:g}")
+        return value
 
     @property
     def start_us(self) -> int:
@@ -38,8 +75,15 @@ class Clock(Strict):
 class StreamConfig(Strict):
     """One stream in the mix: its share of the rate and its parameter overrides."""
 
-    weight: float = Field(default=1.0, ge=0)
+    weight: float = 1.0
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("weight")
+    @classmethod
+    def _weight(cls, value: float) -> float:
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError("a finite weight >= 0")
+        return value
 
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
@@ -77,7 +121,7 @@ class InjectBlock(Window):
 
     stream: str
     pattern: str
-    multiplier: float = Field(default=10.0, ge=0)
+    multiplier: float = Field(default=10.0, ge=0, le=1e6)
 
 
 class Phase(Strict):
@@ -93,7 +137,10 @@ class Phase(Strict):
     @model_validator(mode="after")
     def _one_duration(self) -> Phase:
         if (self.duration is None) == (self.event_duration is None):
-            raise ValueError("exactly one of duration or event_duration")
+            given = [k for k in ("duration", "event_duration") if getattr(self, k) is not None]
+            raise RuleBroken(
+                "duration", "exactly one of duration or event_duration", Plain(" and ".join(given) or "neither")
+            )
         return self
 
     @field_validator("rate", mode="before")
@@ -101,13 +148,23 @@ class Phase(Strict):
     def _rate(cls, value: object) -> object:
         return coerce_rate(value)
 
+    @field_validator("duration")
+    @classmethod
+    def _duration_bounds(cls, value: float | None) -> float | None:
+        if value is not None and not MIN_PHASE_SECONDS <= value <= MAX_PHASE_SECONDS:
+            raise ValueError(PHASE_BOUNDS)
+        return value
+
+
+MAX_DELAY_SECONDS = 30 * 86_400.0  # a month: delays are event-time labels (truth.delay_ms), not run lengths
+
 
 class Lateness(Strict):
     """How late a held-back event arrives: exponential with `mean`, or uniform up to `max`."""
 
     distribution: Literal["exponential", "uniform"] = "exponential"
-    mean: Seconds = 5.0
-    max: Seconds = 60.0
+    mean: Seconds = Field(default=5.0, le=MAX_DELAY_SECONDS)
+    max: Seconds = Field(default=60.0, le=MAX_DELAY_SECONDS)
 
 
 class Disorder(Strict):
@@ -116,8 +173,11 @@ class Disorder(Strict):
     late_share: float = Field(default=0.0, ge=0, le=0.5)
     lateness: Lateness = Field(default_factory=Lateness)
     out_of_order_share: float = Field(default=0.0, ge=0, le=0.5)
-    out_of_order_max: Seconds = 2.0
+    out_of_order_max: Seconds = Field(default=2.0, le=MAX_DELAY_SECONDS)
     duplicate_share: float = Field(default=0.0, ge=0, le=0.5)
+
+
+MAX_REPEAT = 1_000_000_000  # passes; more than that is 'forever' (and keeps total_seconds a float)
 
 
 class Scenario(Strict):
@@ -136,8 +196,8 @@ class Scenario(Strict):
     @field_validator("repeat")
     @classmethod
     def _repeat(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 1:
-            raise ValueError("repeat must be at least 1 or 'forever'")
+        if isinstance(value, int) and not 1 <= value <= MAX_REPEAT:
+            raise ValueError(f"repeat from 1 to {MAX_REPEAT:,}, or 'forever'")
         return value
 
     @model_validator(mode="after")
@@ -145,9 +205,24 @@ class Scenario(Strict):
         names = [p.name for p in self.phases]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"unique phase names (repeated: {', '.join(dupes)})")
-        if not any(s.weight > 0 for s in self.streams.values()):
-            raise ValueError("at least one stream with a positive weight")
+            raise RuleBroken("phases", "unique phase names", Plain(f"repeated: {', '.join(dupes)}"))
+        weights = [s.weight for s in self.streams.values()]
+        if not any(w > 0 for w in weights):
+            raise RuleBroken("streams", "at least one stream with a positive weight", Plain("none"))
+        if not math.isfinite(sum(weights)):  # shares of an infinite total are NaN
+            raise RuleBroken("streams", "weights with a finite sum", Plain(f"a sum of {sum(weights):g}"))
+        return self
+
+    @model_validator(mode="after")
+    def _phase_lengths(self) -> Scenario:
+        for i, phase in enumerate(self.phases):
+            length = self.phase_seconds(phase)
+            if phase.event_duration is not None and not MIN_PHASE_SECONDS <= length <= MAX_PHASE_SECONDS:
+                raise RuleBroken(
+                    f"phases[{i}].event_duration",
+                    f"event_duration / clock.speed: {PHASE_BOUNDS}",
+                    Plain(f"{length:g} scenario seconds"),
+                )
         return self
 
     def phase_seconds(self, phase: Phase) -> float:

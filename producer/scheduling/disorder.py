@@ -47,16 +47,26 @@ class DisorderStage:
             late = rng.uniform(0.0, spec.lateness.max, CHUNK)
         shuffle = rng.uniform(0.0, spec.out_of_order_max, CHUNK)
         duplicate = rng.random(CHUNK) < spec.duplicate_share
-        return np.rec.fromarrays([kind, late, shuffle, duplicate], names="kind,late,shuffle,duplicate")
+        columns = [kind, late, shuffle, duplicate]
+        names = ["kind", "late", "shuffle", "duplicate"]
+        return np.rec.fromarrays(columns, formats=[c.dtype for c in columns], names=names)
 
-    def apply(self, events: Iterator[Event]) -> Iterator[Event]:
-        """The disordered sequence (held events are flushed, in release order, when the input ends)."""
+    def apply(self, events: Iterator[Event | None]) -> Iterator[Event | None]:
+        """The disordered sequence (held events are flushed, in release order, when the input ends).
+
+        A None in the input (the merge pausing after idle work) passes through and counts for nothing.
+        """
         spec = self.spec
         late_cut = spec.late_share
         shuffle_cut = late_cut + spec.out_of_order_share
         held: list[tuple[int, int, Event]] = []
         draws = self._draws(0)
-        for index, event in enumerate(events):
+        index = -1
+        for event in events:
+            if event is None:
+                yield None
+                continue
+            index += 1
             slot = index % CHUNK
             if slot == 0 and index:
                 draws = self._draws(index // CHUNK)

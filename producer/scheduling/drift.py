@@ -71,9 +71,9 @@ class DriftPlan:
             for block in phase.drift:
                 start, end = block.bounds(length)
                 self.drifts.setdefault(block.stream, []).append(_Scheduled(offset + start, offset + end, block))
-            for block in phase.inject:
-                start, end = block.bounds(length)
-                self.injections.setdefault(block.stream, []).append(_Scheduled(offset + start, offset + end, block))
+            for inject in phase.inject:
+                start, end = inject.bounds(length)
+                self.injections.setdefault(inject.stream, []).append(_Scheduled(offset + start, offset + end, inject))
         self._cached = lru_cache(maxsize=512)(self._build)
 
     def _within(self, tau: float) -> float:

@@ -40,7 +40,9 @@ class Pacer:
         if rate is None:
             return MAX_BATCH
         self.credit = min(self.credit + rate * self.tick, max(rate * self.tick, 1.0) * 2)
-        n = int(self.credit)
+        # beyond MAX_BATCH a tick cannot keep up anyway: the loop then runs without sleeping, as at max,
+        # and one take() stays short enough for a stop request to be seen promptly
+        n = min(int(self.credit), MAX_BATCH)
         self.credit -= n
         return n
 
@@ -56,7 +58,7 @@ class Scheduler:
         stats: RunStats,
         stop: threading.Event,
         limits: Limits,
-        rate_override: float | None | str = None,  # events/s, "max", or None to follow the scenario
+        rate_override: float | str | None = None,  # events/s, "max", or None to follow the scenario
         clock: Callable[[], float] = time.monotonic,
         tick: float = TICK_SECONDS,
     ) -> None:
@@ -98,7 +100,7 @@ class Scheduler:
             if self.source.replay:
                 rate, events = self._replay_batch(now - start)
                 if events is None:
-                    self.ended_by = "scenario-end"
+                    self.ended_by = self.source.end_reason
                     break
                 n = 0
             else:
@@ -110,8 +112,8 @@ class Scheduler:
             if events:
                 self._emit(events)
                 tau = self.source.tau_of(events[-1])
-            elif n > 0:
-                self.ended_by = "scenario-end"
+            elif n > 0 and self.source.ended:
+                self.ended_by = self.source.end_reason
                 break
             elif rate is not None and not self.source.replay:
                 tau += self.pacer.tick  # nothing due yet (e.g. a ramp from zero): scenario time still passes
@@ -127,6 +129,8 @@ class Scheduler:
                     self.stop.wait(next_tick - now)
                 elif now - next_tick > self.pacer.tick:
                     next_tick = now  # fell behind: never burst to catch up beyond one tick
+            elif not events:
+                self.stop.wait(self.pacer.tick)  # at max, the streams drew only empty blocks: do not spin
         return self.ended_by
 
     def _replay_batch(self, elapsed: float) -> tuple[float | None, list | None]:

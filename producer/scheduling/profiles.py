@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 DEFAULT_NOMINAL_RATE = 1000.0
+# a billion events/s is far past any sink; the bound keeps rates finite, so pacing and event-time spacing stay finite
+MAX_RATE = 1e9
 
 
 class _Profile(BaseModel):
@@ -27,7 +29,7 @@ class ConstantRate(_Profile):
     """The same target rate for the whole phase."""
 
     profile: Literal["constant"] = "constant"
-    value: float = Field(gt=0, description="events per second")
+    value: float = Field(gt=0, le=MAX_RATE, description="events per second")
 
     def rate_at(self, t: float, duration: float, hour: float = 0.0) -> float:
         """Constant: the configured value."""
@@ -38,8 +40,8 @@ class RampRate(_Profile):
     """A linear ramp from `start` to `end` over the phase."""
 
     profile: Literal["ramp"] = "ramp"
-    start: float = Field(ge=0, alias="from")
-    end: float = Field(ge=0, alias="to")
+    start: float = Field(ge=0, le=MAX_RATE, alias="from")
+    end: float = Field(ge=0, le=MAX_RATE, alias="to")
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> RampRate:
@@ -57,7 +59,7 @@ class MaxRate(_Profile):
     """As fast as the sink accepts; event time advances as if at `nominal` events/s."""
 
     profile: Literal["max"] = "max"
-    nominal: float = Field(default=DEFAULT_NOMINAL_RATE, gt=0)
+    nominal: float = Field(default=DEFAULT_NOMINAL_RATE, gt=0, le=MAX_RATE)
 
     @property
     def is_max(self) -> bool:
@@ -82,7 +84,7 @@ class Step(_Profile):
     """One step of a step profile: from `at` seconds into the phase, `rate` events/s."""
 
     at: Annotated[float, BeforeValidator(lambda v: 0.0 if v in (0, "0", "0s") else _seconds(v))] = 0.0
-    rate: float = Field(ge=0)
+    rate: float = Field(ge=0, le=MAX_RATE)
 
 
 class StepRate(_Profile):
@@ -114,8 +116,8 @@ class SineRate(_Profile):
     """mean + amplitude * sin(2 pi t / period): load that swings around a mean."""
 
     profile: Literal["sine"] = "sine"
-    mean: float = Field(gt=0)
-    amplitude: float = Field(ge=0)
+    mean: float = Field(gt=0, le=MAX_RATE)
+    amplitude: float = Field(ge=0, le=MAX_RATE)
     period: Seconds
 
     @model_validator(mode="after")
@@ -133,8 +135,8 @@ class DiurnalRate(_Profile):
     """A daily cycle in event time: `peak` at `peak_hour`, `trough` twelve hours away (cosine)."""
 
     profile: Literal["diurnal"] = "diurnal"
-    peak: float = Field(gt=0)
-    trough: float = Field(ge=0)
+    peak: float = Field(gt=0, le=MAX_RATE)
+    trough: float = Field(ge=0, le=MAX_RATE)
     peak_hour: float = Field(default=14.0, ge=0, lt=24)
 
     @model_validator(mode="after")
@@ -153,8 +155,8 @@ class BurstRate(_Profile):
     """`base` events/s with a burst of `peak` for `length` seconds every `every` seconds."""
 
     profile: Literal["burst"] = "burst"
-    base: float = Field(gt=0)
-    peak: float = Field(gt=0)
+    base: float = Field(gt=0, le=MAX_RATE)
+    peak: float = Field(gt=0, le=MAX_RATE)
     every: Seconds
     length: Seconds
     offset: Annotated[float, BeforeValidator(lambda v: 0.0 if v in (0, "0", "0s") else _seconds(v))] = 0.0
@@ -172,7 +174,7 @@ class BurstRate(_Profile):
 
 
 RateProfile = Annotated[
-    Union[ConstantRate, RampRate, MaxRate, StepRate, SineRate, DiurnalRate, BurstRate], Field(discriminator="profile")
+    ConstantRate | RampRate | MaxRate | StepRate | SineRate | DiurnalRate | BurstRate, Field(discriminator="profile")
 ]
 PROFILE_NAMES = ("constant", "ramp", "max", "step", "sine", "diurnal", "burst")
 

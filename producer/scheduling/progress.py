@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -41,6 +41,7 @@ class Sigmoid(_Curve):
 
     def progress_at(self, t: float, duration: float) -> float:
         """A logistic rescaled so the window starts at 0 and ends at 1."""
+
         def logistic(u: float) -> float:
             return 1.0 / (1.0 + math.exp(-(u - self.position) / self.width))
 
@@ -77,7 +78,7 @@ class Recurring(_Curve):
         return 1.0 if cycle >= 0.5 else 0.0
 
 
-Curve = Annotated[Union[Linear, Sigmoid, Step, Recurring], Field(discriminator="curve")]
+Curve = Annotated[Linear | Sigmoid | Step | Recurring, Field(discriminator="curve")]
 CURVE_NAMES = ("linear", "sigmoid", "step", "recurring")
 
 

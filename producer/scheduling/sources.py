@@ -5,28 +5,52 @@ k of stream s uses a generator seeded from (scenario seed, stream name, k) and n
 Event time follows the scenario's nominal rate profile, never the wall clock or the `--rate`
 override. Streams are merged by event time with ties broken by stream order. So the sequence of
 events depends only on the scenario and the seed; pacing and sinks only decide when it leaves.
+
+The merge never waits on a stream without bound: a stream that has drawn nothing yet (a weight of
+1e-12, a ramp from zero) is known to emit nothing before its current scenario instant, so the
+others go ahead of it; and each `take()` draws a bounded number of blocks (and fewer in a row that
+yield nothing), then returns what it has, so the scheduler's loop (which watches for a stop) runs again.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 import zlib
+from collections import deque
 from collections.abc import Iterator
-from itertools import islice
-from operator import attrgetter
+from typing import Any
 
 import numpy as np
 
 from producer.domains import stream_class
 from producer.domains.base import BlockContext, DomainParams, Event, StreamGenerator
 from producer.scenario.loader import LoadedScenario
+from producer.scenario.model import EVENT_TIME_LIMIT_US
 from producer.scheduling.disorder import DisorderStage
 from producer.scheduling.drift import DriftPlan
 from producer.scheduling.shard import Shard
 from producer.scheduling.timeline import Timeline
 
 BLOCK_ARRIVALS = 256
+# blocks in a row that yield no event before take() returns what it has: ~4 ms of work, so a
+# scenario that emits (almost) nothing neither blocks a stop request nor burns a core
+IDLE_BLOCKS = 64
+# blocks one take() may draw in all (a normal take of 2000 events draws a few dozen): tiny phases
+# make tiny blocks, each costing a generator call, and a stop request must not wait for thousands
+BLOCKS_PER_TAKE = 256
 _POOL, _BLOCK = 1, 0
+_END: Any = object()  # the merged sequence is exhausted
+
+
+def stream_shares(weights: list[float]) -> list[float]:
+    """Each weight's share of their sum (scaled first when the sum overflows, as 1e308 + 1e308 does)."""
+    total = sum(weights)
+    if math.isfinite(total):
+        return [w / total for w in weights]
+    top = max(weights)
+    scaled = [w / top for w in weights]
+    return [w / sum(scaled) for w in scaled]
 
 
 def stream_seed(seed: int, stream: str, *key: int) -> np.random.Generator:
@@ -53,8 +77,8 @@ class StreamSource:
         self.timeline = timeline
         self.start_us = scenario.clock.start_us
         self.us_per_tau = scenario.clock.speed * 1_000_000
-        total_weight = sum(s.weight for s in scenario.streams.values())
-        self.share = scenario.streams[stream].weight / total_weight
+        shares = dict(zip(scenario.streams, stream_shares([s.weight for s in scenario.streams.values()])))
+        self.share = shares[stream]
         self.params: DomainParams = loaded.params[stream]
         cls = stream_class(stream)
         self.generator: StreamGenerator = cls(self.params, stream_seed(self.seed, stream, _POOL))
@@ -64,6 +88,10 @@ class StreamSource:
         self.drift_progress = 0.0  # of the latest block, for the metrics
         self.tau = 0.0  # scenario instant of the last arrival drawn
         self.block = 0
+        # the scenario instant at which event time reaches the end of representable time
+        self.limit_tau = (EVENT_TIME_LIMIT_US - self.start_us) / self.us_per_tau
+        self.at_time_limit = False
+        self.horizon_us: int | None = None  # the last arrival handed to the generator
 
     def arrival_rate(self, rate: float) -> float:
         """Arrivals per scenario-second: for `rate` events/s, or in replay `rate` entity starts/s."""
@@ -75,24 +103,32 @@ class StreamSource:
         """The next block's events (possibly empty), or None once the scenario has ended."""
         if self.share <= 0 or self.timeline.ended(self.tau):
             return None
+        if self.tau >= self.limit_tau:
+            self.at_time_limit = True
+            return None
         tau0 = self.tau
         point = self.timeline.at(tau0)
+        end = min(point.phase_end, self.limit_tau)
         rate = self.arrival_rate(point.rate())
-        if rate <= 0:  # a ramp starting from zero: step forward without arrivals
-            self.tau = min(point.phase_end, self.tau + max(point.duration / 1000, 0.001))
+        if not rate > 1e-300:  # a ramp from zero (or a rate too small to invert): step on without arrivals
+            self.tau = min(end, self.tau + max(point.duration / 1000, 0.001))
             return []
         rng = stream_seed(self.seed, self.stream, _BLOCK, self.block)
         self.block += 1
         taus = self.tau + np.cumsum(rng.exponential(1.0 / rate, size=self.block_arrivals))
-        inside = taus[taus < point.phase_end]
-        self.tau = float(inside[-1]) if len(inside) == len(taus) else point.phase_end
+        inside = taus[taus < end]
+        self.tau = float(inside[-1]) if len(inside) == len(taus) else end
         if not len(inside):
             return []
         times_us = self.start_us + (inside * self.us_per_tau).astype(np.int64)
+        self.horizon_us = int(times_us[-1])
         params, self.drift_progress = self.plan.params_at(self.stream, tau0)
         ctx = BlockContext(
-            scenario=self.scenario_name, phase=point.phase.name, params=params,
-            drift_progress=self.drift_progress, injection=self.plan.boosts_at(self.stream, tau0),
+            scenario=self.scenario_name,
+            phase=point.phase.name,
+            params=params,
+            drift_progress=self.drift_progress,
+            injection=self.plan.boosts_at(self.stream, tau0),
         )
         return self.generator.generate(rng, times_us, ctx, replay=self.replay)
 
@@ -100,6 +136,13 @@ class StreamSource:
         """Every event of this stream, in event-time order."""
         while (block := self.next_block()) is not None:
             yield from block
+
+    def floor_us(self) -> int:
+        """A bound no event this stream has still to emit falls below (µs)."""
+        if self.horizon_us is None:  # nothing generated yet, so nothing held: arrivals come after tau
+            return self.start_us + int(self.tau * self.us_per_tau)
+        # held follow-ups (in the base class or a generator's own queue) lie past the last horizon
+        return self.horizon_us
 
 
 class EventSource:
@@ -110,9 +153,16 @@ class EventSource:
     disjoint keys. Generation is repeated per shard; encoding and producing (most of the cost) split.
     """
 
-    def __init__(self, loaded: LoadedScenario, block_arrivals: int = BLOCK_ARRIVALS, shard: Shard = Shard()) -> None:
+    def __init__(
+        self,
+        loaded: LoadedScenario,
+        block_arrivals: int = BLOCK_ARRIVALS,
+        shard: Shard = Shard(),
+        idle_blocks: int = IDLE_BLOCKS,
+    ) -> None:
         self.loaded = loaded
         self.shard = shard
+        self.idle_blocks = idle_blocks
         self.timeline = Timeline(loaded.scenario)
         self.plan = DriftPlan(loaded.scenario, loaded.params)
         self.sources = [
@@ -120,40 +170,93 @@ class EventSource:
             for name, config in loaded.scenario.streams.items()
             if config.weight > 0
         ]
-        merged = heapq.merge(*(s.events() for s in self.sources), key=attrgetter("time_us"))
+        merged = self._merge()
         disorder = loaded.scenario.disorder
         if disorder is not None:
             merged = DisorderStage(disorder, loaded.scenario.seed).apply(merged)
-        self._merged = merged if shard.count == 1 else (e for e in merged if shard.owns(e.key))
+        self._merged = merged if shard.count == 1 else (e for e in merged if e is None or shard.owns(e.key))
         self.start_us = loaded.scenario.clock.start_us
         self.us_per_tau = loaded.scenario.clock.speed * 1_000_000
         self.replay = loaded.scenario.mode == "replay"
         self._peeked: Event | None = None
+        self._blocks_left = BLOCKS_PER_TAKE
+        self.ended = False
+
+    def _merge(self) -> Iterator[Event | None]:
+        """The streams merged by (event time, stream order), as heapq.merge would; None after idle work.
+
+        Each stream is one heap entry: its next buffered event's time, or, with nothing buffered, the
+        bound below which it can emit nothing (so the heap says when it must draw before anyone else).
+        """
+        buffers: list[deque[Event]] = [deque() for _ in self.sources]
+        heap = [(source.floor_us(), i) for i, source in enumerate(self.sources)]
+        heapq.heapify(heap)
+        idle = 0
+        while heap:
+            _, i = heap[0]
+            buffer = buffers[i]
+            if buffer:
+                event = buffer.popleft()
+                heapq.heapreplace(heap, (buffer[0].time_us if buffer else self.sources[i].floor_us(), i))
+                idle = 0
+                yield event
+                continue
+            block = self.sources[i].next_block()
+            if block is None:
+                heapq.heappop(heap)
+                continue
+            buffer.extend(block)
+            heapq.heapreplace(heap, (buffer[0].time_us if buffer else self.sources[i].floor_us(), i))
+            idle = 0 if block else idle + 1
+            self._blocks_left -= 1
+            if idle >= self.idle_blocks or self._blocks_left <= 0:
+                idle = 0
+                yield None
 
     def __iter__(self) -> Iterator[Event]:
-        return self._merged
+        return (event for event in self._merged if event is not None)
+
+    def _next(self) -> Event | None:
+        """The next event; None when the merge did a bounded amount of work without one, or has ended."""
+        if self._peeked is not None:
+            peeked, self._peeked = self._peeked, None
+            return peeked
+        event: Event | None = next(self._merged, _END)
+        if event is _END:
+            self.ended = True
+            return None
+        return event
 
     def take(self, n: int) -> list[Event]:
-        """Up to n next events (fewer only when the scenario has ended)."""
-        if self._peeked is not None:
-            first, self._peeked = self._peeked, None
-            return [first, *islice(self._merged, n - 1)]
-        return list(islice(self._merged, n))
+        """Up to n next events; fewer when the scenario has ended or this call drew its share of blocks."""
+        out: list[Event] = []
+        self._blocks_left = BLOCKS_PER_TAKE
+        while len(out) < n:
+            event = self._next()
+            if event is None:
+                break
+            out.append(event)
+        return out
 
     def take_until(self, tau: float, limit: int) -> list[Event] | None:
         """Events up to scenario instant `tau` (at most `limit`); None once the scenario has ended."""
         horizon = self.start_us + tau * self.us_per_tau
         out: list[Event] = []
+        self._blocks_left = BLOCKS_PER_TAKE
         while len(out) < limit:
-            event = self._peeked if self._peeked is not None else next(self._merged, None)
-            self._peeked = None
+            event = self._next()
             if event is None:
-                return out or None
+                return None if self.ended and not out else out
             if event.time_us > horizon:
                 self._peeked = event
                 break
             out.append(event)
         return out
+
+    @property
+    def end_reason(self) -> str:
+        """Why the sequence ended: the scenario's last phase, or the end of representable event time."""
+        return "event-time-limit" if any(s.at_time_limit for s in self.sources) else "scenario-end"
 
     def tau_of(self, event: Event) -> float:
         """The scenario instant of an event, from its event time."""

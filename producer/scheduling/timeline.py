@@ -37,6 +37,7 @@ class Timeline:
         self.total = scenario.total_seconds
         self.start_s = scenario.clock.start_us / 1e6
         self.speed = scenario.clock.speed
+        self.passes = None if scenario.repeat == "forever" else int(scenario.repeat)
         self._starts: list[float] = []
         acc = 0.0
         for duration in self.durations:
@@ -47,14 +48,22 @@ class Timeline:
         """The phase at scenario instant `tau` (seconds since the scenario started)."""
         tau = max(tau, 0.0)
         cycle = int(tau // self.cycle) if math.isfinite(tau) else 0
-        if self.total != math.inf:
-            cycle = min(cycle, int(round(self.total / self.cycle)) - 1)
+        if self.passes is not None:
+            cycle = min(cycle, self.passes - 1)
         within = tau - cycle * self.cycle
         index = max(bisect.bisect_right(self._starts, within) - 1, 0)
-        phase, duration = self.phases[index], self.durations[index]
         start = cycle * self.cycle + self._starts[index]
+        if start + self.durations[index] <= tau and not self._last(cycle, index):
+            # rounding put an instant at (or past) a phase's end into that phase (0.003 // 0.001 == 2):
+            # it belongs to the next one, or a source stepping to phase ends would never advance
+            index, cycle = (index + 1, cycle) if index + 1 < len(self.phases) else (0, cycle + 1)
+            start = cycle * self.cycle + self._starts[index]
+        phase, duration = self.phases[index], self.durations[index]
         hour = ((self.start_s + tau * self.speed) % 86400.0) / 3600.0
         return PhasePoint(index, phase, tau - start, start + duration, cycle, duration, hour)
+
+    def _last(self, cycle: int, index: int) -> bool:
+        return self.passes is not None and cycle >= self.passes - 1 and index == len(self.phases) - 1
 
     def phase_start(self, index: int) -> float:
         """Offset of phase `index` from the start of a pass, in scenario seconds."""

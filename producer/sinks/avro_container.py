@@ -57,7 +57,7 @@ class ContainerWriter:
         if len(buffer) >= size:
             full = len(buffer) - len(buffer) % size
             for start in range(0, full, size):
-                self._write_block(buffer[start:start + size])
+                self._write_block(buffer[start : start + size])
             del buffer[:full]
 
     def flush(self) -> None:

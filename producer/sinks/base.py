@@ -53,7 +53,7 @@ class Sink(ABC):
     def write(self, records: list[Record]) -> None:
         """Hand a batch over; blocks (never drops) while the sink's buffer is full."""
 
-    def poll(self) -> None:
+    def poll(self) -> None:  # noqa: B027 - an optional hook: sinks without delivery reports keep it empty
         """Serve pending delivery reports without blocking."""
 
     @abstractmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -11,9 +12,17 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from producer.errors import BrokerUnavailable, UsageError
+from producer.observability import repeats
+from producer.redact import redact_conf, redact_values
 from producer.sinks.base import DeliveryListener, Record, Sink, TopicInfo
 
 log = logging.getLogger(__name__)
+# producer and admin client log here; repeats of a line are let through once per 10 s, then counted
+rdkafka_log = logging.getLogger("librdkafka")
+# local give-ups whose real cause is the broker error reported before them
+_GIVE_UPS = frozenset(
+    {KafkaError._MSG_TIMED_OUT, KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT, KafkaError._TIMED_OUT}
+)
 
 DEFAULTS: dict[str, Any] = {
     "acks": "all",
@@ -25,14 +34,50 @@ DEFAULTS: dict[str, Any] = {
     "queue.buffering.max.kbytes": 262144,
     "message.timeout.ms": 120000,
 }
-SECRET_WORDS = ("password", "secret", "sasl.oauthbearer.config", "key.pem", "token")
 # librdkafka keys that configure the client (and so the admin client too), not just the producer
 _ADMIN_PREFIXES = ("security.", "sasl.", "ssl.", "client.", "socket.", "broker.", "enable.ssl", "bootstrap")
 
 
 def redact(conf: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a client config that is safe to log: secret values replaced."""
-    return {k: ("***" if any(w in k for w in SECRET_WORDS) else v) for k, v in conf.items()}
+    """A copy of a client config that is safe to log: secret values replaced, URL credentials dropped."""
+    return redact_conf(conf)
+
+
+def _offline(conf: dict[str, Any]) -> dict[str, Any]:
+    """`conf` made safe to instantiate without any I/O: no brokers, no token fetch, no kinit."""
+    offline = {k: v for k, v in conf.items() if k not in ("bootstrap.servers", "metadata.broker.list")}
+    mechanism = str(offline.get("sasl.mechanism", offline.get("sasl.mechanisms", ""))).upper()
+    if mechanism == "OAUTHBEARER" and str(offline.get("sasl.oauthbearer.method", "")).lower() == "oidc":
+        # OIDC fetches a token from the endpoint as the client starts; SASL starts only with a SASL protocol
+        # (the oidc settings themselves are still checked when the client is configured)
+        protocol = str(offline.get("security.protocol", "PLAINTEXT")).upper()
+        offline["security.protocol"] = {"SASL_SSL": "SSL", "SASL_PLAINTEXT": "PLAINTEXT"}.get(protocol, protocol)
+    if mechanism == "GSSAPI":
+        offline["sasl.kerberos.min.time.before.relogin"] = 0  # no kinit run at start
+    return offline
+
+
+def check_conf(conf: dict[str, Any], client: type = Producer) -> None:
+    """Reject what librdkafka rejects in `conf` (a UsageError naming -X), without opening a socket."""
+    quiet = logging.getLogger("producer.sinks.kafka.check")
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False  # "no bootstrap.servers" and other notices are about this throwaway client
+    try:
+        client({**_offline(conf), "logger": quiet})
+    except (KafkaException, TypeError, ValueError) as exc:  # the Python layer rejects callbacks given as text
+        raise conf_error(exc, conf) from exc
+
+
+def conf_error(exc: Exception, conf: dict[str, Any]) -> UsageError:
+    """librdkafka's refusal of `conf` as one line naming -X, secret values hidden."""
+    message = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
+    message = message.removeprefix("Failed to create producer: ").removeprefix("Failed to create consumer: ")
+    return UsageError(f"-X: expected valid librdkafka properties, found {redact_values(message, conf)}")
+
+
+def check_producer_overrides(overrides: dict[str, str]) -> None:
+    """Check the -X overrides merged over the sink's defaults, as KafkaSink.open() will use them."""
+    check_conf({**DEFAULTS, **overrides})
 
 
 class KafkaSink(Sink):
@@ -61,6 +106,8 @@ class KafkaSink(Sink):
         self._failed: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         self._latencies: list[float] = []
         self.first_error: str | None = None
+        self._brokers_down = False  # librdkafka said all brokers are down; cleared by a delivery
+        self._cause: str | None = None  # first client-level error since the last delivery
 
     def _client_conf(self) -> dict[str, Any]:
         admin = {k: v for k, v in self.overrides.items() if k.startswith(_ADMIN_PREFIXES)}
@@ -73,17 +120,32 @@ class KafkaSink(Sink):
     def open(self, topics: list[TopicInfo]) -> None:
         """Start the producer (rejecting bad -X first), wait for the broker, create missing topics."""
         conf = self.producer_conf()
+        repeats.install(rdkafka_log)
+        callbacks: dict[str, Any] = {"logger": rdkafka_log, "error_cb": self._on_error}
         try:
-            self._producer = Producer({**conf, "logger": logging.getLogger("librdkafka")})
+            self._producer = Producer({**conf, **callbacks})
         except KafkaException as exc:
-            raise UsageError(f"-X: expected valid librdkafka properties, found {exc.args[0].str()}") from exc
+            raise conf_error(exc, conf) from exc
         log.info("producer config %s", " ".join(f"{k}={v}" for k, v in sorted(redact(conf).items())))
-        admin = AdminClient({**self._client_conf(), "logger": logging.getLogger("librdkafka.admin")})
+        admin = AdminClient({**self._client_conf(), **callbacks})
         metadata = self._wait_for_broker(admin)
         missing = [t.name for t in topics if t.name not in metadata.topics]
         if missing:
             self._create_topics(admin, missing, min(3, len(metadata.brokers)))
+        self._producer.poll(0)  # serve errors queued while the broker was away: they are history now
+        self._brokers_down, self._cause = False, None
         self._ready = True
+
+    def _on_error(self, err: KafkaError) -> None:
+        """librdkafka's client-level errors (transport, all brokers down, fatal): logged and kept here."""
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._brokers_down = True
+            self._cause = self._cause or f"{err.name()}: {err.str()}"  # a summary: any specific error beats it
+        elif self._cause is None or self._cause.startswith("_ALL_BROKERS_DOWN") or err.fatal():
+            self._cause = f"{err.name()}: {err.str()}"
+        if err.code() != KafkaError._TRANSPORT:  # librdkafka's own FAIL log line already says that one
+            level = logging.ERROR if err.fatal() else logging.WARNING
+            rdkafka_log.log(level, "kafka error %s: %s", err.name(), err.str())
 
     def _create_topics(self, admin: AdminClient, names: list[str], replication: int) -> None:
         futures = admin.create_topics(
@@ -102,16 +164,32 @@ class KafkaSink(Sink):
         while True:
             attempt += 1
             try:
-                return admin.list_topics(timeout=5)
+                return self._list_topics(admin, 5.0)
             except KafkaException as exc:
                 error = exc.args[0].str() if exc.args else str(exc)
+            if self._cause:
+                error = f"{error} ({self._cause})"
+                self._cause = None
             log.warning(
                 "broker unreachable bootstrap=%s attempt=%d retry_in=%.0fs error=%s",
-                self.bootstrap_servers, attempt, delay, error,
+                self.bootstrap_servers,
+                attempt,
+                delay,
+                error,
             )
             if self._stop.wait(delay):
                 raise BrokerUnavailable(f"broker {self.bootstrap_servers} unreachable: {error}")
             delay = min(delay * 2, self._max_backoff)
+
+    def _list_topics(self, admin: AdminClient, timeout: float) -> Any:
+        """Metadata within `timeout` s, asked in 1 s slices so a stop (signal, --duration) is seen at once."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return admin.list_topics(timeout=min(1.0, max(0.1, deadline - time.monotonic())))
+            except KafkaException:
+                if self._stop.is_set() or time.monotonic() >= deadline:
+                    raise
 
     def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
         size = len(msg.value() or b"")
@@ -120,30 +198,54 @@ class KafkaSink(Sink):
             latency = msg.latency()
             if latency is not None:
                 self._latencies.append(latency)
+            if self._brokers_down or self._cause is not None:
+                self._brokers_down, self._cause = False, None  # a broker acknowledged: the outage is over
         else:
             entry = self._failed[msg.topic()]
             if self.first_error is None:
-                self.first_error = f"{err.name()}: {err.str()}"
+                self.first_error = self.describe_failure(err)
                 log.error("delivery failed topic=%s error=%s", msg.topic(), self.first_error)
         entry[0] += 1
         entry[1] += size
+
+    def describe_failure(self, err: KafkaError) -> str:
+        """A delivery error, named by its cause: a purge or timeout says only that librdkafka gave up."""
+        text = f"{err.name()}: {err.str()}"
+        if err.code() not in _GIVE_UPS:
+            return text
+        if self._cause is not None:
+            return f"{self._cause} (then {err.name()})"
+        if err.code() in (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT):
+            return f"{text} (unacknowledged when the shutdown flush timed out; no broker error was reported)"
+        return text
 
     def write(self, records: list[Record]) -> None:
         """Produce a batch; on a full local queue, serve callbacks and retry (never drop)."""
         producer = self._producer
         assert producer is not None, "open() first"
         produce, callback = producer.produce, self._on_delivery
-        for record in records:
+        for index, record in enumerate(records):
             while True:
                 try:
-                    produce(
-                        record.topic, record.value, record.key, timestamp=record.timestamp_ms, on_delivery=callback
-                    )
+                    produce(record.topic, record.value, record.key, timestamp=record.timestamp_ms, on_delivery=callback)
                     break
                 except BufferError:
+                    if self._stop.is_set():  # a signal with the local queue full: exit promptly, not when it drains
+                        self._fail_unqueued(records[index:])
+                        return
                     producer.poll(0.05)
                     self._report()
         producer.poll(0)
+        self._report()
+
+    def _fail_unqueued(self, records: list[Record]) -> None:
+        """Count records that never entered the producer's queue as failed."""
+        for record in records:
+            entry = self._failed[record.topic]
+            entry[0] += 1
+            entry[1] += len(record.value or b"")
+        if self.first_error is None:
+            self.first_error = "not queued: stopped while the producer's local queue was full"
         self._report()
 
     def _report(self) -> None:
@@ -186,8 +288,9 @@ class KafkaSink(Sink):
         """Drop the producer reference (flush first)."""
         self._ready = False
         self._producer = None
+        repeats.install(rdkafka_log).flush_summaries(rdkafka_log)
 
     @property
     def ready(self) -> bool:
-        """True once the broker answered and the producer runs."""
-        return self._ready
+        """True once the broker answered and the producer runs, unless librdkafka says all brokers are down."""
+        return self._ready and not self._brokers_down

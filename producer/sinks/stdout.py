@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import BinaryIO
 
@@ -38,10 +39,8 @@ class StdoutSink(Sink):
 
     def flush(self, timeout: float) -> int:
         """Flush standard output."""
-        try:
+        with contextlib.suppress(BrokenPipeError):
             self.stream.flush()
-        except BrokenPipeError:
-            pass
         return 0
 
     def close(self) -> None:

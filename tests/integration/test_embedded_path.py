@@ -18,7 +18,13 @@ def datagen(state_dir: Path, *args: str, timeout: float = 120) -> subprocess.Com
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL")}
     env["DATAGEN_STATE_DIR"] = str(state_dir)
     return subprocess.run(
-        [sys.executable, "-m", "producer", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "producer", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

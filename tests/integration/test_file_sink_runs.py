@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import fastavro
-
-from pathlib import Path
 
 from producer.cli import main
 
@@ -29,7 +28,9 @@ def test_same_seed_same_bytes_at_any_rate(tmp_path):
 def test_seed_changes_content(tmp_path):
     run(tmp_path / "a", "--events", "200", "--rate", "max", "--format", "jsonl", "--seed", "1")
     run(tmp_path / "b", "--events", "200", "--rate", "max", "--format", "jsonl", "--seed", "2")
-    assert (tmp_path / "a" / "fintech.transactions.jsonl").read_bytes() != (tmp_path / "b" / "fintech.transactions.jsonl").read_bytes()
+    assert (tmp_path / "a" / "fintech.transactions.jsonl").read_bytes() != (
+        tmp_path / "b" / "fintech.transactions.jsonl"
+    ).read_bytes()
 
 
 def test_avro_container_files_are_readable_and_identical_across_rates(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,25 @@ def accelerated(tmp_path: Path, name: str, factor: float, **top) -> Path:
 
 
 def run(scenario: Path | str, out: Path, *flags: str) -> Path:
-    assert main(["run", str(scenario), "--sink", "file", "--format", "jsonl", "--out", str(out), "--rate", "max",
-                 "--no-metrics", *flags]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(scenario),
+                "--sink",
+                "file",
+                "--format",
+                "jsonl",
+                "--out",
+                str(out),
+                "--rate",
+                "max",
+                "--no-metrics",
+                *flags,
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -48,6 +66,7 @@ def read(out: Path, stream: str) -> list[dict]:
 
 
 # -- drift_ramp ---------------------------------------------------------------------------------
+
 
 def psi(expected: np.ndarray | list, actual: np.ndarray | list, bins: int = 10) -> float:
     """Population stability index over the expected sample's deciles (< 0.1 stable, > 0.25 shifted)."""
@@ -59,7 +78,7 @@ def psi(expected: np.ndarray | list, actual: np.ndarray | list, bins: int = 10) 
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def windows(events: list[dict], first: str, second: str, key) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+def windows(events: list[dict], first: str, second: str, key) -> tuple[np.ndarray, np.ndarray]:
     a = np.array([key(e) for e in events if e["truth"]["phase"] == first], dtype=float)
     b = np.array([key(e) for e in events if e["truth"]["phase"] == second], dtype=float)
     return a, b
@@ -110,6 +129,7 @@ def test_steady_state_windows_are_not_flagged(tmp_path):
 
 # -- fraud_burst --------------------------------------------------------------------------------
 
+
 def test_fraud_bursts_raise_the_labelled_share_at_least_five_fold(tmp_path):
     out = run("fraud_burst", tmp_path, "--events", "180000")  # one quiet minute and one 30 s burst
     totals = Counter()
@@ -129,10 +149,18 @@ def test_fraud_bursts_raise_the_labelled_share_at_least_five_fold(tmp_path):
 
 # -- disorder -----------------------------------------------------------------------------------
 
+
 def test_disorder_block_gives_labelled_late_events_at_the_configured_share(tmp_path):
-    scenario = accelerated(tmp_path, "steady_state", 1, disorder={
-        "late_share": 0.03, "lateness": {"distribution": "exponential", "mean": "20s", "max": "2m"},
-        "duplicate_share": 0.01})
+    scenario = accelerated(
+        tmp_path,
+        "steady_state",
+        1,
+        disorder={
+            "late_share": 0.03,
+            "lateness": {"distribution": "exponential", "mean": "20s", "max": "2m"},
+            "duplicate_share": 0.01,
+        },
+    )
     out = run(scenario, tmp_path / "out", "--events", "60000")
     events = [e for f in sorted(out.glob("*.jsonl")) for e in map(json.loads, f.read_text().splitlines())]
     labels = Counter(e["truth"]["disorder"] for e in events)
@@ -144,6 +172,7 @@ def test_disorder_block_gives_labelled_late_events_at_the_configured_share(tmp_p
 
 
 # -- lifecycle_replay ---------------------------------------------------------------------------
+
 
 def test_lifecycle_replay_is_in_event_time_order_with_natural_calendars(tmp_path):
     out = run("lifecycle_replay", tmp_path, "--events", "60000")
@@ -157,14 +186,16 @@ def test_lifecycle_replay_is_in_event_time_order_with_natural_calendars(tmp_path
     per_customer = defaultdict(list)
     for event in customers:
         per_customer[event["payload"]["customer_id"]].append(datetime.fromisoformat(event["timestamp"]))
-    gaps = {(b - a).days for stamps in per_customer.values() for a, b in zip(stamps, stamps[1:])}
+    gaps = {(b - a).days for stamps in per_customer.values() for a, b in pairwise(stamps)}
     assert gaps == {7}  # weekly snapshots, at their natural spacing
     span = max(datetime.fromisoformat(e["timestamp"]) for e in everything) - min(
-        datetime.fromisoformat(e["timestamp"]) for e in everything)
+        datetime.fromisoformat(e["timestamp"]) for e in everything
+    )
     assert span.days >= 30  # months of event time replayed
 
 
 # -- sharding and determinism -------------------------------------------------------------------
+
 
 def test_shards_of_a_bundled_scenario_are_disjoint_and_complete(tmp_path):
     scenario = accelerated(tmp_path, "fraud_burst", 6, repeat=1)  # 15 s of scenario time, then it ends
@@ -187,6 +218,7 @@ def test_same_seed_same_output_for_a_drifting_scenario(tmp_path):
 
 
 # -- stress_test --------------------------------------------------------------------------------
+
 
 def test_stress_test_runs_flat_out_with_bounded_generator_state(tmp_path):
     from itertools import islice

@@ -16,8 +16,25 @@ def lines(out: Path) -> list[str]:
 
 
 def run(out: Path, *flags: str) -> list[str]:
-    assert main(["run", SCENARIO, "--sink", "file", "--format", "jsonl", "--out", str(out), "--rate", "max",
-                 "--no-metrics", *flags]) == 0
+    assert (
+        main(
+            [
+                "run",
+                SCENARIO,
+                "--sink",
+                "file",
+                "--format",
+                "jsonl",
+                "--out",
+                str(out),
+                "--rate",
+                "max",
+                "--no-metrics",
+                *flags,
+            ]
+        )
+        == 0
+    )
     return lines(out)
 
 
@@ -25,7 +42,7 @@ def test_three_shards_partition_the_unsharded_run(tmp_path):
     whole = run(tmp_path / "whole")
     assert len(whole) > 3000  # the scenario ended by itself
     parts = [run(tmp_path / f"s{i}", "--shard", f"{i}/3") for i in range(3)]
-    assert Counter(sum(parts, [])) == Counter(whole)
+    assert Counter(line for part in parts for line in part) == Counter(whole)
     keys = [{json.loads(line)["payload"]["user_id"] for line in part} for part in parts]
     assert not (keys[0] & keys[1]) and not (keys[0] & keys[2]) and not (keys[1] & keys[2])
     assert all(len(part) > len(whole) / 6 for part in parts)  # each shard gets a real share

@@ -10,8 +10,26 @@ from producer.domains import SPECS
 
 
 def test_steady_state_emits_every_event_type_of_every_stream(tmp_path):
-    assert main(["run", "steady_state", "--sink", "file", "--format", "jsonl", "--out", str(tmp_path),
-                 "--events", "120000", "--rate", "max", "--no-metrics"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "steady_state",
+                "--sink",
+                "file",
+                "--format",
+                "jsonl",
+                "--out",
+                str(tmp_path),
+                "--events",
+                "120000",
+                "--rate",
+                "max",
+                "--no-metrics",
+            ]
+        )
+        == 0
+    )
     for name, spec in SPECS.items():
         path = tmp_path / f"{name}.jsonl"
         seen = Counter(json.loads(line)["event_type"] for line in path.read_text().splitlines())

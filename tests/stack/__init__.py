@@ -106,12 +106,29 @@ def running_datagen(workdir: Path, rate: int = 300, timeout: float = 30.0) -> It
     scenario = workdir / "stack_check.yaml"
     scenario.write_text(LONG_SCENARIO)
     log = workdir / "datagen.log"
-    env = {k: v for k, v in os.environ.items() if k not in {"KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL", "DATAGEN_SHARD"}}
+    skipped = {"KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL", "DATAGEN_SHARD"}
+    env = {k: v for k, v in os.environ.items() if k not in skipped}
     with open(log, "wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "producer", "run", str(scenario), "--sink", "file", "--out", str(workdir / "out"),
-             "--rate", str(rate), "--metrics-port", "0"],
-            cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "producer",
+                "run",
+                str(scenario),
+                "--sink",
+                "file",
+                "--out",
+                str(workdir / "out"),
+                "--rate",
+                str(rate),
+                "--metrics-port",
+                "0",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     try:
         port = None
@@ -121,13 +138,19 @@ def running_datagen(workdir: Path, rate: int = 300, timeout: float = 30.0) -> It
             if match:
                 port = int(match.group(1))
             elif process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"datagen did not start serving metrics (exit {process.poll()}):\n{log.read_text()}")
+                raise AssertionError(
+                    f"datagen did not start serving metrics (exit {process.poll()}):\n{log.read_text()}"
+                )
             else:
                 time.sleep(0.1)
         running = RunningDatagen(process, port, log)
         while True:  # serving and producing: labelled families appear with the first events of each kind
             try:
-                if all(f"{name}{{" in running.scrape() for name in ("datagen_delivered_events_total", "datagen_injected_anomalies_total")):
+                body = running.scrape()
+                if all(
+                    f"{name}{{" in body
+                    for name in ("datagen_delivered_events_total", "datagen_injected_anomalies_total")
+                ):
                     break
             except OSError:
                 pass
@@ -141,7 +164,7 @@ def running_datagen(workdir: Path, rate: int = 300, timeout: float = 30.0) -> It
 
 def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
     """SIGTERM (twice: a second one ends a datagen's flush or linger), then SIGKILL if still running."""
-    for attempt in range(2):
+    for _ in range(2):
         if process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
@@ -166,11 +189,29 @@ def exposed_sample_names(exposition: str) -> set[str]:
 # --- PromQL in the shipped files ---------------------------------------------------------------
 
 GRAFANA_VARIABLES = {
-    "$__rate_interval": "1m", "${__rate_interval}": "1m", "$__interval": "1m", "${__interval}": "1m",
-    "$__range": "15m", "${__range}": "15m",
+    "$__rate_interval": "1m",
+    "${__rate_interval}": "1m",
+    "$__interval": "1m",
+    "${__interval}": "1m",
+    "$__range": "15m",
+    "${__range}": "15m",
 }
-_KEYWORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "offset",
-             "bool", "inf", "nan", "atan2"}
+_KEYWORDS = {
+    "and",
+    "or",
+    "unless",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "offset",
+    "bool",
+    "inf",
+    "nan",
+    "atan2",
+}
 _TOKEN = re.compile(
     r"(?P<number>0x[0-9a-fA-F]+|\d+(?:\.\d*)?(?:[eE][+-]?\d+)?(?:ms|[smhdwy])?|\.\d+(?:[eE][+-]?\d+)?)"
     r"|(?P<ident>[a-zA-Z_:][a-zA-Z0-9_:]*)"
@@ -199,10 +240,13 @@ def dashboard_expressions(dashboard: dict | None = None) -> list[Expression]:
 
     def walk(panels: list[dict]) -> None:
         for panel in panels:
-            for target in panel.get("targets", []):
-                if target.get("expr"):
-                    found.append(Expression(f"panel {panel.get('title')!r} target {target.get('refId')}",
-                                            grafana_to_promql(target["expr"])))
+            found.extend(
+                Expression(
+                    f"panel {panel.get('title')!r} target {target.get('refId')}", grafana_to_promql(target["expr"])
+                )
+                for target in panel.get("targets", [])
+                if target.get("expr")
+            )
             walk(panel.get("panels", []))
 
     walk(dashboard.get("panels", []))
@@ -235,8 +279,13 @@ def rules_expressions() -> list[Expression]:
 
 def recording_rule_names() -> set[str]:
     """Series names defined by the shipped recording rules."""
-    return {rule["record"] for path in rule_files() for group in yaml.safe_load(path.read_text())["groups"]
-            for rule in group["rules"] if "record" in rule}
+    return {
+        rule["record"]
+        for path in rule_files()
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    }
 
 
 def metric_names(expr: str) -> set[str]:
@@ -255,7 +304,7 @@ def metric_names(expr: str) -> set[str]:
         ident = match.group("ident")
         if ident is None or ident in _KEYWORDS:
             continue
-        if re.match(r"\s*\(", text[match.end():]):
+        if re.match(r"\s*\(", text[match.end() :]):
             continue
         names.add(ident)
     return names

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from producer.cli import build_parser
+from producer.errors import UsageError
 from tests.stack import (
     COMPOSE_FILE,
     DASHBOARD,
@@ -33,8 +34,15 @@ def compose_config(**variables: str) -> dict:
     binary = require_tool("docker-compose")
     env = {k: v for k, v in os.environ.items() if k not in COMPOSE_VARIABLES and not k.startswith("COMPOSE_")}
     env.update(variables)
-    result = subprocess.run([binary, "-f", str(COMPOSE_FILE), "config"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [binary, "-f", str(COMPOSE_FILE), "config"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
     return yaml.safe_load(result.stdout)
 
@@ -49,13 +57,14 @@ def test_compose_file_validates_with_docker_compose():
     assert set(config["services"]) == SERVICES
     generator = config["services"]["data-generator"]
     assert generator["command"] == ["run", "scenarios/steady_state.yaml"]
-    assert generator["environment"]["DATAGEN_SHARD"] == "auto/1"
+    # the replica count is counted, not taken from REPLICAS: `--scale` alone never duplicates events
+    assert generator["environment"]["DATAGEN_SHARD"] == "auto"
 
 
 def test_scenario_and_replicas_come_from_the_environment():
     generator = compose_config(SCENARIO="drift_ramp", REPLICAS="3")["services"]["data-generator"]
     assert generator["command"] == ["run", "scenarios/drift_ramp.yaml"]
-    assert generator["environment"]["DATAGEN_SHARD"] == "auto/3"
+    assert generator["environment"]["DATAGEN_SHARD"] == "auto"
     assert int(generator["deploy"]["replicas"]) == 3
 
 
@@ -65,8 +74,10 @@ def test_services_have_health_checks_and_start_in_order(raw):
     for name, service in services.items():
         test = service.get("healthcheck", {}).get("test")
         assert test and test[0] in {"CMD", "CMD-SHELL"}, f"{name} has no health check"
-    conditions = {name: {dep: spec["condition"] for dep, spec in service.get("depends_on", {}).items()}
-                  for name, service in services.items()}
+    conditions = {
+        name: {dep: spec["condition"] for dep, spec in service.get("depends_on", {}).items()}
+        for name, service in services.items()
+    }
     assert conditions["schema-registry"] == {"kafka": "service_healthy"}
     generator = conditions["data-generator"]
     assert generator["kafka"] == generator["schema-registry"] == "service_healthy"
@@ -97,7 +108,7 @@ def test_data_generator_is_built_from_dockerfile_and_scales(raw):
     assert (ROOT / generator["build"]["dockerfile"]).is_file()
     # --scale needs no fixed container name and no host port
     assert "container_name" not in generator and "ports" not in generator
-    assert generator["environment"]["DATAGEN_SHARD"] == "auto/${REPLICAS:-1}"
+    assert generator["environment"]["DATAGEN_SHARD"] == "auto"
     assert "${SCENARIO:-steady_state}" in " ".join(generator["command"])
     assert generator["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert generator["environment"]["SCHEMA_REGISTRY_URL"] == "http://schema-registry:8081"
@@ -112,6 +123,36 @@ def _mounts(service: dict) -> dict[str, str]:
             assert (ROOT / host).exists(), f"mounted {host} does not exist"
             out[container] = host
     return out
+
+
+# the lowest release line each image must be on (the issue: bring the stack to current releases)
+MIN_IMAGE_VERSIONS = {
+    "apache/kafka": (4, 1),
+    "confluentinc/cp-schema-registry": (8, 0),
+    "prom/prometheus": (3, 0),
+    "grafana/grafana": (12, 0),
+}
+
+
+def test_images_are_pinned_to_current_releases(raw):
+    images = {
+        service["image"].split(":")[0]: service["image"].split(":")[1]
+        for service in raw["services"].values()
+        if "build" not in service
+    }
+    assert set(images) == set(MIN_IMAGE_VERSIONS)
+    for name, tag in images.items():
+        match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", tag)
+        assert match, f"{name}:{tag} is not pinned to a release (major.minor.patch)"
+        assert (int(match.group(1)), int(match.group(2))) >= MIN_IMAGE_VERSIONS[name], f"{name}:{tag} is too old"
+
+
+def test_nothing_is_pinned_to_one_platform(raw):
+    # every dependency ships x86_64 and aarch64 wheels: an arm64 host builds and runs natively
+    for name, service in raw["services"].items():
+        assert "platform" not in service, f"{name} is pinned to {service['platform']}"
+    assert not any("--platform" in args for args in dockerfile_instructions("FROM"))
+    assert "platform" not in compose_config()["services"]["data-generator"]
 
 
 def test_mounts_and_provisioning_paths_line_up(raw):
@@ -132,11 +173,13 @@ def test_mounts_and_provisioning_paths_line_up(raw):
     sd = job["dns_sd_configs"][0]
     assert sd["names"] == ["data-generator"] and sd["type"] == "A"
     assert str(sd["port"]) == services["data-generator"]["environment"]["DATAGEN_METRICS_PORT"]
-    datasource = yaml.safe_load((GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yml").read_text())["datasources"][0]
+    datasources = GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yml"
+    datasource = yaml.safe_load(datasources.read_text())["datasources"][0]
     assert datasource["url"] == "http://prometheus:9090"
 
 
 # --- environment variables: compose sets only what the CLI reads --------------------------------
+
 
 def _environ_names(source: str) -> set[str]:
     """Names read through os.environ.get(...), os.environ[...] or os.getenv(...) in Python source."""
@@ -144,10 +187,14 @@ def _environ_names(source: str) -> set[str]:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             func = ast.unparse(node.func)
-            if func in {"os.environ.get", "os.getenv", "environ.get"}:
+            # _Env("NAME", ...): a flag default that producer/cli.py reads from the environment
+            if func in {"os.environ.get", "os.getenv", "environ.get", "_Env"}:
                 names.add(node.args[0].value)
-        if isinstance(node, ast.Subscript) and ast.unparse(node.value) in {"os.environ", "environ"} \
-                and isinstance(node.slice, ast.Constant):
+        if (
+            isinstance(node, ast.Subscript)
+            and ast.unparse(node.value) in {"os.environ", "environ"}
+            and isinstance(node.slice, ast.Constant)
+        ):
             names.add(node.slice.value)
     return names
 
@@ -158,7 +205,7 @@ def test_compose_environment_is_what_the_cli_reads(raw, monkeypatch):
     cli_names = _environ_names(Path(producer.cli.__file__).read_text())
     environment = raw["services"]["data-generator"]["environment"]
     unknown = sorted(set(environment) - cli_names)
-    assert not unknown, f"data-generator sets {unknown}, which producer/cli.py never reads (it reads {sorted(cli_names)})"
+    assert not unknown, f"data-generator sets {unknown}, which producer/cli.py never reads ({sorted(cli_names)})"
     # and the CLI accepts the values compose passes (defaults of the compose variables applied)
     for name in cli_names:
         monkeypatch.delenv(name, raising=False)
@@ -167,9 +214,13 @@ def test_compose_environment_is_what_the_cli_reads(raw, monkeypatch):
         monkeypatch.setenv(name, value)
     try:
         args = build_parser().parse_args(["run", "scenarios/steady_state.yaml"])
-    except SystemExit as exc:
-        pytest.fail(f"datagen run rejects the compose environment {resolved} (exit {exc.code}); "
-                    "DATAGEN_SHARD=auto/N needs producer.scheduling.shard_auto wired into the CLI")
+        # flag defaults that stand for environment variables are read after parsing, where the CLI has that step
+        getattr(producer.cli, "resolve_environment", lambda args: None)(args)
+    except (SystemExit, UsageError) as exc:
+        pytest.fail(
+            f"datagen run rejects the compose environment {resolved} ({exc}); "
+            "DATAGEN_SHARD=auto needs producer.scheduling.shard_auto wired into the CLI"
+        )
     assert args.bootstrap_servers == "kafka:9092"
     assert args.schema_registry_url == "http://schema-registry:8081"
     assert args.metrics_port == int(resolved["DATAGEN_METRICS_PORT"])
@@ -184,6 +235,7 @@ def test_default_scenario_of_compose_and_image_is_valid():
 
 
 # --- Dockerfile.datagen ----------------------------------------------------------------------------
+
 
 def dockerfile_lines() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) of Dockerfile.datagen, continuation lines joined, comments dropped."""
@@ -218,7 +270,11 @@ def test_dockerfile_is_multi_stage_slim_and_runs_as_non_root():
     match = re.fullmatch(r"PYTHON_IMAGE=python:3\.(\d+)-slim(-\w+)?", base)
     assert match and int(match.group(1)) >= 11, base
     users = dockerfile_instructions("USER", -1)
-    assert users and users[-1] not in {"root", "0"}
+    # numeric uid:gid, so that Kubernetes' runAsNonRoot can check it without the image's /etc/passwd
+    assert users and re.fullmatch(r"[1-9]\d*:\d+", users[-1]), users
+    uid, gid = users[-1].split(":")
+    assert f"--uid {uid}" in " ".join(dockerfile_instructions("RUN", -1))
+    assert f"--gid {gid}" in " ".join(dockerfile_instructions("RUN", -1))
     assert any("--from=build" in c for c in dockerfile_instructions("COPY", -1))
     runs = " ".join(dockerfile_instructions("RUN"))
     assert "pip install" in runs and " -e " not in runs and "[test]" not in runs  # runtime deps, not editable
@@ -228,14 +284,17 @@ def test_dockerfile_health_entrypoint_and_default_command():
     (health,) = dockerfile_instructions("HEALTHCHECK", -1)
     assert "/healthz" in health and "DATAGEN_METRICS_PORT" in health
     assert dockerfile_instructions("ENTRYPOINT", -1) == ['["datagen"]']
-    assert dockerfile_instructions("CMD", -1) == ['["run", "scenarios/steady_state.yaml"]']
-    workdir = dockerfile_instructions("WORKDIR", -1)[-1]
+    assert dockerfile_instructions("CMD", -1) == ['["run", "steady_state"]']  # a bundled name: package data
+    # the wheel built in the first stage carries schemas/ and scenarios/ as package data ...
+    build_copies = dockerfile_instructions("COPY", 0)
+    assert "schemas ./schemas" in build_copies and "scenarios ./scenarios" in build_copies
+    build_runs = dockerfile_instructions("RUN", 0)
+    assert any("pip install --no-deps ." in r and "datagen validate steady_state" in r for r in build_runs)
+    # ... so the runtime needs neither a schemas folder, DATAGEN_SCHEMAS_DIR nor a symlink into site-packages
     copies = dockerfile_instructions("COPY", -1)
-    assert "scenarios ./scenarios" in copies and "schemas ./schemas" in copies
-    env = " ".join(dockerfile_instructions("ENV", -1))
-    assert f"DATAGEN_SCHEMAS_DIR={workdir}/schemas" in env
-    # the bundled-scenario lookup (site-packages/scenarios for an installed package) reaches /app/scenarios
-    assert any(f"ln -s {workdir}/scenarios" in r and "purelib" in r for r in dockerfile_instructions("RUN", -1))
+    assert "scenarios ./scenarios" in copies and not any(c.startswith("schemas ") for c in copies)
+    assert "DATAGEN_SCHEMAS_DIR" not in " ".join(dockerfile_instructions("ENV", -1))
+    assert not any("ln -s" in r for r in dockerfile_instructions("RUN", -1))
 
 
 def test_dockerfile_environment_names_are_read_by_datagen():
@@ -264,15 +323,22 @@ def _dockerignored(path: str, patterns: list[str]) -> bool:
 
 
 def test_every_copied_file_is_in_the_build_context():
-    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     for args in dockerfile_instructions("COPY"):
         if args.startswith("--from"):
             continue
         for source in args.split()[:-1]:
             path = ROOT / source
             assert path.exists(), f"COPY {source}: missing"
-            files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+            files = (
+                [path]
+                if path.is_file()
+                else [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+            )
             assert files, f"COPY {source}: empty"
             for file in files:
                 relative = file.relative_to(ROOT).as_posix()

@@ -62,8 +62,10 @@ def test_dashboard_is_a_provisionable_grafana_dashboard(dashboard):
     occupied = set()
     for panel in panels:
         grid = panel["gridPos"]
-        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, panel["title"]
-        cells = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])}
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, panel["title"]
+        cells = {
+            (x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])
+        }
         assert not cells & occupied, f"panel {panel['title']!r} overlaps another"
         occupied |= cells
         if panel["type"] == "row":
@@ -94,12 +96,19 @@ def test_grafana_variables_become_plain_promql():
 @pytest.mark.parametrize(
     ("expr", "names"),
     [
-        ('sum by (topic, event_type) (rate(datagen_produced_events_total{topic=~".*"}[1m]))', {"datagen_produced_events_total"}),
-        ("histogram_quantile(0.99, sum by (le) (rate(datagen_delivery_latency_seconds_bucket[5m])))",
-         {"datagen_delivery_latency_seconds_bucket"}),
-        ("(a_total == 0) or (max by (job, instance) (b) unless on (job, instance) c_total and on (job) (b offset 30s))",
-         {"a_total", "b", "c_total"}),
-        ("topic:datagen_delivered_events:rate1m{job=\"x\"} * 1e3 + 0.9", {"topic:datagen_delivered_events:rate1m"}),
+        (
+            'sum by (topic, event_type) (rate(datagen_produced_events_total{topic=~".*"}[1m]))',
+            {"datagen_produced_events_total"},
+        ),
+        (
+            "histogram_quantile(0.99, sum by (le) (rate(datagen_delivery_latency_seconds_bucket[5m])))",
+            {"datagen_delivery_latency_seconds_bucket"},
+        ),
+        (
+            "(a_total == 0) or (max by (job, instance) (b) unless on (job, instance) c_total and on (job) (b offset 30s))",
+            {"a_total", "b", "c_total"},
+        ),
+        ('topic:datagen_delivered_events:rate1m{job="x"} * 1e3 + 0.9', {"topic:datagen_delivered_events:rate1m"}),
         ("sum(increase(x_total[$__range])) or vector(0)", {"x_total"}),
         ('label_replace(up, "a", "$1", "b", "(.*)")', {"up"}),
     ],
@@ -112,11 +121,19 @@ def test_every_expression_parses(tmp_path):
     """promtool parses each dashboard and rule expression, as a recording rule of a generated file."""
     expressions = dashboard_expressions() + rules_expressions()
     assert len(expressions) > 20
-    rules = {"groups": [{"name": "parse-check", "rules": [
-        {"record": f"parse_check:expr_{i}", "expr": e.expr} for i, e in enumerate(expressions)]}]}
+    rules = {
+        "groups": [
+            {
+                "name": "parse-check",
+                "rules": [{"record": f"parse_check:expr_{i}", "expr": e.expr} for i, e in enumerate(expressions)],
+            }
+        ]
+    }
     path = tmp_path / "parse_check.yml"
     path.write_text(yaml.safe_dump(rules, sort_keys=False))
-    result = subprocess.run([require_tool("promtool"), "check", "rules", str(path)], capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [require_tool("promtool"), "check", "rules", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
     if result.returncode != 0:
         index = {f'"parse_check:expr_{i}"': e for i, e in enumerate(expressions)}
         culprits = [f"{e.where}: {e.expr}" for key, e in index.items() if key in result.stdout + result.stderr]

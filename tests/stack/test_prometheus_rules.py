@@ -12,7 +12,9 @@ from tests.stack import PROMETHEUS_CONFIG, RULES_DIR, require_tool, rule_files
 
 
 def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([require_tool("promtool"), *args], capture_output=True, text=True, timeout=60, cwd=cwd, check=False)
+    return subprocess.run(
+        [require_tool("promtool"), *args], capture_output=True, text=True, timeout=60, cwd=cwd, check=False
+    )
 
 
 def test_promtool_check_config():
@@ -29,8 +31,12 @@ def test_promtool_check_rules():
 
 
 def _rules() -> dict[str, dict]:
-    return {rule.get("alert") or rule["record"] + str(rule.get("labels", "")): rule
-            for path in rule_files() for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]}
+    return {
+        rule.get("alert") or rule["record"] + str(rule.get("labels", "")): rule
+        for path in rule_files()
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+    }
 
 
 def test_the_three_alerts_exist_with_for_durations():

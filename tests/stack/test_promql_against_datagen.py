@@ -76,6 +76,7 @@ def test_recording_rules_read_only_exposed_metrics(exposed):
 
 # --- a real Prometheus server ---------------------------------------------------------------------
 
+
 def _prometheus_config(datagen_port: int) -> dict:
     """The shipped config with the datagen job pointed at 127.0.0.1:<port> and 1 s intervals."""
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
@@ -99,9 +100,17 @@ class Prometheus:
         self.log = workdir / "prometheus.log"
         with open(self.log, "wb") as sink:
             self.process = subprocess.Popen(
-                [require_tool("prometheus"), f"--config.file={config_file}", f"--storage.tsdb.path={workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h", "--log.level=warn"],
-                cwd=workdir, stdout=sink, stderr=subprocess.STDOUT,
+                [
+                    require_tool("prometheus"),
+                    f"--config.file={config_file}",
+                    f"--storage.tsdb.path={workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--storage.tsdb.retention.time=1h",
+                    "--log.level=warn",
+                ],
+                cwd=workdir,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
             )
 
     @property
@@ -140,8 +149,10 @@ def test_prometheus_scrapes_datagen_with_the_shipped_config_and_rules(datagen, t
     prometheus = Prometheus(tmp_path, _prometheus_config(datagen.port))
     try:
         prometheus.wait_for("readiness", lambda: http_get(f"{prometheus.url}/-/ready"))
-        targets = prometheus.wait_for("the datagen target to be up", lambda: [
-            t for t in prometheus.api("targets")["activeTargets"] if t["health"] == "up"])
+        targets = prometheus.wait_for(
+            "the datagen target to be up",
+            lambda: [t for t in prometheus.api("targets")["activeTargets"] if t["health"] == "up"],
+        )
         assert targets[0]["labels"]["job"] == "datagen"
 
         def delivered_rate() -> float:
@@ -155,8 +166,10 @@ def test_prometheus_scrapes_datagen_with_the_shipped_config_and_rules(datagen, t
         assert drift[0]["metric"]["scenario"] == "stack_check"
 
         # the shipped rules load and evaluate against live data
-        recorded = prometheus.wait_for("recording rule topic:datagen_delivered_events:rate1m", lambda: [
-            r for r in prometheus.query("topic:datagen_delivered_events:rate1m") if float(r["value"][1]) > 0])
+        recorded = prometheus.wait_for(
+            "recording rule topic:datagen_delivered_events:rate1m",
+            lambda: [r for r in prometheus.query("topic:datagen_delivered_events:rate1m") if float(r["value"][1]) > 0],
+        )
         assert recorded[0]["metric"]["topic"] == "fintech.transactions"
         groups = prometheus.api("rules")["groups"]
         rules = [rule for group in groups for rule in group["rules"]]
@@ -172,6 +185,7 @@ def test_prometheus_scrapes_datagen_with_the_shipped_config_and_rules(datagen, t
 
 # --- the health checks of the image and of the compose service, run against the live datagen -----
 
+
 def _image_healthcheck_command() -> str:
     from tests.stack.test_compose import dockerfile_instructions
 
@@ -181,11 +195,21 @@ def _image_healthcheck_command() -> str:
 
 def test_image_healthcheck_passes_on_a_live_datagen_and_fails_without(datagen):
     command = _image_healthcheck_command()
-    ok = subprocess.run(["sh", "-c", command], env={**os.environ, "DATAGEN_METRICS_PORT": str(datagen.port)},
-                        capture_output=True, timeout=30, check=False)
+    ok = subprocess.run(
+        ["sh", "-c", command],
+        env={**os.environ, "DATAGEN_METRICS_PORT": str(datagen.port)},
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
-    down = subprocess.run(["sh", "-c", command], env={**os.environ, "DATAGEN_METRICS_PORT": str(free_port())},
-                          capture_output=True, timeout=30, check=False)
+    down = subprocess.run(
+        ["sh", "-c", command],
+        env={**os.environ, "DATAGEN_METRICS_PORT": str(free_port())},
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     assert down.returncode != 0
 
 

@@ -1,4 +1,5 @@
-"""`--shard auto/N`: compose replica names to shards, and the PTR lookup that finds the name."""
+"""`--shard auto` and `auto/N`: compose replica names to shards, the PTR lookup that finds the name,
+and the A lookup of the service name that counts the replicas."""
 
 from __future__ import annotations
 
@@ -11,13 +12,20 @@ import pytest
 from producer.errors import UsageError
 from producer.scheduling.shard import Shard
 from producer.scheduling.shard_auto import (
+    DERIVE,
     build_ptr_query,
+    build_query,
     candidate_names,
+    derive_shard,
     detect_shard,
     nameservers,
+    parse_a_response,
     parse_auto,
     parse_ptr_response,
+    query_a,
     query_ptr,
+    service_addresses,
+    service_candidates,
     shard_from_container_name,
 )
 
@@ -43,7 +51,7 @@ def test_shard_from_container_name(name, count, expected):
     [
         ("3f2c1a9b8d7e", 3, "does not end in a replica number"),  # a container id hostname
         ("datagen-data-generator", 3, "does not end in a replica number"),
-        ("datagen-data-generator-4", 3, "set REPLICAS"),
+        ("datagen-data-generator-4", 3, "use --shard auto to count the replicas"),
         ("datagen-data-generator-0", 3, "replica 0"),
         ("datagen-data-generator-1", 0, "at least 1"),
     ],
@@ -53,7 +61,19 @@ def test_shard_from_container_name_rejects(name, count, fragment):
         shard_from_container_name(name, count)
 
 
-@pytest.mark.parametrize(("text", "expected"), [("auto/3", 3), ("auto/1", 1), ("AUTO/2", 2), ("0/3", None), ("1/2", None)])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("auto/3", 3),
+        ("auto/1", 1),
+        ("AUTO/2", 2),
+        ("0/3", None),
+        ("1/2", None),
+        ("auto", DERIVE),
+        (" Auto ", DERIVE),
+        ("autom", None),
+    ],
+)
 def test_parse_auto(text, expected):
     assert parse_auto(text) == expected
 
@@ -75,19 +95,29 @@ def test_detect_shard_uses_the_first_name_that_parses():
     assert seen == ["172.18.0.7"]
 
 
-def test_detect_shard_of_one_needs_no_lookup():
-    def boom():
-        raise AssertionError("no lookup expected")
+def test_detect_shard_of_one_outside_a_scaled_service_is_the_whole_key_space():
+    def no_ip():
+        raise socket.gaierror("Name or service not known")
 
-    assert detect_shard(1, ip=boom, names=boom) == Shard(0, 1)
+    assert detect_shard(1, ip=no_ip) == Shard(0, 1)
+    assert detect_shard(1, ip=lambda: "10.0.0.2", names=lambda ip: []) == Shard(0, 1)
+    assert detect_shard(1, ip=lambda: "10.0.0.2", names=lambda ip: ["laptop.lan"]) == Shard(0, 1)
+    assert detect_shard(1, ip=lambda: "10.0.0.2", names=lambda ip: ["p-data-generator-1.p_default"]) == Shard(0, 1)
+
+
+def test_detect_shard_of_one_refuses_replica_two_and_up():
+    # `--scale data-generator=3` with auto/1 used to give three copies of every event
+    with pytest.raises(UsageError, match=r"auto/1: .*is replica 3 but the replica count is 1"):
+        detect_shard(1, ip=lambda: "10.0.0.4", names=lambda ip: ["p-data-generator-3.p_default", "3f2c1a9b8d7e"])
 
 
 def test_detect_shard_fails_with_a_clear_message():
-    with pytest.raises(UsageError, match=r"auto/3: cannot tell which compose replica.*does not end in a replica number.*--shard i/n"):
+    expected = r"auto/3: cannot tell which compose replica.*does not end in a replica number.*--shard i/n"
+    with pytest.raises(UsageError, match=expected):
         detect_shard(3, ip=lambda: "10.0.0.2", names=lambda ip: ["3f2c1a9b8d7e"])
-    with pytest.raises(UsageError, match="no DNS name found for 10.0.0.2"):
+    with pytest.raises(UsageError, match=r"no DNS name found for 10\.0\.0\.2"):
         detect_shard(3, ip=lambda: "10.0.0.2", names=lambda ip: [])
-    with pytest.raises(UsageError, match="REPLICAS"):
+    with pytest.raises(UsageError, match="auto/N with N the --scale value"):
         detect_shard(2, ip=lambda: "10.0.0.2", names=lambda ip: ["p-data-generator-3.p_default"])
 
     def no_ip():
@@ -107,15 +137,19 @@ def test_nameservers_reads_ipv4_entries(tmp_path):
 
 # --- the PTR query against a DNS server on loopback whose answers are assembled by hand here ---
 
+
 def _labels(name: str) -> bytes:
     return b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
 
 
-def _answer(query: bytes, targets: list[str], rcode: int = 0) -> bytes:
-    """A response echoing the question, with PTR answers whose owner is a pointer to the question name."""
+def _answer(query: bytes, targets: list[str], rcode: int = 0, qtype: int = 12) -> bytes:
+    """A response echoing the question, with PTR (or A) answers whose owner is a pointer to the question name."""
     qid = struct.unpack("!H", query[:2])[0]
     question = query[12:]
     header = struct.pack("!HHHHHH", qid, 0x8180 | rcode, 1, len(targets), 0, 0)
+    if qtype == 1:  # A: a CNAME-free answer of four-byte addresses
+        rdatas = [socket.inet_aton(ip) for ip in targets]
+        return header + question + b"".join(struct.pack("!HHHIH", 0xC00C, 1, 1, 0, 4) + r for r in rdatas)
     answers = b""
     for i, target in enumerate(targets):
         if i == 0:
@@ -134,7 +168,8 @@ def fake_dns():
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(0.1)
-    state = {"answers": [], "rcode": 0, "questions": []}
+    # PTR queries get `answers`; an A query for a name gets the next of `a[name]` (the last one repeats)
+    state = {"answers": [], "rcode": 0, "questions": [], "a": {}}
     stop = threading.Event()
 
     def serve():
@@ -146,11 +181,17 @@ def fake_dns():
             # parse the question by hand: labels, then type and class
             offset, labels = 12, []
             while query[offset]:
-                labels.append(query[offset + 1:offset + 1 + query[offset]].decode())
+                labels.append(query[offset + 1 : offset + 1 + query[offset]].decode())
                 offset += 1 + query[offset]
-            qtype, qclass = struct.unpack("!HH", query[offset + 1:offset + 5])
-            state["questions"].append((".".join(labels), qtype, qclass))
-            sock.sendto(_answer(query, state["answers"], state["rcode"]), peer)
+            qtype, qclass = struct.unpack("!HH", query[offset + 1 : offset + 5])
+            name = ".".join(labels)
+            state["questions"].append((name, qtype, qclass))
+            if qtype == 1:
+                queue = state["a"].get(name, [])
+                ips = (queue.pop(0) if len(queue) > 1 else queue[0]) if queue else []
+                sock.sendto(_answer(query, ips, 0 if queue else 3, qtype=1), peer)
+            else:
+                sock.sendto(_answer(query, state["answers"], state["rcode"]), peer)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -188,3 +229,117 @@ def test_parse_ptr_response_rejects_foreign_ids():
 def test_candidate_names_falls_back_to_gethostbyaddr():
     # no nameserver answers: the /etc/hosts-backed reverse lookup still names loopback
     assert "localhost" in " ".join(candidate_names("127.0.0.1", servers=[]))
+
+
+# --- `--shard auto`: the replica count from the A records of the service name ---------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("main-data-generator-2.main_default", ["data-generator", "generator", "main-data-generator"]),
+        (
+            "my-proj-data-generator-2.my-proj_default.",
+            ["data-generator", "proj-data-generator", "generator", "my-proj-data-generator"],
+        ),
+        ("datagen_data-generator_3", ["data-generator", "generator", "datagen_data-generator"]),
+        ("gen-1", ["gen"]),
+    ],
+)
+def test_service_candidates(name, expected):
+    assert service_candidates(name) == expected
+
+
+def test_parse_a_response_reads_every_address():
+    query = build_query("data-generator", 1, 0x0BAD)
+    response = _answer(query, ["172.18.0.5", "172.18.0.7", "172.18.0.9"], qtype=1)
+    assert parse_a_response(response, 0x0BAD) == ["172.18.0.5", "172.18.0.7", "172.18.0.9"]
+    assert parse_ptr_response(response, 0x0BAD) == []  # A records are not PTR names
+    assert parse_a_response(_answer(query, [], rcode=3, qtype=1), 0x0BAD) == []
+
+
+def _derive(port: int, own: str, **options):
+    """derive_shard against the loopback DNS server, recording the sleeps instead of sleeping."""
+    slept: list[float] = []
+    shard = derive_shard(
+        ip=lambda: own,
+        names=lambda ip: query_ptr(ip, "127.0.0.1", port=port),
+        addresses=lambda name: set(query_a(name, "127.0.0.1", port=port)),
+        sleep=slept.append,
+        **options,
+    )
+    return shard, slept
+
+
+def test_auto_counts_the_replicas_of_the_service(fake_dns):
+    port, state = fake_dns
+    state["answers"] = ["main-data-generator-2.main_default"]
+    state["a"] = {"data-generator": [["172.18.0.5", "172.18.0.7", "172.18.0.9"]]}
+    shard, slept = _derive(port, "172.18.0.7", polls=3, interval=1.0)
+    assert shard == Shard(1, 3)
+    assert slept == [1.0, 1.0]  # three answers, a second apart
+    asked = [(name, qtype) for name, qtype, _ in state["questions"]]
+    assert asked[:2] == [("7.0.18.172.in-addr.arpa", 12), ("data-generator", 1)]
+
+
+def test_auto_takes_the_largest_count_while_replicas_come_up(fake_dns):
+    port, state = fake_dns
+    state["answers"] = ["main-data-generator-1.main_default"]
+    state["a"] = {
+        "data-generator": [["172.18.0.5"], ["172.18.0.5", "172.18.0.6"], ["172.18.0.5", "172.18.0.6", "172.18.0.9"]]
+    }
+    shard, _ = _derive(port, "172.18.0.5", polls=3, interval=0.5)
+    assert shard == Shard(0, 3)  # replica 1 saw only itself at first: without polling it would take all keys
+
+
+def test_auto_waits_for_the_count_to_reach_its_own_number(fake_dns):
+    port, state = fake_dns
+    state["answers"] = ["main-data-generator-3.main_default"]
+    state["a"] = {
+        "data-generator": [
+            ["172.18.0.9"],
+            ["172.18.0.9"],
+            ["172.18.0.9"],
+            ["172.18.0.9", "172.18.0.5"],
+            ["172.18.0.9", "172.18.0.5", "172.18.0.6"],
+        ]
+    }
+    shard, slept = _derive(port, "172.18.0.9", polls=2, interval=1.0, patience=10.0)
+    assert shard == Shard(2, 3)
+    assert len(slept) == 4
+
+
+def test_auto_refuses_when_the_count_stays_below_its_own_number(fake_dns):
+    port, state = fake_dns
+    state["answers"] = ["main-data-generator-4.main_default"]
+    state["a"] = {"data-generator": [["172.18.0.9", "172.18.0.5"]]}
+    with pytest.raises(UsageError, match=r"replica 4 but the service name 'data-generator' resolves to only 2 .*refus"):
+        _derive(port, "172.18.0.9", polls=2, interval=1.0, patience=5.0)
+
+
+def test_auto_refuses_when_no_service_name_resolves_to_itself(fake_dns):
+    port, state = fake_dns
+    state["answers"] = ["main-data-generator-2.main_default"]
+    state["a"] = {"data-generator": [["10.9.9.9"]]}  # some other service's address
+    with pytest.raises(UsageError, match=r"cannot count the replicas .*resolves to this container's address 172\.18"):
+        _derive(port, "172.18.0.7")
+    state["answers"] = []
+    with pytest.raises(UsageError, match=r"no DNS name found for 172\.18\.0\.7.*--shard i/n"):
+        _derive(port, "172.18.0.7")
+
+
+def test_detect_shard_auto_derives(fake_dns):
+    port, state = fake_dns
+    state["answers"] = ["p-data-generator-1.p_default"]
+    state["a"] = {"data-generator": [["10.0.0.2"]]}
+    # detect_shard(DERIVE) is what `--shard auto` runs; a lone replica sees a count of one
+    shard, _ = _derive(port, "10.0.0.2")
+    assert shard == Shard(0, 1)
+    with pytest.raises(UsageError, match="--shard auto: cannot count"):
+        detect_shard(DERIVE, ip=lambda: "10.0.0.2", names=lambda ip: ["3f2c1a9b8d7e"])
+
+
+def test_service_addresses_asks_the_nameservers_then_the_resolver():
+    # no nameserver answers: the socket resolver still knows localhost
+    assert "127.0.0.1" in service_addresses("localhost", servers=[])
+    assert service_addresses("no-such-service.invalid", servers=[]) == set()

@@ -27,15 +27,28 @@ def test_embedded_broker_round_trips_1000_messages_over_3_partitions() -> None:
         servers = broker.bootstrap_servers
         topic = f"embedded-{uuid.uuid4().hex[:8]}"
         _create_topic(servers, topic, partitions=3)
-        assert len(AdminClient({"bootstrap.servers": servers}).list_topics(topic, timeout=10)
-                   .topics[topic].partitions) == 3
+        assert (
+            len(AdminClient({"bootstrap.servers": servers}).list_topics(topic, timeout=10).topics[topic].partitions)
+            == 3
+        )
 
         failures: list[object] = []
-        producer = Producer({"bootstrap.servers": servers, "acks": "all", "enable.idempotence": True,
-                             "compression.type": "lz4", "linger.ms": 5})
+        producer = Producer(
+            {
+                "bootstrap.servers": servers,
+                "acks": "all",
+                "enable.idempotence": True,
+                "compression.type": "lz4",
+                "linger.ms": 5,
+            }
+        )
         for i in range(1000):
-            producer.produce(topic, key=f"entity-{i % 37}".encode(), value=f"event-{i}".encode(),
-                             on_delivery=lambda err, msg: failures.append(err) if err else None)
+            producer.produce(
+                topic,
+                key=f"entity-{i % 37}".encode(),
+                value=f"event-{i}".encode(),
+                on_delivery=lambda err, msg: failures.append(err) if err else None,
+            )
             producer.poll(0)
         assert producer.flush(15) == 0
         assert failures == []
@@ -62,7 +75,8 @@ def test_stop_makes_the_port_refuse_connections() -> None:
 
 
 def test_session_fixtures_give_a_broker_and_a_reader(
-    kafka_bootstrap: str, consume_all: Callable[..., list[Message]],
+    kafka_bootstrap: str,
+    consume_all: Callable[..., list[Message]],
 ) -> None:
     topic = f"fixture-{uuid.uuid4().hex[:8]}"
     _create_topic(kafka_bootstrap, topic, partitions=2)

@@ -39,8 +39,11 @@ def schema_for(spec: StreamSpec) -> dict[str, Any]:
 
 def tagged(event: Event, spec: StreamSpec) -> dict[str, Any]:
     """The value with its payload and truth unions in the tuple notation the encoder uses."""
-    return dict(event.value, payload=(spec.event_types[event.event_type], event.value["payload"]),
-                truth=("datagen.Truth", event.value["truth"]))
+    return dict(
+        event.value,
+        payload=(spec.event_types[event.event_type], event.value["payload"]),
+        truth=("datagen.Truth", event.value["truth"]),
+    )
 
 
 def _specs_by_stream(specs: Sequence[StreamSpec]) -> dict[str, StreamSpec]:
@@ -104,11 +107,13 @@ def stream_types(spec: StreamSpec, event_types: Iterable[str] | None = None) -> 
 # --- driving generate() --------------------------------------------------------------------------------
 
 
-def context(params: DomainParams, *, injection: dict[str, float] | None = None,
-            drift_progress: float = 0.0) -> BlockContext:
+def context(
+    params: DomainParams, *, injection: dict[str, float] | None = None, drift_progress: float = 0.0
+) -> BlockContext:
     """The block context of the tests: scenario "test", phase "p"."""
-    return BlockContext(scenario="test", phase="p", params=params, injection=injection or {},
-                        drift_progress=drift_progress)
+    return BlockContext(
+        scenario="test", phase="p", params=params, injection=injection or {}, drift_progress=drift_progress
+    )
 
 
 def arrival_blocks(start_us: int, blocks: int, block_size: int, spacing_us: int) -> list[np.ndarray]:
@@ -154,9 +159,18 @@ class Run(Generic[G]):
 class Driver(Generic[G, R]):
     """A seeded generator and one block context, fed block after block as the scheduler does."""
 
-    def __init__(self, generator_cls: type[G], params: DomainParams | None = None, *, block_size: int,
-                 into: type[R] = Run, seed: int = 7, ctx_params: DomainParams | None = None,
-                 injection: dict[str, float] | None = None, drift_progress: float = 0.0) -> None:
+    def __init__(
+        self,
+        generator_cls: type[G],
+        params: DomainParams | None = None,
+        *,
+        block_size: int,
+        into: type[R] = Run,
+        seed: int = 7,
+        ctx_params: DomainParams | None = None,
+        injection: dict[str, float] | None = None,
+        drift_progress: float = 0.0,
+    ) -> None:
         params = params or generator_cls.Params()
         self.block_size, self.into = block_size, into
         self.rng = np.random.default_rng(seed)
@@ -173,9 +187,20 @@ class Driver(Generic[G, R]):
         return self.feed(arrival_blocks(start_us, blocks, self.block_size, spacing_us), replay=replay, hold=hold)
 
 
-def drive(generator_cls: type[G], params: DomainParams | None = None, *, blocks: int, block_size: int,
-          spacing_us: int, start_us: int, seed: int = 7, replay: bool = False, hold: bool = False,
-          into: type[R] = Run, **ctx: Any) -> R:
+def drive(
+    generator_cls: type[G],
+    params: DomainParams | None = None,
+    *,
+    blocks: int,
+    block_size: int,
+    spacing_us: int,
+    start_us: int,
+    seed: int = 7,
+    replay: bool = False,
+    hold: bool = False,
+    into: type[R] = Run,
+    **ctx: Any,
+) -> R:
     """A new generator driven over blocks of evenly spaced arrival instants (ctx: ctx_params, injection, drift)."""
     driver = Driver(generator_cls, params, block_size=block_size, into=into, seed=seed, **ctx)
     return driver.run(start_us, blocks, spacing_us, replay=replay, hold=hold)
@@ -184,8 +209,9 @@ def drive(generator_cls: type[G], params: DomainParams | None = None, *, blocks:
 # --- properties of a run -------------------------------------------------------------------------------
 
 
-def assert_time_ordered(blocks: Sequence[Sequence[Event]], horizons: Sequence[int] | None = None, *,
-                        nonempty: bool = False) -> None:
+def assert_time_ordered(
+    blocks: Sequence[Sequence[Event]], horizons: Sequence[int] | None = None, *, nonempty: bool = False
+) -> None:
     """Time order within and across blocks, no event past its block's horizon; with nonempty, no empty block."""
     last = -1
     for b, block in enumerate(blocks):
@@ -198,8 +224,9 @@ def assert_time_ordered(blocks: Sequence[Sequence[Event]], horizons: Sequence[in
             last = times[-1]
 
 
-def assert_same_seed_same_events(make: Callable[..., Run], blocks: int = 6, *, other_blocks: int | None = None,
-                                 at: tuple[int, int] = (0, 0)) -> None:
+def assert_same_seed_same_events(
+    make: Callable[..., Run], blocks: int = 6, *, other_blocks: int | None = None, at: tuple[int, int] = (0, 0)
+) -> None:
     """Two runs of seed 3 give the same events; a run of seed 4 another event id at blocks[i][j]."""
     a, b = make(blocks=blocks, seed=3), make(blocks=blocks, seed=3)
     assert a.blocks == b.blocks and a.held == b.held
@@ -208,8 +235,11 @@ def assert_same_seed_same_events(make: Callable[..., Run], blocks: int = 6, *, o
     assert a.blocks[i][j].value["event_id"] != c.blocks[i][j].value["event_id"]
 
 
-def assert_labels(events: Iterable[Event], patterns: Sequence[str | None],
-                  risk: Mapping[str | None, Sequence[str | None]] | None = None) -> None:
+def assert_labels(
+    events: Iterable[Event],
+    patterns: Sequence[str | None],
+    risk: Mapping[str | None, Sequence[str | None]] | None = None,
+) -> None:
     """Truth: anomalous exactly when a pattern (one of patterns) is named, risk level as risk maps it, test/p/0."""
     for e in events:
         t = e.value["truth"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import numpy as np
@@ -28,4 +28,4 @@ def test_dollars_are_exact_at_scale_two():
 
 
 def test_to_datetime_is_utc_microseconds():
-    assert to_datetime(1_767_225_600_000_001) == datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=timezone.utc)
+    assert to_datetime(1_767_225_600_000_001) == datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC)

@@ -18,8 +18,14 @@ from producer.domains.base import Event, to_datetime
 from producer.domains.ecommerce_customers import CustomerParams, CustomersGenerator
 from tests.unit.domains import helpers
 from tests.unit.domains.helpers import (
-    assert_round_trips, assert_same_seed_same_events, assert_time_ordered, assert_union_records, assert_valid,
-    context, drive, pending_events,
+    assert_round_trips,
+    assert_same_seed_same_events,
+    assert_time_ordered,
+    assert_union_records,
+    assert_valid,
+    context,
+    drive,
+    pending_events,
 )
 
 SPEC = CustomersGenerator.spec
@@ -80,11 +86,31 @@ def test_snapshots_round_trip_through_avro(default_run: Run) -> None:
 
 def test_payload_carries_every_seed_feature(default_run: Run) -> None:
     seed_schema = {
-        "customer_age_days", "account_age_days", "days_since_last_order", "total_orders", "total_revenue",
-        "avg_order_value", "order_frequency", "website_visits_30d", "email_open_rate", "cart_abandonment_rate",
-        "product_views_30d", "support_tickets_total", "support_tickets_open", "returns_count", "refunds_count",
-        "favorite_category", "discount_usage_rate", "premium_product_rate", "payment_method", "shipping_method",
-        "failed_payment_count", "true_risk_level", "timestamp", "customer_id", "drift_progress",
+        "customer_age_days",
+        "account_age_days",
+        "days_since_last_order",
+        "total_orders",
+        "total_revenue",
+        "avg_order_value",
+        "order_frequency",
+        "website_visits_30d",
+        "email_open_rate",
+        "cart_abandonment_rate",
+        "product_views_30d",
+        "support_tickets_total",
+        "support_tickets_open",
+        "returns_count",
+        "refunds_count",
+        "favorite_category",
+        "discount_usage_rate",
+        "premium_product_rate",
+        "payment_method",
+        "shipping_method",
+        "failed_payment_count",
+        "true_risk_level",
+        "timestamp",
+        "customer_id",
+        "drift_progress",
     }
     assert seed_schema <= set(default_run.payloads[0])
     assert set(default_run.payloads[0]) - seed_schema == {"snapshot_index", "lifecycle_day"}
@@ -174,8 +200,12 @@ def assert_seed_draws(p: dict[str, Any]) -> None:
     assert age_lo <= p["customer_age_days"] <= age_hi and p["account_age_days"] >= tab.ACCOUNT_AGE_MIN[lvl]
     assert tab.TOTAL_ORDERS[lvl][0] <= p["total_orders"] <= tab.TOTAL_ORDERS[lvl][1]
     assert tab.TOTAL_REVENUE[lvl][0] <= float(p["total_revenue"]) <= tab.TOTAL_REVENUE[lvl][1]
-    for feature, table in (("support_tickets_total", tab.TICKETS_TOTAL), ("returns_count", tab.RETURNS),
-                           ("refunds_count", tab.REFUNDS), ("failed_payment_count", tab.FAILED_PAYMENTS)):
+    for feature, table in (
+        ("support_tickets_total", tab.TICKETS_TOTAL),
+        ("returns_count", tab.RETURNS),
+        ("refunds_count", tab.REFUNDS),
+        ("failed_payment_count", tab.FAILED_PAYMENTS),
+    ):
         assert table[lvl][0] <= p[feature] <= table[lvl][1], feature
 
 
@@ -231,8 +261,14 @@ def assert_plausible_step(a: dict[str, Any], b: dict[str, Any]) -> None:
     """Consecutive weekly snapshots of a steady customer: one week on, counters grow, metrics move a little."""
     assert b["snapshot_index"] == a["snapshot_index"] + 1 and b["lifecycle_day"] == 7 * b["snapshot_index"]
     assert b["customer_age_days"] - a["customer_age_days"] == 7 == b["account_age_days"] - a["account_age_days"]
-    for counter in ("total_orders", "total_revenue", "support_tickets_total", "returns_count",
-                    "refunds_count", "failed_payment_count"):
+    for counter in (
+        "total_orders",
+        "total_revenue",
+        "support_tickets_total",
+        "returns_count",
+        "refunds_count",
+        "failed_payment_count",
+    ):
         assert b[counter] >= a[counter], counter
     # recency grows by a week unless the customer ordered in between
     if b["total_orders"] == a["total_orders"]:
@@ -249,8 +285,10 @@ def assert_plausible_step(a: dict[str, Any], b: dict[str, Any]) -> None:
 
 def test_customer_traits_are_sticky(steady_run: Run) -> None:
     pairs = [(a, b) for snaps in steady_run.by_customer.values() for a, b in pairwise(snaps)]
-    for field, switch, options in (("favorite_category", tab.CATEGORY_SWITCH, 8),
-                                   ("shipping_method", tab.SHIPPING_SWITCH, 4)):
+    for field, switch, options in (
+        ("favorite_category", tab.CATEGORY_SWITCH, 8),
+        ("shipping_method", tab.SHIPPING_SWITCH, 4),
+    ):
         changed = sum(a[field] != b[field] for a, b in pairs) / len(pairs)
         want = switch * (1 - 1 / options)  # a switch may redraw the same value
         assert abs(changed - want) < 0.006, field  # e.g. 2.6% ± 0.6 pp on ~19k steps, seed 7
@@ -258,8 +296,11 @@ def test_customer_traits_are_sticky(steady_run: Run) -> None:
 
 def degrading(r: Run) -> list[list[dict[str, Any]]]:
     """Customers whose whole 180-day lifecycle was seen and whose level changed."""
-    return [s for s in r.by_customer.values()
-            if len({p["true_risk_level"] for p in s}) > 1 and s[0]["snapshot_index"] == 0 and len(s) == 26]
+    return [
+        s
+        for s in r.by_customer.values()
+        if len({p["true_risk_level"] for p in s}) > 1 and s[0]["snapshot_index"] == 0 and len(s) == 26
+    ]
 
 
 def assert_degrades_like_the_seed(lives: list[list[dict[str, Any]]]) -> None:
@@ -277,9 +318,11 @@ def assert_degrades_like_the_seed(lives: list[list[dict[str, Any]]]) -> None:
         ratio = statistics.fmean(b[feature] for b in last) / statistics.fmean(a[feature] for a in first)
         assert abs(ratio - factor) < 0.06, feature  # seed: email x (1 - 0.6p), frequency x (1 - 0.7p) ± 0.06
     assert statistics.fmean(b["days_since_last_order"] for b in last) > 3 * statistics.fmean(
-        a["days_since_last_order"] for a in first)  # seed: x (1 + 5p)
+        a["days_since_last_order"] for a in first
+    )  # seed: x (1 + 5p)
     assert statistics.fmean(b["cart_abandonment_rate"] for b in last) > 2 * statistics.fmean(
-        a["cart_abandonment_rate"] for a in first)  # seed: x (1 + 2p), capped at 0.95
+        a["cart_abandonment_rate"] for a in first
+    )  # seed: x (1 + 2p), capped at 0.95
 
 
 def test_lifecycle_degradation_follows_the_seed() -> None:
@@ -293,18 +336,26 @@ def test_lifecycle_degradation_follows_the_seed() -> None:
         assert abs(shares(r)[lvl] - want) < 0.015  # ± 1.5 pp on 15,360 snapshots, seed 7
     # movers displace steady customers, so no degrading customer lost its lifecycle half-way
     in_panel = set(r.generator._ids.tolist())
-    moved = [s for s in r.by_customer.values() if s[0]["snapshot_index"] == 0 and s[-1]["true_risk_level"] != "low"
-             and s[0]["true_risk_level"] == "low"]
+    moved = [
+        s
+        for s in r.by_customer.values()
+        if s[0]["snapshot_index"] == 0 and s[-1]["true_risk_level"] != "low" and s[0]["true_risk_level"] == "low"
+    ]
     assert len(moved) > 150
     assert all(s[-1]["snapshot_index"] == 25 or s[0]["customer_id"] in in_panel for s in moved)
 
 
 def test_default_share_of_degrading_customers(default_run: Run) -> None:
     changed = [s for s in default_run.by_customer.values() if len({p["true_risk_level"] for p in s}) > 1]
-    assert changed and all([p["true_risk_level"] for p in s] == sorted(
-        (p["true_risk_level"] for p in s), key=LEVELS.index) for s in changed)
-    lows = [s for s in default_run.by_customer.values() if s[0]["true_risk_level"] == "low" and len(s) > 8
-            and s[0]["snapshot_index"] == 0]
+    assert changed and all(
+        [p["true_risk_level"] for p in s] == sorted((p["true_risk_level"] for p in s), key=LEVELS.index)
+        for s in changed
+    )
+    lows = [
+        s
+        for s in default_run.by_customer.values()
+        if s[0]["true_risk_level"] == "low" and len(s) > 8 and s[0]["snapshot_index"] == 0
+    ]
     share = sum(s[8]["true_risk_level"] == "medium" for s in lows) / len(lows)
     # 20% of low joiners degrade; fewer of those seen at a 9th snapshot, as a moved customer waits for
     # a pick at its new level (16.3% on 447 here, seed 7; 20.5-21.6% for seeds 1, 2, 3, 11)
@@ -338,8 +389,13 @@ def test_drift_plus_one_worsens_low_risk_customers() -> None:
     lows = paired(base, drifted, "low")
     assert len(lows) > 2000
     # seed, f = 0.5, d = +1: m = 1 - 0.3f = 0.85 on engagement, recency x 1.25, cart x 1.15
-    for feature in ("order_frequency", "email_open_rate", "website_visits_30d", "product_views_30d",
-                    "premium_product_rate"):
+    for feature in (
+        "order_frequency",
+        "email_open_rate",
+        "website_visits_30d",
+        "product_views_30d",
+        "premium_product_rate",
+    ):
         assert_scaled(lows, feature, 0.85)
     assert_scaled(lows, "days_since_last_order", 1.25)
     assert_scaled(lows, "cart_abandonment_rate", 1.15)
@@ -359,8 +415,9 @@ def test_drift_plus_one_worsens_low_risk_customers() -> None:
 def test_drift_minus_one_improves_high_risk_customers() -> None:
     params = CustomerParams(degrading_share=0.0)
     base = run(params, blocks=20)
-    drifted = run(params, blocks=20,
-                  ctx_params=CustomerParams(degrading_share=0.0, drift_factor=0.5, drift_direction=-1))
+    drifted = run(
+        params, blocks=20, ctx_params=CustomerParams(degrading_share=0.0, drift_factor=0.5, drift_direction=-1)
+    )
     highs = paired(base, drifted, "high")
     assert len(highs) > 800
     # seed, f = 0.5, d = -1: m = 1 - 0.4f = 0.8; recency and cart x m, engagement / m
@@ -412,19 +469,22 @@ def test_defaults_match_the_seed() -> None:
     assert (p.num_customers, p.degrading_share) == (1000, 0.2)
 
 
-@pytest.mark.parametrize("bad", [
-    {"unknown_knob": 1},
-    {"risk_distribution": {"critical": 1.0}},
-    {"risk_distribution": {"low": -0.1, "high": 1.0}},
-    {"risk_distribution": {"low": 0.0}},
-    {"drift_factor": 1.5},
-    {"drift_factor": -0.1},
-    {"drift_direction": 2},
-    {"num_customers": 2},
-    {"lifecycle_days": 0},
-    {"snapshot_interval_days": 0},
-    {"degrading_share": 1.1},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"unknown_knob": 1},
+        {"risk_distribution": {"critical": 1.0}},
+        {"risk_distribution": {"low": -0.1, "high": 1.0}},
+        {"risk_distribution": {"low": 0.0}},
+        {"drift_factor": 1.5},
+        {"drift_factor": -0.1},
+        {"drift_direction": 2},
+        {"num_customers": 2},
+        {"lifecycle_days": 0},
+        {"snapshot_interval_days": 0},
+        {"degrading_share": 1.1},
+    ],
+)
 def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         CustomerParams(**bad)
@@ -443,8 +503,9 @@ def test_tiny_panel_repeats_customers_in_order() -> None:
     r = run(CustomerParams(num_customers=3), blocks=8)
     assert len(r.events) == r.arrivals and r.generator.panel_size == 3
     for snaps in r.by_customer.values():
-        assert [p["snapshot_index"] for p in snaps] == list(range(snaps[0]["snapshot_index"],
-                                                                   snaps[0]["snapshot_index"] + len(snaps)))
+        assert [p["snapshot_index"] for p in snaps] == list(
+            range(snaps[0]["snapshot_index"], snaps[0]["snapshot_index"] + len(snaps))
+        )
     times: dict[str, list[int]] = defaultdict(list)
     for e in r.events:
         times[e.key].append(e.time_us)
@@ -470,8 +531,17 @@ Replay = Run  # a replay run: what generate() released per block, then the snaps
 
 # drive generate(..., replay=True) as a replay scenario does: blocks of 256 customer starts an hour apart, then
 # the snapshots still held
-replay = partial(drive, CustomersGenerator, blocks=4, block_size=BLOCK, spacing_us=HOUR_US, start_us=START_US,
-                 replay=True, hold=True, into=Replay)
+replay = partial(
+    drive,
+    CustomersGenerator,
+    blocks=4,
+    block_size=BLOCK,
+    spacing_us=HOUR_US,
+    start_us=START_US,
+    replay=True,
+    hold=True,
+    into=Replay,
+)
 
 
 def scheduled_level(day: int, lifecycle_days: int) -> str:
@@ -527,8 +597,10 @@ def test_replay_journeys_run_at_natural_times(replay_run: Replay) -> None:
         assert [p["lifecycle_day"] for p in ps] == [7 * k for k in range(LIFE_SNAPSHOTS)]
         assert [e.time_us - es[0].time_us for e in es] == [p["lifecycle_day"] * DAY_US for p in ps]
         assert all(b.time_us - a.time_us == 7 * DAY_US for a, b in pairwise(es))
-        assert all(b["customer_age_days"] - a["customer_age_days"] == 7 == b["account_age_days"]
-                   - a["account_age_days"] for a, b in pairwise(ps))
+        assert all(
+            b["customer_age_days"] - a["customer_age_days"] == 7 == b["account_age_days"] - a["account_age_days"]
+            for a, b in pairwise(ps)
+        )
         for e, p in zip(es, ps):
             assert e.key == p["customer_id"] == e.value["correlation_id"]
             assert p["timestamp"] == e.value["timestamp"] == to_datetime(e.time_us)
@@ -537,9 +609,18 @@ def test_replay_journeys_run_at_natural_times(replay_run: Replay) -> None:
     assert len({e.value["event_id"] for e in replay_run.events}) == len(replay_run.events)
 
 
-@pytest.mark.parametrize(("interval", "life", "snapshots"), [
-    (7, 180, 26), (7, 182, 26), (7, 14, 2), (30, 90, 3), (10, 95, 10), (1, 1, 1), (365, 3650, 10),
-])
+@pytest.mark.parametrize(
+    ("interval", "life", "snapshots"),
+    [
+        (7, 180, 26),
+        (7, 182, 26),
+        (7, 14, 2),
+        (30, 90, 3),
+        (10, 95, 10),
+        (1, 1, 1),
+        (365, 3650, 10),
+    ],
+)
 def test_replay_calendar_follows_the_parameters(interval: int, life: int, snapshots: int) -> None:
     params = CustomerParams(snapshot_interval_days=interval, lifecycle_days=life, degrading_share=0.5)
     rng = np.random.default_rng(5)
@@ -607,12 +688,16 @@ def test_replay_start_mix_comes_from_ctx_params() -> None:
 def test_replay_drift_applies_to_the_whole_journey() -> None:
     params = CustomerParams(degrading_share=0.0)
     base = replay(params, blocks=2)
-    drifted = replay(params, blocks=2, ctx_params=params.model_copy(update={"drift_factor": 0.5}),
-                     drift_progress=0.5)
+    drifted = replay(params, blocks=2, ctx_params=params.model_copy(update={"drift_factor": 0.5}), drift_progress=0.5)
     lows = paired(base, drifted, "low")  # drift never changes the draws: snapshot by snapshot pairs
     assert len(lows) > 5000
-    for feature in ("order_frequency", "email_open_rate", "website_visits_30d", "product_views_30d",
-                    "premium_product_rate"):
+    for feature in (
+        "order_frequency",
+        "email_open_rate",
+        "website_visits_30d",
+        "product_views_30d",
+        "premium_product_rate",
+    ):
         assert_scaled(lows, feature, 0.85)  # seed, f = 0.5, d = +1: m = 1 - 0.3f
     assert_scaled(lows, "days_since_last_order", 1.25)
     assert_scaled(lows, "cart_abandonment_rate", 1.15)
@@ -620,8 +705,9 @@ def test_replay_drift_applies_to_the_whole_journey() -> None:
         if a["snapshot_index"] == 0:
             assert abs(b["customer_age_days"] - a["customer_age_days"] * 0.85) <= 1.85
             assert abs(b["total_orders"] - a["total_orders"] * 0.85) <= 1.85
-    assert {(e.value["truth"]["drift_progress"], e.value["payload"]["drift_progress"])
-            for e in drifted.events} == {(0.5, 0.5)}
+    assert {(e.value["truth"]["drift_progress"], e.value["payload"]["drift_progress"]) for e in drifted.events} == {
+        (0.5, 0.5)
+    }
 
 
 def test_replay_parameters_are_fixed_at_the_journeys_start() -> None:

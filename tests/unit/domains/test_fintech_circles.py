@@ -20,17 +20,37 @@ from producer.domains.fintech_transactions import TransactionsGenerator
 from producer.domains.geo import FOREIGN_BLOCKS, HOSTING_BLOCKS
 from tests.unit.domains import helpers
 from tests.unit.domains.helpers import (
-    Driver, arrival_blocks, assert_labels, assert_round_trips, assert_same_seed_same_events, assert_time_ordered,
-    assert_union_records, assert_unique_ids, assert_valid, context, drive, first_of_each_type, pattern_of,
-    schema_for, stream_types, tagged,
+    Driver,
+    arrival_blocks,
+    assert_labels,
+    assert_round_trips,
+    assert_same_seed_same_events,
+    assert_time_ordered,
+    assert_union_records,
+    assert_unique_ids,
+    assert_valid,
+    context,
+    drive,
+    first_of_each_type,
+    pattern_of,
+    schema_for,
+    stream_types,
+    tagged,
 )
 
 START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 BLOCK = 512
 CIRCLES, TRANSACTIONS = CirclesGenerator.spec, TransactionsGenerator.spec
-TOKENS = {"circle-created": "C", "circle-member-joined": "J", "circle-contribution-received": "R",
-          "circle-contribution-missed": "M", "circle-payout-executed": "P", "circle-member-dropped": "D",
-          "circle-failed": "F", "circle-completed": "X"}
+TOKENS = {
+    "circle-created": "C",
+    "circle-member-joined": "J",
+    "circle-contribution-received": "R",
+    "circle-contribution-missed": "M",
+    "circle-payout-executed": "P",
+    "circle-member-dropped": "D",
+    "circle-failed": "F",
+    "circle-completed": "X",
+}
 # a whole lifecycle: created, joins, then full cycles (drops, contributions, payout, a colluder leaving) and an end:
 # a failing cycle, completion, or too few members left; a circle that never filled fails right after its joins
 ENDED = re.compile(r"CJ+(F|(D*[RM]+PD?)*(D*[RM]+F|D*X|D*F))")
@@ -104,7 +124,8 @@ def test_spec_names_the_union_records() -> None:
 def test_each_event_type_round_trips_through_avro(default_run: Run) -> None:
     samples = first_of_each_type(default_run.events)
     assert set(samples) == stream_types(CIRCLES) | stream_types(
-        TRANSACTIONS, ("transaction-initiated", "transaction-completed"))
+        TRANSACTIONS, ("transaction-initiated", "transaction-completed")
+    )
     assert_round_trips([e for events in samples.values() for e in events], CIRCLES, TRANSACTIONS)
 
 
@@ -148,8 +169,12 @@ def test_every_lifecycle_follows_the_grammar(default_run: Run, small_circles: Ru
                 assert IN_FLIGHT.fullmatch(word), word
             joins = [pl(e)["position"] for e in events if e.event_type == "circle-member-joined"]
             assert joins == list(range(1, len(joins) + 1))
-            cycles = [pl(e)["cycle"] for e in events if e.event_type in
-                      ("circle-contribution-received", "circle-contribution-missed", "circle-member-dropped")]
+            cycles = [
+                pl(e)["cycle"]
+                for e in events
+                if e.event_type
+                in ("circle-contribution-received", "circle-contribution-missed", "circle-member-dropped")
+            ]
             assert cycles == sorted(cycles)
             payouts = [pl(e)["cycle"] for e in events if e.event_type == "circle-payout-executed"]
             assert payouts == list(range(1, len(payouts) + 1))
@@ -214,7 +239,9 @@ def test_calendar_follows_the_frequency(default_run: Run) -> None:
                     assert p["days_late"] >= 1 and paid == due + timedelta(days=p["days_late"])
                 else:
                     assert p["days_late"] == 0 and due - timedelta(days=2) <= paid <= due
-        payouts = {pl(e)["cycle"]: day(pl(e)["payout_date"]) for e in events if e.event_type == "circle-payout-executed"}
+        payouts = {
+            pl(e)["cycle"]: day(pl(e)["payout_date"]) for e in events if e.event_type == "circle-payout-executed"
+        }
         for e in events:
             if e.event_type == "circle-contribution-received" and pl(e)["cycle"] in payouts:
                 assert day(pl(e)["paid_date"]) < payouts[pl(e)["cycle"]]
@@ -243,7 +270,8 @@ def test_contributions_and_payouts_have_their_transaction_pair(default_run: Run)
         pair = by_corr.pop(corr)
         kinds = [t.event_type for t in pair]
         assert kinds == ["transaction-initiated", "transaction-completed"] or (
-            kinds == ["transaction-initiated"] and corr in pending)
+            kinds == ["transaction-initiated"] and corr in pending
+        )
         user = p.get("member_id") or p["recipient_id"]
         expected_type = "circle_payout" if e.event_type == "circle-payout-executed" else "circle_contribution"
         init = pair[0]
@@ -251,7 +279,11 @@ def test_contributions_and_payouts_have_their_transaction_pair(default_run: Run)
         for t in pair:
             tp = pl(t)
             assert (tp["transaction_id"], tp["user_id"], tp["type"], tp["amount"]) == (
-                p["transaction_id"], user, expected_type, p["amount"])
+                p["transaction_id"],
+                user,
+                expected_type,
+                p["amount"],
+            )
             assert t.key == user and t.value["truth"] == e.value["truth"]
         ip = pl(init)
         pool = ip["destination"] if expected_type == "circle_contribution" else ip["source"]
@@ -271,8 +303,9 @@ def test_contributions_and_payouts_have_their_transaction_pair(default_run: Run)
 
 
 def test_members_transact_from_home(default_run: Run) -> None:
-    genuine = [pl(e) for e in default_run.transactions
-               if e.event_type == "transaction-initiated" and pattern_of(e) is None]
+    genuine = [
+        pl(e) for e in default_run.transactions if e.event_type == "transaction-initiated" and pattern_of(e) is None
+    ]
     ips: dict[str, Counter] = defaultdict(Counter)
     for p in genuine:
         ips[p["user_id"]][p["ip_address"]] += 1
@@ -289,13 +322,17 @@ def test_members_transact_from_home(default_run: Run) -> None:
 
 def test_late_and_missed_payments_per_due_contribution(default_run: Run) -> None:
     settled = settled_cycles(default_run)
-    due = [e for e in default_run.of("circle-contribution-received") + default_run.of("circle-contribution-missed")
-           if pattern_of(e) is None and (pl(e)["circle_id"], pl(e)["cycle"]) in settled]
+    due = [
+        e
+        for e in default_run.of("circle-contribution-received") + default_run.of("circle-contribution-missed")
+        if pattern_of(e) is None and (pl(e)["circle_id"], pl(e)["cycle"]) in settled
+    ]
     late = [e for e in due if e.event_type == "circle-contribution-received" and pl(e)["days_late"] > 0]
     missed = [e for e in due if e.event_type == "circle-contribution-missed"]
     assert len(due) > 18_000
     assert abs(len(late) / len(due) - 0.10) < 0.007  # 10% ± 0.7 pp of ~20k due contributions, seed 7
     assert abs(len(missed) / len(due) - 0.05) < 0.005  # 5% ± 0.5 pp
+
     # days late: a Gaussian(3, 2) rounded to whole days, at least one
     def cdf(x: float) -> float:
         return 0.5 * (1 + math.erf((x - 3.0) / (2.0 * math.sqrt(2))))
@@ -308,17 +345,24 @@ def test_late_and_missed_payments_per_due_contribution(default_run: Run) -> None
 
 def test_voluntary_drops_per_member_cycle(default_run: Run) -> None:
     # each eligible member meets one voluntary-drop draw per cycle: it drops, or it contributes (or misses)
-    drops = [e for e in default_run.of("circle-member-dropped")
-             if pl(e)["reason"] == "voluntary" and pattern_of(e) is None]
-    stays = [e for e in default_run.of("circle-contribution-received") + default_run.of("circle-contribution-missed")
-             if pattern_of(e) is None]
+    drops = [
+        e for e in default_run.of("circle-member-dropped") if pl(e)["reason"] == "voluntary" and pattern_of(e) is None
+    ]
+    stays = [
+        e
+        for e in default_run.of("circle-contribution-received") + default_run.of("circle-contribution-missed")
+        if pattern_of(e) is None
+    ]
     assert abs(len(drops) / (len(drops) + len(stays)) - 0.03) < 0.004  # 3% ± 0.4 pp of ~20k member-cycles
     reasons = Counter((pl(e)["reason"], pattern_of(e)) for e in default_run.of("circle-member-dropped"))
     assert reasons["missed_payments", None] > 50 and reasons["removed", None] > 10
     for e in default_run.of("circle-member-dropped"):
         if pl(e)["reason"] == "missed_payments":
-            misses = [m for m in default_run.by_circle[e.key] if m.event_type == "circle-contribution-missed"
-                      and pl(m)["member_id"] == pl(e)["member_id"]]
+            misses = [
+                m
+                for m in default_run.by_circle[e.key]
+                if m.event_type == "circle-contribution-missed" and pl(m)["member_id"] == pl(e)["member_id"]
+            ]
             assert len(misses) == 2 and pl(misses[-1])["missed_count"] == 2 and misses[-1].time_us < e.time_us
 
 
@@ -330,16 +374,18 @@ def circles_started_early(r: Run) -> list[list[Event]]:
 
 def test_failure_rate_per_circle(small_circles: Run) -> None:
     early = circles_started_early(small_circles)
-    assert len(early) > 1500 and all(events[-1].event_type in ("circle-failed", "circle-completed")
-                                     for events in early)
+    assert len(early) > 1500 and all(events[-1].event_type in ("circle-failed", "circle-completed") for events in early)
     failed = [events[-1] for events in early if events[-1].event_type == "circle-failed"]
     assert abs(len(failed) / len(early) - 0.05) < 0.015  # 5% ± 1.5 pp of ~1.9k circles, seed 11
     reasons = Counter(pl(e)["reason"] for e in failed)
     assert reasons["insufficient_members"] > 10 and reasons["excessive_defaults"] > 30
     for e in failed:
         if pl(e)["reason"] == "excessive_defaults":
-            cycle = [m for m in small_circles.by_circle[e.key] if m.event_type.startswith("circle-contribution")
-                     and pl(m)["cycle"] == pl(e)["cycle"]]
+            cycle = [
+                m
+                for m in small_circles.by_circle[e.key]
+                if m.event_type.startswith("circle-contribution") and pl(m)["cycle"] == pl(e)["cycle"]
+            ]
             assert any(m.event_type == "circle-contribution-missed" for m in cycle)
 
 
@@ -347,8 +393,9 @@ def test_collusion_and_fraud_rates(small_circles: Run) -> None:
     created = small_circles.of("circle-created")
     collusion = sum(pattern_of(e) == "collusion" for e in created)
     assert abs(collusion / len(created) - 0.02) < 0.008  # 2% ± 0.8 pp of ~3k circles, seed 11
-    eligible = [e for e in small_circles.of("circle-member-joined")
-                if pl(e)["position"] > 1 and pattern_of(e) != "collusion"]
+    eligible = [
+        e for e in small_circles.of("circle-member-joined") if pl(e)["position"] > 1 and pattern_of(e) != "collusion"
+    ]
     fraud = sum(pattern_of(e) == "fraud" for e in eligible)
     assert abs(fraud / len(eligible) - 0.02) < 0.005  # 2% ± 0.5 pp of ~7.5k joining members, seed 11
 
@@ -375,8 +422,11 @@ def test_collusion_first_recipients_drop_right_after_their_payout(boosted: Run) 
             assert not any(pattern_of(e) == "collusion" for e in events)
             continue
         assert pl(events[0])["rotation_order"] == "sequential"
-        colluders = [pl(e)["member_id"] for e in events if e.event_type == "circle-member-joined"
-                     and pattern_of(e) == "collusion"]
+        colluders = [
+            pl(e)["member_id"]
+            for e in events
+            if e.event_type == "circle-member-joined" and pattern_of(e) == "collusion"
+        ]
         assert 1 <= len(colluders) <= 2 and colluders[0] == pl(events[0])["organizer_id"]
         for i, e in enumerate(events):
             p = pl(e)
@@ -390,7 +440,7 @@ def test_collusion_first_recipients_drop_right_after_their_payout(boosted: Run) 
                     d = events[i + 1]
                     assert d.event_type == "circle-member-dropped" and pl(d)["member_id"] == who
                     assert pl(d)["reason"] == "voluntary" and pl(d)["received_payout"]
-                    assert not any(pl(x).get("member_id") == who for x in events[i + 2:])
+                    assert not any(pl(x).get("member_id") == who for x in events[i + 2 :])
                     checked += 1
     assert checked > 50
 
@@ -399,12 +449,12 @@ def test_fraud_members_use_stolen_cards_and_get_removed(boosted: Run) -> None:
     joins = [e for e in boosted.of("circle-member-joined") if pattern_of(e) == "fraud"]
     statuses = Counter(pl(e)["verification_status"] for e in joins)
     assert statuses["verified"] < 0.15 * len(joins)
-    genuine = Counter(pl(e)["verification_status"] for e in boosted.of("circle-member-joined")
-                      if pattern_of(e) is None)
+    genuine = Counter(pl(e)["verification_status"] for e in boosted.of("circle-member-joined") if pattern_of(e) is None)
     assert genuine["verified"] > 0.8 * sum(genuine.values())
     bad_blocks = set(FOREIGN_BLOCKS.tolist()) | set(HOSTING_BLOCKS.tolist())
-    fraud_tx = [pl(e) for e in boosted.transactions if e.event_type == "transaction-initiated"
-                and pattern_of(e) == "fraud"]
+    fraud_tx = [
+        pl(e) for e in boosted.transactions if e.event_type == "transaction-initiated" and pattern_of(e) == "fraud"
+    ]
     assert len(fraud_tx) > 200
     for p in fraud_tx:
         assert int(p["ip_address"].split(".")[0]) in bad_blocks
@@ -413,8 +463,11 @@ def test_fraud_members_use_stolen_cards_and_get_removed(boosted: Run) -> None:
     removed = 0
     for e in joins:
         events = boosted.by_circle[e.key]
-        mine = [x for x in events if pl(x).get("member_id") == pl(e)["member_id"]
-                or pl(x).get("recipient_id") == pl(e)["member_id"]]
+        mine = [
+            x
+            for x in events
+            if pl(x).get("member_id") == pl(e)["member_id"] or pl(x).get("recipient_id") == pl(e)["member_id"]
+        ]
         assert all(pattern_of(x) == "fraud" for x in mine)
         drops = [x for x in mine if x.event_type == "circle-member-dropped"]
         if drops:
@@ -425,13 +478,16 @@ def test_fraud_members_use_stolen_cards_and_get_removed(boosted: Run) -> None:
 
 
 def test_labels_are_consistent(default_run: Run) -> None:
-    assert_labels(default_run.events, (None, "fraud", "collusion"),
-                  risk={None: (None,), "fraud": ("high",), "collusion": ("high",)})
+    assert_labels(
+        default_run.events,
+        (None, "fraud", "collusion"),
+        risk={None: (None,), "fraud": ("high",), "collusion": ("high",)},
+    )
 
 
 def test_zero_rates_give_clean_full_circles() -> None:
-    zero = {k: 0.0 for k in ("late_payment_rate", "miss_payment_rate", "member_drop_rate", "circle_failure_rate",
-                             "collusion_rate", "fraud_injection_rate")}
+    rates = ("late_payment_rate", "miss_payment_rate", "member_drop_rate", "circle_failure_rate", "collusion_rate")
+    zero = dict.fromkeys((*rates, "fraud_injection_rate"), 0.0)
     r = run(CircleParams(**zero, member_range=[4, 4]), blocks=8)
     assert not any(e.value["truth"]["is_anomaly"] for e in r.events)
     types = Counter(e.event_type for e in r.circle_events)
@@ -482,12 +538,14 @@ def test_drifted_rates_come_from_ctx_params() -> None:
 
 
 def test_overrides_shape_the_circles() -> None:
-    params = CircleParams(member_range=[6, 6], contribution_range=[100.0, 100.0], frequency_weights={"biweekly": 1},
-                          num_users=50)
+    params = CircleParams(
+        member_range=[6, 6], contribution_range=[100.0, 100.0], frequency_weights={"biweekly": 1}, num_users=50
+    )
     r = run(params, blocks=6)
     created = [pl(e) for e in r.of("circle-created")]
     assert {(c["max_members"], str(c["contribution_amount"]), c["frequency"]) for c in created} == {
-        (6, "100.00", "biweekly")}
+        (6, "100.00", "biweekly")
+    }
     assert len({pl(e)["member_id"] for e in r.of("circle-member-joined")}) <= 50
 
 
@@ -500,24 +558,27 @@ def test_defaults_match_the_seed() -> None:
     assert (p.collusion_rate, p.fraud_injection_rate, p.max_active_circles) == (0.02, 0.02, 200)
 
 
-@pytest.mark.parametrize("bad", [
-    {"unknown_knob": 1},
-    {"member_range": [12, 5]},
-    {"member_range": [1, 5]},
-    {"member_range": [5, 12, 20]},
-    {"contribution_range": [300.0, 50.0]},
-    {"contribution_range": [0.0, 50.0]},
-    {"frequency_weights": {"daily": 1.0}},
-    {"frequency_weights": {"weekly": -1.0, "monthly": 2.0}},
-    {"frequency_weights": {"weekly": 0.0}},
-    {"late_payment_rate": 1.5},
-    {"miss_payment_rate": -0.1},
-    {"late_payment_rate": 0.7, "miss_payment_rate": 0.4},
-    {"late_payment_days_std": -1},
-    {"collusion_rate": 2},
-    {"max_active_circles": 0},
-    {"num_users": 10},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"unknown_knob": 1},
+        {"member_range": [12, 5]},
+        {"member_range": [1, 5]},
+        {"member_range": [5, 12, 20]},
+        {"contribution_range": [300.0, 50.0]},
+        {"contribution_range": [0.0, 50.0]},
+        {"frequency_weights": {"daily": 1.0}},
+        {"frequency_weights": {"weekly": -1.0, "monthly": 2.0}},
+        {"frequency_weights": {"weekly": 0.0}},
+        {"late_payment_rate": 1.5},
+        {"miss_payment_rate": -0.1},
+        {"late_payment_rate": 0.7, "miss_payment_rate": 0.4},
+        {"late_payment_days_std": -1},
+        {"collusion_rate": 2},
+        {"max_active_circles": 0},
+        {"num_users": 10},
+    ],
+)
 def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         CircleParams(**bad)
@@ -543,13 +604,26 @@ class Replay(Run):
         return [e for events in self.by_circle.values() for e in events if e.event_type == event_type]
 
 
-def replay(params: CircleParams | None = None, *, seed: int = 7, blocks: int = REPLAY_BLOCKS,
-           spacing_us: int = 6 * HOUR_US, ctx_params: CircleParams | None = None,
-           injection: dict[str, float] | None = None) -> Replay:
+def replay(
+    params: CircleParams | None = None,
+    *,
+    seed: int = 7,
+    blocks: int = REPLAY_BLOCKS,
+    spacing_us: int = 6 * HOUR_US,
+    ctx_params: CircleParams | None = None,
+    injection: dict[str, float] | None = None,
+) -> Replay:
     """Drive generate(replay=True): blocks of 32 circle starts 6 h apart (8 days a block), then a flush block."""
-    driver = Driver(CirclesGenerator, params, block_size=REPLAY_BLOCK, into=Replay, seed=seed, ctx_params=ctx_params,
-                    injection=injection)
-    times = arrival_blocks(START_US, blocks, REPLAY_BLOCK, spacing_us) + [np.array([FLUSH_US], dtype=np.int64)]
+    driver = Driver(
+        CirclesGenerator,
+        params,
+        block_size=REPLAY_BLOCK,
+        into=Replay,
+        seed=seed,
+        ctx_params=ctx_params,
+        injection=injection,
+    )
+    times = [*arrival_blocks(START_US, blocks, REPLAY_BLOCK, spacing_us), np.array([FLUSH_US], dtype=np.int64)]
     return driver.feed(times, replay=True)
 
 
@@ -606,7 +680,8 @@ def test_replay_blocks_are_sorted_and_release_lifecycles_later(replay_run: Repla
     assert sorted(e.time_us for e in created) == starts.tolist()  # one new circle at each arrival instant
     # after the flush only the flush block's circle is in flight
     assert {e.key for _, _, e in replay_run.generator._pending if e.stream == CIRCLES.name} == {
-        next(e.key for e in replay_run.blocks[-1] if e.time_us == FLUSH_US)}
+        next(e.key for e in replay_run.blocks[-1] if e.time_us == FLUSH_US)
+    }
 
 
 def test_replay_lifecycles_follow_the_grammar(replay_run: Replay) -> None:
@@ -618,8 +693,11 @@ def test_replay_lifecycles_follow_the_grammar(replay_run: Replay) -> None:
         assert ENDED.fullmatch(word), word  # every circle ran to its end, in lifecycle order
         joins = [pl(e)["position"] for e in events if e.event_type == "circle-member-joined"]
         assert joins == list(range(1, len(joins) + 1))
-        cycles = [pl(e)["cycle"] for e in events if e.event_type in
-                  ("circle-contribution-received", "circle-contribution-missed", "circle-member-dropped")]
+        cycles = [
+            pl(e)["cycle"]
+            for e in events
+            if e.event_type in ("circle-contribution-received", "circle-contribution-missed", "circle-member-dropped")
+        ]
         assert cycles == sorted(cycles)
         payouts = [pl(e)["cycle"] for e in events if e.event_type == "circle-payout-executed"]
         assert payouts == list(range(1, len(payouts) + 1))
@@ -631,9 +709,14 @@ def test_replay_lifecycles_follow_the_grammar(replay_run: Replay) -> None:
 
 
 def test_replay_timestamps_are_the_payload_dates(replay_run: Replay) -> None:
-    field = {"circle-member-joined": "joined_date", "circle-contribution-received": "paid_date",
-             "circle-payout-executed": "payout_date", "circle-member-dropped": "dropped_date",
-             "circle-failed": "failed_date", "circle-completed": "completed_date"}
+    field = {
+        "circle-member-joined": "joined_date",
+        "circle-contribution-received": "paid_date",
+        "circle-payout-executed": "payout_date",
+        "circle-member-dropped": "dropped_date",
+        "circle-failed": "failed_date",
+        "circle-completed": "completed_date",
+    }
     for events in replay_run.by_circle.values():
         created, start = events[0], day(pl(events[0])["start_date"])
         assert date_of(created) + timedelta(days=7) <= start
@@ -666,8 +749,11 @@ def test_replay_calendar_follows_the_frequency(replay_run: Replay) -> None:
             else:
                 grid = start + timedelta(days=PERIOD[freq] * (c - 1) + slip)
             # the previous cycle's last event (payout, a colluder's drop): the next due date is 3 days after at least
-            before = max(date_of(e) for e in events if e.event_type in
-                         ("circle-payout-executed", "circle-member-dropped") and pl(e)["cycle"] == c - 1)
+            before = max(
+                date_of(e)
+                for e in events
+                if e.event_type in ("circle-payout-executed", "circle-member-dropped") and pl(e)["cycle"] == c - 1
+            )
             expected = max(grid, before + timedelta(days=3))
             assert dues[c] == expected
             slip += (expected - grid).days
@@ -698,7 +784,9 @@ def test_replay_payouts_follow_their_cycle(replay_run: Replay) -> None:
             if e.event_type != "circle-payout-executed":
                 continue
             p = pl(e)
-            cycle = [x for x in events if x.event_type.startswith("circle-contribution") and pl(x)["cycle"] == p["cycle"]]
+            cycle = [
+                x for x in events if x.event_type.startswith("circle-contribution") and pl(x)["cycle"] == p["cycle"]
+            ]
             received = [x for x in cycle if x.event_type == "circle-contribution-received"]
             missed = [x for x in cycle if x.event_type == "circle-contribution-missed"]
             assert (len(received), len(missed)) == (p["contributions_received"], p["contributions_missed"])
@@ -725,7 +813,11 @@ def test_replay_contributions_and_payouts_have_their_transaction_pair(replay_run
         user = pl(e).get("member_id") or pl(e)["recipient_id"]
         for t in pair:
             assert (pl(t)["transaction_id"], pl(t)["user_id"], pl(t)["amount"], t.key) == (
-                pl(e)["transaction_id"], user, pl(e)["amount"], user)
+                pl(e)["transaction_id"],
+                user,
+                pl(e)["amount"],
+                user,
+            )
             assert t.value["truth"] == e.value["truth"]
     assert not by_corr  # no transaction without its circle event
 
@@ -741,11 +833,14 @@ def test_replay_rates_match_the_parameters(replay_run: Replay, replay_small: lis
     assert abs(late / len(due) - 0.10) < 0.006  # 10% ± 0.6 pp of ~50k due contributions, seed 7
     assert abs(missed / len(due) - 0.05) < 0.004  # 5% ± 0.4 pp
     stays = sum(pattern_of(e) is None for e in contributions)
-    drops = sum(pl(e)["reason"] == "voluntary" and pattern_of(e) is None for e in replay_run.of("circle-member-dropped"))
+    drops = sum(
+        pl(e)["reason"] == "voluntary" and pattern_of(e) is None for e in replay_run.of("circle-member-dropped")
+    )
     assert abs(drops / (drops + stays) - 0.03) < 0.004  # 3% ± 0.4 pp of ~53k member-cycles
     circles = lifecycles(replay_small)
-    assert len(circles) == 3000 and all(ev[-1].event_type in ("circle-failed", "circle-completed")
-                                        for ev in circles.values())
+    assert len(circles) == 3000 and all(
+        ev[-1].event_type in ("circle-failed", "circle-completed") for ev in circles.values()
+    )
     ends = [pl(ev[-1]) for ev in circles.values() if ev[-1].event_type == "circle-failed"]
     # circle_failure_rate: never filled (cycle 0) or a wave of defaults; small circles also die of attrition
     planned = sum(p["reason"] == "excessive_defaults" or p["cycle"] == 0 for p in ends)
@@ -753,8 +848,12 @@ def test_replay_rates_match_the_parameters(replay_run: Replay, replay_small: lis
     assert 0 < len(ends) - planned < 0.015 * 3000
     collusion = sum(pattern_of(ev[0]) == "collusion" for ev in circles.values())
     assert abs(collusion / 3000 - 0.02) < 0.008  # 2% ± 0.8 pp
-    eligible = [e for ev in circles.values() for e in ev if e.event_type == "circle-member-joined"
-                and pl(e)["position"] > 1 and pattern_of(e) != "collusion"]
+    eligible = [
+        e
+        for ev in circles.values()
+        for e in ev
+        if e.event_type == "circle-member-joined" and pl(e)["position"] > 1 and pattern_of(e) != "collusion"
+    ]
     assert abs(sum(pattern_of(e) == "fraud" for e in eligible) / len(eligible) - 0.02) < 0.005  # ± 0.5 pp of ~7.5k
     freqs = Counter(pl(ev[0])["frequency"] for ev in circles.values())
     for f, w in {"weekly": 0.2, "biweekly": 0.3, "monthly": 0.5}.items():
@@ -779,8 +878,14 @@ def test_replay_collusion_and_fraud_keep_their_shape() -> None:
             if e.event_type == "circle-member-dropped" and pattern_of(e) == "fraud":
                 assert p["reason"] == "removed" and 1 <= p["contributions_made"] <= 3
     assert colluded > 40
-    fraud_tx = [pl(e) for e in events if e.stream == TRANSACTIONS.name and pattern_of(e) == "fraud"
-                and e.event_type == "transaction-initiated" and pl(e)["type"] == "circle_contribution"]
+    fraud_tx = [
+        pl(e)
+        for e in events
+        if e.stream == TRANSACTIONS.name
+        and pattern_of(e) == "fraud"
+        and e.event_type == "transaction-initiated"
+        and pl(e)["type"] == "circle_contribution"
+    ]
     assert len(fraud_tx) > 100 and all(p["source"]["type"] == "stripe" for p in fraud_tx)
 
 

@@ -25,8 +25,18 @@ from producer.domains.fintech_remittances import (
 from producer.domains.fintech_remittances_tables import MEAN_KEEP, STAGES, seasonal_multiplier
 from tests.unit.domains import helpers
 from tests.unit.domains.helpers import (
-    Driver, assert_labels, assert_round_trips, assert_same_seed_same_events, assert_time_ordered,
-    assert_union_records, assert_unique_ids, assert_valid, drive, first_of_each_type, of_type, stream_types,
+    Driver,
+    assert_labels,
+    assert_round_trips,
+    assert_same_seed_same_events,
+    assert_time_ordered,
+    assert_union_records,
+    assert_unique_ids,
+    assert_valid,
+    drive,
+    first_of_each_type,
+    of_type,
+    stream_types,
 )
 
 SPEC = RemittancesGenerator.spec
@@ -111,8 +121,13 @@ def test_blocks_are_time_sorted_and_never_go_back(default_run: Run) -> None:
 
 def test_envelope_key_and_stream(default_run: Run) -> None:
     spec = RemittancesGenerator.spec
-    at = {RATE_EVENT: "updated_at", "remittance-initiated": "initiated_at", "remittance-processing": "processed_at",
-          "remittance-completed": "completed_at", "remittance-failed": "failed_at"}
+    at = {
+        RATE_EVENT: "updated_at",
+        "remittance-initiated": "initiated_at",
+        "remittance-processing": "processed_at",
+        "remittance-completed": "completed_at",
+        "remittance-failed": "failed_at",
+    }
     for e in default_run.events:
         v = e.value
         assert e.stream == spec.name and v["source_service"] == spec.source_service
@@ -129,7 +144,7 @@ def test_stages_come_in_order_for_every_remittance(default_run: Run) -> None:
         assert len({e.value["correlation_id"] for e in events}) == 1
         assert len({e.value["truth"]["pattern"] for e in events}) == 1 and len({e.key for e in events}) == 1
         stages = [e.value["payload"] for e in events if e.event_type == "remittance-processing"]
-        assert [s["stage"] for s in stages] == list(STAGES[:len(stages)])
+        assert [s["stage"] for s in stages] == list(STAGES[: len(stages)])
         assert [s["stage_number"] for s in stages] == list(range(1, len(stages) + 1))
         hours = [s["elapsed_hours"] for s in stages]
         assert hours == sorted(hours)
@@ -156,8 +171,9 @@ def test_receive_amount_is_send_times_the_days_rate(default_run: Run) -> None:
             rate = p["rate"]
         elif e.event_type == "remittance-initiated":
             assert p["exchange_rate"] == rate
-            assert p["receive_amount"] == (p["send_amount"] * p["exchange_rate"]).quantize(Decimal("0.01"),
-                                                                                         ROUND_HALF_UP)
+            assert p["receive_amount"] == (p["send_amount"] * p["exchange_rate"]).quantize(
+                Decimal("0.01"), ROUND_HALF_UP
+            )
             assert (p["send_currency"], p["receive_currency"], p["recipient_country"]) == ("USD", "HTG", "HT")
             assert p["recipient_phone"].startswith("+509") and len(p["recipient_phone"]) == 12
             assert (p["agent_id"] is not None) == (p["delivery_method"] == "cash_pickup_agent")
@@ -165,14 +181,25 @@ def test_receive_amount_is_send_times_the_days_rate(default_run: Run) -> None:
         if events[-1].event_type == "remittance-completed":
             init, done = events[0].value["payload"], events[-1].value["payload"]
             assert (done["send_amount"], done["receive_amount"], done["exchange_rate"], done["delivery_method"]) == (
-                init["send_amount"], init["receive_amount"], init["exchange_rate"], init["delivery_method"])
+                init["send_amount"],
+                init["receive_amount"],
+                init["exchange_rate"],
+                init["delivery_method"],
+            )
 
 
 def test_fees_follow_the_tiers(default_run: Run) -> None:
     for p in genuine_initiations(default_run):
         send, fee = p["send_amount"], p["fee_amount"]
-        expected = (Decimal("2.99") if send <= 100 else Decimal("4.99") if send <= 500 else Decimal("7.99")
-                    if send <= 1000 else min((send / 100).quantize(Decimal("0.01"), ROUND_HALF_UP), Decimal("29.99")))
+        expected = (
+            Decimal("2.99")
+            if send <= 100
+            else Decimal("4.99")
+            if send <= 500
+            else Decimal("7.99")
+            if send <= 1000
+            else min((send / 100).quantize(Decimal("0.01"), ROUND_HALF_UP), Decimal("29.99"))
+        )
         assert fee == expected, (send, fee)
 
 
@@ -180,9 +207,12 @@ def test_fees_follow_the_tiers(default_run: Run) -> None:
 
 
 def test_success_rate(big_run: Run) -> None:
-    ends = [events[-1] for events in big_run.remittances.values()
-            if events[-1].event_type in ("remittance-completed", "remittance-failed")
-            and not events[-1].value["truth"]["is_anomaly"]]
+    ends = [
+        events[-1]
+        for events in big_run.remittances.values()
+        if events[-1].event_type in ("remittance-completed", "remittance-failed")
+        and not events[-1].value["truth"]["is_anomaly"]
+    ]
     assert len(ends) > 15_000
     completed = sum(e.event_type == "remittance-completed" for e in ends)
     assert abs(completed / len(ends) - 0.95) < 0.006  # 95% ± 0.6 pp on ~17k genuine remittances, seed 9
@@ -209,8 +239,9 @@ def test_common_amount_share_and_random_amounts(big_run: Run) -> None:
 
 def test_failures_reasons_and_refunds(big_run: Run) -> None:
     failed = [e.value["payload"] for e in of_type(big_run.events, "remittance-failed")]
-    init = {e.value["payload"]["remittance_id"]: e.value["payload"] for e in of_type(big_run.events,
-                                                                                   "remittance-initiated")}
+    init = {
+        e.value["payload"]["remittance_id"]: e.value["payload"] for e in of_type(big_run.events, "remittance-initiated")
+    }
     assert len({p["failed_stage"] for p in failed}) == 4
     for p in failed:
         i = init[p["remittance_id"]]
@@ -232,7 +263,8 @@ def test_natural_processing_time(big_run: Run) -> None:
     for events in big_run.remittances.values():
         if events[-1].event_type == "remittance-completed":
             by_method[events[0].value["payload"]["delivery_method"]].append(
-                events[-1].value["payload"]["processing_time_hours"])
+                events[-1].value["payload"]["processing_time_hours"]
+            )
     assert statistics.median(by_method["mobile_wallet"]) < statistics.median(by_method["bank_deposit"])
 
 
@@ -272,10 +304,24 @@ def test_seasonal_multipliers_set_the_volume() -> None:
 
 
 def test_seasonal_table() -> None:
-    days = [(2026, 12, 14, 1.0), (2026, 12, 15, 2.5), (2027, 1, 7, 2.5), (2027, 1, 8, 1.0), (2027, 2, 10, 1.8),
-            (2027, 2, 20, 1.8), (2027, 2, 21, 1.0), (2027, 4, 1, 1.5), (2027, 4, 15, 1.5), (2027, 4, 16, 1.0),
-            (2027, 9, 1, 1.3), (2027, 9, 30, 1.3), (2027, 6, 1, 0.8), (2027, 7, 31, 0.8), (2027, 8, 1, 1.0),
-            (2028, 2, 29, 1.0)]
+    days = [
+        (2026, 12, 14, 1.0),
+        (2026, 12, 15, 2.5),
+        (2027, 1, 7, 2.5),
+        (2027, 1, 8, 1.0),
+        (2027, 2, 10, 1.8),
+        (2027, 2, 20, 1.8),
+        (2027, 2, 21, 1.0),
+        (2027, 4, 1, 1.5),
+        (2027, 4, 15, 1.5),
+        (2027, 4, 16, 1.0),
+        (2027, 9, 1, 1.3),
+        (2027, 9, 30, 1.3),
+        (2027, 6, 1, 0.8),
+        (2027, 7, 31, 0.8),
+        (2027, 8, 1, 1.0),
+        (2028, 2, 29, 1.0),
+    ]
     times = np.array([instant(y, m, d) + 13 * 3_600 * SECOND_US for y, m, d, _ in days])
     assert seasonal_multiplier(times).tolist() == [mult for *_, mult in days]
 
@@ -303,15 +349,25 @@ def test_fraud_share_and_shape(big_run: Run) -> None:
         assert 750 <= p["send_amount"] <= 2999
         assert p["recipient_phone"] not in recipients[p["sender_id"]]  # a new recipient
     assert Counter(p["delivery_method"] for p in fraud)["cash_pickup_agent"] / len(fraud) > 0.5
-    stopped = [e.value["payload"] for e in of_type(big_run.events, "remittance-failed")
-               if e.value["truth"]["pattern"] == "fraud" and e.value["payload"]["failure_reason"] == "suspected_fraud"]
-    ended = [events[-1] for events in big_run.remittances.values() if events[0].value["truth"]["pattern"] == "fraud"
-             and events[-1].event_type in ("remittance-completed", "remittance-failed")]
+    stopped = [
+        e.value["payload"]
+        for e in of_type(big_run.events, "remittance-failed")
+        if e.value["truth"]["pattern"] == "fraud" and e.value["payload"]["failure_reason"] == "suspected_fraud"
+    ]
+    ended = [
+        events[-1]
+        for events in big_run.remittances.values()
+        if events[0].value["truth"]["pattern"] == "fraud"
+        and events[-1].event_type in ("remittance-completed", "remittance-failed")
+    ]
     assert abs(len(stopped) / len(ended) - 0.5) < 0.08  # half is stopped at compliance ± 8 pp on ~330, seed 9
     assert all(p["failed_stage"] == "compliance_check" for p in stopped)
     genuine_max = max(p["send_amount"] for p in genuine_initiations(big_run))
-    assert statistics.median(p["send_amount"] for p in fraud) > 5 * statistics.median(
-        p["send_amount"] for p in genuine_initiations(big_run)) and genuine_max < 1500
+    assert (
+        statistics.median(p["send_amount"] for p in fraud)
+        > 5 * statistics.median(p["send_amount"] for p in genuine_initiations(big_run))
+        and genuine_max < 1500
+    )
 
 
 def test_injection_boost_and_zero_rate() -> None:
@@ -346,9 +402,12 @@ def test_same_seed_same_events() -> None:
 
 
 def test_drifted_params_come_from_ctx() -> None:
-    drifted = RemittanceParams(max_in_flight=200, delivery_method_weights={"bank_deposit": 1.0},
-                               send_amount_distribution={"common_amounts": [20], "common_amount_probability": 1.0},
-                               exchange_rate_base=150.0)
+    drifted = RemittanceParams(
+        max_in_flight=200,
+        delivery_method_weights={"bank_deposit": 1.0},
+        send_amount_distribution={"common_amounts": [20], "common_amount_probability": 1.0},
+        exchange_rate_base=150.0,
+    )
     r = run(SMALL_POOL, blocks=8, ctx_params=drifted)
     inits = genuine_initiations(r)
     assert inits and {p["delivery_method"] for p in inits} == {"bank_deposit"}
@@ -358,33 +417,43 @@ def test_drifted_params_come_from_ctx() -> None:
 
 def test_defaults_match_the_seed() -> None:
     p = RemittanceParams()
-    assert (p.num_senders, p.time_span_days, p.exchange_rate_base, p.exchange_rate_volatility) == (300, 90, 132.5,
-                                                                                                      0.02)
+    assert (p.num_senders, p.time_span_days, p.exchange_rate_base, p.exchange_rate_volatility) == (300, 90, 132.5, 0.02)
     d = p.send_amount_distribution
     assert (d.common_amounts, d.common_amount_probability, d.random_mean, d.random_std) == (
-        [50, 100, 200, 300, 500], 0.6, 200, 150)
+        [50, 100, 200, 300, 500],
+        0.6,
+        200,
+        150,
+    )
     assert p.delivery_method_weights == {"mobile_wallet": 0.45, "bank_deposit": 0.30, "cash_pickup_agent": 0.25}
     assert (p.success_rate, p.processing_time_hours_mean, p.seasonal_patterns, p.fraud_injection_rate) == (
-        0.95, 24, True, 0.02)
+        0.95,
+        24,
+        True,
+        0.02,
+    )
 
 
-@pytest.mark.parametrize("bad", [
-    {"unknown_knob": 1},
-    {"delivery_method_weights": {"pigeon": 1.0}},
-    {"delivery_method_weights": {"bank_deposit": -1.0, "mobile_wallet": 2.0}},
-    {"delivery_method_weights": {"bank_deposit": 0.0}},
-    {"send_amount_distribution": {"common_amounts": []}},
-    {"send_amount_distribution": {"common_amounts": [0]}},
-    {"send_amount_distribution": {"random_std": -1}},
-    {"send_amount_distribution": {"mean": 200}},
-    {"success_rate": 1.5},
-    {"fraud_injection_rate": -0.1},
-    {"exchange_rate_base": 0},
-    {"exchange_rate_volatility": -0.01},
-    {"processing_time_hours_mean": 0},
-    {"num_senders": 0},
-    {"max_in_flight": 0},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"unknown_knob": 1},
+        {"delivery_method_weights": {"pigeon": 1.0}},
+        {"delivery_method_weights": {"bank_deposit": -1.0, "mobile_wallet": 2.0}},
+        {"delivery_method_weights": {"bank_deposit": 0.0}},
+        {"send_amount_distribution": {"common_amounts": []}},
+        {"send_amount_distribution": {"common_amounts": [0]}},
+        {"send_amount_distribution": {"random_std": -1}},
+        {"send_amount_distribution": {"mean": 200}},
+        {"success_rate": 1.5},
+        {"fraud_injection_rate": -0.1},
+        {"exchange_rate_base": 0},
+        {"exchange_rate_volatility": -0.01},
+        {"processing_time_hours_mean": 0},
+        {"num_senders": 0},
+        {"max_in_flight": 0},
+    ],
+)
 def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         RemittanceParams(**bad)

@@ -28,8 +28,18 @@ from producer.domains.fintech_sessions_tables import (
 )
 from tests.unit.domains import helpers
 from tests.unit.domains.helpers import (
-    assert_labels, assert_round_trips, assert_same_seed_same_events, assert_time_ordered, assert_union_records,
-    assert_unique_ids, assert_valid, drive, first_of_each_type, of_type, pattern_of, stream_types,
+    assert_labels,
+    assert_round_trips,
+    assert_same_seed_same_events,
+    assert_time_ordered,
+    assert_union_records,
+    assert_unique_ids,
+    assert_valid,
+    drive,
+    first_of_each_type,
+    of_type,
+    pattern_of,
+    stream_types,
 )
 
 SPEC = SessionsGenerator.spec
@@ -106,8 +116,14 @@ def test_blocks_are_time_sorted_and_never_go_back(default_run: Run) -> None:
 
 def test_envelope_key_and_stream(default_run: Run) -> None:
     spec = SessionsGenerator.spec
-    at = {"login-attempt": "attempted_at", "login-success": "succeeded_at", "login-failed": "failed_at",
-          "session-started": "started_at", "user-action-performed": "performed_at", "session-ended": "ended_at"}
+    at = {
+        "login-attempt": "attempted_at",
+        "login-success": "succeeded_at",
+        "login-failed": "failed_at",
+        "session-started": "started_at",
+        "user-action-performed": "performed_at",
+        "session-ended": "ended_at",
+    }
     for e in default_run.events[:20_000]:
         v = e.value
         assert e.stream == spec.name and v["source_service"] == spec.source_service
@@ -135,7 +151,7 @@ def test_login_episodes_have_the_seed_shape(default_run: Run) -> None:
                 assert p["consecutive_failures"] == n and p["account_locked"] == (n == lockout)
             else:
                 assert answer.value["payload"]["attempt_number"] == n
-        rest = ordered[len(logins):]
+        rest = ordered[len(logins) :]
         if answers and answers[-1] == "login-success":
             session_id = logins[-1].value["payload"]["session_id"]
             if rest:
@@ -162,10 +178,14 @@ def _check_session(events: list[Event]) -> None:
 
 def test_session_length_and_actions_follow_the_log_normals(long_run: Run) -> None:
     cutoff = START_US + 2 * HOUR_US  # sessions started in the first 2 h of 5.7 have (almost) all ended
-    started = {e.value["payload"]["session_id"] for e in of_type(long_run.events, "session-started")
-               if e.time_us < cutoff}
-    ended = [e.value["payload"] for e in of_type(long_run.events, "session-ended")
-             if e.value["payload"]["session_id"] in started]
+    started = {
+        e.value["payload"]["session_id"] for e in of_type(long_run.events, "session-started") if e.time_us < cutoff
+    }
+    ended = [
+        e.value["payload"]
+        for e in of_type(long_run.events, "session-ended")
+        if e.value["payload"]["session_id"] in started
+    ]
     assert len(ended) > 0.99 * len(started) > 3000
     logs = [math.log(p["duration_seconds"]) for p in ended]
     assert abs(statistics.fmean(logs) - 6.0) < 0.05  # mean log duration 6.0 ± 0.05 on ~3.5k, seed 11
@@ -178,8 +198,9 @@ def test_session_length_and_actions_follow_the_log_normals(long_run: Run) -> Non
 
 
 def test_action_mix_follows_weights(default_run: Run) -> None:
-    actions = [e.value["payload"]["action_type"] for e in of_type(default_run.events, "user-action-performed")
-               if genuine(e)]
+    actions = [
+        e.value["payload"]["action_type"] for e in of_type(default_run.events, "user-action-performed") if genuine(e)
+    ]
     counts = Counter(actions)
     for action, w in SessionParams().action_type_weights.items():
         assert abs(counts[action] / len(actions) - w) < 0.01, action  # e.g. 30% ± 1 pp on ~55k, seed 7
@@ -236,14 +257,20 @@ def test_genuine_consecutive_logins_are_travel_plausible(travel_run: Run) -> Non
 
 
 def test_labels_are_consistent(default_run: Run) -> None:
-    assert_labels(default_run.events, (None, "account_takeover", "impossible_travel"),
-                  risk={None: (None,), "account_takeover": ("high", "medium"), "impossible_travel": ("high", "medium")})
+    assert_labels(
+        default_run.events,
+        (None, "account_takeover", "impossible_travel"),
+        risk={None: (None,), "account_takeover": ("high", "medium"), "impossible_travel": ("high", "medium")},
+    )
 
 
 def first_attempts(r: Run, pattern: str | None) -> list[Event]:
     """The first login-attempt of every episode with the given label."""
-    return [events[0] for events in r.episodes.values()
-            if events[0].event_type == "login-attempt" and pattern_of(events[0]) == pattern]
+    return [
+        events[0]
+        for events in r.episodes.values()
+        if events[0].event_type == "login-attempt" and pattern_of(events[0]) == pattern
+    ]
 
 
 def test_account_takeover_shape(default_run: Run) -> None:
@@ -261,10 +288,16 @@ def test_account_takeover_shape(default_run: Run) -> None:
         if homes[user]:
             assert p["geo_location"]["city"] != homes[user].most_common(1)[0][0]
         assert p["auth_method"] in ("password", "otp") and e.value["truth"]["risk_level"] == "high"
-    ato_actions = [e.value["payload"]["action_type"] for e in of_type(default_run.events, "user-action-performed")
-                   if pattern_of(e) == "account_takeover"]
-    own_actions = [e.value["payload"]["action_type"] for e in of_type(default_run.events, "user-action-performed")
-                   if pattern_of(e) is None]
+    ato_actions = [
+        e.value["payload"]["action_type"]
+        for e in of_type(default_run.events, "user-action-performed")
+        if pattern_of(e) == "account_takeover"
+    ]
+    own_actions = [
+        e.value["payload"]["action_type"]
+        for e in of_type(default_run.events, "user-action-performed")
+        if pattern_of(e) is None
+    ]
     share = lambda actions: sum(a in SENSITIVE_ACTIONS for a in actions) / len(actions)  # noqa: E731
     assert len(ato_actions) > 300
     assert share(ato_actions) > 0.75 and share(own_actions) < 0.25  # ~83% vs 19% sensitive
@@ -303,7 +336,9 @@ def test_impossible_travel_implies_a_speed_beyond_an_airliner(long_run: Run) -> 
     for first, second in pairs:
         assert implied_speed_kmh(first, second) > AIRLINER_KMH
         assert first.value["payload"]["geo_location"]["city"] != second.value["payload"]["geo_location"]["city"]
-    assert all(pattern_of(e) == "impossible_travel" for _, s in pairs for e in long_run.episodes[s.value["correlation_id"]])
+    assert all(
+        pattern_of(e) == "impossible_travel" for _, s in pairs for e in long_run.episodes[s.value["correlation_id"]]
+    )
 
 
 def test_injection_boost_multiplies_rates() -> None:
@@ -344,8 +379,11 @@ def test_small_pool_compresses_timelines_and_never_overflows() -> None:
     assert r.generator.active_sessions <= 400
     ended = of_type(r.events, "session-ended")
     started = {e.value["payload"]["session_id"]: e.time_us for e in of_type(r.events, "session-started")}
-    wall = [(e.time_us - started[e.value["payload"]["session_id"]]) / 1e6 for e in ended
-            if e.value["payload"]["session_id"] in started]
+    wall = [
+        (e.time_us - started[e.value["payload"]["session_id"]]) / 1e6
+        for e in ended
+        if e.value["payload"]["session_id"] in started
+    ]
     natural = [e.value["payload"]["duration_seconds"] for e in ended]
     assert len(ended) > 5000
     assert statistics.median(wall) < 0.1 * statistics.median(natural)  # compressed event times
@@ -375,37 +413,51 @@ def test_defaults_match_the_seed() -> None:
     p = SessionParams()
     assert (p.num_users, p.time_span_days, p.device_diversity, p.location_diversity) == (500, 90, 2, 3)
     assert (p.session_duration_distribution.log_normal_mean, p.session_duration_distribution.log_normal_std) == (6, 1)
-    assert (p.actions_per_session_distribution.log_normal_mean,
-            p.actions_per_session_distribution.log_normal_std) == (2.0, 0.8)
+    assert (p.actions_per_session_distribution.log_normal_mean, p.actions_per_session_distribution.log_normal_std) == (
+        2.0,
+        0.8,
+    )
     assert (p.anomaly_injection_rate, p.account_takeover_injection_rate) == (0.03, 0.01)
     assert set(p.action_type_weights) == {
-        "page_view", "button_click", "form_submit", "circle_browse", "circle_join_request",
-        "contribution_initiate", "remittance_initiate", "settings_change", "support_contact"}
+        "page_view",
+        "button_click",
+        "form_submit",
+        "circle_browse",
+        "circle_join_request",
+        "contribution_initiate",
+        "remittance_initiate",
+        "settings_change",
+        "support_contact",
+    }
 
 
-@pytest.mark.parametrize("bad", [
-    {"unknown_knob": 1},
-    {"action_type_weights": {"logout": 1.0}},
-    {"action_type_weights": {"page_view": -1.0, "button_click": 2.0}},
-    {"action_type_weights": {"page_view": 0.0}},
-    {"anomaly_injection_rate": 1.5},
-    {"account_takeover_injection_rate": -0.1},
-    {"num_users": 0},
-    {"device_diversity": 0},
-    {"location_diversity": 9},
-    {"lockout_threshold": 0},
-    {"max_active_sessions": 10},
-    {"session_duration_distribution": {"log_normal_mean": 6.0, "log_normal_std": 0}},
-    {"actions_per_session_distribution": {"mean": 2.0}},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"unknown_knob": 1},
+        {"action_type_weights": {"logout": 1.0}},
+        {"action_type_weights": {"page_view": -1.0, "button_click": 2.0}},
+        {"action_type_weights": {"page_view": 0.0}},
+        {"anomaly_injection_rate": 1.5},
+        {"account_takeover_injection_rate": -0.1},
+        {"num_users": 0},
+        {"device_diversity": 0},
+        {"location_diversity": 9},
+        {"lockout_threshold": 0},
+        {"max_active_sessions": 10},
+        {"session_duration_distribution": {"log_normal_mean": 6.0, "log_normal_std": 0}},
+        {"actions_per_session_distribution": {"mean": 2.0}},
+    ],
+)
 def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         SessionParams(**bad)
 
 
 def test_small_pools_and_partial_overrides() -> None:
-    params = SessionParams(num_users=3, device_diversity=1, location_diversity=1,
-                           session_duration_distribution={"log_normal_mean": 4.0})
+    params = SessionParams(
+        num_users=3, device_diversity=1, location_diversity=1, session_duration_distribution={"log_normal_mean": 4.0}
+    )
     assert params.session_duration_distribution.log_normal_std == 1.0
     r = run(params, blocks=3)
     assert len({e.key for e in r.events}) <= 3

@@ -7,6 +7,7 @@ import re
 import statistics
 from collections import Counter, defaultdict
 from functools import partial
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -19,8 +20,18 @@ from producer.domains.fintech_transactions import (
     expected_events_per_arrival,
 )
 from tests.unit.domains.helpers import (
-    Run, assert_labels, assert_round_trips, assert_same_seed_same_events, assert_time_ordered, assert_union_records,
-    assert_unique_ids, assert_valid, drive, first_of_each_type, pattern_of, stream_types,
+    Run,
+    assert_labels,
+    assert_round_trips,
+    assert_same_seed_same_events,
+    assert_time_ordered,
+    assert_union_records,
+    assert_unique_ids,
+    assert_valid,
+    drive,
+    first_of_each_type,
+    pattern_of,
+    stream_types,
 )
 
 SPEC = TransactionsGenerator.spec
@@ -89,14 +100,18 @@ def test_envelope_key_and_stream(default_run: Run) -> None:
         assert e.stream == spec.name and v["source_service"] == spec.source_service
         assert e.key == v["payload"]["user_id"]
         assert v["timestamp"] == to_datetime(e.time_us)
-        at = {"transaction-initiated": "initiated_at", "transaction-completed": "completed_at",
-              "transaction-failed": "failed_at", "transaction-flagged": "flagged_at"}[e.event_type]
+        at = {
+            "transaction-initiated": "initiated_at",
+            "transaction-completed": "completed_at",
+            "transaction-failed": "failed_at",
+            "transaction-flagged": "flagged_at",
+        }[e.event_type]
         assert v["payload"][at] == v["timestamp"]
     assert_unique_ids(default_run.events)
 
 
 def test_follow_ups_share_correlation_id_and_come_after_initiation(default_run: Run) -> None:
-    for tx_id, events in by_transaction(default_run.events).items():
+    for events in by_transaction(default_run.events).values():
         first, *rest = sorted(events, key=lambda e: (e.time_us, e.event_type != "transaction-initiated"))
         assert first.event_type == "transaction-initiated"
         assert len({e.value["correlation_id"] for e in events}) == 1
@@ -107,8 +122,13 @@ def test_follow_ups_share_correlation_id_and_come_after_initiation(default_run: 
             assert e.event_type != "transaction-initiated"
             assert (e.value["payload"]["user_id"], e.value["payload"]["amount"]) == (p0["user_id"], p0["amount"])
         kinds = [e.event_type for e in rest]
-        assert kinds in ([], ["transaction-completed"], ["transaction-failed"], ["transaction-flagged"],
-                         ["transaction-flagged", "transaction-completed"]), kinds
+        assert kinds in (
+            [],
+            ["transaction-completed"],
+            ["transaction-failed"],
+            ["transaction-flagged"],
+            ["transaction-flagged", "transaction-completed"],
+        ), kinds
         if kinds == ["transaction-flagged", "transaction-completed"]:
             assert rest[0].value["payload"]["action_taken"] == "allowed_with_monitoring"
         elif kinds == ["transaction-flagged"]:
@@ -142,16 +162,20 @@ def test_processing_time_matches_timestamps(default_run: Run) -> None:
 
 
 def test_type_mix_of_genuine_transactions_follows_type_weights(default_run: Run) -> None:
-    genuine = [e.value["payload"]["type"] for e in initiations(default_run.events)
-               if not e.value["truth"]["is_anomaly"]]
+    genuine = [
+        e.value["payload"]["type"] for e in initiations(default_run.events) if not e.value["truth"]["is_anomaly"]
+    ]
     counts = Counter(genuine)
     for t, w in TransactionParams().type_weights.items():
         assert abs(counts[t] / len(genuine) - w) < 0.015, t  # e.g. 35% ± 1.5 pp on ~19k genuine, seed 7
 
 
 def test_amounts_follow_the_log_normal(default_run: Run) -> None:
-    logs = [math.log(float(e.value["payload"]["amount"])) for e in initiations(default_run.events)
-            if not e.value["truth"]["is_anomaly"] and e.value["payload"]["type"] == "circle_contribution"]
+    logs = [
+        math.log(float(e.value["payload"]["amount"]))
+        for e in initiations(default_run.events)
+        if not e.value["truth"]["is_anomaly"] and e.value["payload"]["type"] == "circle_contribution"
+    ]
     # contributions are the unshaped log-normal (remittances are floored at $10, payouts scaled by members)
     assert abs(statistics.fmean(logs) - 4.5) < 0.05  # mean of log amount 4.5 ± 0.05 on ~6.9k, seed 7
     assert abs(statistics.stdev(logs) - 1.2) < 0.04  # std 1.2 ± 0.04
@@ -169,8 +193,11 @@ def test_drifted_amount_mean_comes_from_ctx_params() -> None:
     before, after = run(base, blocks=8), run(base, blocks=8, ctx_params=drifted)  # same pools, same draws
 
     def contributions(r: Run) -> list[dict[str, Any]]:
-        return [e.value["payload"] for e in initiations(r.events)
-                if not e.value["truth"]["is_anomaly"] and e.value["payload"]["type"] == "circle_contribution"]
+        return [
+            e.value["payload"]
+            for e in initiations(r.events)
+            if not e.value["truth"]["is_anomaly"] and e.value["payload"]["type"] == "circle_contribution"
+        ]
 
     pairs = list(zip(contributions(before), contributions(after)))
     assert len(pairs) > 1000 and all(a["transaction_id"] == b["transaction_id"] for a, b in pairs)
@@ -240,14 +267,16 @@ def test_fraud_share_and_flagging(default_run: Run) -> None:
     for e in default_run.events:
         if e.event_type != "transaction-initiated":
             outcome.setdefault(e.value["payload"]["transaction_id"], e)
-    fraud_out = [outcome[e.value["payload"]["transaction_id"]] for e in fraud
-                 if e.value["payload"]["transaction_id"] in outcome]
+    fraud_out = [
+        outcome[e.value["payload"]["transaction_id"]] for e in fraud if e.value["payload"]["transaction_id"] in outcome
+    ]
     flagged = [o for o in fraud_out if o.event_type == "transaction-flagged"]
     assert abs(len(flagged) / len(fraud_out) - 0.85) < 0.05  # 85% detected ± 5 pp on ~600, seed 7
     assert any(o.event_type == "transaction-completed" for o in fraud_out)  # some fraud gets through
     fraud_scores = [o.value["payload"]["risk_score"] for o in flagged]
-    genuine_flags = [o for o in outcome.values()
-                     if o.event_type == "transaction-flagged" and not o.value["truth"]["is_anomaly"]]
+    genuine_flags = [
+        o for o in outcome.values() if o.event_type == "transaction-flagged" and not o.value["truth"]["is_anomaly"]
+    ]
     assert genuine_flags  # the risk engine has false positives, labelled not anomalous
     genuine_scores = [o.value["payload"]["risk_score"] for o in genuine_flags]
     assert statistics.fmean(fraud_scores) > 0.75 > statistics.fmean(genuine_scores)
@@ -284,7 +313,7 @@ def test_structuring_series_spread_over_hours() -> None:
     per_user: dict[str, list[int]] = defaultdict(list)
     for e in starts:
         per_user[e.value["payload"]["user_id"]].append(e.time_us)
-    gaps = [b - a for ts in per_user.values() for a, b in zip(ts, ts[1:])]
+    gaps = [b - a for ts in per_user.values() for a, b in pairwise(ts)]
     assert max(len(ts) for ts in per_user.values()) >= 3  # series of several transactions by one user
     assert sum(1 for g in gaps if 30 * MIN_US <= g <= 48 * HOUR_US) >= 0.6 * len(gaps)  # mostly hours apart
     # series members replace genuine arrivals: expected between 1% (starts only) and 2.25% (all
@@ -302,7 +331,7 @@ def spikes(events: list[Event]) -> list[list[Event]]:
     for es in per_user.values():
         es.sort(key=lambda e: e.time_us)
         current = [es[0]]
-        for prev, e in zip(es, es[1:]):
+        for prev, e in pairwise(es):
             if e.time_us - prev.time_us > 30_000_000:
                 clusters.append(current)
                 current = []
@@ -368,26 +397,34 @@ def test_type_weights_override_gives_only_fees() -> None:
 def test_defaults_match_the_seed() -> None:
     p = TransactionParams()
     assert (p.num_users, p.time_span_days) == (500, 90)
-    assert p.type_weights == {"circle_contribution": 0.35, "circle_payout": 0.15, "remittance": 0.30, "fee": 0.15,
-                              "refund": 0.05}
+    assert p.type_weights == {
+        "circle_contribution": 0.35,
+        "circle_payout": 0.15,
+        "remittance": 0.30,
+        "fee": 0.15,
+        "refund": 0.05,
+    }
     assert (p.amount_distribution.log_normal_mean, p.amount_distribution.log_normal_std) == (4.5, 1.2)
     assert (p.fraud_injection_rate, p.structuring_injection_rate, p.velocity_anomaly_rate) == (0.03, 0.01, 0.02)
 
 
-@pytest.mark.parametrize("bad", [
-    {"unknown_knob": 1},
-    {"type_weights": {"bitcoin": 1.0}},
-    {"type_weights": {"fee": -1.0, "refund": 2.0}},
-    {"type_weights": {"fee": 0.0}},
-    {"fraud_injection_rate": 1.5},
-    {"velocity_anomaly_rate": -0.1},
-    {"failure_rate": 2},
-    {"num_users": 0},
-    {"time_span_days": 0},
-    {"amount_distribution": {"log_normal_mean": 4.5, "log_normal_std": 0}},
-    {"amount_distribution": {"mean": 4.5}},
-    {"processing_time_ms": {"log_normal_mean": 6.8, "log_normal_std": 0.8, "max": 1}},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"unknown_knob": 1},
+        {"type_weights": {"bitcoin": 1.0}},
+        {"type_weights": {"fee": -1.0, "refund": 2.0}},
+        {"type_weights": {"fee": 0.0}},
+        {"fraud_injection_rate": 1.5},
+        {"velocity_anomaly_rate": -0.1},
+        {"failure_rate": 2},
+        {"num_users": 0},
+        {"time_span_days": 0},
+        {"amount_distribution": {"log_normal_mean": 4.5, "log_normal_std": 0}},
+        {"amount_distribution": {"mean": 4.5}},
+        {"processing_time_ms": {"log_normal_mean": 6.8, "log_normal_std": 0.8, "max": 1}},
+    ],
+)
 def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         TransactionParams(**bad)

@@ -20,8 +20,18 @@ from producer.domains.telco_replay import RING
 from producer.domains.telco_tables import AREA_CODES, TACS_OF_MODEL
 from tests.unit.domains import helpers
 from tests.unit.domains.helpers import (
-    arrival_blocks, assert_labels, assert_round_trips, assert_same_seed_same_events, assert_time_ordered,
-    assert_union_records, assert_valid, context, drive, first_of_each_type, pattern_of, stream_types,
+    arrival_blocks,
+    assert_labels,
+    assert_round_trips,
+    assert_same_seed_same_events,
+    assert_time_ordered,
+    assert_union_records,
+    assert_valid,
+    context,
+    drive,
+    first_of_each_type,
+    pattern_of,
+    stream_types,
 )
 
 SPEC = AccountsGenerator.spec
@@ -151,9 +161,13 @@ def test_lines_services_and_products(onboarding_run: Run) -> None:
         assert len(own) == c["voice_lines"] + c["has_5g_home_internet"] >= 1
         assert [p["line_number"] for p in own] == list(range(1, len(own) + 1))
         assert [p["product_type"] for p in own] == ["voice"] * c["voice_lines"] + ["home_internet_5g"] * c[
-            "has_5g_home_internet"]
-        expected = {(True, False): "voice_only", (True, True): "voice_and_home_internet",
-                    (False, True): "home_internet_only"}[(c["voice_lines"] > 0, c["has_5g_home_internet"])]
+            "has_5g_home_internet"
+        ]
+        expected = {
+            (True, False): "voice_only",
+            (True, True): "voice_and_home_internet",
+            (False, True): "home_internet_only",
+        }[(c["voice_lines"] > 0, c["has_5g_home_internet"])]
         assert c["service_type"] == expected
         assert 20 <= c["monthly_charges"] <= 120 and 0 <= c["tenure_months"] <= 71
         since = c["customer_since"]
@@ -189,8 +203,11 @@ def test_msisdns_are_nanp_numbers(default_run: Run) -> None:
 def test_eip_terms_and_billing_agreement_types(onboarding_run: Run) -> None:
     customers = {c["account_id"]: c for c in onboarding_run.of("customer-created")}
     lines = {p["line_id"]: p for p in onboarding_run.of("line-activated")}
-    ghosts = {e.value["payload"]["line_id"] for e in onboarding_run.events
-              if e.event_type == "line-activated" and pattern_of(e) == "ghost_line"}
+    ghosts = {
+        e.value["payload"]["line_id"]
+        for e in onboarding_run.events
+        if e.event_type == "line-activated" and pattern_of(e) == "ghost_line"
+    }
     eips = onboarding_run.of("eip-agreement-created")
     terms = Counter(p["installment_months"] for p in eips)
     assert set(terms) == {24, 30, 36}
@@ -214,8 +231,11 @@ def test_eip_terms_and_billing_agreement_types(onboarding_run: Run) -> None:
             assert line["billing_agreement_type"] == "month_to_month"
     plan = sum(c["device_payment_plan"] for c in customers.values()) / len(customers)
     assert abs(plan - 0.721) < 0.015  # 72.1% ± 1.5 pp on 10,240 customers, seed 7
-    eligible = [lid for lid, p in lines.items() if p["product_type"] == "voice" and lid not in ghosts
-                and customers[p["account_id"]]["device_payment_plan"]]
+    eligible = [
+        lid
+        for lid, p in lines.items()
+        if p["product_type"] == "voice" and lid not in ghosts and customers[p["account_id"]]["device_payment_plan"]
+    ]
     assert abs(len(financed) / len(eligible) - 0.85) < 0.01  # seed attach rate 85% ± 1 pp on ~14k lines
 
 
@@ -223,17 +243,22 @@ def test_eip_terms_and_billing_agreement_types(onboarding_run: Run) -> None:
 
 
 def test_labels_are_consistent(default_run: Run) -> None:
-    assert_labels(default_run.events, (None, "imei_swap", "ghost_line", "imei_capture_failure"),
-                  risk={None: (None,), "imei_swap": ("high",), "ghost_line": ("high",),
-                        "imei_capture_failure": ("low",)})
+    assert_labels(
+        default_run.events,
+        (None, "imei_swap", "ghost_line", "imei_capture_failure"),
+        risk={None: (None,), "imei_swap": ("high",), "ghost_line": ("high",), "imei_capture_failure": ("low",)},
+    )
     for e in default_run.events:
         if e.event_type in ("customer-created", "eip-agreement-created"):
             assert not e.value["truth"]["is_anomaly"]
 
 
 def financed_snapshots(r: Run) -> list[Event]:
-    return [e for e in r.events if e.event_type == "device-usage-snapshot"
-            and e.value["payload"]["usage_eip_agreement_number"] is not None]
+    return [
+        e
+        for e in r.events
+        if e.event_type == "device-usage-snapshot" and e.value["payload"]["usage_eip_agreement_number"] is not None
+    ]
 
 
 def test_imei_swap_rate_and_shape(default_run: Run) -> None:
@@ -258,8 +283,11 @@ def test_imei_swap_rate_and_shape(default_run: Run) -> None:
             foreign += p["observed_imei"] in all_registered
     assert 0.3 < within / len(swaps) < 0.9
     assert foreign > 0.9 * (len(swaps) - within)
-    clean = [e.value["payload"] for e in default_run.events
-             if e.event_type == "device-usage-snapshot" and pattern_of(e) != "imei_swap"]
+    clean = [
+        e.value["payload"]
+        for e in default_run.events
+        if e.event_type == "device-usage-snapshot" and pattern_of(e) != "imei_swap"
+    ]
     assert not any(p["imei_mismatch"] for p in clean)
 
 
@@ -281,8 +309,11 @@ def test_ghost_line_share(onboarding_run: Run) -> None:
 
 
 def test_ghost_lines_stay_silent_and_labelled(default_run: Run) -> None:
-    ghost_lines = {e.value["payload"]["line_id"] for e in default_run.events
-                   if e.event_type == "line-activated" and pattern_of(e) == "ghost_line"}
+    ghost_lines = {
+        e.value["payload"]["line_id"]
+        for e in default_run.events
+        if e.event_type == "line-activated" and pattern_of(e) == "ghost_line"
+    }
     assert len(ghost_lines) > 10
     seen = 0
     for e in default_run.events:
@@ -338,8 +369,7 @@ def test_churn_risk_score_range_and_relations(onboarding_run: Run) -> None:
     assert [tenure[k] for k in range(6)] == sorted(tenure.values(), reverse=True)  # falls with tenure
     assert tenure[0] - tenure[5] > 0.15
     pay = mean_by(lambda c: c["payment_method"])
-    assert pay["electronic_check"] > pay["mailed_check"] > pay["bank_transfer_automatic"] > pay[
-        "credit_card_automatic"]
+    assert pay["electronic_check"] > pay["mailed_check"] > pay["bank_transfer_automatic"] > pay["credit_card_automatic"]
     service = mean_by(lambda c: c["service_type"])
     assert service["home_internet_only"] > service["voice_and_home_internet"] > service["voice_only"]
     assert all(5 <= c["trust_baseline"] <= 98 and 0.02 <= c["patience"] <= 0.98 for c in customers)
@@ -347,11 +377,13 @@ def test_churn_risk_score_range_and_relations(onboarding_run: Run) -> None:
 
 def test_drifted_params_move_churn_risk(onboarding_run: Run) -> None:
     base = AccountParams(new_account_rate=1.0)
-    drifted = base.model_copy(update={
-        "payment_method_weights": {"electronic_check": 1.0},
-        "tenure_weights": {"0-12": 1.0},
-        "churn_risk": base.churn_risk.model_copy(update={"tenure_weight": 0.35}),
-    })
+    drifted = base.model_copy(
+        update={
+            "payment_method_weights": {"electronic_check": 1.0},
+            "tenure_weights": {"0-12": 1.0},
+            "churn_risk": base.churn_risk.model_copy(update={"tenure_weight": 0.35}),
+        }
+    )
     r = run(base, blocks=4, ctx_params=drifted)
     customers = r.of("customer-created")
     assert {c["payment_method"] for c in customers} == {"electronic_check"}
@@ -369,9 +401,16 @@ def test_driftable_paths_and_patterns_are_declared() -> None:
     for path in AccountsGenerator.driftable:
         get_path(values, path)  # every declared path exists
     assert not {"max_accounts", "usage_snapshot_date"} & set(AccountsGenerator.driftable)  # pool and calendar
-    targets = {"payment_method_weights": {"electronic_check": 0.7, "bank_transfer_automatic": 0.15,
-                                          "credit_card_automatic": 0.05},
-               "eip_term_weights": {36: 1.0}, "churn_risk.tenure_weight": 0.4, "p_inject_eip_usage_mismatch": 0.2}
+    targets = {
+        "payment_method_weights": {
+            "electronic_check": 0.7,
+            "bank_transfer_automatic": 0.15,
+            "credit_card_automatic": 0.05,
+        },
+        "eip_term_weights": {36: 1.0},
+        "churn_risk.tenure_weight": 0.4,
+        "p_inject_eip_usage_mismatch": 0.2,
+    }
     for path, target in targets.items():  # halfway, as a drift block at p = 0.5 would
         set_path(values, path, interpolate(get_path(values, path), target, 0.5))
     drifted = AccountParams.model_validate(values)
@@ -412,8 +451,11 @@ def test_usage_medians_drift_with_ctx_params() -> None:
     base = AccountParams()
     drifted = base.model_copy(update={"usage": base.usage.model_copy(update={"voice_data_gb_median": 30.0})})
     r = run(base, blocks=20, ctx_params=drifted)
-    mb = [p["data_usage_mb"] for p in r.of("device-usage-snapshot")
-          if p["product_type"] == "voice" and p["line_status"] == "active" and p["observed_imei"]]
+    mb = [
+        p["data_usage_mb"]
+        for p in r.of("device-usage-snapshot")
+        if p["product_type"] == "voice" and p["line_status"] == "active" and p["observed_imei"]
+    ]
     assert abs(statistics.median(mb) / 1024 / 30.0 - 1) < 0.12
 
 
@@ -467,15 +509,25 @@ def test_defaults_match_the_seed() -> None:
     assert p.usage_snapshot_date == date(2026, 2, 22)
     assert p.eip_term_weights == {24: 0.35, 30: 0.25, 36: 0.40}
     assert (p.p_missing_usage_imei, p.ghost_line_share) == (0.04, 0.30)
-    assert p.payment_method_weights == {"electronic_check": 0.30, "mailed_check": 0.10,
-                                        "bank_transfer_automatic": 0.35, "credit_card_automatic": 0.25}
+    assert p.payment_method_weights == {
+        "electronic_check": 0.30,
+        "mailed_check": 0.10,
+        "bank_transfer_automatic": 0.35,
+        "credit_card_automatic": 0.25,
+    }
     assert list(p.tenure_weights.values()) == [0.34, 0.20, 0.16, 0.14, 0.10, 0.06]
     assert p.replay_months == 12 and p.churn_risk.horizon_months == 12.0  # replay: a year, annual churn score
 
 
 def test_param_overrides_from_plain_values() -> None:
-    p = AccountParams.model_validate({"usage_snapshot_date": "2025-12-31", "eip_term_weights": {"36": 1.0},
-                                      "churn_risk": {"noise_std": 0.0}, "max_accounts": 50})
+    p = AccountParams.model_validate(
+        {
+            "usage_snapshot_date": "2025-12-31",
+            "eip_term_weights": {"36": 1.0},
+            "churn_risk": {"noise_std": 0.0},
+            "max_accounts": 50,
+        }
+    )
     assert p.usage_snapshot_date == date(2025, 12, 31) and p.churn_risk.base == 0.05
     r = run(p, blocks=4)
     assert {e["installment_months"] for e in r.of("eip-agreement-created")} == {36}
@@ -483,26 +535,29 @@ def test_param_overrides_from_plain_values() -> None:
     assert first == datetime(2025, 12, 31, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("bad", [
-    {"unknown_knob": 1},
-    {"max_accounts": 0},
-    {"new_account_rate": 1.5},
-    {"p_inject_eip_usage_mismatch": -0.1},
-    {"eip_term_weights": {12: 1.0}},
-    {"eip_term_weights": {24: 0.0}},
-    {"payment_method_weights": {"bitcoin": 1.0}},
-    {"tenure_weights": {"0-12": -1.0, "12-24": 2.0}},
-    {"multiple_lines_weights": {"maybe": 1.0}},
-    {"add_on_rates": {"online_security": 1.5}},
-    {"churn_risk": {"tenure_decay_months": 0}},
-    {"churn_risk": {"payment_method_risk": {"cash": 0.1}}},
-    {"usage": {"log_std": 0}},
-    {"usage": {"median": 3}},
-    {"usage_snapshot_date": "not a date"},
-    {"replay_months": 0},
-    {"replay_months": 1.5},
-    {"churn_risk": {"horizon_months": 0}},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"unknown_knob": 1},
+        {"max_accounts": 0},
+        {"new_account_rate": 1.5},
+        {"p_inject_eip_usage_mismatch": -0.1},
+        {"eip_term_weights": {12: 1.0}},
+        {"eip_term_weights": {24: 0.0}},
+        {"payment_method_weights": {"bitcoin": 1.0}},
+        {"tenure_weights": {"0-12": -1.0, "12-24": 2.0}},
+        {"multiple_lines_weights": {"maybe": 1.0}},
+        {"add_on_rates": {"online_security": 1.5}},
+        {"churn_risk": {"tenure_decay_months": 0}},
+        {"churn_risk": {"payment_method_risk": {"cash": 0.1}}},
+        {"usage": {"log_std": 0}},
+        {"usage": {"median": 3}},
+        {"usage_snapshot_date": "not a date"},
+        {"replay_months": 0},
+        {"replay_months": 1.5},
+        {"churn_risk": {"horizon_months": 0}},
+    ],
+)
 def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         AccountParams(**bad)
@@ -526,8 +581,17 @@ class Replay(Run):
 
 
 # drive generate(..., replay=True) as a replay scenario does: blocks of 256 account starts, then what is still held
-replay = partial(drive, AccountsGenerator, blocks=8, block_size=BLOCK, spacing_us=REPLAY_SPACING_US, start_us=START_US,
-                 replay=True, hold=True, into=Replay)
+replay = partial(
+    drive,
+    AccountsGenerator,
+    blocks=8,
+    block_size=BLOCK,
+    spacing_us=REPLAY_SPACING_US,
+    start_us=START_US,
+    replay=True,
+    hold=True,
+    into=Replay,
+)
 
 
 @pytest.fixture(scope="module")
@@ -551,15 +615,14 @@ def test_replay_output_is_time_sorted_and_later_blocks_release_earlier_accounts(
     start_of = {k: es[0].time_us for k, es in replay_run.accounts.items()}
     horizons = [replay_run.starts[(b + 1) * BLOCK - 1] for b in range(len(replay_run.blocks))]
     assert_time_ordered(replay_run.blocks, horizons, nonempty=True)
-    for b, (block, horizon) in enumerate(zip(replay_run.blocks, horizons)):
+    for b, block in enumerate(replay_run.blocks):
         first_start = START_US + b * BLOCK * REPLAY_SPACING_US
         for e in block:
             assert e.value["timestamp"] == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=e.time_us)
         if b:  # activations days later and snapshots of accounts started in earlier blocks come out once due
             earlier = [e for e in block if start_of[e.key] < first_start]
-            assert len(earlier) > 500 and {e.event_type for e in earlier} >= {"line-activated",
-                                                                                "device-usage-snapshot"}
-    assert all(e.time_us > horizon for e in replay_run.held)
+            assert len(earlier) > 500 and {e.event_type for e in earlier} >= {"line-activated", "device-usage-snapshot"}
+    assert all(e.time_us > horizons[-1] for e in replay_run.held)  # held back past the last block
     assert replay_run.generator.pending_count == len(replay_run.held)
     assert replay_run.generator.active_accounts == 0  # replay never touches the compressed mode's pool
 
@@ -581,7 +644,8 @@ def test_replay_lifecycles_run_at_natural_times(replay_run: Replay) -> None:
         for e in activations:
             p = e.value["payload"]
             assert t0 < e.value["timestamp"] < t0 + timedelta(days=27) and p["activated_at"] == midnight(
-                e.value["timestamp"])
+                e.value["timestamp"]
+            )
             activated_at[p["line_id"]] = e.time_us
         for e in (e for e in es if e.event_type == "eip-agreement-created"):  # right after the activation
             p = e.value["payload"]
@@ -607,8 +671,10 @@ def test_replay_lifecycles_run_at_natural_times(replay_run: Replay) -> None:
 
 
 def test_replay_eip_terms_and_installments(replay_run: Replay) -> None:
-    eips = {p["agreement_number"]: p for p in (e.value["payload"] for e in replay_run.events
-                                               if e.event_type == "eip-agreement-created")}
+    eips = {
+        p["agreement_number"]: p
+        for p in (e.value["payload"] for e in replay_run.events if e.event_type == "eip-agreement-created")
+    }
     terms = Counter(p["installment_months"] for p in eips.values())
     assert set(terms) == {24, 30, 36}  # 24, 30 or 36 months only
     for term, share in ((24, 0.35), (30, 0.25), (36, 0.40)):
@@ -684,8 +750,9 @@ def test_replay_higher_churn_risk_means_fewer_snapshots(replay_run: Replay) -> N
     score, cycles = [], []
     for es in replay_run.accounts.values():
         score.append(es[0].value["payload"]["churn_risk_score"])
-        cycles.append(max([e.value["payload"]["billing_cycle"] for e in es if e.event_type == "device-usage-snapshot"],
-                          default=0))
+        cycles.append(
+            max([e.value["payload"]["billing_cycle"] for e in es if e.event_type == "device-usage-snapshot"], default=0)
+        )
     score_a, cycles_a = np.array(score), np.array(cycles)
     assert 0.40 < score_a.mean() < 0.50 and score_a.max() <= 0.63  # new customers: the tenure-0 term, mean ~0.45
     # monthly hazard h = 1 - (1 - score)^(1/12); cycles completed = min(Geometric(h) - 1, 12)
@@ -707,8 +774,10 @@ def test_replay_horizon_and_churn_parameters() -> None:
     cycles = [e.value["payload"]["billing_cycle"] for e in r.events if e.event_type == "device-usage-snapshot"]
     assert max(cycles) == 3
     loyal = replay(AccountParams(churn_risk={"horizon_months": 600}), blocks=2)  # hazard <= 0.17% a month
-    full = [max([e.value["payload"]["billing_cycle"] for e in es if e.event_type == "device-usage-snapshot"],
-                default=0) for es in loyal.accounts.values()]
+    full = [
+        max([e.value["payload"]["billing_cycle"] for e in es if e.event_type == "device-usage-snapshot"], default=0)
+        for es in loyal.accounts.values()
+    ]
     assert np.mean(np.array(full) == 12) > 0.95
     check_grammar(loyal.events)
 
@@ -717,9 +786,12 @@ def test_replay_reads_drifted_params_and_injections() -> None:
     base = AccountParams()
     drifted = base.model_copy(update={"eip_term_weights": {36: 1.0}, "payment_method_weights": {"mailed_check": 1.0}})
     r = replay(base, blocks=2, ctx_params=drifted, injection={"imei_swap": 5.0, "ghost_line": 0.0})
-    assert {e.value["payload"]["installment_months"] for e in r.events if e.event_type == "eip-agreement-created"} == {36}
+    assert {e.value["payload"]["installment_months"] for e in r.events if e.event_type == "eip-agreement-created"} == {
+        36
+    }
     assert {e.value["payload"]["payment_method"] for e in r.events if e.event_type == "customer-created"} == {
-        "mailed_check"}
+        "mailed_check"
+    }
     snaps = financed_snapshots(r)
     assert abs(sum(pattern_of(e) == "imei_swap" for e in snaps) / len(snaps) - 0.30) < 0.03  # 6% x 5 ± 3 pp, seed 7
     assert not any(pattern_of(e) == "ghost_line" for e in r.events)

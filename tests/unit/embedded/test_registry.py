@@ -8,57 +8,58 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, header_schema_id_serializer
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from producer.embedded.registry import LocalSchemaRegistry
 from producer.errors import ConfigError
+from tests.unit.embedded.helpers import registry_error
 
-USER_V1 = json.dumps({"type": "record", "name": "User", "namespace": "datagen.test",
-                      "fields": [{"name": "id", "type": "string"}]})
-USER_V2 = json.dumps({"type": "record", "name": "User", "namespace": "datagen.test",
-                      "fields": [{"name": "id", "type": "string"},
-                                 {"name": "age", "type": ["null", "int"], "default": None}]})
-PAYMENT = json.dumps({
-    "type": "record", "name": "Payment", "namespace": "datagen.test",
-    "fields": [
-        {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 18, "scale": 2}},
-        {"name": "occurred_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
-        {"name": "payload", "type": [
-            {"type": "record", "name": "CardPayment", "fields": [{"name": "card_last4", "type": "string"}]},
-            {"type": "record", "name": "BankTransfer",
-             "fields": [{"name": "iban", "type": "string"}, {"name": "instant", "type": "boolean"}]},
-        ]},
-    ],
-})
+USER_V1 = json.dumps(
+    {"type": "record", "name": "User", "namespace": "datagen.test", "fields": [{"name": "id", "type": "string"}]}
+)
+USER_V2 = json.dumps(
+    {
+        "type": "record",
+        "name": "User",
+        "namespace": "datagen.test",
+        "fields": [{"name": "id", "type": "string"}, {"name": "age", "type": ["null", "int"], "default": None}],
+    }
+)
+PAYMENT = json.dumps(
+    {
+        "type": "record",
+        "name": "Payment",
+        "namespace": "datagen.test",
+        "fields": [
+            {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 18, "scale": 2}},
+            {"name": "occurred_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+            {
+                "name": "payload",
+                "type": [
+                    {"type": "record", "name": "CardPayment", "fields": [{"name": "card_last4", "type": "string"}]},
+                    {
+                        "type": "record",
+                        "name": "BankTransfer",
+                        "fields": [{"name": "iban", "type": "string"}, {"name": "instant", "type": "boolean"}],
+                    },
+                ],
+            },
+        ],
+    }
+)
 
 
-@pytest.fixture()
-def registry(tmp_path: Path) -> Iterator[LocalSchemaRegistry]:
-    with LocalSchemaRegistry(data_dir=tmp_path) as running:
-        yield running
-
-
-@pytest.fixture()
-def client(registry: LocalSchemaRegistry) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": registry.url})
-
-
-def _error(call, *args, **kwargs) -> SchemaRegistryError:  # type: ignore[no-untyped-def]
-    with pytest.raises(SchemaRegistryError) as caught:
-        call(*args, **kwargs)
-    return caught.value
-
-
-def test_register_same_schema_twice_returns_same_id(client: SchemaRegistryClient, registry: LocalSchemaRegistry) -> None:
+def test_register_same_schema_twice_returns_same_id(
+    client: SchemaRegistryClient, registry: LocalSchemaRegistry
+) -> None:
     first = client.register_schema("users-value", Schema(USER_V1, "AVRO"))
     # a fresh client has no cache, so this really asks the server
     again = SchemaRegistryClient({"url": registry.url}).register_schema("users-value", Schema(USER_V1, "AVRO"))
@@ -104,23 +105,24 @@ def test_lookup_finds_registered_version(client: SchemaRegistryClient) -> None:
 
 
 def test_not_found_errors_carry_confluent_codes(client: SchemaRegistryClient) -> None:
-    assert _error(client.get_version, "missing-value", 1).error_code == 40401
-    assert _error(client.get_latest_version, "missing-value").error_code == 40401
-    assert _error(client.get_versions, "missing-value").error_code == 40401
+    assert registry_error(client.get_version, "missing-value", 1).error_code == 40401
+    assert registry_error(client.get_latest_version, "missing-value").error_code == 40401
+    assert registry_error(client.get_versions, "missing-value").error_code == 40401
     client.register_schema("users-value", Schema(USER_V1, "AVRO"))
-    missing_version = _error(client.get_version, "users-value", 7)
+    missing_version = registry_error(client.get_version, "users-value", 7)
     assert (missing_version.http_status_code, missing_version.error_code) == (404, 40402)
-    assert _error(client.get_schema, 99).error_code == 40403
-    assert _error(client.lookup_schema, "users-value", Schema(USER_V2, "AVRO")).error_code == 40403
-    assert _error(client.lookup_schema, "missing-value", Schema(USER_V1, "AVRO")).error_code == 40401
+    assert registry_error(client.get_schema, 99).error_code == 40403
+    assert registry_error(client.lookup_schema, "users-value", Schema(USER_V2, "AVRO")).error_code == 40403
+    assert registry_error(client.lookup_schema, "missing-value", Schema(USER_V1, "AVRO")).error_code == 40401
 
 
 def test_invalid_schema_is_rejected_with_42201(client: SchemaRegistryClient) -> None:
-    unknown_field_type = json.dumps({"type": "record", "name": "Broken",
-                                     "fields": [{"name": "x", "type": "nosuchtype"}]})
+    unknown_field_type = json.dumps(
+        {"type": "record", "name": "Broken", "fields": [{"name": "x", "type": "nosuchtype"}]}
+    )
     bad_decimal = json.dumps({"type": "bytes", "logicalType": "decimal", "precision": 2, "scale": 5})
     for text in (unknown_field_type, bad_decimal, "{not json", json.dumps({"type": "nosuchtype"})):
-        error = _error(client.register_schema, "bad-value", Schema(text, "AVRO"))
+        error = registry_error(client.register_schema, "bad-value", Schema(text, "AVRO"))
         assert (error.http_status_code, error.error_code) == (422, 42201)
     assert client.get_subjects() == []
 
@@ -138,8 +140,9 @@ def test_compatibility_config_defaults_to_backward_and_echoes(client: SchemaRegi
     assert client.get_compatibility() == "FULL"
     client.set_compatibility("users-value", "NONE")
     assert client.get_compatibility("users-value") == "NONE"
-    assert client.get_compatibility("other-value") == "FULL"  # subjects fall back to the global level
-    assert _error(client.set_compatibility, level="SIDEWAYS").error_code == 42203
+    # a subject without its own level answers 40408, as Confluent's does (defaultToGlobal: see test_registry_compat)
+    assert registry_error(client.get_compatibility, "other-value").error_code == 40408
+    assert registry_error(client.set_compatibility, level="SIDEWAYS").error_code == 42203
 
 
 def test_state_survives_restart(tmp_path: Path) -> None:
@@ -160,9 +163,9 @@ def test_state_survives_restart(tmp_path: Path) -> None:
         assert client.register_schema("other-value", Schema(PAYMENT, "AVRO")) == 3
 
 
-def test_corrupt_state_file_is_a_config_error(tmp_path: Path) -> None:
+def test_corrupt_state_file_is_a_configregistry_error(tmp_path: Path) -> None:
     (tmp_path / "registry.json").write_text("{not json")
-    with pytest.raises(ConfigError, match="registry.json"):
+    with pytest.raises(ConfigError, match=r"registry\.json"):
         LocalSchemaRegistry(data_dir=tmp_path).start()
 
 
@@ -178,13 +181,14 @@ def test_plain_http_surface(registry: LocalSchemaRegistry) -> None:
 
 @pytest.mark.parametrize("id_serializer", [None, header_schema_id_serializer], ids=["prefix-id", "header-guid"])
 def test_avro_round_trip_with_decimal_timestamp_and_record_union(
-    registry: LocalSchemaRegistry, id_serializer: Callable[..., bytes] | None,
+    registry: LocalSchemaRegistry,
+    id_serializer: Callable[..., bytes] | None,
 ) -> None:
     client = SchemaRegistryClient({"url": registry.url})
     conf = {"schema.id.serializer": id_serializer} if id_serializer else None
     serializer = AvroSerializer(client, PAYMENT, conf=conf)
     deserializer = AvroDeserializer(SchemaRegistryClient({"url": registry.url}))  # cold cache
-    when = datetime(2024, 3, 1, 12, 30, 45, 123456, tzinfo=timezone.utc)
+    when = datetime(2024, 3, 1, 12, 30, 45, 123456, tzinfo=UTC)
     events = [
         {"amount": Decimal("1234567890123456.78"), "occurred_at": when, "payload": {"card_last4": "4242"}},
         {"amount": Decimal("-0.05"), "occurred_at": when, "payload": {"iban": "HT12", "instant": True}},
@@ -199,10 +203,10 @@ def test_avro_round_trip_with_decimal_timestamp_and_record_union(
 
 
 def test_serve_forever_prints_url_and_exits_on_sigterm(tmp_path: Path) -> None:
-    code = ("from producer.embedded.registry import serve_forever; "
-            f"serve_forever('127.0.0.1', 0, {str(tmp_path)!r})")
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                               cwd=Path(__file__).resolve().parents[3])
+    code = f"from producer.embedded.registry import serve_forever; serve_forever('127.0.0.1', 0, {str(tmp_path)!r})"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[3]
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from itertools import islice
 
@@ -44,7 +44,9 @@ def test_every_stream_encodes_identically_to_fastavro(stream, events_by_stream):
 
 
 SCHEMA = {
-    "type": "record", "name": "All", "namespace": "t",
+    "type": "record",
+    "name": "All",
+    "namespace": "t",
     "fields": [
         {"name": "n", "type": "null"},
         {"name": "b", "type": "boolean"},
@@ -62,35 +64,76 @@ SCHEMA = {
         {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-micros"}},
         {"name": "ms", "type": {"type": "long", "logicalType": "timestamp-millis"}},
         {"name": "day", "type": {"type": "int", "logicalType": "date"}},
-        {"name": "u", "type": ["null", "string", "long", {"type": "record", "name": "Inner", "fields": [{"name": "x", "type": "double"}]}]},
+        {
+            "name": "u",
+            "type": [
+                "null",
+                "string",
+                "long",
+                {"type": "record", "name": "Inner", "fields": [{"name": "x", "type": "double"}]},
+            ],
+        },
         {"name": "nested", "type": {"type": "array", "items": "Inner"}},
     ],
 }
 
 
-@pytest.mark.parametrize("overrides", [
-    {},
-    {"i": -5, "l": 2**62, "s": "é" * 3000, "a": [], "m": {}, "money": Decimal("-1234567.89"), "u": 7},
-    {"money": Decimal("0.5"), "u": ("t.Inner", {"x": -1.5}), "by": b"\x00" * 200},
-    {"money": Decimal("-0.01"), "u": "text", "ts": datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=timezone.utc)},
-    {"money": Decimal("127.99"), "u": {"x": 2.0}, "ms": 123456789, "day": 19000, "e2": "green"},
-    {"money": Decimal("-1.28")}, {"money": Decimal("-1.29")}, {"money": Decimal("1.28")}, {"money": Decimal("-327.68")},
-    {"money": Decimal("0.00")}, {"money": Decimal("-0.00")}, {"money": Decimal("99999999999999.99")},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"i": -5, "l": 2**62, "s": "é" * 3000, "a": [], "m": {}, "money": Decimal("-1234567.89"), "u": 7},
+        {"money": Decimal("0.5"), "u": ("t.Inner", {"x": -1.5}), "by": b"\x00" * 200},
+        {"money": Decimal("-0.01"), "u": "text", "ts": datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC)},
+        {"money": Decimal("127.99"), "u": {"x": 2.0}, "ms": 123456789, "day": 19000, "e2": "green"},
+        {"money": Decimal("-1.28")},
+        {"money": Decimal("-1.29")},
+        {"money": Decimal("1.28")},
+        {"money": Decimal("-327.68")},
+        {"money": Decimal("0.00")},
+        {"money": Decimal("-0.00")},
+        {"money": Decimal("99999999999999.99")},
+    ],
+)
 def test_every_supported_type_matches_fastavro(overrides):
     record = {
-        "n": None, "b": True, "i": 42, "l": -(2**40), "f": 1.5, "d": 3.25, "by": b"abc", "s": "hello",
-        "e": "red", "e2": "red", "a": [1, -2, 300], "m": {"k": "v", "k2": ""}, "money": Decimal("12.34"),
-        "ts": datetime(2026, 1, 5, 8, 0, 0, 123456, tzinfo=timezone.utc),
-        "ms": datetime(2026, 1, 5, tzinfo=timezone.utc), "day": date(2026, 1, 5), "u": None,
+        "n": None,
+        "b": True,
+        "i": 42,
+        "l": -(2**40),
+        "f": 1.5,
+        "d": 3.25,
+        "by": b"abc",
+        "s": "hello",
+        "e": "red",
+        "e2": "red",
+        "a": [1, -2, 300],
+        "m": {"k": "v", "k2": ""},
+        "money": Decimal("12.34"),
+        "ts": datetime(2026, 1, 5, 8, 0, 0, 123456, tzinfo=UTC),
+        "ms": datetime(2026, 1, 5, tzinfo=UTC),
+        "day": date(2026, 1, 5),
+        "u": None,
         "nested": [{"x": 0.0}, {"x": 1e300}],
     } | overrides
     assert compile_encoder(SCHEMA)(record) == reference(SCHEMA, record)
 
 
 def test_memoised_records_stay_correct_when_values_change():
-    schema = {"type": "record", "name": "R", "fields": [
-        {"name": "t", "type": {"type": "record", "name": "T", "fields": [{"name": "a", "type": "long"}, {"name": "b", "type": "string"}]}}]}
+    schema = {
+        "type": "record",
+        "name": "R",
+        "fields": [
+            {
+                "name": "t",
+                "type": {
+                    "type": "record",
+                    "name": "T",
+                    "fields": [{"name": "a", "type": "long"}, {"name": "b", "type": "string"}],
+                },
+            }
+        ],
+    }
     encode = compile_encoder(schema, memo=("T",))
     for a, b in [(1, "x"), (1, "y"), (2, "x"), (1, "x")]:
         assert encode({"t": {"a": a, "b": b}}) == reference(schema, {"t": {"a": a, "b": b}})

@@ -11,7 +11,16 @@ import pytest
 from producer.domains import SPECS
 from producer.encoding.schemas import schema_dict, schemas_dir
 
-ENVELOPE = ["event_id", "event_type", "event_version", "timestamp", "source_service", "correlation_id", "payload", "truth"]
+ENVELOPE = [
+    "event_id",
+    "event_type",
+    "event_version",
+    "timestamp",
+    "source_service",
+    "correlation_id",
+    "payload",
+    "truth",
+]
 STREAM_SCHEMAS = sorted(p for p in schemas_dir().rglob("*.avsc") if p.parent.name != "common")
 
 

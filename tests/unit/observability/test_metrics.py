@@ -28,8 +28,14 @@ def event(event_type: str, anomaly: bool = False, pattern: str | None = None) ->
 
 def test_scrape_reports_what_the_observer_saw():
     stats = RunStats(scenario="s")
-    events = [event("transaction-initiated"), event("transaction-flagged", True, "fraud"), event("transaction-initiated")]
-    stats.on_produced(events, {"fintech.transactions": "p.fintech.transactions"}, Counter({"p.fintech.transactions": 3}))
+    events = [
+        event("transaction-initiated"),
+        event("transaction-flagged", True, "fraud"),
+        event("transaction-initiated"),
+    ]
+    stats.on_produced(
+        events, {"fintech.transactions": "p.fintech.transactions"}, Counter({"p.fintech.transactions": 3})
+    )
     stats.on_delivered("p.fintech.transactions", 2, 600)
     stats.on_failed("p.fintech.transactions", 1, 300, "boom")
     stats.on_latencies([0.004, 0.02, 7.0])

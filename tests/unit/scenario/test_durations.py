@@ -20,3 +20,9 @@ def test_rejects_bad_durations(bad):
 def test_format_round_trips():
     for seconds in (0.25, 45, 5400, 90061):
         assert parse_duration(format_duration(seconds)) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("value", [10**400, "1e999", "nan", float("nan"), float("inf"), "9" * 400 + "d"])
+def test_numbers_no_float_can_hold_are_value_errors(value):
+    with pytest.raises(ValueError, match="positive, finite duration"):
+        parse_duration(value)

@@ -15,7 +15,9 @@ N = 20_000
 
 def events(n=N):
     for i in range(n):
-        yield Event("s", f"k{i % 50}", 1_000_000 * i // 100, {"event_id": str(i), "truth": {"disorder": None, "delay_ms": 0}})
+        yield Event(
+            "s", f"k{i % 50}", 1_000_000 * i // 100, {"event_id": str(i), "truth": {"disorder": None, "delay_ms": 0}}
+        )
 
 
 def run(spec: Disorder, seed=3):
@@ -27,15 +29,23 @@ def test_no_disorder_is_identity():
 
 
 def test_shares_labels_and_lateness():
-    out = run(Disorder(late_share=0.05, lateness={"mean": "3s", "max": "20s"}, out_of_order_share=0.03,
-                       out_of_order_max="1s", duplicate_share=0.02))
+    out = run(
+        Disorder(
+            late_share=0.05,
+            lateness={"mean": "3s", "max": "20s"},
+            out_of_order_share=0.03,
+            out_of_order_max="1s",
+            duplicate_share=0.02,
+        )
+    )
     labels = Counter(e.value["truth"]["disorder"] for e in out)
     assert abs(labels["late"] / N - 0.05) < 0.006  # 5% ± 0.6 pp on 20k, seed 3
     assert abs(labels["out_of_order"] / N - 0.03) < 0.005  # 3% ± 0.5 pp
     assert abs(labels["duplicate"] / N - 0.02) < 0.004  # 2% ± 0.4 pp
     assert len(out) == N + labels["duplicate"]  # nothing lost, duplicates added
     assert Counter(e.value["event_id"] for e in out if e.value["truth"]["disorder"] != "duplicate") == Counter(
-        str(i) for i in range(N))
+        str(i) for i in range(N)
+    )
     late = [e.value["truth"]["delay_ms"] for e in out if e.value["truth"]["disorder"] == "late"]
     assert sum(late) / len(late) == pytest.approx(3000, rel=0.15)  # exponential mean 3 s (capped at 20 s)
     assert max(late) <= 20_000

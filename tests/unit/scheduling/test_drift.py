@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from producer.domains.fintech_transactions import TransactionParams
 from producer.scenario.model import Scenario
 from producer.scheduling.drift import DriftPlan, interpolate
-from producer.domains.fintech_transactions import TransactionParams
 
 STREAM = "fintech.transactions"
 
@@ -24,12 +24,23 @@ def test_interpolate_numbers_ints_and_tables():
 
 
 def test_linear_drift_then_plateau_holds():
-    p = plan([
-        {"name": "base", "duration": "10s", "rate": 10},
-        {"name": "ramp", "duration": "10s", "rate": 10,
-         "drift": [{"stream": STREAM, "params": {"amount_distribution.log_normal_mean": 6.5, "fraud_injection_rate": 0.13}}]},
-        {"name": "plateau", "duration": "10s", "rate": 10},
-    ])
+    p = plan(
+        [
+            {"name": "base", "duration": "10s", "rate": 10},
+            {
+                "name": "ramp",
+                "duration": "10s",
+                "rate": 10,
+                "drift": [
+                    {
+                        "stream": STREAM,
+                        "params": {"amount_distribution.log_normal_mean": 6.5, "fraud_injection_rate": 0.13},
+                    }
+                ],
+            },
+            {"name": "plateau", "duration": "10s", "rate": 10},
+        ]
+    )
     params, progress = p.params_at(STREAM, 5)
     assert progress == 0 and params.amount_distribution.log_normal_mean == 4.5
     params, progress = p.params_at(STREAM, 15)
@@ -41,12 +52,25 @@ def test_linear_drift_then_plateau_holds():
 
 
 def test_non_persistent_drift_reverts_and_passes_restart():
-    p = plan([
-        {"name": "a", "duration": "10s", "rate": 10,
-         "drift": [{"stream": STREAM, "params": {"failure_rate": 0.5}, "curve": {"curve": "step", "at": 0.5},
-                    "persist": False}]},
-        {"name": "b", "duration": "10s", "rate": 10},
-    ], repeat=2)
+    p = plan(
+        [
+            {
+                "name": "a",
+                "duration": "10s",
+                "rate": 10,
+                "drift": [
+                    {
+                        "stream": STREAM,
+                        "params": {"failure_rate": 0.5},
+                        "curve": {"curve": "step", "at": 0.5},
+                        "persist": False,
+                    }
+                ],
+            },
+            {"name": "b", "duration": "10s", "rate": 10},
+        ],
+        repeat=2,
+    )
     assert p.params_at(STREAM, 4)[0].failure_rate == pytest.approx(0.03)
     assert p.params_at(STREAM, 6)[0].failure_rate == pytest.approx(0.5)
     assert p.params_at(STREAM, 12)[0].failure_rate == pytest.approx(0.03)  # window over, not persisted
@@ -54,17 +78,36 @@ def test_non_persistent_drift_reverts_and_passes_restart():
 
 
 def test_overlapping_drifts_compose_in_order():
-    p = plan([{"name": "a", "duration": "10s", "rate": 10, "drift": [
-        {"stream": STREAM, "params": {"travel_share": 0.5}},
-        {"stream": STREAM, "params": {"travel_share": 0.0}, "start": "5s"},
-    ]}])
+    p = plan(
+        [
+            {
+                "name": "a",
+                "duration": "10s",
+                "rate": 10,
+                "drift": [
+                    {"stream": STREAM, "params": {"travel_share": 0.5}},
+                    {"stream": STREAM, "params": {"travel_share": 0.0}, "start": "5s"},
+                ],
+            }
+        ]
+    )
     # at 7.5 s: first drift at p=.75 -> 0.38; second at p=.5 moves that halfway to 0
     assert p.params_at(STREAM, 7.5)[0].travel_share == pytest.approx((0.03 + 0.75 * 0.47) / 2)
 
 
 def test_injection_windows_boost_only_inside():
-    p = plan([{"name": "a", "duration": "60s", "rate": 10, "inject": [
-        {"stream": STREAM, "pattern": "structuring", "multiplier": 20, "start": "10s", "duration": "5s"}]}])
+    p = plan(
+        [
+            {
+                "name": "a",
+                "duration": "60s",
+                "rate": 10,
+                "inject": [
+                    {"stream": STREAM, "pattern": "structuring", "multiplier": 20, "start": "10s", "duration": "5s"}
+                ],
+            }
+        ]
+    )
     assert p.boosts_at(STREAM, 9.9) == {}
     assert p.boosts_at(STREAM, 12) == {"structuring": 20}
     assert p.boosts_at(STREAM, 15) == {}

@@ -40,7 +40,9 @@ def test_rejects_bad_profiles(bad):
 
 
 def test_step_profile_holds_each_step():
-    p = profile({"profile": "step", "steps": [{"at": 0, "rate": 100}, {"at": "30s", "rate": 500}, {"at": "1m", "rate": 50}]})
+    p = profile(
+        {"profile": "step", "steps": [{"at": 0, "rate": 100}, {"at": "30s", "rate": 500}, {"at": "1m", "rate": 50}]}
+    )
     assert [p.rate_at(t, 120) for t in (0, 29.9, 30, 59, 60, 119)] == [100, 100, 500, 500, 50, 50]
 
 
@@ -65,12 +67,15 @@ def test_burst_profile_windows():
     assert p.rate_at(15, 600) == 100 and p.rate_at(71, 600) == 5000
 
 
-@pytest.mark.parametrize("bad", [
-    {"profile": "step", "steps": [{"at": "5s", "rate": 1}]},
-    {"profile": "sine", "mean": 10, "amplitude": 20, "period": "1m"},
-    {"profile": "burst", "base": 1, "peak": 2, "every": "5s", "length": "10s"},
-    {"profile": "diurnal", "peak": 10, "trough": 20},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"profile": "step", "steps": [{"at": "5s", "rate": 1}]},
+        {"profile": "sine", "mean": 10, "amplitude": 20, "period": "1m"},
+        {"profile": "burst", "base": 1, "peak": 2, "every": "5s", "length": "10s"},
+        {"profile": "diurnal", "peak": 10, "trough": 20},
+    ],
+)
 def test_rejects_inconsistent_profiles(bad):
     with pytest.raises(ValidationError):
         profile(bad)

@@ -35,12 +35,20 @@ def test_recurring_goes_back_and_forth(shape):
     c = curve({"curve": "recurring", "period": "10s", "shape": shape})
     assert c.progress_at(0, 100) == 0
     assert c.progress_at(5, 100) == 1
-    assert c.progress_at(10, 100) == 0 if shape != "square" else c.progress_at(10, 100) == 0
+    assert c.progress_at(10, 100) == 0
     assert c.progress_at(12.5, 100) == pytest.approx(c.progress_at(2.5, 100))
 
 
-@pytest.mark.parametrize("bad", ["wobble", {"curve": "sigmoid", "width": 0}, {"curve": "step", "at": 2},
-                                 {"curve": "recurring"}, {"curve": "linear", "speed": 2}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "wobble",
+        {"curve": "sigmoid", "width": 0},
+        {"curve": "step", "at": 2},
+        {"curve": "recurring"},
+        {"curve": "linear", "speed": 2},
+    ],
+)
 def test_rejects_bad_curves(bad):
     with pytest.raises(ValidationError):
         curve(bad)

@@ -7,12 +7,14 @@ from producer.scheduling.timeline import Timeline
 
 
 def scenario(repeat=1):
-    return Scenario.model_validate({
-        "name": "t",
-        "streams": {"fintech.transactions": {}},
-        "phases": [{"name": "a", "duration": "10s", "rate": 10}, {"name": "b", "duration": "20s", "rate": 20}],
-        "repeat": repeat,
-    })
+    return Scenario.model_validate(
+        {
+            "name": "t",
+            "streams": {"fintech.transactions": {}},
+            "phases": [{"name": "a", "duration": "10s", "rate": 10}, {"name": "b", "duration": "20s", "rate": 20}],
+            "repeat": repeat,
+        }
+    )
 
 
 def test_resolves_phase_and_offset():

@@ -32,7 +32,9 @@ def test_file_sink_writes_one_file_per_topic_and_counts_deliveries(tmp_path):
     stats = RunStats()
     sink = FileSink(stats, tmp_path / "out", "jsonl")
     sink.open([TopicInfo("a.x"), TopicInfo("b.y")])
-    sink.write([Record("a.x", b"k", b'{"n":1}', 0), Record("b.y", b"k", b'{"n":2}', 0), Record("a.x", b"k", b'{"n":3}', 0)])
+    sink.write(
+        [Record("a.x", b"k", b'{"n":1}', 0), Record("b.y", b"k", b'{"n":2}', 0), Record("a.x", b"k", b'{"n":3}', 0)]
+    )
     sink.flush(1)
     sink.close()
     lines = (tmp_path / "out" / "a.x.jsonl").read_text().splitlines()
@@ -56,7 +58,7 @@ def test_container_bytes_do_not_depend_on_write_batching():
     a, b = ContainerWriter(one, SCHEMA), ContainerWriter(many, SCHEMA)
     a.write(bodies)
     for start in range(0, 2500, 37):
-        b.write(bodies[start:start + 37])
+        b.write(bodies[start : start + 37])
     a.flush()
     b.flush()
     assert one.getvalue() == many.getvalue()
