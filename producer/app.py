@@ -16,11 +16,13 @@ from typing import Literal, TextIO
 
 from producer.client_conf import check_client_conf, kafka_part, registry_part
 from producer.domains import output_specs
+from producer.encoding.episodes import DriftSchedule
 from producer.encoding.pipeline import EncoderFactory, Encoding, Format, LabelMode
 from producer.errors import BrokerUnavailable, DeliveryError, UsageError
 from producer.observability.metrics import MetricsServer
 from producer.observability.stats import RunStats
 from producer.observability.summary import render_summary
+from producer.observability.worker_report import ReportWriter
 from producer.redact import safe_url
 from producer.scenario.loader import LoadedScenario, load_scenario
 from producer.scheduling.loop import Limits, Scheduler
@@ -60,6 +62,7 @@ class RunSettings:
     shard: Shard = Shard()
     linger: float = 0.0  # seconds to keep serving /metrics after the run ends
     kafka_conf: dict[str, str] = field(default_factory=dict)
+    report_file: Path | None = None  # set by `--workers N` in its workers: report there, no summary here
 
     @property
     def output_format(self) -> Format:
@@ -102,10 +105,18 @@ class Run:
         with self._exit:
             self._install_signals()
             self._start_metrics()
+            report = self._start_report()
             specs = output_specs([name for name, c in self.loaded.scenario.streams.items() if c.weight > 0])
             sink, avro_factory = self._make_sink()
+            # drift episodes go to the ground truth once: from shard 0 (of the run, or of the workers)
+            drifts = DriftSchedule(self.loaded.scenario, self.loaded.params) if self.settings.shard.index == 0 else None
             encoding = Encoding(
-                specs, self.settings.output_format, self.settings.labels, self.settings.topic_prefix, avro_factory
+                specs,
+                self.settings.output_format,
+                self.settings.labels,
+                self.settings.topic_prefix,
+                avro_factory,
+                drifts=drifts,
             )
             self._connect(sink, encoding, run_started)
             source = EventSource(self.loaded, shard=self.settings.shard)
@@ -143,7 +154,11 @@ class Run:
                 remaining = self._flush(sink)
                 sink.close()
             flushing = time.monotonic() - started - producing
-            self.say(render_summary(self.stats, producing, ended, remaining, flushing))
+            if report is None:
+                self.say(render_summary(self.stats, producing, ended, remaining, flushing))
+            else:  # the parent prints one summary for all workers
+                final = {"ended_by": ended, "producing": producing, "flushing": flushing, "outstanding": remaining}
+                report.finish(final)
             if self.settings.linger and self.settings.metrics_port is not None and not self.stop.is_set():
                 self.stats.last_heartbeat = float("inf")  # finished, not stalled
                 self.say(f"run ended; serving metrics for {self.settings.linger:g}s more (Ctrl+C to exit)")
@@ -233,6 +248,15 @@ class Run:
         server.start()
         self._exit.callback(server.stop)
         self.say(f"metrics: {server.banner()}")
+
+    def _start_report(self) -> ReportWriter | None:
+        """In a `--workers` worker: the periodic report to the parent."""
+        if self.settings.report_file is None:
+            return None
+        writer = ReportWriter(self.stats, self.settings.report_file)
+        writer.start()
+        self._exit.callback(writer.stop)
+        return writer
 
     def _make_sink(self) -> tuple[Sink, EncoderFactory | None]:
         s = self.settings

@@ -254,6 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="after the run ends, keep serving /metrics this long (for a last scrape)",
     )
+    run.add_argument(
+        "--workers",
+        type=POSITIVE,
+        default=1,
+        help="N local processes, each a shard of this instance's slice, with one /metrics and one summary",
+    )
+    run.add_argument("--report-file", type=Path, help=argparse.SUPPRESS)  # set by --workers for its workers
     _add_connection(run)
 
     validate = sub.add_parser("validate", help="check scenario files without emitting anything")
@@ -341,7 +348,12 @@ def _run(args: argparse.Namespace) -> int:
         linger=args.linger,
         shard=_resolve_shard(args.shard),
         kafka_conf=dict(args.kafka_conf),
+        report_file=args.report_file,
     )
+    if args.workers > 1:
+        from producer.workers import run_workers
+
+        return run_workers(args, settings)
     return Run(settings).execute()
 
 
@@ -419,7 +431,11 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, dispatch, and map DatagenError to its exit code with one message."""
-    args = build_parser().parse_args(argv)
+    return run_parsed(build_parser().parse_args(argv))
+
+
+def run_parsed(args: argparse.Namespace) -> int:
+    """Dispatch parsed flags (also a `--workers` worker's, handed over by its parent); DatagenError to exit code."""
     try:
         resolve_environment(args)  # before anything starts: a bad variable is bad input, exit 2
         handler = logging.StreamHandler(sys.stderr)

@@ -164,6 +164,12 @@ class StreamGenerator(ABC, Generic[P]):
         self.params = params
         self._pending: list[tuple[int, int, Event]] = []
         self._seq = 0
+        # pacing's view of the queue: how many held events fall before a moving mark (see pending_before)
+        self._mark_us = -(2**63)
+        self._near = 0  # held events dated before the mark
+        self._far: list[int] = []  # times of held events at or past the mark (a min-heap)
+        self.last_produced = 0  # events the latest block's arrivals started (follow-ups included)
+        self.last_produced_before = 0  # of those, the ones dated before the mark
         self._t0_us: int | None = None  # the first arrival instant given (see _block_times)
 
     @abstractmethod
@@ -187,19 +193,57 @@ class StreamGenerator(ABC, Generic[P]):
         return self.arrivals(rng, times_us, ctx)
 
     def generate(
-        self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[P], replay: bool = False
+        self,
+        rng: np.random.Generator,
+        times_us: np.ndarray,
+        ctx: BlockContext[P],
+        replay: bool = False,
+        horizon_us: int | None = None,
     ) -> list[Event]:
-        """Events of this block in event-time order: everything due up to the block's last arrival."""
-        pending = self._pending
+        """Events of this block in event-time order: everything due up to the horizon (the last arrival by default)."""
         produce = self.replay_arrivals if replay else self.arrivals
-        for event in produce(rng, times_us, ctx):
+        produced = produce(rng, times_us, ctx) if len(times_us) else []
+        self._hold(produced)
+        if horizon_us is None:
+            horizon_us = int(times_us[-1]) if len(times_us) else -1
+        return self.release(horizon_us)
+
+    def _hold(self, produced: list[Event]) -> None:
+        """Queue a block's events, counting those before the mark for pacing."""
+        pending, far, mark = self._pending, self._far, self._mark_us
+        before = 0
+        for event in produced:
             self._seq += 1
             heapq.heappush(pending, (event.time_us, self._seq, event))
-        horizon = int(times_us[-1]) if len(times_us) else -1
+            if event.time_us < mark:
+                before += 1
+            else:
+                heapq.heappush(far, event.time_us)
+        self._near += before
+        self.last_produced, self.last_produced_before = len(produced), before
+
+    def release(self, horizon_us: int) -> list[Event]:
+        """Take every held event due up to `horizon_us`, in event-time order."""
+        pending, far, mark = self._pending, self._far, self._mark_us
         out: list[Event] = []
-        while pending and pending[0][0] <= horizon:
-            out.append(heapq.heappop(pending)[2])
+        while pending and pending[0][0] <= horizon_us:
+            time_us, _, event = heapq.heappop(pending)
+            out.append(event)
+            if time_us < mark:
+                self._near -= 1
+            else:  # released at or past the mark: it is the earliest of the far ones
+                heapq.heappop(far)
         return out
+
+    def pending_before(self, mark_us: int) -> int:
+        """Held events dated before `mark_us`; the mark never moves back (a smaller one counts as the last)."""
+        far = self._far
+        if mark_us > self._mark_us:
+            self._mark_us = mark_us
+            while far and far[0] < mark_us:
+                heapq.heappop(far)
+                self._near += 1
+        return self._near
 
     @property
     def pending_count(self) -> int:

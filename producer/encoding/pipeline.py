@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from producer.domains.base import Event, StreamSpec
 from producer.encoding.avro import Encode, avro_value
-from producer.encoding.episodes import EpisodeTracker, episode_record
+from producer.encoding.episodes import DriftSchedule, EpisodeTracker, drift_record, episode_record
 from producer.encoding.jsonl import encode_json
 from producer.encoding.schemas import GROUND_TRUTH_SCHEMA, schema_text
 from producer.sinks.base import Record, TopicInfo
@@ -16,6 +16,7 @@ from producer.sinks.base import Record, TopicInfo
 LabelMode = Literal["inline", "topic", "off"]
 Format = Literal["avro", "jsonl"]
 GROUND_TRUTH = "ground-truth"
+_NEVER = 1 << 62  # an event time no event reaches
 
 # builds the value encoder of one topic from (topic, schema file)
 EncoderFactory = Callable[[str, str], Encode]
@@ -37,6 +38,7 @@ class Encoding:
         labels: LabelMode,
         prefix: str,
         avro_factory: EncoderFactory | None = None,
+        drifts: DriftSchedule | None = None,
     ) -> None:
         self.fmt, self.labels, self.prefix = fmt, labels, prefix
         self.specs = {spec.name: spec for spec in specs}
@@ -45,6 +47,8 @@ class Encoding:
         self._routes: dict[str, _Route] = {}
         self._truth_encode: Callable[[dict[str, Any]], bytes] | None = None
         self.episodes = EpisodeTracker()
+        # drift episodes are announced on the ground-truth topic as event time reaches their start
+        self.drifts = drifts if labels == "topic" else None
 
     def topic(self, stream: str) -> str:
         """The topic a stream is written to."""
@@ -85,7 +89,13 @@ class Encoding:
         routes, labels = self._routes, self.labels
         out: list[Record] = []
         append = out.append
+        drifts = self.drifts
+        drift_due = drifts.next_us if drifts is not None else _NEVER
         for event in events:
+            if event.time_us >= drift_due:
+                assert drifts is not None
+                out.extend(self._drift_records(drifts, event.time_us))
+                drift_due = drifts.next_us
             route = routes[event.stream]
             value = event.value
             if labels != "inline":
@@ -103,6 +113,18 @@ class Encoding:
         if self.labels != "topic":
             return []
         return self._episode_records(self.episodes.finish())
+
+    def _drift_records(self, drifts: DriftSchedule, time_us: int) -> list[Record]:
+        """Records of the drift episodes started by `time_us` (of the streams this encoding writes)."""
+        assert self._truth_encode is not None
+        out = []
+        for episode in drifts.due(time_us):
+            if episode.stream not in self.specs:
+                continue
+            value = drift_record(self.topic(episode.stream), episode)
+            key = episode.episode_id.encode()
+            out.append(Record(self.ground_truth_topic, key, self._truth_encode(value), episode.start_us // 1000))
+        return out
 
     def _episode_records(self, closed: list) -> list[Record]:
         out = []
@@ -127,6 +149,7 @@ class Encoding:
             "entity_key": event.key,
             "truth": truth,
             "episode": None,
+            "drift": None,
         }
         assert self._truth_encode is not None
         return Record(

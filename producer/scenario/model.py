@@ -38,6 +38,9 @@ EVENT_TIME_LIMIT_US = int(datetime(9900, 1, 1, tzinfo=UTC).timestamp()) * 1_000_
 # a million event-seconds per scenario-second (11.6 event-days a second) is far beyond any useful
 # simulation, and keeps any run from 1970 short of the limit for ~2.5 days of nominal-rate wall time
 MAX_CLOCK_SPEED = 1e6
+# and at least one event-second per 11.6 scenario-days: slower clocks make event time stand still
+# (every event at one instant) and the pacing's event-time windows unbounded in scenario time
+MIN_CLOCK_SPEED = 1e-6
 # a phase lasts at least a millisecond of scenario time (the finest unit a duration names) and at
 # most ~317 years: phase arithmetic stays exact enough that each block advances scenario time
 MIN_PHASE_SECONDS = 1e-3
@@ -62,8 +65,8 @@ class Clock(Strict):
     @field_validator("speed")
     @classmethod
     def _speed(cls, value: float) -> float:
-        if not (math.isfinite(value) and 0 < value <= MAX_CLOCK_SPEED):
-            raise ValueError(f"a finite speed > 0 and <= {MAX_CLOCK_SPEED:g}")
+        if not (math.isfinite(value) and MIN_CLOCK_SPEED <= value <= MAX_CLOCK_SPEED):
+            raise ValueError(f"a speed from {MIN_CLOCK_SPEED:g} to {MAX_CLOCK_SPEED:g}")
         return value
 
     @property

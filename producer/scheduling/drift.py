@@ -92,6 +92,48 @@ class DriftPlan:
                 out.append(block.curve.progress_at(min(within, item.end) - item.start, item.end - item.start))
         return tuple(out)
 
+    def drift_progress(self, stream: str, tau: float) -> float:
+        """The stream's drift progress at `tau`: the largest p of its blocks, each rounded as params_at does."""
+        if stream not in self.drifts:
+            return 0.0
+        return max((round(p, 4) for p in self.progress(stream, tau)), default=0.0)
+
+    def drift_progress_many(self, stream: str, taus: list[float]) -> list[float]:
+        """drift_progress at each instant, with the pass resolved once when they share one."""
+        items = self.drifts.get(stream)
+        if not items or not taus:
+            return [0.0] * len(taus)
+        cycle = self.timeline.at(min(taus)).cycle
+        if self.timeline.at(max(taus)).cycle != cycle:
+            return [self.drift_progress(stream, tau) for tau in taus]
+        offset = cycle * self.timeline.cycle  # the same offset _within subtracts (the pass is monotone in tau)
+        out = [0.0] * len(taus)
+        for item in items:
+            block = item.block
+            assert isinstance(block, DriftBlock)
+            start, end, length, curve = item.start, item.end, item.end - item.start, block.curve
+            final = round(curve.progress_at(length, length), 4) if block.persist else 0.0
+            for k, tau in enumerate(taus):
+                within = tau - offset
+                if within < start:
+                    continue
+                p = final if within >= end else round(curve.progress_at(within - start, length), 4)
+                if p > out[k]:
+                    out[k] = p
+        return out
+
+    def steady(self, stream: str, tau0: float, tau1: float) -> bool:
+        """True when no drift block of `stream` changes its progress between `tau0` and `tau1` (inclusive)."""
+        items = self.drifts.get(stream)
+        if not items:
+            return True
+        cycle = self.timeline.at(tau0).cycle
+        if self.timeline.at(tau1).cycle != cycle:
+            return False
+        low, high = tau0 - cycle * self.timeline.cycle, tau1 - cycle * self.timeline.cycle
+        # before a window p is 0; after it p holds (persist) or is 0: only a window's inside moves
+        return all(high < item.start or low >= item.end for item in items)
+
     def params_at(self, stream: str, tau: float) -> tuple[DomainParams, float]:
         """Effective params of `stream` at `tau` and its drift progress (the largest active p)."""
         if stream not in self.drifts:

@@ -29,6 +29,7 @@ from producer.scenario.loader import LoadedScenario
 from producer.scenario.model import EVENT_TIME_LIMIT_US
 from producer.scheduling.disorder import DisorderStage
 from producer.scheduling.drift import DriftPlan
+from producer.scheduling.labels import relabel
 from producer.scheduling.shard import Shard
 from producer.scheduling.timeline import Timeline
 
@@ -39,7 +40,15 @@ IDLE_BLOCKS = 64
 # blocks one take() may draw in all (a normal take of 2000 events draws a few dozen): tiny phases
 # make tiny blocks, each costing a generator call, and a stop request must not wait for thousands
 BLOCKS_PER_TAKE = 256
-_POOL, _BLOCK = 1, 0
+_POOL, _BLOCK, _WARM = 1, 0, 2
+# pacing looks this far ahead (event seconds): long enough to see most follow-ups already scheduled
+PACING_HORIZON_S = 3.0
+PACING_SAMPLES = 4  # rate samples over the horizon (a phase change inside it is seen coming)
+LEARNING = 0.2  # weight of a block in the running estimate of in-horizon events per arrival
+MIN_ARRIVALS = 0.1  # the arrival rate's floor, as a share of the nominal one
+# warm start: the burn-in runs this long in event time before the clock start, capped in events
+WARM_EVENT_SECONDS = 120.0
+WARM_EVENTS = 10_000
 _END: Any = object()  # the merged sequence is exhausted
 
 
@@ -91,13 +100,41 @@ class StreamSource:
         # the scenario instant at which event time reaches the end of representable time
         self.limit_tau = (EVENT_TIME_LIMIT_US - self.start_us) / self.us_per_tau
         self.at_time_limit = False
-        self.horizon_us: int | None = None  # the last arrival handed to the generator
+        self.horizon_us: int | None = None  # the last instant up to which held events were released
+        # pacing (rate mode): a horizon in scenario seconds, a learned in-horizon yield per arrival,
+        # and the events owed so far (target minus emitted since the clock start)
+        self.lookahead = PACING_HORIZON_S / scenario.clock.speed
+        self.yield_per_arrival = float(self.generator.events_per_arrival)
+        self.owed = 0.0
+        self.nominal_rate = 0.0  # arrivals/s the horizon's target alone would ask for
+        self.warm = self.replay  # replay starts cold: its rate counts entity starts, not events
 
     def arrival_rate(self, rate: float) -> float:
-        """Arrivals per scenario-second: for `rate` events/s, or in replay `rate` entity starts/s."""
-        if self.replay:
-            return rate * self.share
-        return rate * self.share / self.generator.events_per_arrival
+        """Arrivals per scenario-second in replay: `rate` entity starts/s (rate mode paces in next_block)."""
+        return rate * self.share
+
+    def target(self, tau: float, span: float) -> float:
+        """Events this stream owes over [tau, tau + span]: its share of the rate profile, integrated."""
+        step = span / PACING_SAMPLES
+        total = 0.0
+        for j in range(PACING_SAMPLES):
+            at = tau + (j + 0.5) * step
+            if not self.timeline.ended(at):
+                total += self.timeline.at(at).rate() * step
+        return total * self.share
+
+    def paced_rate(self, tau0: float) -> float:
+        """Arrivals per scenario-second that fill what the next horizon still lacks, given what is held."""
+        span = min(self.lookahead, self.timeline.total - tau0)  # arrivals stop at the scenario's end
+        mark_us = self.start_us + int((tau0 + span) * self.us_per_tau)
+        held = self.generator.pending_before(mark_us)
+        target = self.target(tau0, span)
+        # never fewer than a tenth of the nominal arrivals: held events are released only as arrivals
+        # pass them (some generators date an entity's steps at its next arrival), so none would stall
+        deficit = max(target + self.owed - held, MIN_ARRIVALS * target)
+        per_arrival = span * max(self.yield_per_arrival, 1e-9)
+        self.nominal_rate = target / per_arrival
+        return deficit / per_arrival
 
     def next_block(self) -> list[Event] | None:
         """The next block's events (possibly empty), or None once the scenario has ended."""
@@ -106,31 +143,79 @@ class StreamSource:
         if self.tau >= self.limit_tau:
             self.at_time_limit = True
             return None
+        if not self.warm:
+            self.warm_up()
+        events = self._block(self.block, _BLOCK, self.timeline.at(self.tau).phase_end)
+        return relabel(events, self.timeline, self.plan, self.start_us, self.us_per_tau)
+
+    def warm_up(self) -> None:
+        """Burn-in before the clock start at the first instant's rate, so lifecycles are in flight at t=0.
+
+        Its events dated before the start are dropped; later ones stay held and come out in order.
+        Its length is WARM_EVENT_SECONDS of event time, shorter when that would cost over WARM_EVENTS.
+        """
+        self.warm = True
+        rate = self.target(0.0, 1.0)  # the timeline holds the first instant before the start
+        if not rate > 0:
+            return
+        self.tau = -min(WARM_EVENT_SECONDS * 1e6 / self.us_per_tau, WARM_EVENTS / rate)
+        index = 0
+        while self.tau < 0:
+            self._block(index, _WARM, 0.0)
+            index += 1
+        self.tau, self.owed = 0.0, 0.0
+
+    def _block(self, index: int, purpose: int, end: float) -> list[Event]:
+        """Draw one block of arrivals from `self.tau` up to at most `end`; release what is due by its end."""
         tau0 = self.tau
-        point = self.timeline.at(tau0)
-        end = min(point.phase_end, self.limit_tau)
-        rate = self.arrival_rate(point.rate())
-        if not rate > 1e-300:  # a ramp from zero (or a rate too small to invert): step on without arrivals
-            self.tau = min(end, self.tau + max(point.duration / 1000, 0.001))
-            return []
-        rng = stream_seed(self.seed, self.stream, _BLOCK, self.block)
-        self.block += 1
-        taus = self.tau + np.cumsum(rng.exponential(1.0 / rate, size=self.block_arrivals))
+        rate = self.arrival_rate(self.timeline.at(tau0).rate()) if self.replay else self.paced_rate(tau0)
+        end = min(end, self.limit_tau)
+        if not rate > 1e-300:  # nothing to start (held events cover the horizon, or a ramp from zero)
+            self.tau = min(end, tau0 + max(self.lookahead / 16, 1e-3))
+            return self._emit(tau0, None, np.empty(0, dtype=np.int64))
+        if not self.replay:  # re-plan after a horizon, unless the rate is too low to fill a block in it
+            end = min(end, tau0 + max(self.lookahead, self.block_arrivals / max(self.nominal_rate, 1e-300)))
+        rng = stream_seed(self.seed, self.stream, purpose, index)
+        if purpose == _BLOCK:
+            self.block += 1
+        taus = tau0 + np.cumsum(rng.exponential(1.0 / rate, size=self.block_arrivals))
         inside = taus[taus < end]
         self.tau = float(inside[-1]) if len(inside) == len(taus) else end
-        if not len(inside):
-            return []
-        times_us = self.start_us + (inside * self.us_per_tau).astype(np.int64)
-        self.horizon_us = int(times_us[-1])
-        params, self.drift_progress = self.plan.params_at(self.stream, tau0)
-        ctx = BlockContext(
+        return self._emit(tau0, rng, self.start_us + (inside * self.us_per_tau).astype(np.int64))
+
+    def _context(self, tau: float) -> BlockContext:
+        """Labels and effective parameters at scenario instant `tau` (the burn-in uses the first one's)."""
+        tau = max(tau, 0.0)
+        params, self.drift_progress = self.plan.params_at(self.stream, tau)
+        return BlockContext(
             scenario=self.scenario_name,
-            phase=point.phase.name,
+            phase=self.timeline.at(tau).phase.name,
             params=params,
             drift_progress=self.drift_progress,
-            injection=self.plan.boosts_at(self.stream, tau0),
+            injection=self.plan.boosts_at(self.stream, tau),
         )
-        return self.generator.generate(rng, times_us, ctx, replay=self.replay)
+
+    def _emit(self, tau0: float, rng: np.random.Generator | None, times_us: np.ndarray) -> list[Event]:
+        """Generate for these arrivals, release what is due by the last of them, and learn from the result.
+
+        Held events are released only up to the last arrival given, as before: some generators emit
+        an entity's steps lazily, at the next arrival, dated between the two.
+        """
+        if rng is None or not len(times_us):
+            out: list[Event] = []
+        else:
+            horizon = int(times_us[-1]) if self.tau > 0 else min(int(times_us[-1]), self.start_us - 1)
+            generator = self.generator
+            out = generator.generate(rng, times_us, self._context(tau0), replay=self.replay, horizon_us=horizon)
+            self.horizon_us = horizon if self.horizon_us is None else max(horizon, self.horizon_us)
+            if not self.replay:
+                seen = generator.last_produced_before / len(times_us)
+                self.yield_per_arrival += LEARNING * (seen - self.yield_per_arrival)
+        if self.replay:
+            return out
+        self.owed += self.target(tau0, self.tau - tau0) - len(out)
+        # burn-in events, and any a generator dates before its arrival, never precede the clock start
+        return out if not out or out[0].time_us >= self.start_us else [e for e in out if e.time_us >= self.start_us]
 
     def events(self) -> Iterator[Event]:
         """Every event of this stream, in event-time order."""

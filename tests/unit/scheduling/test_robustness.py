@@ -69,9 +69,10 @@ def test_weight_must_be_finite_and_not_negative(weight: float) -> None:
     assert StreamConfig(weight=5e-324).weight == 5e-324  # tiny is fine: such a stream emits (almost) nothing
 
 
-@pytest.mark.parametrize("speed", [1e300, float("inf"), float("nan"), 0.0, -1.0, 1e6 * 1.01])
+@pytest.mark.parametrize("speed", [1e300, float("inf"), float("nan"), 0.0, -1.0, 1e6 * 1.01, 5e-324, 1e-9])
 def test_clock_speed_is_bounded(speed: float) -> None:
-    with pytest.raises(ValidationError, match="finite speed"):
+    # 5e-324 ran out of memory once rates were paced over event-time windows (a fuzzed file found it)
+    with pytest.raises(ValidationError, match="a speed from 1e-06 to 1e"):
         Clock(speed=speed)
 
 

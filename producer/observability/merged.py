@@ -1,0 +1,153 @@
+"""One view of N workers: their metric families merged, their totals summed, one HTTP endpoint."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from producer.errors import UsageError
+from producer.observability.metrics import listen_banner
+from producer.observability.stats import RunStats, TopicTotals
+
+log = logging.getLogger(__name__)
+
+# gauges that add up over workers (each worker emits its share); the other gauges take the max,
+# except readiness, which is the min: the run is ready only when every worker is
+SUMMED_GAUGES = frozenset(
+    {
+        "datagen_target_rate_events_per_second",
+        "datagen_achieved_rate_events_per_second",
+        "datagen_producer_queue_depth_messages",
+    }
+)
+MIN_GAUGES = frozenset({"datagen_ready"})
+
+
+def _combine(name: str, kind: str, old: float, new: float) -> float:
+    if kind in ("counter", "histogram", "summary") or name in SUMMED_GAUGES:
+        return old + new
+    if name in MIN_GAUGES:
+        return min(old, new)
+    return max(old, new)
+
+
+def merge_expositions(texts: Iterable[str]) -> list[Metric]:
+    """The families of several Prometheus text expositions merged: counters and histograms summed,
+    rate and queue gauges summed, datagen_ready the min, other gauges (event time, phase) the max."""
+    families: dict[str, Metric] = {}
+    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    for text in texts:
+        for family in text_string_to_metric_families(text):
+            families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+            samples = values.setdefault(family.name, {})
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                old = samples.get(key)
+                new = sample.value
+                samples[key] = new if old is None else _combine(family.name, family.type, old, new)
+    out = []
+    for name, family in families.items():
+        for (sample_name, labels), value in values[name].items():
+            family.add_sample(sample_name, dict(labels), value)
+        out.append(family)
+    return out
+
+
+def combine_reports(scenario: str, reports: Iterable[dict[str, Any]]) -> RunStats:
+    """A RunStats holding the per-topic totals of every worker's report summed (for the summary)."""
+    stats = RunStats(scenario=scenario)
+    for report in reports:
+        for topic, totals in report.get("topics", {}).items():
+            into = stats.topics.setdefault(topic, TopicTotals())
+            for field, value in totals.items():
+                setattr(into, field, getattr(into, field) + value)
+        # the summary counts generated events through produced_by_type; one bucket per worker suffices
+        stats.produced_by_type[("", str(len(stats.produced_by_type)))] += report.get("generated", 0)
+        stats.first_error = stats.first_error or report.get("first_error")
+    return stats
+
+
+class MergedCollector:
+    """Collects the merged datagen families of the workers' latest reports at scrape time."""
+
+    def __init__(self, expositions: Callable[[], list[str]]) -> None:
+        self.expositions = expositions
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every merged family."""
+        yield from merge_expositions(self.expositions())
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: PoolMetricsServer
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
+        elif path == "/healthz":
+            alive = self.server.healthy()
+            self._send(200 if alive else 503, b"ok\n" if alive else b"unhealthy\n")
+        elif path == "/readyz":
+            ready = self.server.ready()
+            self._send(200 if ready else 503, b"ready\n" if ready else b"not ready\n")
+        else:
+            self._send(404, b"not found\n")
+
+    def _send(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("http %s", format % args)
+
+
+class PoolMetricsServer(ThreadingHTTPServer):
+    """The parent's /metrics (workers merged, plus its own process series), /healthz and /readyz."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        expositions: Callable[[], list[str]],
+        healthy: Callable[[], bool],
+        ready: Callable[[], bool],
+        host: str = "0.0.0.0",
+        port: int = 9400,
+    ) -> None:
+        self.healthy, self.ready = healthy, ready
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(MergedCollector(expositions))
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        try:
+            super().__init__((host, port), _Handler)
+        except OSError as exc:
+            raise UsageError(f"--metrics-port {port}: cannot listen ({exc.strerror})") from exc
+        self._thread = threading.Thread(target=self.serve_forever, name="metrics", daemon=True)
+
+    def banner(self) -> str:
+        """Where it listens, for the "metrics:" line."""
+        host, port = self.server_address[:2]
+        return listen_banner(str(host), int(port))
+
+    def start(self) -> None:
+        """Serve in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self.shutdown()
+        self.server_close()

@@ -1,0 +1,73 @@
+"""Rate mode paces emitted events (companions included), from a warm start, whatever the stream's mix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from producer.domains import STREAMS
+from producer.scenario.loader import load_scenario
+from producer.scheduling.sources import EventSource
+
+
+def one_stream(tmp_path: Path, stream: str, duration: str = "60s", rate: int = 400) -> Path:
+    """A one-stream, one-phase scenario at speed 1 (seed 7)."""
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f'name: s\nseed: 7\nclock: {{start: "2026-01-05T08:00:00Z", speed: 1}}\n'
+        f"streams:\n  {stream}: {{weight: 1}}\n"
+        f"phases:\n  - {{name: p, duration: {duration}, rate: {rate}}}\nrepeat: 1\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("stream", sorted(STREAMS))
+def test_sixty_seconds_at_400_emit_24000_events_evenly(tmp_path, stream):
+    source = EventSource(load_scenario(one_stream(tmp_path, stream)))
+    rel = (np.array([e.time_us for e in source]) - source.start_us) / 1e6
+    assert rel.min() >= 0 and rel.max() < 60  # nothing before the clock start (burn-in) or after the phase
+    # before exact pacing: fintech.sessions -69%, fintech.remittances +120%; now within 1% at seed 7
+    assert abs(len(rel) - 24_000) <= 0.02 * 24_000, len(rel)  # ±2%
+    windows = np.histogram(rel, bins=6, range=(0, 60))[0]
+    # each 10 s window ±6% of 4,000, the first included (warm start); worst seen at seed 7: 4.9%
+    assert np.all(np.abs(windows - 4_000) <= 0.06 * 4_000), windows.tolist()
+
+
+def test_follow_ups_count_against_the_rate_so_pending_never_overshoots(tmp_path):
+    source = EventSource(load_scenario(one_stream(tmp_path, "fintech.sessions", duration="30s")))
+    events = list(source)
+    assert abs(len(events) - 12_000) <= 0.02 * 12_000  # ±2% (was 3,107: -74%)
+
+
+def test_multi_stream_shares_follow_weights():
+    loaded = load_scenario("steady_state")
+    source = EventSource(loaded)
+    # count per generating stream: each source's released events (companions included) over 200k events
+    produced = {s.stream: 0 for s in source.sources}
+    original = {s.stream: s.next_block for s in source.sources}
+    for s in source.sources:
+
+        def counted(s=s):
+            block = original[s.stream]()
+            if block:
+                produced[s.stream] += len(block)
+            return block
+
+        s.next_block = counted  # type: ignore[method-assign]
+    taken = 0
+    while taken < 200_000:
+        taken += len(source.take(2000))
+    total = sum(produced.values())
+    weights = {name: cfg.weight for name, cfg in loaded.scenario.streams.items()}
+    for name, count in produced.items():
+        share = weights[name] / sum(weights.values())
+        assert abs(count / total - share) <= 0.10 * share, (name, count / total, share)  # ±10% relative
+
+
+def test_same_seed_same_events_twice(tmp_path):
+    path = one_stream(tmp_path, "fintech.transactions", duration="10s")
+    first = [(e.key, e.time_us, e.value["event_id"]) for e in EventSource(load_scenario(path))]
+    second = [(e.key, e.time_us, e.value["event_id"]) for e in EventSource(load_scenario(path))]
+    assert first == second

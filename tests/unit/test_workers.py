@@ -1,0 +1,48 @@
+"""The pure parts of `--workers`: shard composition, the --events split, the exit-code rule."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from producer.errors import UsageError
+from producer.scheduling.shard import Shard
+from producer.workers import describe_exit, run_exit_code, split_events, worker_shard
+
+KEYS = [f"user-{i}" for i in range(20_000)]
+
+
+@pytest.mark.parametrize(("shard", "workers"), [(Shard(), 3), (Shard(1, 3), 2), (Shard(2, 5), 4), (Shard(0, 2), 1)])
+def test_workers_partition_their_shard_exactly(shard, workers):
+    mine = {key for key in KEYS if shard.owns(key)}
+    slices = [{key for key in KEYS if worker_shard(shard, workers, j).owns(key)} for j in range(workers)]
+    assert set().union(*slices) == mine
+    assert sum(len(s) for s in slices) == len(mine)  # disjoint
+    assert all(len(s) > len(mine) / workers / 2 for s in slices)  # each a real share
+
+
+def test_all_machines_times_workers_cover_every_key_once():
+    owners = [sum(worker_shard(Shard(i, 3), 2, j).owns(key) for i in range(3) for j in range(2)) for key in KEYS[:3000]]
+    assert set(owners) == {1}
+
+
+def test_events_is_split_as_a_total():
+    assert split_events(1001, 2) == [501, 500]
+    assert split_events(6, 3) == [2, 2, 2]
+    assert split_events(None, 2) == [None, None]
+    with pytest.raises(UsageError, match="fewer events than --workers 3"):
+        split_events(2, 3)
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected"),
+    [([0, 0], 0), ([0, 3], 3), ([4, 3, 2], 4), ([2, 130], 2), ([130, 0], 130), ([-9, 0], 4), ([1, 3], 4), ([], 0)],
+)
+def test_the_worst_worker_exit_code_is_the_runs(codes, expected):
+    assert run_exit_code(codes) == expected
+
+
+def test_describe_exit():
+    assert describe_exit(-signal.SIGKILL) == "killed by SIGKILL"
+    assert describe_exit(3) == "exit code 3"
