@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from producer.errors import UsageError
-from producer.observability.metrics import listen_banner
+from producer.observability.metrics import ObservabilityServer
 from producer.observability.stats import RunStats, TopicTotals
 
 log = logging.getLogger(__name__)
@@ -86,37 +81,8 @@ class MergedCollector:
         yield from merge_expositions(self.expositions())
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: PoolMetricsServer
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path == "/metrics":
-            self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
-        elif path == "/healthz":
-            alive = self.server.healthy()
-            self._send(200 if alive else 503, b"ok\n" if alive else b"unhealthy\n")
-        elif path == "/readyz":
-            ready = self.server.ready()
-            self._send(200 if ready else 503, b"ready\n" if ready else b"not ready\n")
-        else:
-            self._send(404, b"not found\n")
-
-    def _send(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("http %s", format % args)
-
-
-class PoolMetricsServer(ThreadingHTTPServer):
+class PoolMetricsServer(ObservabilityServer):
     """The parent's /metrics (workers merged, plus its own process series), /healthz and /readyz."""
-
-    daemon_threads = True
 
     def __init__(
         self,
@@ -126,28 +92,4 @@ class PoolMetricsServer(ThreadingHTTPServer):
         host: str = "0.0.0.0",
         port: int = 9400,
     ) -> None:
-        self.healthy, self.ready = healthy, ready
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(MergedCollector(expositions))
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
-        GCCollector(registry=self.registry)
-        try:
-            super().__init__((host, port), _Handler)
-        except OSError as exc:
-            raise UsageError(f"--metrics-port {port}: cannot listen ({exc.strerror})") from exc
-        self._thread = threading.Thread(target=self.serve_forever, name="metrics", daemon=True)
-
-    def banner(self) -> str:
-        """Where it listens, for the "metrics:" line."""
-        host, port = self.server_address[:2]
-        return listen_banner(str(host), int(port))
-
-    def start(self) -> None:
-        """Serve in the background."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        self.shutdown()
-        self.server_close()
+        super().__init__(MergedCollector(expositions), healthy, ready, host, port)

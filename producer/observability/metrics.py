@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from producer import __version__
 from producer.errors import UsageError
@@ -118,20 +119,17 @@ class StatsCollector:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: MetricsServer
+    server: ObservabilityServer
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
-        stats = self.server.stats
         if path == "/metrics":
             self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
         elif path == "/healthz":
-            # a connecting run is alive but not ready; only a running loop that stopped ticking is unhealthy
-            alive = not stats.ready or time.monotonic() - stats.last_heartbeat < STALE_AFTER
+            alive = self.server.healthy()
             self._send(200 if alive else 503, b"ok\n" if alive else b"stalled\n")
         elif path == "/readyz":
-            # not a flag set once: a frozen or dead broker turns this 503 while the run goes on
-            ready = stats.is_ready()
+            ready = self.server.ready()
             self._send(200 if ready else 503, b"ready\n" if ready else b"not ready\n")
         else:
             self._send(404, b"not found\n")
@@ -156,15 +154,22 @@ def listen_banner(host: str, port: int) -> str:
     return f"http://{host}:{port}/metrics ({endpoints})"
 
 
-class MetricsServer(ThreadingHTTPServer):
-    """Serves /metrics, /healthz and /readyz from a daemon thread."""
+class ObservabilityServer(ThreadingHTTPServer):
+    """Serves /metrics (one collector plus the standard process series), /healthz and /readyz."""
 
     daemon_threads = True
 
-    def __init__(self, stats: RunStats, host: str = "0.0.0.0", port: int = 9400) -> None:
-        self.stats = stats
+    def __init__(
+        self,
+        collector: Collector,
+        healthy: Callable[[], bool],
+        ready: Callable[[], bool],
+        host: str = "0.0.0.0",
+        port: int = 9400,
+    ) -> None:
+        self.healthy, self.ready = healthy, ready
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(StatsCollector(stats))
+        self.registry.register(collector)
         # a private registry starts empty: add the standard process_* and python_* series back
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -193,3 +198,17 @@ class MetricsServer(ThreadingHTTPServer):
         """Stop serving and release the port."""
         self.shutdown()
         self.server_close()
+
+
+class MetricsServer(ObservabilityServer):
+    """The observability server of one run, reading its RunStats."""
+
+    def __init__(self, stats: RunStats, host: str = "0.0.0.0", port: int = 9400) -> None:
+        self.stats = stats
+
+        def alive() -> bool:
+            # a connecting run is alive but not ready; only a running loop that stopped ticking is unhealthy
+            return not stats.ready or time.monotonic() - stats.last_heartbeat < STALE_AFTER
+
+        # readiness is not a flag set once: a frozen or dead broker turns it false while the run goes on
+        super().__init__(StatsCollector(stats), alive, stats.is_ready, host, port)
