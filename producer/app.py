@@ -67,7 +67,12 @@ class RunSettings:
     @property
     def output_format(self) -> Format:
         """The chosen format, defaulting to Avro except on stdout."""
-        return self.format or ("jsonl" if self.sink == "stdout" else "avro")
+        return output_format(self.sink, self.format)
+
+
+def output_format(sink: str, fmt: Format | None) -> Format:
+    """The format of a run: the one given, else Avro except on stdout (JSON lines there)."""
+    return fmt or ("jsonl" if sink == "stdout" else "avro")
 
 
 def with_seed(loaded: LoadedScenario, seed: int | None) -> LoadedScenario:

@@ -126,14 +126,14 @@ REGISTRY_URL = _flag_type("an http:// or https:// URL", _registry_url, shown=saf
 
 
 def _shard(text: str) -> Shard | int:
-    """A Shard for `i/n`; the replica count N for `auto/N` (resolved when the run starts)."""
+    """A Shard for `i/n`; the replica count N for `auto/N`, or DERIVE for `auto` (resolved when the run starts)."""
     from producer.scheduling.shard_auto import parse_auto
 
     count = parse_auto(text)
     return Shard.parse(text) if count is None else count
 
 
-SHARD = _flag_type("i/n with 0 <= i < n (e.g. 0/3), or auto/N inside a compose service", _shard)
+SHARD = _flag_type("i/n with 0 <= i < n (e.g. 0/3), or auto or auto/N inside a compose service", _shard)
 PREFIX = _flag_type("letters, digits, '.', '_' or '-'", _prefix)
 
 
@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _resolve_shard(value: Shard | int) -> Shard:
-    """The run's shard: given, or detected from the compose replica name for auto/N."""
+    """The run's shard: given, or detected from the compose replica name for auto and auto/N."""
     if isinstance(value, Shard):
         return value
     from producer.scheduling.shard_auto import detect_shard
@@ -324,9 +324,9 @@ def _check_schemas_dir() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from producer.app import Run, RunSettings
+    from producer.app import Run, RunSettings, output_format
 
-    if (args.format or ("jsonl" if args.sink == "stdout" else "avro")) == "avro":
+    if output_format(args.sink, args.format) == "avro":
         _check_schemas_dir()
     if args.sink == "kafka" and args.bootstrap_servers is None:
         _check_state_dir()

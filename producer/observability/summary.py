@@ -14,6 +14,11 @@ def _bytes(count: int) -> str:
     return f"{size} B"
 
 
+def _row(name: str, width: int, produced: int, delivered: int, failed: int, nbytes: int) -> str:
+    """One line of the summary table."""
+    return f"  {name:<{width}}  {produced:>10}  {delivered:>10}  {failed:>7}  {_bytes(nbytes):>10}"
+
+
 def _rate_line(delivered: int, generated: int, producing: float, flush_seconds: float, outstanding: int) -> str:
     """Delivered per second; a flush that timed out waited on a dead broker and is left out of the rate."""
     seconds = producing if outstanding else producing + flush_seconds
@@ -42,15 +47,12 @@ def render_summary(
     lines.append(f"  {'topic':<{width}}  {'produced':>10}  {'delivered':>10}  {'failed':>7}  {'bytes':>10}")
     total_delivered = total_failed = total_bytes = total_produced = 0
     for topic, t in rows:
-        lines.append(
-            f"  {topic:<{width}}  {t.produced:>10}  {t.delivered:>10}  {t.failed:>7}  {_bytes(t.delivered_bytes):>10}"
-        )
+        lines.append(_row(topic, width, t.produced, t.delivered, t.failed, t.delivered_bytes))
         total_produced += t.produced
         total_delivered += t.delivered
         total_failed += t.failed
         total_bytes += t.delivered_bytes
-    totals = f"{total_produced:>10}  {total_delivered:>10}  {total_failed:>7}  {_bytes(total_bytes):>10}"
-    lines.append(f"  {'total':<{width}}  {totals}")
+    lines.append(_row("total", width, total_produced, total_delivered, total_failed, total_bytes))
     lines.append(_rate_line(total_delivered, produced_types, producing, flush_seconds, outstanding))
     if total_failed or outstanding:
         lines.append(f"  failures: {total_failed} failed; first error: {stats.first_error}")

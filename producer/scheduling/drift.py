@@ -58,6 +58,15 @@ class _Scheduled:
     block: DriftBlock | InjectBlock
 
 
+def _block_progress(item: _Scheduled, within: float) -> float:
+    """p of one scheduled drift block at an offset into the pass: 0 before it (and after it unless it persists)."""
+    block = item.block
+    assert isinstance(block, DriftBlock)
+    if within < item.start or (within >= item.end and not block.persist):
+        return 0.0
+    return block.curve.progress_at(min(within, item.end) - item.start, item.end - item.start)
+
+
 class DriftPlan:
     """Every drift and injection block of a scenario, placed on the pass timeline, per stream."""
 
@@ -82,45 +91,27 @@ class DriftPlan:
     def progress(self, stream: str, tau: float) -> tuple[float, ...]:
         """p of each drift block of `stream` at `tau` (None-free; 0 before a block starts)."""
         within = self._within(tau)
-        out = []
-        for item in self.drifts.get(stream, ()):
-            block = item.block
-            assert isinstance(block, DriftBlock)
-            if within < item.start or (within >= item.end and not block.persist):
-                out.append(0.0)
-            else:
-                out.append(block.curve.progress_at(min(within, item.end) - item.start, item.end - item.start))
-        return tuple(out)
+        return tuple(_block_progress(item, within) for item in self.drifts.get(stream, ()))
+
+    def _largest(self, stream: str, within: float) -> float:
+        """The largest p of the stream's blocks at an offset into the pass, each rounded as params_at does."""
+        return max((round(_block_progress(item, within), 4) for item in self.drifts.get(stream, ())), default=0.0)
 
     def drift_progress(self, stream: str, tau: float) -> float:
         """The stream's drift progress at `tau`: the largest p of its blocks, each rounded as params_at does."""
         if stream not in self.drifts:
             return 0.0
-        return max((round(p, 4) for p in self.progress(stream, tau)), default=0.0)
+        return self._largest(stream, self._within(tau))
 
     def drift_progress_many(self, stream: str, taus: list[float]) -> list[float]:
         """drift_progress at each instant, with the pass resolved once when they share one."""
-        items = self.drifts.get(stream)
-        if not items or not taus:
+        if stream not in self.drifts or not taus:
             return [0.0] * len(taus)
         cycle = self.timeline.at(min(taus)).cycle
         if self.timeline.at(max(taus)).cycle != cycle:
             return [self.drift_progress(stream, tau) for tau in taus]
         offset = cycle * self.timeline.cycle  # the same offset _within subtracts (the pass is monotone in tau)
-        out = [0.0] * len(taus)
-        for item in items:
-            block = item.block
-            assert isinstance(block, DriftBlock)
-            start, end, length, curve = item.start, item.end, item.end - item.start, block.curve
-            final = round(curve.progress_at(length, length), 4) if block.persist else 0.0
-            for k, tau in enumerate(taus):
-                within = tau - offset
-                if within < start:
-                    continue
-                p = final if within >= end else round(curve.progress_at(within - start, length), 4)
-                if p > out[k]:
-                    out[k] = p
-        return out
+        return [self._largest(stream, tau - offset) for tau in taus]
 
     def steady(self, stream: str, tau0: float, tau1: float) -> bool:
         """True when no drift block of `stream` changes its progress between `tau0` and `tau1` (inclusive)."""

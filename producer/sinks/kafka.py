@@ -38,9 +38,10 @@ DEFAULTS: dict[str, Any] = {
 _ADMIN_PREFIXES = ("security.", "sasl.", "ssl.", "client.", "socket.", "broker.", "enable.ssl", "bootstrap")
 
 
-def redact(conf: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a client config that is safe to log: secret values replaced, URL credentials dropped."""
-    return redact_conf(conf)
+# the logger of throwaway check clients: "no bootstrap.servers" and other notices are about them, not the run
+_QUIET = logging.getLogger("producer.sinks.kafka.check")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
 
 
 def _offline(conf: dict[str, Any]) -> dict[str, Any]:
@@ -59,11 +60,8 @@ def _offline(conf: dict[str, Any]) -> dict[str, Any]:
 
 def check_conf(conf: dict[str, Any], client: type = Producer) -> None:
     """Reject what librdkafka rejects in `conf` (a UsageError naming -X), without opening a socket."""
-    quiet = logging.getLogger("producer.sinks.kafka.check")
-    quiet.addHandler(logging.NullHandler())
-    quiet.propagate = False  # "no bootstrap.servers" and other notices are about this throwaway client
     try:
-        client({**_offline(conf), "logger": quiet})
+        client({**_offline(conf), "logger": _QUIET})
     except (KafkaException, TypeError, ValueError) as exc:  # the Python layer rejects callbacks given as text
         raise conf_error(exc, conf) from exc
 
@@ -126,7 +124,7 @@ class KafkaSink(Sink):
             self._producer = Producer({**conf, **callbacks})
         except KafkaException as exc:
             raise conf_error(exc, conf) from exc
-        log.info("producer config %s", " ".join(f"{k}={v}" for k, v in sorted(redact(conf).items())))
+        log.info("producer config %s", " ".join(f"{k}={v}" for k, v in sorted(redact_conf(conf).items())))
         admin = AdminClient({**self._client_conf(), **callbacks})
         metadata = self._wait_for_broker(admin)
         missing = [t.name for t in topics if t.name not in metadata.topics]
