@@ -4,7 +4,10 @@ Usage: python benchmarks/bench_workers.py [--events N] [--scenario stress_test] 
 
 Both runs write the same --events total into a temporary folder; events/s is delivered events
 over the process's wall time (start-up included), measured in this one invocation. Prints both
-figures and their ratio; asserts nothing.
+figures and their ratio, then each stream's rate error over the same events: emitted events
+(follow-ups and companions counted to the stream that drew them) against its weight share of
+the scenario's nominal rate over the event time they cover, for the whole run and summed over
+the workers' shards. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +21,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from producer.scenario.loader import load_scenario  # noqa: E402
+from producer.scheduling.shard import Shard  # noqa: E402
+from producer.scheduling.sources import EventSource, stream_shares  # noqa: E402
 
 
 def run(scenario: str, events: int, workers: int, out: Path) -> float:
@@ -31,6 +39,45 @@ def run(scenario: str, events: int, workers: int, out: Path) -> float:
     delivered = int(re.search(r"^\s+total\s+\d+\s+(\d+)", done.stdout, re.M).group(1))  # type: ignore[union-attr]
     assert delivered == events, f"delivered {delivered} of {events}"
     return delivered / elapsed
+
+
+def emitted_by_stream(scenario: str, events: int, shard: Shard) -> tuple[dict[str, int], int]:
+    """Events each stream's partitions emitted over the first `events` of the run, and the last event time."""
+    source = EventSource(load_scenario(scenario), shard=shard)
+    counts = dict.fromkeys((s.stream for s in source.sources), 0)
+    for partition in source.sources:
+        block = partition.next_block
+
+        def counted(partition=partition, block=block):  # type: ignore[no-untyped-def]
+            out = block()
+            if out:
+                counts[partition.stream] += len(out)
+            return out
+
+        partition.next_block = counted  # type: ignore[method-assign]
+    taken, last = 0, 0
+    while taken < events and (batch := source.take(2000)):
+        taken, last = taken + len(batch), batch[-1].time_us
+    return counts, last
+
+
+def rate_errors(scenario: str, events: int, workers: int) -> list[tuple[str, float, float]]:
+    """Per stream: the relative error of its emitted events, unsharded and summed over `workers` shards."""
+    loaded = load_scenario(scenario)
+    weights = {name: config.weight for name, config in loaded.scenario.streams.items()}
+    shares = dict(zip(weights, stream_shares(list(weights.values()))))
+    start, speed = loaded.scenario.clock.start_us, loaded.scenario.clock.speed
+    rate = loaded.scenario.phases[0].rate.rate_at(0.0, 1.0)
+
+    def errors(counts: dict[str, int], last: int) -> dict[str, float]:
+        seconds = (last - start) / 1e6 / speed
+        return {name: count / (shares[name] * rate * seconds) - 1 for name, count in counts.items()}
+
+    whole = errors(*emitted_by_stream(scenario, events, Shard()))
+    parts = [emitted_by_stream(scenario, events // workers, Shard(j, workers)) for j in range(workers)]
+    summed = {name: sum(part[0][name] for part in parts) for name in whole}
+    sharded = errors(summed, min(part[1] for part in parts))
+    return [(name, whole[name], sharded[name]) for name in whole]
 
 
 def main() -> None:
@@ -47,6 +94,9 @@ def main() -> None:
     print(f"  1 process      : {one:,.0f} events/s")
     print(f"  --workers {args.workers:<4} : {many:,.0f} events/s")
     print(f"  ratio          : {many / one:.2f}x")
+    print(f"per-stream rate error over those events (nominal rate of the first phase, {args.workers} shards summed):")
+    for name, whole, sharded in rate_errors(args.scenario, args.events, args.workers):
+        print(f"  {name:28s} 1 process {whole:+7.2%}   --workers {args.workers} {sharded:+7.2%}")
 
 
 if __name__ == "__main__":

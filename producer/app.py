@@ -89,6 +89,7 @@ class Run:
     def __init__(self, settings: RunSettings, out: TextIO | None = None) -> None:
         self.settings = settings
         self.loaded = with_seed(load_scenario(settings.scenario), settings.seed)
+        settings.shard.check(self.loaded.scenario.virtual_partitions)
         if settings.sink == "stdout" and settings.output_format == "avro":
             raise UsageError("--sink stdout: writes JSON lines; use --format jsonl (or another sink for Avro)")
         if settings.sink == "kafka":  # a bad -X fails here: before metrics, the embedded stack or any network

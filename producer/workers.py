@@ -329,6 +329,7 @@ def _start_embedded(settings: RunSettings, say: Callable[[str], None]) -> RunSet
 def run_workers(args: argparse.Namespace, settings: RunSettings) -> int:
     """`datagen run --workers N` (N > 1): validate like a plain run, then run N worker processes."""
     validated = Run(settings)  # loads and checks the scenario and the flags; starts nothing
+    settings.shard.check(validated.loaded.scenario.virtual_partitions, args.workers)
     split_events(settings.events, args.workers)
     if settings.sink == "file":
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -159,18 +160,35 @@ class StreamGenerator(ABC, Generic[P]):
     # anomaly pattern names this generator labels and whose rate injection windows may boost
     patterns: ClassVar[tuple[str, ...]] = ()
     events_per_arrival: ClassVar[float] = 1.0  # mean events one arrival yields, for event-time pacing
+    # the longest pacing horizon (event seconds) for this stream, when shorter than the default: a
+    # stream whose events trail their arrival by minutes needs its estimate corrected more often
+    pacing_span_s: ClassVar[float | None] = None
+    # integer parameters that size entity pools: a virtual partition holds its share of each
+    pool_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: P, rng: np.random.Generator) -> None:
         self.params = params
         self._pending: list[tuple[int, int, Event]] = []
         self._seq = 0
-        # pacing's view of the queue: how many held events fall before a moving mark (see pending_before)
+        # pacing's view of the queue: how many held events fall before a mark (see pending_before)
         self._mark_us = -(2**63)
         self._near = 0  # held events dated before the mark
         self._far: list[int] = []  # times of held events at or past the mark (a min-heap)
-        self.last_produced = 0  # events the latest block's arrivals started (follow-ups included)
-        self.last_produced_before = 0  # of those, the ones dated before the mark
         self._t0_us: int | None = None  # the first arrival instant given (see _block_times)
+
+    @classmethod
+    def partition_params(cls, params: P, partitions: int) -> P:
+        """`params` for one of `partitions` virtual partitions: each pool 1/partitions of its size.
+
+        Rounded up, and never below the field's lower bound, so a partition stays a valid stream.
+        """
+        if partitions == 1 or not cls.pool_fields:
+            return params
+        update = {}
+        for name in cls.pool_fields:
+            floor = max((m.ge for m in type(params).model_fields[name].metadata if hasattr(m, "ge")), default=1)
+            update[name] = max(math.ceil(getattr(params, name) / partitions), int(floor))
+        return params.model_copy(update=update)
 
     @abstractmethod
     def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[P]) -> list[Event]:
@@ -220,7 +238,6 @@ class StreamGenerator(ABC, Generic[P]):
             else:
                 heapq.heappush(far, event.time_us)
         self._near += before
-        self.last_produced, self.last_produced_before = len(produced), before
 
     def release(self, horizon_us: int) -> list[Event]:
         """Take every held event due up to `horizon_us`, in event-time order."""
@@ -235,15 +252,26 @@ class StreamGenerator(ABC, Generic[P]):
                 heapq.heappop(far)
         return out
 
-    def pending_before(self, mark_us: int) -> int:
-        """Held events dated before `mark_us`; the mark never moves back (a smaller one counts as the last)."""
+    def pending_before(self, mark_us: int) -> float:
+        """Events already committed before `mark_us`: held ones, and those a generator keeps in its own state."""
         far = self._far
-        if mark_us > self._mark_us:
-            self._mark_us = mark_us
-            while far and far[0] < mark_us:
-                heapq.heappop(far)
-                self._near += 1
-        return self._near
+        if mark_us < self._mark_us:  # a shorter horizon than the last (rare): recount the held queue
+            self._far = far = [time_us for time_us, _, _ in self._pending if time_us >= mark_us]
+            heapq.heapify(far)
+            self._near = len(self._pending) - len(far)
+        self._mark_us = mark_us
+        while far and far[0] < mark_us:
+            heapq.heappop(far)
+            self._near += 1
+        return self._near + self.scheduled_before(mark_us)
+
+    def scheduled_before(self, mark_us: int) -> float:
+        """Events a generator keeps in its own state (not the held queue) and will emit before `mark_us`.
+
+        An expectation is enough: pacing uses it to know what is already coming. Generators that date
+        an entity's next steps lazily (a session's actions) override it.
+        """
+        return 0.0
 
     @property
     def pending_count(self) -> int:

@@ -138,6 +138,7 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
     Params = CustomerParams
     # the panel's shape (num_customers) and calendar (lifecycle_days, snapshot_interval_days) stay fixed in a run
     driftable = ("risk_distribution", "drift_factor", "drift_direction", "degrading_share")
+    pool_fields = ("num_customers",)
     events_per_arrival: ClassVar[float] = 1.0  # exactly one snapshot per arrival
 
     def __init__(self, params: CustomerParams, rng: np.random.Generator) -> None:

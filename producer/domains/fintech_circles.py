@@ -212,6 +212,7 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
         "fraud_injection_rate",
     )
     patterns = ("collusion", "fraud")
+    pool_fields = ("max_active_circles", "num_users")
     # one circle event per arrival + a transaction pair per money step: 2.5798 (see expected_events_per_arrival)
     events_per_arrival: ClassVar[float] = 1.0 + 2.0 * MONEY_STEP_SHARE_AT_DEFAULTS
 

@@ -188,6 +188,7 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         "fraud_detection_rate",
     )
     patterns = ("fraud",)
+    pool_fields = ("num_senders", "max_in_flight")
     events_per_arrival: ClassVar[float] = expected_events_per_arrival(RemittanceParams())
 
     def __init__(self, params: RemittanceParams, rng: np.random.Generator) -> None:

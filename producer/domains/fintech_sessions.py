@@ -165,6 +165,8 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         "retry_probability",
     )
     patterns = ("account_takeover", "impossible_travel")
+    pool_fields = ("num_users", "max_active_sessions")
+    pacing_span_s = 10.0  # a session's actions come over minutes: re-plan within every 10 s window
     events_per_arrival: ClassVar[float] = expected_events_per_arrival(SessionParams())
 
     def __init__(self, params: SessionParams, rng: np.random.Generator) -> None:
@@ -199,6 +201,23 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
     def waiting_second_logins(self) -> int:
         """Impossible-travel second logins scheduled but not yet due."""
         return 0 if self._second_logins is None else len(self._second_logins["time"])
+
+    def scheduled_before(self, mark_us: int) -> float:
+        """Expected actions and ends of active sessions before `mark_us`, and events of waiting second logins.
+
+        A session's next action is at `_next`, its other `_left - 1` uniform over (`_next`, `_end`),
+        and its session-ended at `_end`; a second login brings its login chain (attempts and answers,
+        session-started) at least.
+        """
+        due = np.flatnonzero(self._next < mark_us)
+        expected = 0.0
+        if len(due):
+            nxt, end, left = self._next[due], self._end[due], self._left[due]
+            inside = np.clip((mark_us - nxt) / np.maximum(end - nxt, 1), 0.0, 1.0)
+            expected = float(np.sum(np.where(left > 0, 1.0 + (left - 1) * inside + (end < mark_us), 1.0)))
+        if self._second_logins is not None and len(self._second_logins["time"]):
+            expected += 3.0 * int(np.count_nonzero(self._second_logins["time"] < mark_us))
+        return expected
 
     def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[SessionParams]) -> list[Event]:
         """Login episodes at the arrivals, then every session action and end that has fallen due."""

@@ -101,6 +101,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         "processing_time_ms",
     )
     patterns = ("fraud", "structuring", "velocity_spike")
+    pool_fields = ("num_users",)
     events_per_arrival: ClassVar[float] = expected_events_per_arrival(TransactionParams())
 
     def __init__(self, params: TransactionParams, rng: np.random.Generator) -> None:

@@ -129,6 +129,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         "usage",
     )
     patterns = ("imei_swap", "ghost_line", "imei_capture_failure")
+    pool_fields = ("max_accounts",)
     events_per_arrival: ClassVar[float] = expected_events_per_arrival(AccountParams())
 
     def __init__(self, params: AccountParams, rng: np.random.Generator) -> None:

@@ -239,6 +239,7 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
         "sustained_speeding_rate",
     )
     patterns = ("crash", "sustained_speeding")
+    pool_fields = ("num_drivers", "max_active_trips")
     events_per_arrival: ClassVar[float] = 1.0  # by construction: each arrival is one start, driving event or end
 
     def __init__(self, params: TelematicsParams, rng: np.random.Generator) -> None:

@@ -180,6 +180,11 @@ class Disorder(Strict):
     duplicate_share: float = Field(default=0.0, ge=0, le=0.5)
 
 
+# virtual partitions per stream: 4 splits evenly over 1, 2 and 4 shards (or workers); each costs some
+# fixed work per block, so more (12 for 3 or 6 shards) trade generation speed for an even split
+DEFAULT_PARTITIONS = 4
+MAX_PARTITIONS = 4096
+
 MAX_REPEAT = 1_000_000_000  # passes; more than that is 'forever' (and keeps total_seconds a float)
 
 
@@ -195,6 +200,12 @@ class Scenario(Strict):
     repeat: int | Literal["forever"] = 1
     mode: Literal["rate", "replay"] = "rate"
     disorder: Disorder | None = None
+    virtual_partitions: int = Field(
+        default=DEFAULT_PARTITIONS,
+        ge=1,
+        le=MAX_PARTITIONS,
+        description="per stream: each generates its own entities at its share of the rate; shards split them",
+    )
 
     @field_validator("repeat")
     @classmethod

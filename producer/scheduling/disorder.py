@@ -3,15 +3,16 @@
 A late or out-of-order event is held back and released once the stream's event time has moved
 past its own timestamp plus a drawn delay, so it arrives after events that happened later. A
 duplicate is the same event (same event_id) sent twice. Each affected copy says so in
-truth.disorder and truth.delay_ms. Draws come from fixed chunks of the merged sequence, each
-seeded from (seed, chunk), so the result depends only on the scenario and the seed.
+truth.disorder and truth.delay_ms. Disorder acts per virtual partition: a held event is released
+once its partition's event time passes its release instant, and draws come from fixed chunks of the
+partition's sequence, each seeded from (seed, stream, partition, chunk). So the result depends only
+on the scenario and the seed, and a shard disorders exactly what the unsharded run does.
 """
 
 from __future__ import annotations
 
 import heapq
 import zlib
-from collections.abc import Iterator
 
 import numpy as np
 
@@ -30,15 +31,31 @@ def relabel(event: Event, disorder: str, delay_ms: int) -> Event:
 
 
 class DisorderStage:
-    """Turns an event-time-ordered sequence into one with labelled late, out-of-order and duplicate sends."""
+    """Turns one partition's event-time-ordered blocks into blocks with labelled late, out-of-order and duplicate sends.
 
-    def __init__(self, spec: Disorder, seed: int) -> None:
+    Each output event has a merge key: its own event time, or for a held one the instant its delay
+    ends (when the partition's time has passed it). Keys never decrease, so partitions merge by key.
+    """
+
+    def __init__(self, spec: Disorder, seed: int, *key: int) -> None:
         self.spec = spec
         self.seed = seed
-        self.held = 0
+        self.key = key  # (stream, partition): each partition draws its own, independent of the others
+        self._held: list[tuple[int, int, Event]] = []
+        self._index = -1
+        self._draws = self._chunk(0)
 
-    def _draws(self, chunk: int) -> np.ndarray:
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(_KEY, chunk)))
+    @property
+    def held(self) -> int:
+        """Events held back and not yet released."""
+        return len(self._held)
+
+    def floor_us(self) -> int | None:
+        """The earliest release instant of a held event (None when nothing is held)."""
+        return self._held[0][0] if self._held else None
+
+    def _chunk(self, chunk: int) -> np.ndarray:
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(_KEY, *self.key, chunk)))
         spec = self.spec
         kind = rng.random(CHUNK)
         if spec.lateness.distribution == "exponential":
@@ -51,37 +68,43 @@ class DisorderStage:
         names = ["kind", "late", "shuffle", "duplicate"]
         return np.rec.fromarrays(columns, formats=[c.dtype for c in columns], names=names)
 
-    def apply(self, events: Iterator[Event | None]) -> Iterator[Event | None]:
-        """The disordered sequence (held events are flushed, in release order, when the input ends).
-
-        A None in the input (the merge pausing after idle work) passes through and counts for nothing.
-        """
-        spec = self.spec
+    def apply(self, events: list[Event]) -> tuple[list[Event], list[int]]:
+        """The disordered block and each output event's merge key."""
+        spec, held = self.spec, self._held
         late_cut = spec.late_share
         shuffle_cut = late_cut + spec.out_of_order_share
-        held: list[tuple[int, int, Event]] = []
-        draws = self._draws(0)
-        index = -1
+        out: list[Event] = []
+        keys: list[int] = []
         for event in events:
-            if event is None:
-                yield None
-                continue
-            index += 1
-            slot = index % CHUNK
-            if slot == 0 and index:
-                draws = self._draws(index // CHUNK)
-            while held and held[0][0] <= event.time_us:
-                yield heapq.heappop(held)[2]
-            row = draws[slot]
+            self._index += 1
+            slot = self._index % CHUNK
+            if slot == 0 and self._index:
+                self._draws = self._chunk(self._index // CHUNK)
+            time_us = event.time_us
+            while held and held[0][0] <= time_us:
+                due, _, late = heapq.heappop(held)
+                out.append(late)
+                keys.append(due)
+            row = self._draws[slot]
             if row.kind < shuffle_cut:
                 seconds = row.late if row.kind < late_cut else row.shuffle
                 label = "late" if row.kind < late_cut else "out_of_order"
                 delay_us = max(int(seconds * 1_000_000), 1)
-                heapq.heappush(held, (event.time_us + delay_us, index, relabel(event, label, delay_us // 1000)))
+                heapq.heappush(held, (time_us + delay_us, self._index, relabel(event, label, delay_us // 1000)))
             else:
-                yield event
+                out.append(event)
+                keys.append(time_us)
             if row.duplicate:
-                yield relabel(event, "duplicate", 0)
-            self.held = len(held)
-        while held:
-            yield heapq.heappop(held)[2]
+                out.append(relabel(event, "duplicate", 0))
+                keys.append(time_us)
+        return out, keys
+
+    def flush(self) -> tuple[list[Event], list[int]]:
+        """Every held event, in release order (the partition has ended)."""
+        out: list[Event] = []
+        keys: list[int] = []
+        while self._held:
+            due, _, event = heapq.heappop(self._held)
+            out.append(event)
+            keys.append(due)
+        return out, keys

@@ -80,8 +80,8 @@ class Scheduler:
         return None if point.phase.rate.is_max else self._per_shard(point.rate())
 
     def _per_shard(self, rate: float) -> float:
-        """This instance's share: each of n shards emits 1/n of the rate."""
-        return rate / self.source.shard.count
+        """This instance's share of the rate: that of the virtual partitions it plays."""
+        return rate * self.source.rate_share
 
     def run(self) -> str:
         """Run until a limit, the scenario's end or a stop request; returns why it ended."""

@@ -1,14 +1,18 @@
-"""Sharding: instance i of n owns a stable slice of the entity key space."""
+"""Sharding: instance i of n plays a stable subset of every stream's virtual partitions."""
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class Shard:
-    """Instance `index` of `count`: keeps the events whose key hashes to its slice of the key space."""
+    """Instance `index` of `count`: generates the virtual partitions p with p mod count == index.
+
+    Each partition owns its entities (and so their keys), so n shards together generate exactly
+    the unsharded run's events, each generating only its own. Worker j of `--workers W` inside
+    shard i/n is shard (i + j*n)/(n*W): its partitions are a subset of shard i/n's.
+    """
 
     index: int = 0
     count: int = 1
@@ -22,9 +26,21 @@ class Shard:
             raise ValueError(text)
         return shard
 
-    def owns(self, key: str) -> bool:
-        """True when `key` belongs to this shard (crc32, stable across processes and machines)."""
-        return zlib.crc32(key.encode()) % self.count == self.index
+    def partitions(self, total: int) -> list[int]:
+        """The partitions of `total` this shard plays (empty when there are fewer than shards)."""
+        return list(range(self.index, total, self.count))
+
+    def check(self, partitions: int, processes: int = 1) -> None:
+        """UsageError unless every one of this shard's `processes` has a virtual partition to play."""
+        total = self.count * processes
+        if total > partitions:
+            from producer.errors import UsageError
+
+            what = f"--shard {self}" + (f" with --workers {processes}" if processes > 1 else "")
+            raise UsageError(
+                f"{what}: {total} processes, but the scenario has virtual_partitions: {partitions} per stream; "
+                f"set virtual_partitions to a multiple of {total} in the scenario"
+            )
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"

@@ -1,10 +1,13 @@
-"""Deterministic event sources: each stream in fixed blocks of seeded arrivals, merged by event time.
+"""Deterministic event sources: each stream as virtual partitions of seeded arrival blocks, merged by event time.
 
-Determinism rests on three rules. Each stream draws its arrivals in fixed-size blocks, and block
-k of stream s uses a generator seeded from (scenario seed, stream name, k) and nothing else.
-Event time follows the scenario's nominal rate profile, never the wall clock or the `--rate`
-override. Streams are merged by event time with ties broken by stream order. So the sequence of
-events depends only on the scenario and the seed; pacing and sinks only decide when it leaves.
+A stream is split into the scenario's `virtual_partitions`. Each is a generator of its
+own, with 1/partitions of the stream's entity pools and of its rate, and its own seeded random
+streams, so it depends on nothing outside itself. Determinism rests on three rules. Each partition
+draws its arrivals in fixed-size blocks, and block k of partition p of stream s uses a generator
+seeded from (scenario seed, s, p, k) and nothing else. Event time follows the scenario's nominal
+rate profile, never the wall clock or the `--rate` override. Partitions are merged by event time
+with ties broken by (stream order, partition). So the events depend only on the scenario and the
+seed, and a shard, which plays only the partitions it owns, generates exactly its part of them.
 
 The merge never waits on a stream without bound: a stream that has drawn nothing yet (a weight of
 1e-12, a ramp from zero) is known to emit nothing before its current scenario instant, so the
@@ -14,22 +17,20 @@ yield nothing), then returns what it has, so the scheduler's loop (which watches
 
 from __future__ import annotations
 
-import heapq
 import math
 import zlib
-from collections import deque
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 
 from producer.domains import stream_class
 from producer.domains.base import BlockContext, DomainParams, Event, StreamGenerator
 from producer.scenario.loader import LoadedScenario
-from producer.scenario.model import EVENT_TIME_LIMIT_US
+from producer.scenario.model import EVENT_TIME_LIMIT_US, MAX_PHASE_SECONDS
 from producer.scheduling.disorder import DisorderStage
 from producer.scheduling.drift import DriftPlan
 from producer.scheduling.labels import relabel
+from producer.scheduling.merge import Keys, Merge
 from producer.scheduling.shard import Shard
 from producer.scheduling.timeline import Timeline
 
@@ -43,13 +44,19 @@ BLOCKS_PER_TAKE = 256
 _POOL, _BLOCK, _WARM = 1, 0, 2
 # pacing looks this far ahead (event seconds): long enough to see most follow-ups already scheduled
 PACING_HORIZON_S = 3.0
+# and at most this long (event seconds), however few arrivals a partition draws in it (a generator
+# whose events trail their arrival by minutes sets a shorter `pacing_span_s`): pacing corrects its
+# estimate once per horizon, and a block's fixed overhead is paid once per horizon
+PACING_MAX_SPAN_S = 60.0
+MIN_PLANNED_ARRIVALS = 16  # a horizon expecting fewer arrivals than this is lengthened until it does
 PACING_SAMPLES = 4  # rate samples over the horizon (a phase change inside it is seen coming)
-LEARNING = 0.2  # weight of a block in the running estimate of in-horizon events per arrival
+# the estimate of in-horizon events per arrival is a ratio of decayed sums (events, arrivals): each
+# block keeps this share of the past, and the generator's own mean counts as one arrival's worth
+FORGET = 0.8
 MIN_ARRIVALS = 0.1  # the arrival rate's floor, as a share of the nominal one
 # warm start: the burn-in runs this long in event time before the clock start, capped in events
 WARM_EVENT_SECONDS = 120.0
 WARM_EVENTS = 10_000
-_END: Any = object()  # the merged sequence is exhausted
 
 
 def stream_shares(weights: list[float]) -> list[float]:
@@ -62,14 +69,18 @@ def stream_shares(weights: list[float]) -> list[float]:
     return [w / sum(scaled) for w in scaled]
 
 
+def _stream_key(stream: str) -> int:
+    return zlib.crc32(stream.encode())
+
+
 def stream_seed(seed: int, stream: str, *key: int) -> np.random.Generator:
     """A generator for one purpose of one stream, independent of every other stream."""
-    sequence = np.random.SeedSequence(seed, spawn_key=(zlib.crc32(stream.encode()), *key))
+    sequence = np.random.SeedSequence(seed, spawn_key=(_stream_key(stream), *key))
     return np.random.default_rng(sequence)
 
 
 class StreamSource:
-    """One stream's events in event-time order, block after block, until the scenario ends."""
+    """One virtual partition of a stream: its events in event-time order, block after block, until the scenario ends."""
 
     def __init__(
         self,
@@ -78,19 +89,22 @@ class StreamSource:
         timeline: Timeline,
         plan: DriftPlan,
         block_arrivals: int = BLOCK_ARRIVALS,
+        partition: int = 0,
     ) -> None:
         scenario = loaded.scenario
         self.stream = stream
+        self.partition, self.partitions = partition, scenario.virtual_partitions
         self.scenario_name = scenario.name
         self.seed = scenario.seed
         self.timeline = timeline
         self.start_us = scenario.clock.start_us
         self.us_per_tau = scenario.clock.speed * 1_000_000
         shares = dict(zip(scenario.streams, stream_shares([s.weight for s in scenario.streams.values()])))
-        self.share = shares[stream]
-        self.params: DomainParams = loaded.params[stream]
-        cls = stream_class(stream)
-        self.generator: StreamGenerator = cls(self.params, stream_seed(self.seed, stream, _POOL))
+        self.share = shares[stream] / self.partitions
+        self.cls = stream_class(stream)
+        self.params: DomainParams = self.cls.partition_params(loaded.params[stream], self.partitions)
+        self.generator: StreamGenerator = self.cls(self.params, self._seed(_POOL))
+        self._scaled: tuple[DomainParams | None, DomainParams] = (None, self.params)  # drifted params, per partition
         self.plan = plan
         self.replay = scenario.mode == "replay"
         self.block_arrivals = block_arrivals
@@ -105,9 +119,20 @@ class StreamSource:
         # and the events owed so far (target minus emitted since the clock start)
         self.lookahead = PACING_HORIZON_S / scenario.clock.speed
         self.yield_per_arrival = float(self.generator.events_per_arrival)
+        self._yield_sums = (self.yield_per_arrival, 1.0)  # decayed (events, arrivals)
         self.owed = 0.0
-        self.nominal_rate = 0.0  # arrivals/s the horizon's target alone would ask for
+        self.span = self.lookahead  # the latest pacing horizon (scenario seconds)
+        self._committed = (0, 0.0)  # the horizon's mark (µs) and what was committed before it, before the block
+        longest = min(PACING_MAX_SPAN_S, self.cls.pacing_span_s or PACING_MAX_SPAN_S)
+        self.max_span = max(longest / scenario.clock.speed, self.lookahead)
+        # partitions re-plan out of step: a block's events are not spread evenly over its horizon
+        # (held follow-ups come early, new ones late), and in step these shapes would add up
+        self.stagger = False  # set once the burn-in is done
         self.warm = self.replay  # replay starts cold: its rate counts entity starts, not events
+
+    def _seed(self, *key: int) -> np.random.Generator:
+        """A generator for one purpose of this partition, independent of every other partition and stream."""
+        return stream_seed(self.seed, self.stream, self.partition, *key)
 
     def arrival_rate(self, rate: float) -> float:
         """Arrivals per scenario-second in replay: `rate` entity starts/s (rate mode paces in next_block)."""
@@ -124,17 +149,32 @@ class StreamSource:
         return total * self.share
 
     def paced_rate(self, tau0: float) -> float:
-        """Arrivals per scenario-second that fill what the next horizon still lacks, given what is held."""
-        span = min(self.lookahead, self.timeline.total - tau0)  # arrivals stop at the scenario's end
+        """Arrivals per scenario-second that fill what the next horizon still lacks, given what is held.
+
+        The horizon is PACING_HORIZON_S of event time, or longer (up to PACING_MAX_SPAN_S) when this
+        partition's rate is so low that a block of arrivals would not fill it: a block then covers
+        the whole horizon, so the learned yield (events inside the horizon per arrival) is measured
+        over the span it paces.
+        """
+        yield_ = max(self.yield_per_arrival, 1e-9)
+        wanted = self.target(tau0, self.lookahead) / self.lookahead  # events/s
+        span = self.lookahead
+        if wanted > 0:  # a block's worth of arrivals if it fits the longest horizon, and never too few to plan
+            fill = self.block_arrivals * yield_ / wanted
+            span = max(span, min(fill, self.max_span), min(fill, MIN_PLANNED_ARRIVALS * yield_ / wanted))
+            span = min(span, MAX_PHASE_SECONDS)  # finite, however small the rate (a weight of 1e-300)
+        if self.stagger:  # the first horizon of partition p is (p+1)/partitions long: see __init__
+            span, self.stagger = span * (self.partition + 1) / self.partitions, False
+        left = self.timeline.total - tau0  # arrivals stop at the scenario's end; no short last horizon
+        self.span = span = left if left < 1.5 * span else span
         mark_us = self.start_us + int((tau0 + span) * self.us_per_tau)
         held = self.generator.pending_before(mark_us)
+        self._committed = (mark_us, held)
         target = self.target(tau0, span)
         # never fewer than a tenth of the nominal arrivals: held events are released only as arrivals
         # pass them (some generators date an entity's steps at its next arrival), so none would stall
         deficit = max(target + self.owed - held, MIN_ARRIVALS * target)
-        per_arrival = span * max(self.yield_per_arrival, 1e-9)
-        self.nominal_rate = target / per_arrival
-        return deficit / per_arrival
+        return deficit / (span * yield_)
 
     def next_block(self) -> list[Event] | None:
         """The next block's events (possibly empty), or None once the scenario has ended."""
@@ -152,18 +192,20 @@ class StreamSource:
         """Burn-in before the clock start at the first instant's rate, so lifecycles are in flight at t=0.
 
         Its events dated before the start are dropped; later ones stay held and come out in order.
-        Its length is WARM_EVENT_SECONDS of event time, shorter when that would cost over WARM_EVENTS.
+        Its length is WARM_EVENT_SECONDS of event time, shorter when that would cost this partition
+        over WARM_EVENTS.
         """
         self.warm = True
         rate = self.target(0.0, 1.0)  # the timeline holds the first instant before the start
         if not rate > 0:
+            self.stagger = True
             return
         self.tau = -min(WARM_EVENT_SECONDS * 1e6 / self.us_per_tau, WARM_EVENTS / rate)
         index = 0
         while self.tau < 0:
             self._block(index, _WARM, 0.0)
             index += 1
-        self.tau, self.owed = 0.0, 0.0
+        self.tau, self.owed, self.stagger = 0.0, 0.0, True
 
     def _block(self, index: int, purpose: int, end: float) -> list[Event]:
         """Draw one block of arrivals from `self.tau` up to at most `end`; release what is due by its end."""
@@ -173,20 +215,39 @@ class StreamSource:
         if not rate > 1e-300:  # nothing to start (held events cover the horizon, or a ramp from zero)
             self.tau = min(end, tau0 + max(self.lookahead / 16, 1e-3))
             return self._emit(tau0, None, np.empty(0, dtype=np.int64))
-        if not self.replay:  # re-plan after a horizon, unless the rate is too low to fill a block in it
-            end = min(end, tau0 + max(self.lookahead, self.block_arrivals / max(self.nominal_rate, 1e-300)))
-        rng = stream_seed(self.seed, self.stream, purpose, index)
+        rng = self._seed(purpose, index)
         if purpose == _BLOCK:
             self.block += 1
-        taus = tau0 + np.cumsum(rng.exponential(1.0 / rate, size=self.block_arrivals))
-        inside = taus[taus < end]
-        self.tau = float(inside[-1]) if len(inside) == len(taus) else end
+        if self.replay:
+            taus = tau0 + np.cumsum(rng.exponential(1.0 / rate, size=self.block_arrivals))
+            inside = taus[taus < end]
+            self.tau = float(inside[-1]) if len(inside) == len(taus) else end
+        else:
+            inside = self._paced_arrivals(rng, tau0, min(end, tau0 + self.span), rate)
         return self._emit(tau0, rng, self.start_us + (inside * self.us_per_tau).astype(np.int64))
+
+    def _paced_arrivals(self, rng: np.random.Generator, tau0: float, end: float, rate: float) -> np.ndarray:
+        """Arrival instants over [tau0, end) at `rate`: their expected count, placed uniformly at random.
+
+        Given its count, a Poisson process is that many uniform instants; fixing the count at its
+        expectation (rounded at random) keeps each horizon's arrivals from swinging by their square root.
+        A block holds at most `block_arrivals`: beyond that it ends where they run out.
+        """
+        expected = rate * (end - tau0)
+        if expected > self.block_arrivals:
+            end, count = tau0 + self.block_arrivals / rate, self.block_arrivals
+        else:
+            count = int(expected + rng.random())
+        self.tau = end
+        return tau0 + np.sort(rng.random(count)) * (end - tau0)
 
     def _context(self, tau: float) -> BlockContext:
         """Labels and effective parameters at scenario instant `tau` (the burn-in uses the first one's)."""
         tau = max(tau, 0.0)
-        params, self.drift_progress = self.plan.params_at(self.stream, tau)
+        drifted, self.drift_progress = self.plan.params_at(self.stream, tau)
+        if drifted is not self._scaled[0]:
+            self._scaled = (drifted, self.cls.partition_params(drifted, self.partitions))
+        params = self._scaled[1]
         return BlockContext(
             scenario=self.scenario_name,
             phase=self.timeline.at(tau).phase.name,
@@ -208,9 +269,12 @@ class StreamSource:
             generator = self.generator
             out = generator.generate(rng, times_us, self._context(tau0), replay=self.replay, horizon_us=horizon)
             self.horizon_us = horizon if self.horizon_us is None else max(horizon, self.horizon_us)
-            if not self.replay:
-                seen = generator.last_produced_before / len(times_us)
-                self.yield_per_arrival += LEARNING * (seen - self.yield_per_arrival)
+            if not self.replay:  # events these arrivals added before the horizon's mark, emitted or still to come
+                mark_us, held = self._committed
+                seen = len(out) + generator.pending_before(mark_us) - held
+                events, arrivals = self._yield_sums
+                self._yield_sums = (FORGET * events + seen, FORGET * arrivals + len(times_us))
+                self.yield_per_arrival = self._yield_sums[0] / self._yield_sums[1]
         if self.replay:
             return out
         self.owed += self.target(tau0, self.tau - tau0) - len(out)
@@ -230,12 +294,38 @@ class StreamSource:
         return self.horizon_us
 
 
-class EventSource:
-    """All streams of a scenario merged into one deterministic, event-time-ordered sequence.
+class PartitionFeed:
+    """A partition's blocks with their merge keys: event times, or release instants once disordered."""
 
-    With a shard, every instance generates the same full sequence and keeps only the events whose
-    key falls in its slice: n shards together emit exactly the unsharded run's events, with
-    disjoint keys. Generation is repeated per shard; encoding and producing (most of the cost) split.
+    def __init__(self, source: StreamSource, disorder: DisorderStage | None) -> None:
+        self.source, self.disorder = source, disorder
+        self.ended = False
+
+    def next_block(self) -> tuple[list[Event], Keys] | None:
+        """The next block and its keys, or None once the partition (and its held-back events) is done."""
+        if self.ended:
+            return None
+        block = self.source.next_block()
+        disorder = self.disorder
+        if block is None:
+            self.ended = True
+            return disorder.flush() if disorder is not None and disorder.held else None
+        if disorder is not None:
+            return disorder.apply(block)
+        return block, np.fromiter((e.time_us for e in block), dtype=np.int64, count=len(block))
+
+    def floor_us(self) -> int:
+        """No key this feed has still to hand over is below this."""
+        floor = self.source.floor_us()
+        held = self.disorder.floor_us() if self.disorder is not None else None
+        return floor if held is None else min(floor, held)
+
+
+class EventSource:
+    """All streams of a scenario, each as its virtual partitions, merged into one event-time-ordered sequence.
+
+    With a shard i/n, only the partitions p with p mod n == i are generated: n shards together emit
+    exactly the unsharded run's events, each generating (and encoding, and producing) only its own.
     """
 
     def __init__(
@@ -245,97 +335,69 @@ class EventSource:
         shard: Shard = Shard(),
         idle_blocks: int = IDLE_BLOCKS,
     ) -> None:
+        scenario = loaded.scenario
         self.loaded = loaded
         self.shard = shard
         self.idle_blocks = idle_blocks
-        self.timeline = Timeline(loaded.scenario)
-        self.plan = DriftPlan(loaded.scenario, loaded.params)
+        self.timeline = Timeline(scenario)
+        self.plan = DriftPlan(scenario, loaded.params)
+        owned = shard.partitions(scenario.virtual_partitions)
+        # the share of every stream's rate this instance generates
+        self.rate_share = len(owned) / scenario.virtual_partitions
         self.sources = [
-            StreamSource(loaded, name, self.timeline, self.plan, block_arrivals)
-            for name, config in loaded.scenario.streams.items()
+            StreamSource(loaded, name, self.timeline, self.plan, block_arrivals, partition)
+            for name, config in scenario.streams.items()
             if config.weight > 0
+            for partition in owned
         ]
-        merged = self._merge()
-        disorder = loaded.scenario.disorder
-        if disorder is not None:
-            merged = DisorderStage(disorder, loaded.scenario.seed).apply(merged)
-        self._merged = merged if shard.count == 1 else (e for e in merged if e is None or shard.owns(e.key))
-        self.start_us = loaded.scenario.clock.start_us
-        self.us_per_tau = loaded.scenario.clock.speed * 1_000_000
-        self.replay = loaded.scenario.mode == "replay"
-        self._peeked: Event | None = None
-        self._blocks_left = BLOCKS_PER_TAKE
+        disorder = scenario.disorder
+        self.disorders = [
+            None if disorder is None else DisorderStage(disorder, scenario.seed, _stream_key(s.stream), s.partition)
+            for s in self.sources
+        ]
+        self.merge = Merge([PartitionFeed(s, d) for s, d in zip(self.sources, self.disorders)])
+        self.start_us = scenario.clock.start_us
+        self.us_per_tau = scenario.clock.speed * 1_000_000
+        self.replay = scenario.mode == "replay"
         self.ended = False
 
-    def _merge(self) -> Iterator[Event | None]:
-        """The streams merged by (event time, stream order), as heapq.merge would; None after idle work.
-
-        Each stream is one heap entry: its next buffered event's time, or, with nothing buffered, the
-        bound below which it can emit nothing (so the heap says when it must draw before anyone else).
-        """
-        buffers: list[deque[Event]] = [deque() for _ in self.sources]
-        heap = [(source.floor_us(), i) for i, source in enumerate(self.sources)]
-        heapq.heapify(heap)
-        idle = 0
-        while heap:
-            _, i = heap[0]
-            buffer = buffers[i]
-            if buffer:
-                event = buffer.popleft()
-                heapq.heapreplace(heap, (buffer[0].time_us if buffer else self.sources[i].floor_us(), i))
-                idle = 0
-                yield event
-                continue
-            block = self.sources[i].next_block()
-            if block is None:
-                heapq.heappop(heap)
-                continue
-            buffer.extend(block)
-            heapq.heapreplace(heap, (buffer[0].time_us if buffer else self.sources[i].floor_us(), i))
-            idle = 0 if block else idle + 1
-            self._blocks_left -= 1
-            if idle >= self.idle_blocks or self._blocks_left <= 0:
-                idle = 0
-                yield None
-
     def __iter__(self) -> Iterator[Event]:
-        return (event for event in self._merged if event is not None)
+        ready = self.merge.ready
+        while not self.merge.exhausted or ready:
+            if not ready:
+                self.merge.fill(BLOCK_ARRIVALS, BLOCKS_PER_TAKE, self.idle_blocks)
+            while ready:
+                yield ready.popleft()
 
-    def _next(self) -> Event | None:
-        """The next event; None when the merge did a bounded amount of work without one, or has ended."""
-        if self._peeked is not None:
-            peeked, self._peeked = self._peeked, None
-            return peeked
-        event: Event | None = next(self._merged, _END)
-        if event is _END:
+    def _ready(self, want: int) -> bool:
+        """Draw (bounded work) until `want` events are ready; False when none is and the sequence has ended."""
+        merge = self.merge
+        if len(merge.ready) < want:
+            merge.fill(want, BLOCKS_PER_TAKE, self.idle_blocks)
+        if not merge.ready and merge.exhausted:
             self.ended = True
-            return None
-        return event
+        return bool(merge.ready)
 
     def take(self, n: int) -> list[Event]:
         """Up to n next events; fewer when the scenario has ended or this call drew its share of blocks."""
-        out: list[Event] = []
-        self._blocks_left = BLOCKS_PER_TAKE
-        while len(out) < n:
-            event = self._next()
-            if event is None:
-                break
-            out.append(event)
-        return out
+        if n <= 0 or not self._ready(n):
+            return []
+        ready = self.merge.ready
+        if len(ready) <= n:
+            out = list(ready)
+            ready.clear()
+            return out
+        return [ready.popleft() for _ in range(n)]
 
     def take_until(self, tau: float, limit: int) -> list[Event] | None:
         """Events up to scenario instant `tau` (at most `limit`); None once the scenario has ended."""
         horizon = self.start_us + tau * self.us_per_tau
+        if not self._ready(1):
+            return None if self.ended else []
+        ready = self.merge.ready
         out: list[Event] = []
-        self._blocks_left = BLOCKS_PER_TAKE
-        while len(out) < limit:
-            event = self._next()
-            if event is None:
-                return None if self.ended and not out else out
-            if event.time_us > horizon:
-                self._peeked = event
-                break
-            out.append(event)
+        while ready and len(out) < limit and ready[0].time_us <= horizon:
+            out.append(ready.popleft())
         return out
 
     @property
@@ -357,5 +419,6 @@ class EventSource:
 
     @property
     def pending_events(self) -> int:
-        """Follow-up events generated but not yet due, over all streams."""
-        return sum(s.generator.pending_count for s in self.sources)
+        """Follow-up events generated but not yet due, and disordered ones held back, over all partitions."""
+        held = sum(d.held for d in self.disorders if d is not None)
+        return held + sum(s.generator.pending_count for s in self.sources)

@@ -115,12 +115,12 @@ def test_two_workers_write_exactly_the_unsharded_run(tmp_path):
 
 
 def test_workers_compose_with_shard(tmp_path):
-    code, _, err = Datagen(tmp_path, FINITE, "--out", "one", "--rate", "max", "--no-metrics", "--shard", "1/3").finish()
+    code, _, err = Datagen(tmp_path, FINITE, "--out", "one", "--rate", "max", "--no-metrics", "--shard", "1/2").finish()
     assert code == 0, err
-    flags = ("--out", "two", "--rate", "max", "--no-metrics", "--shard", "1/3", "--workers", "2")
+    flags = ("--out", "two", "--rate", "max", "--no-metrics", "--shard", "1/2", "--workers", "2")
     code, out, err = Datagen(tmp_path, FINITE, *flags).finish()
     assert code == 0, err
-    assert "shards 1/6 4/6" in out
+    assert "shards 1/4 3/4" in out
     assert sorted_lines(tmp_path / "two") == sorted_lines(tmp_path / "one")
 
 

@@ -10,21 +10,27 @@ from producer.errors import UsageError
 from producer.scheduling.shard import Shard
 from producer.workers import describe_exit, run_exit_code, split_events, worker_shard
 
-KEYS = [f"user-{i}" for i in range(20_000)]
+PARTITIONS = 240  # divisible by every process count below
 
 
 @pytest.mark.parametrize(("shard", "workers"), [(Shard(), 3), (Shard(1, 3), 2), (Shard(2, 5), 4), (Shard(0, 2), 1)])
 def test_workers_partition_their_shard_exactly(shard, workers):
-    mine = {key for key in KEYS if shard.owns(key)}
-    slices = [{key for key in KEYS if worker_shard(shard, workers, j).owns(key)} for j in range(workers)]
+    mine = set(shard.partitions(PARTITIONS))
+    slices = [set(worker_shard(shard, workers, j).partitions(PARTITIONS)) for j in range(workers)]
     assert set().union(*slices) == mine
     assert sum(len(s) for s in slices) == len(mine)  # disjoint
-    assert all(len(s) > len(mine) / workers / 2 for s in slices)  # each a real share
+    assert all(len(s) == len(mine) // workers for s in slices)  # an even split when the counts divide
 
 
-def test_all_machines_times_workers_cover_every_key_once():
-    owners = [sum(worker_shard(Shard(i, 3), 2, j).owns(key) for i in range(3) for j in range(2)) for key in KEYS[:3000]]
-    assert set(owners) == {1}
+def test_all_machines_times_workers_cover_every_partition_once():
+    owners = [worker_shard(Shard(i, 3), 2, j).partitions(12) for i in range(3) for j in range(2)]
+    assert sorted(p for owned in owners for p in owned) == list(range(12))
+
+
+def test_more_processes_than_partitions_is_refused():
+    Shard(3, 4).check(4)
+    with pytest.raises(UsageError, match="--shard 1/2 with --workers 3: 6 processes"):
+        Shard(1, 2).check(4, processes=3)
 
 
 def test_events_is_split_as_a_total():
