@@ -185,7 +185,7 @@ class StreamSource:
             return None
         if not self.warm:
             self.warm_up()
-        events = self._block(self.block, _BLOCK, self.timeline.at(self.tau).phase_end)
+        events = self._block(self.block, _BLOCK, self.timeline.block_end(self.tau))
         return relabel(events, self.timeline, self.plan, self.start_us, self.us_per_tau)
 
     def warm_up(self) -> None:

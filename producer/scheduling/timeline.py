@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from producer.scenario.model import Phase, Scenario
+from producer.scheduling.profiles import ConstantRate, MaxRate
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,19 @@ class Timeline:
 
     def _last(self, cycle: int, index: int) -> bool:
         return self.passes is not None and cycle >= self.passes - 1 and index == len(self.phases) - 1
+
+    def block_end(self, tau: float) -> float:
+        """Where a block of arrivals drawn at `tau` must stop: the end of its phase, unless nothing changes there.
+
+        A scenario of one phase with a constant rate and no drift or injection is the same on both
+        sides of its phase ends, so blocks run across them (to the scenario's end): millisecond
+        phases would otherwise make blocks of a few arrivals each.
+        """
+        if len(self.phases) == 1:
+            phase = self.phases[0]
+            if not phase.drift and not phase.inject and isinstance(phase.rate, ConstantRate | MaxRate):
+                return self.total
+        return self.at(tau).phase_end
 
     def phase_start(self, index: int) -> float:
         """Offset of phase `index` from the start of a pass, in scenario seconds."""

@@ -138,7 +138,9 @@ def test_a_tiny_weight_neither_spins_nor_holds_the_other_streams_back(tmp_path: 
 
 
 def test_take_returns_after_bounded_work_when_nothing_is_due(tmp_path: Path) -> None:
-    source = EventSource(load_scenario(write(tmp_path, duration="1ms", rate="1e-9")))
+    # a ramp, so each 1 ms phase end cuts the blocks (a constant rate would let them run across)
+    ramp = "{profile: ramp, from: 1.0e-9, to: 2.0e-9}"
+    source = EventSource(load_scenario(write(tmp_path, duration="1ms", rate=ramp)))
     assert within(30, lambda: source.take(10)) == []
     assert not source.ended  # an idle pause, not the end: the scheduler's loop looks at its stop flag and asks again
 
@@ -163,3 +165,11 @@ def test_merge_is_exactly_heapq_merge_of_the_partitions(name: str) -> None:
 
 def test_pacer_never_asks_for_more_than_a_max_batch() -> None:
     assert Pacer(tick=0.02).batch(1e9) == MAX_BATCH  # a take of 20 million events would not see a stop for minutes
+
+
+def test_blocks_run_across_phase_ends_only_where_nothing_changes(tmp_path: Path) -> None:
+    constant = Timeline(load_scenario(write(tmp_path, duration="10ms", repeat="5")).scenario)
+    assert constant.block_end(0.012) == pytest.approx(0.05)  # one phase, constant rate: the scenario's end
+    ramp = "{profile: ramp, from: 1000, to: 2000}"
+    ramped = Timeline(load_scenario(write(tmp_path, duration="10ms", rate=ramp, repeat="5")).scenario)
+    assert ramped.block_end(0.012) == pytest.approx(0.02)  # the rate changes at each phase end
