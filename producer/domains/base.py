@@ -71,9 +71,19 @@ class BlockContext(Generic[P]):
     injection: dict[str, float] = field(default_factory=dict)  # pattern -> rate multiplier
 
     def truth(
-        self, *, anomaly: bool = False, pattern: str | None = None, risk_level: str | None = None
+        self,
+        *,
+        anomaly: bool = False,
+        pattern: str | None = None,
+        risk_level: str | None = None,
+        injected: bool = False,
     ) -> dict[str, Any]:
-        """The ground-truth label record for one event."""
+        """The ground-truth label record for one event.
+
+        injected: the event belongs to an anomaly episode drawn while an injection window boosted its
+        pattern (see `injects`); the episode's generator keeps the flag on every event of it, so the
+        events it emits after the window has closed say they were carried over from it.
+        """
         return {
             "is_anomaly": anomaly,
             "pattern": pattern,
@@ -83,11 +93,16 @@ class BlockContext(Generic[P]):
             "drift_progress": self.drift_progress,
             "disorder": None,
             "delay_ms": 0,
+            "injected": injected,
         }
 
     def boost(self, pattern: str) -> float:
         """Multiplier an injection window applies to one anomaly pattern's base rate (1.0 outside)."""
         return self.injection.get(pattern, 1.0)
+
+    def injects(self, pattern: str | None) -> bool:
+        """Whether an episode of `pattern` drawn now is an injected one: its rate is boosted above base."""
+        return pattern is not None and self.injection.get(pattern, 1.0) > 1.0
 
 
 def to_datetime(time_us: int) -> datetime:
@@ -193,6 +208,14 @@ class StreamGenerator(ABC, Generic[P]):
     @abstractmethod
     def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[P]) -> list[Event]:
         """Events started by arrivals at `times_us` (sorted, µs); follow-ups may lie in the future."""
+
+    def prime(self, rng: np.random.Generator, ctx: BlockContext[P]) -> None:
+        """Before the warm-up burn-in (rate mode): put slow-mixing state in its steady state, emitting nothing.
+
+        The burn-in lasts minutes of event time; state that takes far longer to forget where it
+        started (a panel whose members evolve over months of snapshots) overrides this to start
+        from its stationary mix instead. Draws only from `rng`, so it is as deterministic as a block.
+        """
 
     def _block_times(self, times_us: np.ndarray) -> np.ndarray:
         """The block's arrival instants as int64 µs; the first instant ever given is kept as _t0_us."""

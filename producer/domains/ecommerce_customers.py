@@ -31,7 +31,10 @@ degrading, the mix must give medium and high clearly more than the lifecycle's o
 per level (20/40/40 keeps every one whole), else some are displaced before they end.
 
 In the rate mode memory is flat: state is one row per panel slot, and nothing is held back (every event is at its
-arrival instant). Drift changes only what is emitted, never the random draws, so a run with
+arrival instant). Warm start (`prime`, before the scheduler's burn-in): each customer
+is aged by a uniform number of snapshots of its lifecycle, then the panel runs a quarter of its
+slowest level's lifecycle unseen, so the first snapshots come from customers at every point of their
+lifecycles, not a panel enrolled at once. Drift changes only what is emitted, never the random draws, so a run with
 drift_factor 0 equals one without drift, and a drifted run pairs snapshot by snapshot with its base.
 
 Replay mode (scenario `mode: replay`, `replay_arrivals`): every arrival is a new customer whose
@@ -74,6 +77,11 @@ Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 DEFAULT_RISK_DISTRIBUTION = {"low": 0.5, "medium": 0.3, "high": 0.2}
 
 DAY_US = 86_400 * MICROS
+# the warm start's pre-roll (prime): lifecycles of the slowest level, a cap on the fastest, block size
+PRIME_LIFECYCLES = 0.25
+PRIME_MAX_SNAPSHOTS = 150
+PRIME_BLOCK = 4096
+NO_DRIFT = tab.drift_rows(0.0, 1.0)  # a customer's simulated history never depends on drift (see measure)
 
 
 class CustomerParams(DomainParams):
@@ -189,7 +197,11 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
         n = len(times_us)
         if n == 0:
             return []
-        p = ctx.params
+        out_i, out_f, out_ids = self._advance(rng, ctx.params, n)
+        return self._assemble(rng, ctx, times_us, out_i, out_f, out_ids)
+
+    def _advance(self, rng: np.random.Generator, p: CustomerParams, n: int) -> tuple[np.ndarray, ...]:
+        """Take n snapshots (levels from the risk mix, customers dealt per level) and advance the panel past them."""
         weights = np.array([p.risk_distribution.get(lvl, 0.0) for lvl in tab.LEVELS])
         level = pick(weights, rng.random(n))
         slot, rank = self._draw_slots(rng, level)
@@ -201,7 +213,46 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
             pos = np.flatnonzero(rank == r)
             self._snapshot(rng, p, drift, slot[pos], pos, out_i, out_f, out_ids, parked)
         self._place(rng, parked)
-        return self._assemble(rng, ctx, times_us, out_i, out_f, out_ids)
+        return out_i, out_f, out_ids
+
+    def _spread_ages(self, rng: np.random.Generator, p: CustomerParams) -> None:
+        """Age each customer by a uniform number of snapshots of its lifecycle, evolving it through them.
+
+        Lifecycles have a fixed length, so a panel enrolled at once stays in step for hundreds of
+        snapshots; spreading the ages directly is what takes its snapshot index to the stationary
+        uniform. Each round evolves the customers not yet at their age, all at once.
+        """
+        snapshots = -(-p.lifecycle_days // p.snapshot_interval_days)
+        age = rng.integers(0, snapshots, len(self._ids))
+        for r in range(int(age.max(initial=0))):
+            s = np.flatnonzero(age > r)
+            f, i = self._f[s], self._i[s]
+            tab.evolve(rng, p, f, i, tab.measure(p, NO_DRIFT, f, i)[2])
+            self._f[s], self._i[s] = f, i
+
+    def prime(self, rng: np.random.Generator, ctx: BlockContext[CustomerParams]) -> None:
+        """Run the panel's own dynamics, emitting nothing, until it has forgotten its enrolment.
+
+        A freshly enrolled panel has every customer at snapshot 0, with counters and metrics at their
+        enrolment draws; the run's panel has customers at every point of their lifecycles, degrading
+        ones spread over the levels and steady ones displaced by them. So ages are spread first, then
+        the panel runs PRIME_LIFECYCLES lifecycles of its slowest-advancing level (at most
+        PRIME_MAX_SNAPSHOTS per customer of the fastest), in blocks of PRIME_BLOCK snapshots, for the
+        degrading customers' moves to settle; nothing is assembled, so it costs the simulation alone.
+        """
+        p = ctx.params
+        self._spread_ages(rng, p)
+        shares = np.array([p.risk_distribution.get(lvl, 0.0) for lvl in tab.LEVELS])
+        shares = shares / shares.sum()
+        live = shares > 0
+        snapshots = -(-p.lifecycle_days // p.snapshot_interval_days)
+        per_level = float(np.max(self._sizes[live] / shares[live]))  # arrivals for one snapshot per customer
+        wanted = PRIME_LIFECYCLES * snapshots * per_level
+        cap = PRIME_MAX_SNAPSHOTS * float(np.min(self._sizes[live] / shares[live]))
+        left = int(min(wanted, cap))
+        while left > 0:
+            self._advance(rng, p, min(PRIME_BLOCK, left))
+            left -= PRIME_BLOCK
 
     def _draw_slots(self, rng: np.random.Generator, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A customer of each arrival's level, and the round it is advanced in.

@@ -244,9 +244,11 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
         active, limit, p = self._active, self.params.max_active_circles, ctx.params
         rows: list[tuple[int, Circle, tuple[Any, ...]]] = []
         opened: list[Circle] = []
+        injected = tuple(ctx.injects(pattern) for pattern in PATTERNS)
         for t, u in zip(times_us.tolist(), picks):
             if len(active) < limit:
                 circle = open_circle(Circle(), t // DAY_US, p, ctx.boost, draws, self.params.num_users)
+                circle.injected = injected  # its colluders and stolen identities keep the label all their life
                 active.append(circle)
                 opened.append(circle)
                 i = len(active) - 1
@@ -280,6 +282,9 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
             open_circle(Circle(), t // DAY_US, p, ctx.boost, draws, self.params.num_users, natural=True) for t in starts
         ]
         self._name(rng, circles)
+        injected = tuple(ctx.injects(pattern) for pattern in PATTERNS)
+        for circle in circles:
+            circle.injected = injected
         owner: list[int] = []
         days: list[int] = []
         steps: list[tuple[Any, ...]] = []
@@ -391,7 +396,10 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
             return d
 
         truths = [
-            ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level="high" if k else None)
+            [
+                ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level="high" if k else None, injected=i)
+                for i in (False, True)
+            ]
             for k in range(len(PATTERNS))
         ]
         user_ids, stream, svc, out = self._user_ids, self.spec.name, self.spec.source_service, []
@@ -499,7 +507,7 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
                     "total_paid_out": dollars(paid_out),
                     "currency": "USD",
                 }
-            truth = truths[pattern]
+            truth = truths[pattern][c.injected[pattern]]
             out.append(
                 Event(
                     stream,

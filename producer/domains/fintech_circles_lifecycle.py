@@ -136,6 +136,7 @@ class Circle:
     fail_cycle: int  # 0: never fails, -1: never fills, else the cycle it collapses in
     colluders: int
     pattern: list[int]  # NORMAL, FRAUD or COLLUSION per slot
+    injected: tuple[bool, ...]  # per pattern: drawn while an injection window boosted it (set by the generator)
     fraud_quota: list[int]
     steps: deque[tuple[Any, ...]]
     cycle: int
@@ -167,6 +168,7 @@ class Circle:
         "fail_cycle",
         "fraud_quota",
         "frequency",
+        "injected",
         "last_day",
         "lates",
         "members",
@@ -192,6 +194,7 @@ class Circle:
         self.cycle = self.paid_out = self.dropped = self.cycles_paid = 0
         self.remove_next = []
         self.done = self.natural = False
+        self.injected = (False,) * len(PATTERNS)
         self.slip = 0  # days a natural calendar runs behind its frequency grid
 
     def due_day(self, cycle: int) -> int:

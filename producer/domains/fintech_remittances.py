@@ -158,6 +158,12 @@ def _fraud_rate(p: RemittanceParams, ctx: BlockContext | None = None) -> float:
     return min(1.0, p.fraud_injection_rate * (ctx.boost("fraud") if ctx is not None else 1.0))
 
 
+def _truth_table(ctx: BlockContext[RemittanceParams]) -> list[dict[str, Any]]:
+    """Labels by remittance kind: genuine, fraud, fraud drawn inside an injection window."""
+    fraud = [ctx.truth(anomaly=True, pattern="fraud", risk_level="high", injected=i) for i in (False, True)]
+    return [ctx.truth(), *fraud]
+
+
 class RemittancesGenerator(StreamGenerator[RemittanceParams]):
     """Remittances of a bounded sender pool, advanced through a bounded FIFO of in-flight remittances."""
 
@@ -225,7 +231,7 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             return out
         start_p = min(1.0, 2.0 / events_per_remittance(p.success_rate, _fraud_rate(p, ctx), p.fraud_detection_rate))
         starts, event_ids = (rng.random(m) < start_p).tolist(), uuids(rng, m)
-        truths = [ctx.truth(), ctx.truth(anomaly=True, pattern="fraud", risk_level="high")]
+        truths = _truth_table(ctx)
         new, used = self._new_remittances(rng, ctx, sum(starts) + 1), 0  # only forced starts need more
         flight, cap, emit = self._in_flight, self.params.max_in_flight, out.append
         for j, t in enumerate(times.tolist()):
@@ -254,7 +260,7 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         m = len(times)
         new = self._new_remittances(rng, ctx, m)
         event_ids = iter(uuids(rng, 6 * m))  # a remittance has at most six events
-        truths = [ctx.truth(), ctx.truth(anomaly=True, pattern="fraud", risk_level="high")]
+        truths = _truth_table(ctx)
         for j, t in enumerate(times.tolist()):
             event, record = self._initiated(new, j, t, rates[j], next(event_ids), truths)
             out.append(event)
@@ -367,7 +373,8 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             "remittance_id": ids[:m],
             "correlation_id": ids[m:],
             "sender": senders.tolist(),
-            "kind": fraud.astype(int).tolist(),
+            # 0 genuine, 1 fraud, 2 fraud drawn inside an injection window (its later steps keep the label)
+            "kind": (fraud * (1 + ctx.injects("fraud"))).tolist(),
             "name": name.tolist(),
             "phone": phone.tolist(),
             "city": CITY_NAME[city].tolist(),

@@ -20,7 +20,7 @@ stay natural); a burst beyond the pool ends the soonest-ending sessions early (e
 from __future__ import annotations
 
 import math
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -121,6 +121,14 @@ def _injection_rates(p: SessionParams, ctx: BlockContext | None = None) -> tuple
     return pi * scale, pa * scale
 
 
+def _truth_table(ctx: BlockContext[SessionParams]) -> list[list[dict[str, Any]]]:
+    """Labels by login kind, then by whether its episode was drawn inside an injection window."""
+    return [
+        [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level=RISK[k], injected=i) for i in (False, True)]
+        for k in range(4)
+    ]
+
+
 def expected_events_per_arrival(p: SessionParams) -> float:
     """Mean events one arrival yields under `p`: attempts and outcomes, plus a full session on success."""
     d = p.actions_per_session_distribution
@@ -181,6 +189,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         self._start, self._end = np.zeros(cap, np.int64), np.zeros(cap, np.int64)
         self._left, self._done = np.zeros(cap, np.int32), np.zeros(cap, np.int32)
         self._slot_user, self._slot_kind = np.zeros(cap, np.int64), np.zeros(cap, np.int8)
+        self._slot_injected = np.zeros(cap, bool)  # the session's episode was drawn inside an injection window
         self._duration_s = np.zeros(cap)
         self._sid, self._corr = np.empty(cap, dtype=object), np.empty(cap, dtype=object)
         self._second_logins: dict[str, np.ndarray] | None = None  # impossible-travel second logins not yet due
@@ -233,7 +242,8 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         kind = np.where(u < pi, IT_FIRST, np.where(u < pi + pa, ATO, NORMAL)).astype(np.int8)
         if self.waiting_second_logins >= self.params.max_active_sessions // 8:
             kind[kind == IT_FIRST] = NORMAL  # keep the waiting second logins bounded too
-        rows = self._users.access(rng, times, users, kind)
+        injected = np.array([ctx.injects(pattern) for pattern in PATTERNS])[kind]
+        rows = self._users.access(rng, times, users, kind, injected)
         horizon = int(times[-1])
         rows = self._with_due_second_logins(rows, self._users.second_logins(rng, rows, scale), horizon)
         out: list[Event] = []
@@ -301,8 +311,8 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         corr = np.array(ids[3 * total : 3 * total + n], dtype=object)
         sid = np.empty(n, dtype=object)
         sid[opened] = ids[3 * total + n : 3 * total + n + s]
-        truths = [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level=RISK[k]) for k in range(4)]
-        city = rows["city"]
+        truths = _truth_table(ctx)
+        city, injected = rows["city"], rows["injected"].tolist()
         geo = [
             {"latitude": la, "longitude": lo, "country": c, "city": name, "state": st}
             for la, lo, c, name, st in zip(
@@ -331,7 +341,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
             won.tolist(),
             reason.tolist(),
         ):
-            truth = truths[kinds[i]]
+            truth = truths[kinds[i]][injected[i]]
             payload = {
                 "user_id": uid[i],
                 "attempt_id": att_id,
@@ -408,11 +418,11 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
                 source_service=svc,
                 correlation_id=corrs[i],
                 payload=payload,
-                truth=truths[kinds[i]].copy(),
+                truth=truths[kinds[i]][injected[i]].copy(),
             )
             payload["started_at"] = value["timestamp"]
             emit(Event(stream, uid[i], t, value))
-        return rows["user"][opened], kind[opened], start_at, sid[opened], corr[opened]
+        return rows["user"][opened], kind[opened], start_at, sid[opened], corr[opened], rows["injected"][opened]
 
     def _open(
         self,
@@ -425,7 +435,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         out: list[Event],
     ) -> None:
         """Give each new session a pool slot with its length, action count and first action time."""
-        users, kinds, start, sids, corrs = opened
+        users, kinds, start, sids, corrs, injected = opened
         k = len(start)
         if not k:
             return
@@ -443,6 +453,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         self._start[slots], self._end[slots], self._duration_s[slots] = start, end, duration
         self._left[slots], self._done[slots] = actions, 0
         self._slot_user[slots], self._slot_kind[slots], self._sid[slots], self._corr[slots] = users, kinds, sids, corrs
+        self._slot_injected[slots] = injected
 
     def _evict(
         self, rng: np.random.Generator, ctx: BlockContext[SessionParams], need: int, now: int, out: list[Event]
@@ -459,7 +470,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         p = ctx.params
         weights = np.array([p.action_type_weights.get(a, 0.0) for a in ACTIONS])
         ato_weights = weights * ATO_ACTION_AFFINITY if (weights * ATO_ACTION_AFFINITY).sum() > 0 else weights
-        truths = [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level=RISK[k]) for k in range(4)]
+        truths = _truth_table(ctx)
         stream, svc, emit = self.spec.name, self.spec.source_service, out.append
         while len(due := np.flatnonzero(self._next <= horizon)):
             acting = self._left[due] > 0
@@ -477,12 +488,13 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
             self._left[slots] = left
             self._done[slots] += 1
             ids = uuids(rng, 2 * m)
-            for at, uid, sid, corr, k, name, seq, action_id, event_id in zip(
+            for at, uid, sid, corr, k, inj, name, seq, action_id, event_id in zip(
                 t.tolist(),
                 self._user_ids[self._slot_user[slots]].tolist(),
                 self._sid[slots].tolist(),
                 self._corr[slots].tolist(),
                 self._slot_kind[slots].tolist(),
+                self._slot_injected[slots].tolist(),
                 ACTION_NAMES[action].tolist(),
                 self._done[slots].tolist(),
                 ids[:m],
@@ -503,7 +515,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
                     source_service=svc,
                     correlation_id=corr,
                     payload=payload,
-                    truth=truths[k].copy(),
+                    truth=truths[k][inj].copy(),
                 )
                 payload["performed_at"] = value["timestamp"]
                 emit(Event(stream, uid, at, value))
@@ -522,17 +534,18 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         m = len(slots)
         if not m:
             return
-        truths = [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level=RISK[k]) for k in range(4)]
+        truths = _truth_table(ctx)
         start, end = self._start[slots], self._end[slots]
         seconds = self._duration_s[slots] * (np.minimum((at - start) / (end - start), 1.0) if early else 1.0)
         reason = np.where(~early & (rng.random(m) < LOGOUT_SHARE), 0, 1)  # pushed out of the pool: timeout
         stream, svc, emit = self.spec.name, self.spec.source_service, out.append
-        for t, uid, sid, corr, k, secs, count, why, event_id in zip(
+        for t, uid, sid, corr, k, inj, secs, count, why, event_id in zip(
             at.tolist(),
             self._user_ids[self._slot_user[slots]].tolist(),
             self._sid[slots].tolist(),
             self._corr[slots].tolist(),
             self._slot_kind[slots].tolist(),
+            self._slot_injected[slots].tolist(),
             np.round(seconds, 3).tolist(),
             self._done[slots].tolist(),
             reason.tolist(),
@@ -553,7 +566,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
                 source_service=svc,
                 correlation_id=corr,
                 payload=payload,
-                truth=truths[k].copy(),
+                truth=truths[k][inj].copy(),
             )
             payload["ended_at"] = value["timestamp"]
             emit(Event(stream, uid, t, value))

@@ -29,7 +29,9 @@ HOUR_US, DAY_US = 3_600_000_000, 86_400_000_000
 IS_HT_CITY = CITY_COUNTRY == "HT"
 IS_US_CITY = CITY_COUNTRY == "US"
 PLACE_WEIGHT = np.array([1.0, 0.3, 0.04])  # home, another spot in the metro, another city
-ROW_KEYS = ("time", "user", "kind", "device_id", "device_type", "ua", "ip", "city", "lat", "lon", "auth")
+# injected: the episode was drawn inside an injection window (an impossible-travel pair's second
+# login keeps its first's)
+ROW_KEYS = ("time", "user", "kind", "injected", "device_id", "device_type", "ua", "ip", "city", "lat", "lon", "auth")
 
 ACTIONS = (
     "page_view",
@@ -245,7 +247,7 @@ class UserPool:
         return np.minimum(np.searchsorted(self._activity_cum, rng.random(n), side="right"), len(self.user_ids) - 1)
 
     def access(
-        self, rng: np.random.Generator, times: np.ndarray, users: np.ndarray, kind: np.ndarray
+        self, rng: np.random.Generator, times: np.ndarray, users: np.ndarray, kind: np.ndarray, injected: np.ndarray
     ) -> dict[str, np.ndarray]:
         """Login rows: device, IP, place and auth method, the user's own or an attacker's for takeovers."""
         if self._last_login is None:  # before the run, users last logged in at home, up to prior_days ago
@@ -259,6 +261,7 @@ class UserPool:
             "time": times,
             "user": users,
             "kind": kind,
+            "injected": injected,
             "device_id": self.device_ids[users, slot],
             "device_type": dtype,
             "ua": self.uas[users, slot],
@@ -336,6 +339,7 @@ class UserPool:
             user=users,
             device_type=dtype,
             kind=np.full(k, IT_SECOND, dtype=rows["kind"].dtype),
+            injected=rows["injected"][idx],
         )
         return second
 

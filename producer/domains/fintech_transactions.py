@@ -130,6 +130,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         self._series_left = np.zeros(n, np.int16)
         self._series_next = np.zeros(n, np.int64)
         self._series_band = np.zeros(n, np.int8)
+        self._series_injected = np.zeros(n, bool)  # the series was drawn inside an injection window
         self._spike_until = np.full(n, np.iinfo(np.int64).min, np.int64)
 
     def arrivals(
@@ -144,14 +145,19 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         pv, ps, pf = _episode_rates(ctx.params, ctx)
         u = rng.random(n)
         kind = EPISODE_ORDER[np.searchsorted(np.array([pv, pv + ps, pv + ps + pf]), u, side="right")]
-        band, cont = self._structuring_series(rng, users, times, kind)
-        return self._assemble(rng, ctx, *self._expand_spikes(rng, users, times, kind, band, cont))
+        injected = np.array([ctx.injects(pattern) for pattern in PATTERNS])[kind]
+        band, cont = self._structuring_series(rng, users, times, kind, injected)
+        return self._assemble(rng, ctx, *self._expand_spikes(rng, users, times, kind, band, cont, injected))
 
     def _structuring_series(
-        self, rng: np.random.Generator, users: np.ndarray, times: np.ndarray, kind: np.ndarray
+        self, rng: np.random.Generator, users: np.ndarray, times: np.ndarray, kind: np.ndarray, injected: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Start series at structuring arrivals; turn a user's due genuine arrival into the next member."""
+        """Start series at structuring arrivals; turn a user's due genuine arrival into the next member.
+
+        A later member keeps the series' `injected` flag (set in place), wherever its window has gone.
+        """
         left, nxt, user_band = self._series_left, self._series_next, self._series_band
+        series_injected = self._series_injected
         due = (kind == NORMAL) & (left[users] > 0) & (nxt[users] <= times)
         cand = np.flatnonzero((kind == STRUCTURING) | due)
         band, cont = np.full(len(users), -1, np.int8), np.zeros(len(users), bool)
@@ -165,8 +171,9 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
             user, t = users[i], times[i]
             if kind[i] == STRUCTURING:
                 left[user], nxt[user], user_band[user] = sizes[j] - 1, t + gaps[j], bands[j]
+                series_injected[user] = injected[i]
             elif left[user] > 0 and nxt[user] <= t:  # re-checked: an earlier arrival may have used it
-                kind[i], cont[i] = STRUCTURING, True
+                kind[i], cont[i], injected[i] = STRUCTURING, True, series_injected[user]
                 left[user] -= 1
                 nxt[user] = t + gaps[j]
             else:
@@ -182,6 +189,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         kind: np.ndarray,
         band: np.ndarray,
         cont: np.ndarray,
+        injected: np.ndarray,
     ) -> tuple[np.ndarray, ...]:
         """One row per transaction: each velocity arrival becomes 8-15 transactions seconds apart."""
         n = len(users)
@@ -204,7 +212,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
                 user = free[0] if free else user
                 users[i] = user
             until[user] = tx_time[first[i] + sizes[j] - 1] + VELOCITY_COOLDOWN_US
-        return tx_time, users[src], kind[src], band[src], cont[src], pos
+        return tx_time, users[src], kind[src], band[src], cont[src], pos, injected[src]
 
     def _amount_cents(
         self,
@@ -329,6 +337,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         band: np.ndarray,
         cont: np.ndarray,
         pos: np.ndarray,
+        injected: np.ndarray,
     ) -> list[Event]:
         """Draw every per-transaction attribute for the block at once, then build the events."""
         p, m = ctx.params, len(times)
@@ -358,7 +367,10 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         ids = uuids(rng, int(4 * m + allowed.sum()))
         event_ids = iter(ids[2 * m :])
         truths = [
-            ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level="high" if k != NORMAL else None)
+            [
+                ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level="high" if k else None, injected=i)
+                for i in (False, True)
+            ]
             for k in range(4)
         ]
         stream, svc = self.spec.name, self.spec.source_service
@@ -388,6 +400,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
             err.tolist(),
             score.tolist(),
             action.tolist(),
+            injected.tolist(),
         )
         for j, (
             t,
@@ -416,8 +429,9 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
             er,
             sc,
             ac,
+            inj,
         ) in enumerate(zip(*columns)):
-            truth, amount = truths[k], dollars(c)
+            truth, amount = truths[k][inj], dollars(c)
             payload = {
                 "transaction_id": tx_id,
                 "user_id": uid,

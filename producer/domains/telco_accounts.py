@@ -147,6 +147,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         self._product = np.full(n_lines, -1, np.int8)
         self._status = np.zeros(n_lines, np.int8)
         self._ghost = np.zeros(n_lines, bool)
+        self._ghost_injected = np.zeros(n_lines, bool)  # a ghost line opened inside an injection window
         self._agreement_type = np.zeros(n_lines, np.int8)
         self._eip_left = np.zeros(n_lines, np.int64)  # EIP months remaining at billing cycle 1
         self._cycle = np.zeros(n_lines, np.int64)  # snapshots taken so far
@@ -276,6 +277,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
             "pos": pos,
             "product": product,
             "ghost": ghost,
+            "ghost_injected": ghost & ctx.injects("ghost_line"),
             "status": status,
             "activated": activated,
             "device": device,
@@ -301,6 +303,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
             ("_product", "product"),
             ("_status", "status"),
             ("_ghost", "ghost"),
+            ("_ghost_injected", "ghost_injected"),
             ("_agreement_type", "type"),
             ("_eip_left", "left"),
             ("_agreement", "agreement"),
@@ -317,7 +320,10 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         """Per new account: customer-created, then each line's line-activated and its eip-agreement-created."""
         a, t = len(times), len(lines["owner"])
         event_ids = iter(uuids(rng, a + t + int(lines["financed"].sum()) + a))
-        normal, ghost_truth = ctx.truth(), ctx.truth(anomaly=True, pattern="ghost_line", risk_level="high")
+        normal = ctx.truth()
+        ghost_truths = [
+            ctx.truth(anomaly=True, pattern="ghost_line", risk_level="high", injected=i) for i in (False, True)
+        ]
         stream, svc, bundles = self.spec.name, self.spec.source_service, []
         first = np.cumsum(cust["voice"] + cust["home"]) - (cust["voice"] + cust["home"])
         ln = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in lines.items()}
@@ -376,7 +382,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
                             "company_owned_equipment": ln["product"][i] == HOME_INTERNET,
                             "billing_agreement_type": BILLING_AGREEMENT_TYPES[ln["type"][i]],
                         },
-                        ghost_truth if ln["ghost"][i] else normal,
+                        ghost_truths[ln["ghost_injected"][i]] if ln["ghost"][i] else normal,
                         act_us[i] if act_us else t_us,
                     )
                 )
@@ -494,7 +500,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         slot, product, status, ghost = f // SLOT_LINES, self._product[f], self._status[f], self._ghost[f]
         atype = self._agreement_type[f]
         financed, registered = atype > 0, self._imei[f]
-        kind, observed = snapshot_kinds(rng, ctx, ghost, financed, registered)
+        kind, observed, injected = snapshot_kinds(rng, ctx, ghost, financed, registered, self._ghost_injected[f])
         swapped = np.flatnonzero((kind == SWAP) & (flat >= 0))
         if len(swapped):
             observed[swapped] = self._donor_imeis(rng, f[swapped], registered[swapped], p.imei_swap_within_account)
@@ -523,6 +529,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
             minutes.tolist(),
             sms.tolist(),
             kind.tolist(),
+            injected.tolist(),
             ids,
         )
         return snapshot_events(self.spec.name, self.spec.source_service, ctx, columns, skip=(flat < 0).tolist())

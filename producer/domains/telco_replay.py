@@ -139,7 +139,8 @@ class AccountReplay:
         share = np.minimum((at - lines["act_us"][line]) / MONTH_US, 1.0)  # the first cycle is partial
         product, status, ghost = lines["product"][line], lines["status"][line], lines["ghost"][line]
         financed, registered = lines["financed"][line], lines["imei"][line]
-        kind, observed = snapshot_kinds(rng, ctx, ghost, financed, registered)
+        ghost_injected = lines["ghost_injected"][line]
+        kind, observed, injected = snapshot_kinds(rng, ctx, ghost, financed, registered, ghost_injected)
         swapped = np.flatnonzero(kind == SWAP)
         if len(swapped):
             observed[swapped] = self._donors(rng, p, cust, lines, line[swapped])
@@ -170,6 +171,7 @@ class AccountReplay:
             minutes.tolist(),
             sms.tolist(),
             kind.tolist(),
+            injected.tolist(),
             uuids(rng, s),
         )
         # without `skip` no entry is None

@@ -369,8 +369,14 @@ def snapshot_kinds(
     ghost: np.ndarray,
     financed: np.ndarray,
     registered: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """What each snapshot shows (NORMAL, SWAP, GHOST, CAPTURE) and its observed IMEI, swapped ones still to fill."""
+    ghost_injected: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What each snapshot shows (NORMAL, SWAP, GHOST, CAPTURE), its observed IMEI and whether it is injected.
+
+    Swapped snapshots' observed IMEIs are still to fill. A ghost line's snapshots are injected when the
+    line was opened inside an injection window (`ghost_injected`, per line), wherever that window has
+    gone since; a swap or a capture failure when this block's window boosts its pattern.
+    """
     _, p_swap, p_capture = anomaly_rates(ctx.params, ctx)
     u = rng.random(len(ghost))
     kind = np.where(
@@ -380,7 +386,8 @@ def snapshot_kinds(
     )
     observed = registered.copy()
     observed[(kind == GHOST) | (kind == CAPTURE)] = None
-    return kind, observed
+    injected = np.where(kind == GHOST, ghost_injected, np.array([ctx.injects(pattern) for pattern in PATTERNS])[kind])
+    return kind, observed, injected
 
 
 def snapshot_events(
@@ -394,9 +401,12 @@ def snapshot_events(
 
     columns: time, account, customer, line, msisdn, product, status, billing cycle, snapshot day (µs), tenure,
     registered and observed IMEI, agreement, agreement type, financed, EIP months left, data MB, minutes, SMS,
-    kind and event id.
+    kind, injected and event id.
     """
-    truths = [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level=RISK[k]) for k in range(4)]
+    truths = [
+        [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level=RISK[k], injected=i) for i in (False, True)]
+        for k in range(4)
+    ]
     dates: dict[int, Any] = {}
     out: list[Event | None] = []
     rows = zip(*columns)
@@ -421,6 +431,7 @@ def snapshot_events(
         mins,
         texts,
         k,
+        inj,
         event_id,
     ) in zip(skip or [False] * len(columns[0]), rows):
         if gone:
@@ -457,7 +468,7 @@ def snapshot_events(
             source_service=source_service,
             correlation_id=event_id,
             payload=payload,
-            truth=truths[k].copy(),
+            truth=truths[k][inj].copy(),
         )
         out.append(Event(stream, acct, t_us, value))
     return out

@@ -407,9 +407,10 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
         n, cars = len(times), self.cars
         ids = uuids(rng, n)
         truths = {
-            (lv, pt): ctx.truth(anomaly=pt != NO_PATTERN, pattern=PATTERNS[pt], risk_level=LEVELS[lv])
+            (lv, pt, i): ctx.truth(anomaly=pt != NO_PATTERN, pattern=PATTERNS[pt], risk_level=LEVELS[lv], injected=i)
             for lv in range(3)
             for pt in range(3)
+            for i in (False, True)
         }
         period = ((times - self._t0_us) // MINUTE_US).tolist()
         stream, svc = self.spec.name, self.spec.source_service
@@ -434,6 +435,7 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
             out["flag"].tolist(),
             out["dt"].tolist(),
             out["pattern"].tolist(),
+            out["injected"].tolist(),
             period,
             hours.tolist(),
             offsets.tolist(),
@@ -446,9 +448,30 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
             cars.sportiness_list,
             cars.type_names,
         )
-        for j, (t, k, d, eid, lv, trip, typ, sq, la, lo, sp, hd, ps, mi, val, flag, dt, pt, pm, hr, off) in enumerate(
-            zip(*columns)
-        ):
+        for j, (
+            t,
+            k,
+            d,
+            eid,
+            lv,
+            trip,
+            typ,
+            sq,
+            la,
+            lo,
+            sp,
+            hd,
+            ps,
+            mi,
+            val,
+            flag,
+            dt,
+            pt,
+            inj,
+            pm,
+            hr,
+            off,
+        ) in enumerate(zip(*columns)):
             uid = driver_ids[d]
             if k == DRIVE:
                 payload = {
@@ -491,7 +514,7 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
                             source_service=svc,
                             correlation_id=trip,
                             payload=payload,
-                            truth=truths[lv, pt].copy(),
+                            truth=truths[lv, pt, inj].copy(),
                         ),
                     )
                 )
@@ -516,7 +539,7 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
                     source_service=t_svc,
                     correlation_id=trip,
                     payload=payload,
-                    truth=truths[lv, NO_PATTERN].copy(),
+                    truth=truths[lv, NO_PATTERN, False].copy(),
                 )
                 payload["started_at"] = value["timestamp"]
             else:
@@ -528,7 +551,7 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
                     source_service=t_svc,
                     correlation_id=trip,
                     payload=payload,
-                    truth=truths[lv, pt].copy(),
+                    truth=truths[lv, pt, inj].copy(),
                 )
                 payload["completed_at"] = value["timestamp"]
             emit(Event(t_stream, uid, t, value))

@@ -209,6 +209,8 @@ class TripPool:
         self.posted, self.plan = np.zeros(c, np.int64), np.zeros(c, np.int64)
         self.crash = np.zeros(c, bool)
         self.burst_lo, self.burst_hi = np.zeros(c, np.int64), np.zeros(c, np.int64)
+        # the trip's crash, its sustained-speeding window: drawn while an injection window boosted it
+        self.crash_injected, self.burst_injected = np.zeros(c, bool), np.zeros(c, bool)
         self.counts = np.zeros((c, len(TYPES)), np.int64)
         self.acc = np.zeros((c, N_ACC))
 
@@ -220,6 +222,7 @@ class TripPool:
         }
         out.update({k: np.zeros(n) for k in ("lat", "lon", "speed", "miles", "value", "dt")})
         out.update(trip=np.empty(n, dtype=object), counts=np.zeros((n, len(TYPES)), np.int64), acc=np.zeros((n, N_ACC)))
+        out["injected"] = np.zeros(n, bool)
         return out
 
     def start(
@@ -251,6 +254,7 @@ class TripPool:
         posted = POSTED_MPH[pick(POSTED_P, u[2])]
         self.posted[s], self.cruise[s] = posted, posted * _span(CRUISE_SHARE, u[3])
         self.plan[s], self.crash[s], self.burst_lo[s], self.burst_hi[s] = plan, False, 0, 0
+        self.crash_injected[s] = self.burst_injected[s] = False
         self.counts[s] = 0
         self.acc[s] = 0.0
         out["trip"][idx], out["lat"][idx], out["lon"][idx] = self.trip[s], lat, lon
@@ -285,8 +289,10 @@ class TripPool:
         length = np.maximum(3, np.rint(_span(SUSTAINED_MINUTES, u[8]) * 60.0 / spacing)).astype(np.int64)
         self.burst_lo[s] = np.where(opens, seq, self.burst_lo[s])
         self.burst_hi[s] = np.where(opens, seq + length, self.burst_hi[s])
+        self.burst_injected[s] = np.where(opens, ctx.injects("sustained_speeding"), self.burst_injected[s])
         burst = (seq >= self.burst_lo[s]) & (seq < self.burst_hi[s])
         self.crash[s] |= crash
+        self.crash_injected[s] |= crash & ctx.injects("crash")
         typ = np.where(crash, HARD_BRAKING, np.where(burst, SPEEDING, typ))
         posted, cruise, over_speed = self.posted[s], self.cruise[s], p.over_speed_mph
         cap = np.clip(posted + (over_speed.min_mph - 1.0), p.min_speed_mph, max(p.max_speed_mph, p.min_speed_mph))
@@ -333,6 +339,7 @@ class TripPool:
         out["value"][idx] = np.where(speeding, over, np.where(crash, np.round(_span(CRASH_G, u[5]), 2), value))
         out["flag"][idx] = np.where(braking, (u[6] < ABS_SHARE) | crash, turn & left)
         out["pattern"][idx] = np.where(crash, CRASH, np.where(burst, SUSTAINED, NO_PATTERN))
+        out["injected"][idx] = np.where(crash, self.crash_injected[s], burst & self.burst_injected[s])
 
     def complete(
         self, idx: np.ndarray, s: np.ndarray, cars: CarPool, d: np.ndarray, out: dict[str, np.ndarray]
@@ -344,6 +351,9 @@ class TripPool:
         out["counts"][idx], out["acc"][idx] = self.counts[s], self.acc[s]
         out["pattern"][idx] = np.where(
             self.crash[s], CRASH, np.where(self.acc[s, BURST_EVENTS] > 0, SUSTAINED, NO_PATTERN)
+        )
+        out["injected"][idx] = np.where(
+            self.crash[s], self.crash_injected[s], (self.acc[s, BURST_EVENTS] > 0) & self.burst_injected[s]
         )
 
     @staticmethod

@@ -184,6 +184,7 @@ class DriftSchedule:
             "drift_progress": self.plan.drift_progress(stream, tau),
             "disorder": None,
             "delay_ms": 0,
+            "injected": False,
         }
         episode_id = str(uuid.uuid5(_NAMESPACE, f"drift|{self.scenario}|{stream}|{index}|{pass_index}"))
         end_us = min(self.start_us + int((offset + item.end) * self.us_per_tau), EVENT_TIME_LIMIT_US)

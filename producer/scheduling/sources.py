@@ -41,7 +41,7 @@ IDLE_BLOCKS = 64
 # blocks one take() may draw in all (a normal take of 2000 events draws a few dozen): tiny phases
 # make tiny blocks, each costing a generator call, and a stop request must not wait for thousands
 BLOCKS_PER_TAKE = 256
-_POOL, _BLOCK, _WARM = 1, 0, 2
+_POOL, _BLOCK, _WARM, _PRIME = 1, 0, 2, 3
 # pacing looks this far ahead (event seconds): long enough to see most follow-ups already scheduled
 PACING_HORIZON_S = 3.0
 # and at most this long (event seconds), however few arrivals a partition draws in it (a generator
@@ -192,8 +192,8 @@ class StreamSource:
         """Burn-in before the clock start at the first instant's rate, so lifecycles are in flight at t=0.
 
         Its events dated before the start are dropped; later ones stay held and come out in order.
-        Its length is WARM_EVENT_SECONDS of event time, shorter when that would cost this partition
-        over WARM_EVENTS.
+        The generator first primes its slow-mixing state (StreamGenerator.prime). Its length is
+        WARM_EVENT_SECONDS of event time, shorter when that would cost this partition over WARM_EVENTS.
         """
         self.warm = True
         rate = self.target(0.0, 1.0)  # the timeline holds the first instant before the start
@@ -201,6 +201,7 @@ class StreamSource:
             self.stagger = True
             return
         self.tau = -min(WARM_EVENT_SECONDS * 1e6 / self.us_per_tau, WARM_EVENTS / rate)
+        self.generator.prime(self._seed(_PRIME), self._context(self.tau))
         index = 0
         while self.tau < 0:
             self._block(index, _WARM, 0.0)

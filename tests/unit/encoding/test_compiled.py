@@ -43,6 +43,20 @@ def test_every_stream_encodes_identically_to_fastavro(stream, events_by_stream):
         assert compiled(value) == generic(value), event.value["event_type"]
 
 
+@pytest.mark.parametrize("stream", sorted(SPECS))
+def test_injected_truth_encodes_identically_to_fastavro(stream, events_by_stream):
+    """steady_state injects nothing: set truth.injected by hand, as on an injected episode's events."""
+    spec = SPECS[stream]
+    compiled, generic = schemaless_encoder(spec.schema), fastavro_encoder(spec.schema)
+    event = events_by_stream[stream][0]
+    encoded = []
+    for injected in (False, True):
+        value = avro_value({**event.value, "truth": {**event.value["truth"], "injected": injected}}, spec.event_types)
+        encoded.append(compiled(value))
+        assert encoded[-1] == generic(value)
+    assert encoded[0] != encoded[1]
+
+
 SCHEMA = {
     "type": "record",
     "name": "All",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -63,3 +64,24 @@ def test_spec_event_types_name_records_of_the_payload_union(name: str):
     namespace = schema.get("namespace", "")
     names = {b["name"] if "." in b["name"] else f"{b.get('namespace', namespace)}.{b['name']}" for b in payload["type"]}
     assert set(spec.event_types.values()) == names
+
+
+def test_truth_records_written_before_injected_read_as_not_injected():
+    """truth.injected has a default: a Truth written under the previous record reads as injected=false."""
+    previous = {**REFERENCE_TRUTH, "fields": [f for f in REFERENCE_TRUTH["fields"] if f["name"] != "injected"]}
+    assert len(previous["fields"]) == len(REFERENCE_TRUTH["fields"]) - 1
+    old = {
+        "is_anomaly": True,
+        "pattern": "fraud",
+        "risk_level": "high",
+        "scenario": "fraud_burst",
+        "phase": "burst",
+        "drift_progress": 0.0,
+        "disorder": None,
+        "delay_ms": 0,
+    }
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, fastavro.parse_schema(previous), old)
+    buffer.seek(0)
+    read = fastavro.schemaless_reader(buffer, fastavro.parse_schema(previous), fastavro.parse_schema(REFERENCE_TRUTH))
+    assert read == {**old, "injected": False}
