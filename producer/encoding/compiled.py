@@ -26,17 +26,38 @@ _FLOAT = struct.Struct("<f").pack
 MEMO_LIMIT = 4096
 
 
-def long_bytes(value: int) -> bytes:
-    """Avro zig-zag varint of a long."""
-    n = (value << 1) ^ (value >> 63)
-    if n < 128:
-        return _SMALL[n]
+def _varint(n: int) -> bytes:
+    """The Avro varint of a non-negative (zig-zagged) n."""
     out = bytearray()
     while n > 127:
         out.append((n & 0x7F) | 0x80)
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+_VARINT = [_varint(n) for n in range(1 << 14)]  # every one- and two-byte varint, precomputed
+
+
+_HIGH: dict[int, bytes] = {}  # varints of n >> 28: the upper digits of nearby event times repeat
+
+
+def long_bytes(value: int) -> bytes:
+    """Avro zig-zag varint of a long: small values from a table, large ones as four low digits + cached high ones."""
+    n = (value << 1) ^ (value >> 63)
+    if n < 16384:
+        return _VARINT[n]
+    if n < 1 << 21:
+        return bytes(((n & 0x7F) | 0x80, (n >> 7 & 0x7F) | 0x80, n >> 14))
+    if n < 1 << 28:
+        return bytes(((n & 0x7F) | 0x80, (n >> 7 & 0x7F) | 0x80, (n >> 14 & 0x7F) | 0x80, n >> 21))
+    high = n >> 28
+    tail = _HIGH.get(high)
+    if tail is None:
+        if len(_HIGH) >= 4096:
+            _HIGH.clear()
+        tail = _HIGH[high] = _varint(high)
+    return bytes(((n & 0x7F) | 0x80, (n >> 7 & 0x7F) | 0x80, (n >> 14 & 0x7F) | 0x80, (n >> 21 & 0x7F) | 0x80)) + tail
 
 
 _LEN = [long_bytes(n) for n in range(4096)]
@@ -47,6 +68,15 @@ def str_bytes(value: str) -> bytes:
     data = value.encode()
     size = len(data)
     return (_LEN[size] if size < 4096 else long_bytes(size)) + data
+
+
+_UUID_LEN = _LEN[36]
+
+
+def uuid_bytes(value: Any) -> bytes:
+    """A uuid logical value, length-prefixed (36 characters when given as canonical text or a UUID)."""
+    text = str(value) if isinstance(value, UUID) else value
+    return _UUID_LEN + text.encode() if len(text) == 36 else str_bytes(text)
 
 
 def raw_bytes(value: bytes) -> bytes:
@@ -171,7 +201,7 @@ class _Compiler:
         if kind == "float":
             return f"_FLOAT({value})"
         if kind == "string":
-            return f"str_bytes(uuid_str({value}))" if logical == "uuid" else f"str_bytes({value})"
+            return f"uuid_bytes({value})" if logical == "uuid" else f"str_bytes({value})"
         if kind == "bytes":
             if logical == "decimal":
                 assert schema is not None
@@ -265,6 +295,7 @@ def compile_encoder(schema: dict[str, Any], memo: tuple[str, ...] = ()) -> Calla
         "days": days,
         "decimal_bytes": decimal_bytes,
         "uuid_str": uuid_str,
+        "uuid_bytes": uuid_bytes,
         "_DOUBLE": _DOUBLE,
         "_FLOAT": _FLOAT,
         "Decimal": Decimal,

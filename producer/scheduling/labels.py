@@ -54,26 +54,37 @@ def relabel(events: list[Event], timeline: Timeline, plan: DriftPlan, start_us: 
     times = np.fromiter((e.time_us for e in events), dtype=np.int64, count=len(events))
     taus: list[float] = ((times - start_us) / us_per_tau).tolist()
     phases = phase_names(timeline, taus)
-    by_stream: dict[str, list[int]] = {}
-    for i, event in enumerate(events):
-        by_stream.setdefault(event.stream, []).append(i)
-    progress: list[Any] = [0.0] * len(events)
-    for stream, indices in by_stream.items():
-        values = drift_values(plan, stream, [taus[i] for i in indices])
-        for j, i in enumerate(indices):
-            progress[i] = values if isinstance(values, float) else values[j]
+    progress = _progress(events, plan, taus)
     out = events
     copies: dict[tuple[int, str, float], dict[str, Any]] = {}
     for i, event in enumerate(events):
         truth = event.value.get("truth")
         phase = phases if isinstance(phases, str) else phases[i]
-        if truth is None or (truth["phase"] == phase and truth["drift_progress"] == progress[i]):
+        value = progress[event.stream] if isinstance(progress, dict) else progress[i]
+        if truth is None or (truth["phase"] == phase and truth["drift_progress"] == value):
             continue
-        key = (id(truth), phase, progress[i])
+        key = (id(truth), phase, value)
         fresh = copies.get(key)
         if fresh is None:
-            fresh = copies[key] = {**truth, "phase": phase, "drift_progress": progress[i]}
+            fresh = copies[key] = {**truth, "phase": phase, "drift_progress": value}
         if out is events:
             out = list(events)
         out[i] = event._replace(value={**event.value, "truth": fresh})
     return out
+
+
+def _progress(events: list[Event], plan: DriftPlan, taus: list[float]) -> dict[str, float] | list[float]:
+    """Drift progress per event: one value per stream when no stream's drift moves within the block."""
+    low, high = min(taus), max(taus)
+    streams = {e.stream for e in events}
+    if all(plan.steady(stream, low, high) for stream in streams):
+        return {stream: plan.drift_progress(stream, low) for stream in streams}
+    by_stream: dict[str, list[int]] = {}
+    for i, event in enumerate(events):
+        by_stream.setdefault(event.stream, []).append(i)
+    progress = [0.0] * len(events)
+    for stream, indices in by_stream.items():
+        values = drift_values(plan, stream, [taus[i] for i in indices])
+        for j, i in enumerate(indices):
+            progress[i] = values if isinstance(values, float) else values[j]
+    return progress

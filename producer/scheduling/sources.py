@@ -34,7 +34,7 @@ from producer.scheduling.merge import Keys, Merge
 from producer.scheduling.shard import Shard
 from producer.scheduling.timeline import Timeline
 
-BLOCK_ARRIVALS = 256
+BLOCK_ARRIVALS = 1024
 # blocks in a row that yield no event before take() returns what it has: ~4 ms of work, so a
 # scenario that emits (almost) nothing neither blocks a stop request nor burns a core
 IDLE_BLOCKS = 64
