@@ -42,21 +42,23 @@ def run(scenario: str, events: int, workers: int, out: Path) -> float:
 
 
 def emitted_by_stream(scenario: str, events: int, shard: Shard) -> tuple[dict[str, int], int]:
-    """Events each stream's partitions emitted over the first `events` of the run, and the last event time."""
+    """Events each stream emitted among the first `events` of the run (companions to the stream that drew them), and the last event time."""
     source = EventSource(load_scenario(scenario), shard=shard)
-    counts = dict.fromkeys((s.stream for s in source.sources), 0)
+    drawn_by: dict[str, str] = {}  # event id -> the stream whose partition drew it
     for partition in source.sources:
-        block = partition.next_block
 
-        def counted(partition=partition, block=block):  # type: ignore[no-untyped-def]
+        def tracked(partition=partition, block=partition.next_block):  # type: ignore[no-untyped-def]
             out = block()
-            if out:
-                counts[partition.stream] += len(out)
+            for event in out or ():
+                drawn_by[event.value["event_id"]] = partition.stream
             return out
 
-        partition.next_block = counted  # type: ignore[method-assign]
+        partition.next_block = tracked  # type: ignore[method-assign]
+    counts = dict.fromkeys((s.stream for s in source.sources), 0)
     taken, last = 0, 0
-    while taken < events and (batch := source.take(2000)):
+    while taken < events and (batch := source.take(min(2000, events - taken))):
+        for event in batch:
+            counts[drawn_by.pop(event.value["event_id"])] += 1
         taken, last = taken + len(batch), batch[-1].time_us
     return counts, last
 

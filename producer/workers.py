@@ -45,8 +45,8 @@ ERRORS: dict[int, type[DatagenError]] = {2: UsageError, 3: BrokerUnavailable, 4:
 def worker_shard(shard: Shard, workers: int, j: int) -> Shard:
     """The shard worker j of `workers` plays inside `shard` i/n: (i + j*n)/(n*workers).
 
-    crc32(key) % (n*W) == i + j*n implies crc32(key) % n == i, and every residue i (mod n) below
-    n*W is i + j*n for exactly one j: the workers' slices partition the shard's slice exactly.
+    A virtual partition p with p % (n*W) == i + j*n has p % n == i, and every residue i (mod n)
+    below n*W is i + j*n for exactly one j: the workers' partitions split the shard's exactly.
     """
     return Shard(shard.index + j * shard.count, shard.count * workers)
 
