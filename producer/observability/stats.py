@@ -7,10 +7,16 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import attrgetter, itemgetter
 
 import numpy as np
 
 from producer.domains.base import Event
+
+_STREAM, _VALUE = attrgetter("stream"), attrgetter("value")
+_EVENT_TYPE, _TRUTH = itemgetter("event_type"), itemgetter("truth")
+_IS_ANOMALY, _PATTERN = itemgetter("is_anomaly"), itemgetter("pattern")
 
 # delivery latency histogram buckets, in seconds
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -74,8 +80,13 @@ class RunStats:
 
     def on_produced(self, events: list[Event], topic_of: dict[str, str], records_per_topic: Counter) -> None:
         """A batch was handed to the sink: count it per topic, event type and injected pattern."""
-        by_type = Counter((e.stream, e.value["event_type"]) for e in events)
-        patterns = Counter((e.stream, e.value["truth"]["pattern"]) for e in events if e.value["truth"]["is_anomaly"])
+        # counted with C-level iterators (map, zip, compress): a generator per event costs ~1 µs a batch's event
+        streams = list(map(_STREAM, events))
+        values = list(map(_VALUE, events))
+        by_type = Counter(zip(streams, map(_EVENT_TYPE, values)))
+        truths = list(map(_TRUTH, values))
+        anomalous = list(map(_IS_ANOMALY, truths))
+        patterns = Counter(zip(compress(streams, anomalous), map(_PATTERN, compress(truths, anomalous))))
         with self.lock:
             for topic, count in records_per_topic.items():
                 self._topic(topic).produced += count
