@@ -145,6 +145,8 @@ class Run:
                 f"format={self.settings.output_format} rate={self.settings.rate or 'scenario'} "
                 f"shard={self.settings.shard}"
             )
+            # the burn-in runs before the clock starts: the first phase starts on time at its rate
+            source.warm_up(self.stop)
             # the hot path allocates many short-lived dicts and no cycles: freeze the long-lived
             # setup objects and collect generation 0 less often (a quarter of generator time otherwise)
             gc.collect()

@@ -18,6 +18,7 @@ yield nothing), then returns what it has, so the scheduler's loop (which watches
 from __future__ import annotations
 
 import math
+import threading
 import zlib
 from collections.abc import Iterator
 
@@ -361,6 +362,14 @@ class EventSource:
         self.us_per_tau = scenario.clock.speed * 1_000_000
         self.replay = scenario.mode == "replay"
         self.ended = False
+
+    def warm_up(self, stop: threading.Event | None = None) -> None:
+        """Run every partition's burn-in now (otherwise each runs at its first block); stops early on `stop`."""
+        for source in self.sources:
+            if stop is not None and stop.is_set():
+                return
+            if not source.warm:
+                source.warm_up()
 
     def __iter__(self) -> Iterator[Event]:
         ready = self.merge.ready

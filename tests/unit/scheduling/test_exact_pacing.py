@@ -74,3 +74,12 @@ def test_same_seed_same_events_twice(tmp_path):
     first = [(e.key, e.time_us, e.value["event_id"]) for e in EventSource(load_scenario(path))]
     second = [(e.key, e.time_us, e.value["event_id"]) for e in EventSource(load_scenario(path))]
     assert first == second
+
+
+def test_warm_up_ahead_of_the_run_gives_the_same_events(tmp_path):
+    path = one_stream(tmp_path, "fintech.circles", duration="10s")
+    lazy = [e.value["event_id"] for e in EventSource(load_scenario(path))]
+    early = EventSource(load_scenario(path))
+    early.warm_up()
+    assert all(source.warm for source in early.sources)
+    assert [e.value["event_id"] for e in early] == lazy  # the burn-in is the same whenever it runs
