@@ -1,4 +1,4 @@
-"""Test helpers that talk to a real broker."""
+"""Test helpers: reading topics back from a real broker, and telling which stream drew an event."""
 
 from __future__ import annotations
 
@@ -63,3 +63,21 @@ def consume_all(
         return messages
     finally:
         consumer.close()
+
+
+def track_origin(source: Any) -> dict[str, str]:
+    """Event id -> the stream whose partition drew it (companions on other topics included), filled as `source` draws.
+
+    `source` is an EventSource; each of its partitions' `next_block` is wrapped to record what it drew.
+    """
+    origin: dict[str, str] = {}
+    for partition in source.sources:
+
+        def tracked(partition: Any = partition, block: Any = partition.next_block) -> Any:
+            out = block()
+            for event in out or ():
+                origin[event.value["event_id"]] = partition.stream
+            return out
+
+        partition.next_block = tracked
+    return origin

@@ -76,8 +76,6 @@ class Merge:
                 break
         if len(self.ready) < want and self._buffered > self._standing:
             self._release()
-        if not self._floors and self._buffered:
-            self._release()
 
     def _buffer(self, i: int, events: list[Event], keys: Keys) -> None:
         column = np.asarray(keys, dtype=np.int64)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from producer.errors import UsageError
+
 
 @dataclass(frozen=True)
 class Shard:
@@ -34,8 +36,6 @@ class Shard:
         """UsageError unless every one of this shard's `processes` has a virtual partition to play."""
         total = self.count * processes
         if total > partitions:
-            from producer.errors import UsageError
-
             what = f"--shard {self}" + (f" with --workers {processes}" if processes > 1 else "")
             raise UsageError(
                 f"{what}: {total} processes, but the scenario has virtual_partitions: {partitions} per stream; "

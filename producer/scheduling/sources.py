@@ -119,8 +119,7 @@ class StreamSource:
         # pacing (rate mode): a horizon in scenario seconds, a learned in-horizon yield per arrival,
         # and the events owed so far (target minus emitted since the clock start)
         self.lookahead = PACING_HORIZON_S / scenario.clock.speed
-        self.yield_per_arrival = float(self.generator.events_per_arrival)
-        self._yield_sums = (self.yield_per_arrival, 1.0)  # decayed (events, arrivals)
+        self._yield_sums = (float(self.generator.events_per_arrival), 1.0)  # decayed (events, arrivals)
         self.owed = 0.0
         self.span = self.lookahead  # the latest pacing horizon (scenario seconds)
         self._committed = (0, 0.0)  # the horizon's mark (µs) and what was committed before it, before the block
@@ -130,6 +129,12 @@ class StreamSource:
         # (held follow-ups come early, new ones late), and in step these shapes would add up
         self.stagger = False  # set once the burn-in is done
         self.warm = self.replay  # replay starts cold: its rate counts entity starts, not events
+
+    @property
+    def yield_per_arrival(self) -> float:
+        """Learned events an arrival adds inside the pacing horizon (the generator's own mean at first)."""
+        events, arrivals = self._yield_sums
+        return events / arrivals
 
     def _seed(self, *key: int) -> np.random.Generator:
         """A generator for one purpose of this partition, independent of every other partition and stream."""
@@ -276,7 +281,6 @@ class StreamSource:
                 seen = len(out) + generator.pending_before(mark_us) - held
                 events, arrivals = self._yield_sums
                 self._yield_sums = (FORGET * events + seen, FORGET * arrivals + len(times_us))
-                self.yield_per_arrival = self._yield_sums[0] / self._yield_sums[1]
         if self.replay:
             return out
         self.owed += self.target(tau0, self.tau - tau0) - len(out)

@@ -31,6 +31,7 @@ from scipy.stats import ks_2samp
 from producer.domains.base import Event
 from producer.scenario.loader import load_scenario
 from producer.scheduling.sources import EventSource
+from tests.helpers import track_origin
 
 EVENTS = 300_000
 MIN_P = 1e-3
@@ -90,23 +91,17 @@ def _excluded(stream: str, field: str, table: dict[tuple[str, str], str]) -> boo
 def p_values() -> dict[tuple[str, str, str], float]:
     """KS p-value of first vs last third per (stream, event_type, field) of steady_state's first 300k events."""
     source = EventSource(load_scenario("steady_state"))
-    # event ids a stream emitted on another configured stream's topic (a circle's transaction pairs)
-    companions: set[str] = set()
+    origin = track_origin(source)
     configured = {partition.stream for partition in source.sources}
-    for partition in source.sources:
-
-        def tracked(partition=partition, block=partition.next_block):  # type: ignore[no-untyped-def]
-            out = block()
-            companions.update(
-                e.value["event_id"] for e in out or () if e.stream != partition.stream and e.stream in configured
-            )
-            return out
-
-        partition.next_block = tracked  # type: ignore[method-assign]
     events: list[Event] = []
     while len(events) < EVENTS and not source.ended:
         events.extend(source.take(EVENTS - len(events)))
-    assert len(events) == EVENTS and companions
+    assert len(events) == EVENTS
+    # event ids a stream emitted on another configured stream's topic (a circle's transaction pairs)
+    companions = {
+        e.value["event_id"] for e in events if origin[e.value["event_id"]] != e.stream and e.stream in configured
+    }
+    assert companions
     groups: dict[tuple[str, str], list[Event]] = defaultdict(list)
     for event in events:
         # a companion carries its generating stream's values (a circle's contribution, the same for all

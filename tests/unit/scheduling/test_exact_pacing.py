@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from producer.domains import STREAMS
 from producer.scenario.loader import load_scenario
 from producer.scheduling.sources import EventSource
+from tests.helpers import track_origin
 
 
 def one_stream(tmp_path: Path, stream: str, duration: str = "60s", rate: int = 400, speed: int = 1) -> Path:
@@ -48,20 +50,11 @@ def test_follow_ups_count_against_the_rate_so_pending_never_overshoots(tmp_path)
 def test_multi_stream_shares_follow_weights():
     loaded = load_scenario("steady_state")
     source = EventSource(loaded)
-    # count per generating stream: each source's released events (companions included) over 200k events
-    produced = {s.stream: 0 for s in source.sources}
-    for s in source.sources:  # every virtual partition of every stream
-
-        def counted(s=s, block=s.next_block):
-            out = block()
-            if out:
-                produced[s.stream] += len(out)
-            return out
-
-        s.next_block = counted  # type: ignore[method-assign]
+    origin = track_origin(source)  # count per generating stream, companions included, over 200k events
     taken = 0
     while taken < 200_000:
         taken += len(source.take(2000))
+    produced = Counter(origin.values())
     total = sum(produced.values())
     weights = {name: cfg.weight for name, cfg in loaded.scenario.streams.items()}
     for name, count in produced.items():
