@@ -472,13 +472,15 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         ato_weights = weights * ATO_ACTION_AFFINITY if (weights * ATO_ACTION_AFFINITY).sum() > 0 else weights
         truths = _truth_table(ctx)
         stream, svc, emit = self.spec.name, self.spec.source_service, out.append
-        while len(due := np.flatnonzero(self._next <= horizon)):
+        # only a session that acted in a round can be due in the next: scan the pool once, then them
+        due = np.flatnonzero(self._next <= horizon)
+        while len(due):
             acting = self._left[due] > 0
             self._end_sessions(rng, ctx, due[~acting], self._end[due[~acting]], out, early=False)
             slots = due[acting]
             m = len(slots)
             if not m:
-                continue
+                break
             t, end, left = self._next[slots], self._end[slots], self._left[slots] - 1
             ato = self._slot_kind[slots] == ATO
             u, action = rng.random(m), np.empty(m, np.int64)
@@ -519,6 +521,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
                 )
                 payload["performed_at"] = value["timestamp"]
                 emit(Event(stream, uid, at, value))
+            due = slots[self._next[slots] <= horizon]
 
     def _end_sessions(
         self,
