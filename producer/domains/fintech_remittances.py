@@ -17,6 +17,13 @@ the payload. Memory is bounded by the pools, whatever the run length. In replay 
 producing arrival initiates a remittance and its stages follow at their natural hours (held by the
 base class until due: memory is start rate x processing time).
 
+Warm start (`prime`, before the scheduler's burn-in, rate mode): the pool starts as a long run
+leaves it, not empty and filling for thousands of arrivals. Full, it advances round robin, so each
+of its places holds a renewal sequence of remittances counted in turns of the queue: a primed place
+holds a length-biased remittance (weighted by its steps after initiation) at its next step, uniform
+over those steps; the pool is full but for a stationary draw of places not yet refilled (_vacancies).
+Primed remittances lock the first day's rate, the one the walk starts from.
+
 Seasonality by event-time date: with seasonal_patterns, an arrival produces an event with
 probability multiplier / 2.5 (the table's maximum) and is otherwise dropped. Every producing
 arrival yields exactly one event and every remittance a fixed mean number of them, so remittances
@@ -93,6 +100,8 @@ MAX_LOG_WALK = math.log(100.0)  # the rate stays within 1/100 .. 100 x its base
 HOUR_US = 3_600_000_000
 PROCESSING_SIGMA = 0.7  # log-normal spread of the processing time
 PAIR_KEY = "USD/HTG"
+MAX_ADVANCES = len(STAGES) + 1  # steps after initiation of a remittance that completes: the stages, then done
+PRIME_BLOCK = 4096  # remittances drawn at once when the pool is primed
 HT_CITIES = np.flatnonzero(IS_HAITI)
 HT_CITY_P = HOME_P[HT_CITIES] / HOME_P[HT_CITIES].sum()
 REASON_PATCH = {
@@ -158,6 +167,21 @@ def _fraud_rate(p: RemittanceParams, ctx: BlockContext | None = None) -> float:
     return min(1.0, p.fraud_injection_rate * (ctx.boost("fraud") if ctx is not None else 1.0))
 
 
+def _vacancies(rng: np.random.Generator, per_remittance: float, cap: int) -> int:
+    """Places of a full pool whose remittance is done and whose replacement has not started yet (stationary draw).
+
+    The count is a birth-death chain over arrivals: a step that ends a remittance (1 / advances on
+    average) opens a place unless another is open and the arrival starts one instead (start_p); so
+    P(d + 1) / P(d) is q / start_p from 0 and (1 - start_p) q / start_p beyond, q = 1 / (events - 1).
+    """
+    start_p = min(1.0, 2.0 / per_remittance)
+    q = 1.0 / max(per_remittance - 1.0, 1.0)
+    first, ratio = q / start_p, (1.0 - start_p) * q / start_p
+    full = 1.0 / (1.0 + first / (1.0 - ratio))
+    vacancies = 0 if rng.random() < full else int(rng.geometric(1.0 - ratio))
+    return min(vacancies, cap - 1)
+
+
 def _truth_table(ctx: BlockContext[RemittanceParams]) -> list[dict[str, Any]]:
     """Labels by remittance kind: genuine, fraud, fraud drawn inside an injection window."""
     fraud = [ctx.truth(anomaly=True, pattern="fraud", risk_level="high", injected=i) for i in (False, True)]
@@ -218,6 +242,29 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
     def in_flight(self) -> int:
         """Remittances initiated and not yet completed or failed."""
         return len(self._in_flight)
+
+    def prime(self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams]) -> None:
+        """Fill the in-flight pool as a long run leaves it, emitting nothing.
+
+        A full pool advances round robin: each remittance takes one step per turn of the queue and is
+        replaced when done, so each place in it is a renewal process counted in turns. Its remittance is
+        length-biased (drawn with probability advances / MAX_ADVANCES, advances being the steps it takes
+        after initiation) and its next step uniform over those advances; the pool is full but for the
+        few places whose replacement has not started yet (see _vacancies).
+        """
+        p, cap = ctx.params, self.params.max_in_flight
+        per_remittance = events_per_remittance(p.success_rate, _fraud_rate(p, ctx), p.fraud_detection_rate)
+        size = cap - _vacancies(rng, per_remittance, cap)
+        rate_e4 = int(np.rint(p.exchange_rate_base * RATE_SCALE))  # the first day's rate: the walk starts there
+        flight = self._in_flight
+        while len(flight) < size:
+            m = min(PRIME_BLOCK, (size - len(flight)) * 21 // 20 + 8)  # spares: about 2% are rejected
+            new = self._new_remittances(rng, ctx, m)
+            fail_stage = np.array(new["fail_stage"])
+            advances = np.where(fail_stage == 0, MAX_ADVANCES, fail_stage + 1)
+            kept = np.flatnonzero(rng.random(m) * MAX_ADVANCES < advances)[: size - len(flight)]
+            steps = 1 + (rng.random(m) * advances).astype(np.int64)
+            flight.extend([int(steps[j]), self._record(new, int(j), rate_e4)] for j in kept)
 
     def arrivals(
         self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[RemittanceParams]
@@ -426,13 +473,12 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         self, new: dict[str, list[Any]], j: int, t: int, rate_e4: int, event_id: str, truths: list[dict[str, Any]]
     ) -> tuple[Event, tuple[Any, ...]]:
         """remittance-initiated for candidate j at t, and the record its later steps are emitted from."""
-        s, cents = new["sender"][j], new["send"][j]
-        sender, send, fee = self._sender_ids[s], dollars(cents), dollars(new["fee"][j])
-        receive = dollars((cents * rate_e4 + RATE_SCALE // 2) // RATE_SCALE)  # half up, to the centime
-        rate, method, kind = Decimal(rate_e4).scaleb(-4), METHODS[new["method"][j]], new["kind"][j]
+        record = self._record(new, j, rate_e4)
+        rid, sender, corr, kind, send, receive, rate, method = record[:8]
+        s = new["sender"][j]
         assert self._t0_us is not None  # _block_times set it at the first block
         payload = {
-            "remittance_id": new["remittance_id"][j],
+            "remittance_id": rid,
             "sender_id": sender,
             "recipient_name": new["name"][j],
             "recipient_phone": new["phone"][j],
@@ -446,7 +492,7 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             "delivery_method": method,
             "delivery_partner": PARTNERS[new["partner"][j]],
             "agent_id": new["agent"][j],
-            "fee_amount": fee,
+            "fee_amount": dollars(new["fee"][j]),
             "sender_account_age_days": int(self._age0_days[s] + (t - self._t0_us) / DAY_US),
             "initiated_at": None,
         }
@@ -455,21 +501,27 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             event_type="remittance-initiated",
             time_us=t,
             source_service=self.spec.source_service,
-            correlation_id=new["correlation_id"][j],
+            correlation_id=corr,
             payload=payload,
             truth=truths[kind].copy(),
         )
         payload["initiated_at"] = value["timestamp"]
-        refund = new["refund"][j]
-        record = (
+        return Event(self.spec.name, sender, t, value), record
+
+    def _record(self, new: dict[str, list[Any]], j: int, rate_e4: int) -> tuple[Any, ...]:
+        """The record candidate j's steps after initiation are emitted from, at a day rate of rate_e4."""
+        cents, refund = new["send"][j], new["refund"][j]
+        send, fee = dollars(cents), dollars(new["fee"][j])
+        receive = dollars((cents * rate_e4 + RATE_SCALE // 2) // RATE_SCALE)  # half up, to the centime
+        return (
             new["remittance_id"][j],
-            sender,
+            self._sender_ids[new["sender"][j]],
             new["correlation_id"][j],
-            kind,
+            new["kind"][j],
             send,
             receive,
-            rate,
-            method,
+            Decimal(rate_e4).scaleb(-4),
+            METHODS[new["method"][j]],
             new["hours"][j],
             new["fail_stage"][j],
             new["reason"][j],
@@ -478,7 +530,6 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             new["code"][j],
             new["failed_after"][j],
         )
-        return Event(self.spec.name, sender, t, value), record
 
     def _next_step(self, entry: list[Any], t: int, event_id: str, truths: list[dict[str, Any]]) -> tuple[Event, bool]:
         """The next event of an in-flight remittance; True when it was the last."""

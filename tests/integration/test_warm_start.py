@@ -50,8 +50,6 @@ NOT_YET_WARM = {
     ("telematics.trips", "*"): "trips completing early started in the burn-in, so they are short",
     ("fintech.sessions", "duration_seconds"): "sessions open at t=0 are at most 120 s old (median 7 min)",
     ("fintech.sessions", "sequence_number"): "the same young sessions",
-    ("fintech.remittances", "stage_number"): "the in-flight FIFO pool fills during the burn-in, in step",
-    ("fintech.remittances", "elapsed_hours"): "the same pool",
     ("telco.accounts", "billing_cycle"): "the account pool starts empty and fills over hours",
     ("telco.accounts", "eip_months_remaining"): "the same pool",
     ("telco.accounts", "tenure_months"): "the same pool",

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from scipy.stats import ks_2samp
 
 from producer.domains.base import Event, to_datetime
 from producer.domains.fintech_remittances import (
@@ -395,6 +396,40 @@ def test_in_flight_pool_stays_bounded(big_run: Run) -> None:
     assert big_run.generator.pending_count == 0  # compressed mode: every event is at its arrival's instant
     r = run(blocks=40)  # default pool of 1,000: fills, then stays at or under it
     assert 900 <= r.generator.in_flight <= 1000
+
+
+def first_turn(primed: bool) -> tuple[int, float, dict[int, float], list[float]]:
+    """A pool of 2,000 (primed or cold) and its first turn: pool size, initiated share, stage shares, elapsed hours."""
+    driver = new_driver(RemittanceParams(max_in_flight=2000), seed=3)
+    if primed:
+        driver.generator.prime(np.random.default_rng(3), driver.ctx)
+    size = driver.generator.in_flight
+    events = driver.run(JAN_1, 8, SECOND_US).remittance_events  # 2,048 arrivals: every remittance steps once
+    return size, *step_mix(events)
+
+
+def step_mix(events: list[Event]) -> tuple[float, dict[int, float], list[float]]:
+    """Share of initiations, shares of stage numbers among processing steps, and their elapsed hours."""
+    steps = [e.value["payload"] for e in of_type(events, "remittance-processing")]
+    stages = Counter(p["stage_number"] for p in steps)
+    shares = {k: stages[k] / len(steps) for k in range(1, 5)}
+    return len(of_type(events, "remittance-initiated")) / len(events), shares, [p["elapsed_hours"] for p in steps]
+
+
+def test_primed_pool_is_the_long_run_pool(default_run: Run) -> None:
+    # the long run past its fill and a lifetime (~1,000 arrivals for a pool of 200): ~12k events
+    initiated, stages, hours = step_mix(default_run.remittance_events[8_000:])
+    size, primed_initiated, primed_stages, primed_hours = first_turn(primed=True)
+    # full but for a few places not yet refilled (mean ~1); 17% initiations, a quarter at each stage,
+    # within 3 pp and 4 pp (~3 sd on ~1,300 steps, seed 3); elapsed hours by KS, p >= 1e-3
+    assert 1990 <= size <= 2000
+    assert primed_initiated == pytest.approx(initiated, abs=0.03)
+    assert all(primed_stages[k] == pytest.approx(stages[k], abs=0.04) for k in stages), (primed_stages, stages)
+    assert ks_2samp(primed_hours, hours).pvalue >= 1e-3
+    # a cold pool fills during its first turn, from young remittances: twice the initiations, early stages
+    size, cold_initiated, cold_stages, cold_hours = first_turn(primed=False)
+    assert size == 0 and cold_initiated > initiated + 0.1 and cold_stages[1] > stages[1] + 0.1
+    assert ks_2samp(cold_hours, hours).pvalue < 1e-6
 
 
 def test_same_seed_same_events() -> None:
