@@ -69,6 +69,10 @@ class BlockContext(Generic[P]):
     params: P  # base parameters with any active drift applied
     drift_progress: float = 0.0
     injection: dict[str, float] = field(default_factory=dict)  # pattern -> rate multiplier
+    # set for prime only (0 elsewhere): the instant it primes at (event µs) and the partition's paced
+    # rate there (events per event-second), so in-flight state can be as large as that rate keeps it
+    time_us: int = 0
+    event_rate: float = 0.0
 
     def truth(
         self,
@@ -215,6 +219,7 @@ class StreamGenerator(ABC, Generic[P]):
         The burn-in lasts minutes of event time; state that takes far longer to forget where it
         started (a panel whose members evolve over months of snapshots) overrides this to start
         from its stationary mix instead. Draws only from `rng`, so it is as deterministic as a block.
+        ctx.time_us and ctx.event_rate say when it primes and at what rate (entities in flight scale with it).
         """
 
     def _block_times(self, times_us: np.ndarray) -> np.ndarray:

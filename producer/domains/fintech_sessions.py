@@ -15,6 +15,13 @@ action time, and each block emits what has fallen due, so memory is O(active ses
 the parameter and independent of run length. Should the arrival rate need more slots than 75% of
 the pool, session and travel timelines are compressed by the factor that fits (payload durations
 stay natural); a burst beyond the pool ends the soonest-ending sessions early (end_reason timeout).
+
+Warm start (`prime`, before the scheduler's burn-in, at the partition's paced rate): the pool is
+filled with the sessions a long-running process has open, as many as arrival rate x success x mean
+length; being open, their lengths are length-biased, their ages uniform over them, and each has
+performed the actions (sequence numbers) that fell in its elapsed part (fintech_sessions_warm). The
+impossible-travel second logins still to come are queued by replaying the last IT_MAX_DELAY_H of
+first logins. Both are what scheduled_before counts, so pacing sees them like any other session.
 """
 
 from __future__ import annotations
@@ -37,7 +44,9 @@ from producer.domains.fintech_sessions_tables import (
     END_REASONS,
     EXPIRED_OTP_SHARE,
     FAILURE_REASONS,
+    HOUR_US,
     IT_FIRST,
+    IT_MAX_DELAY_H,
     LOGOUT_SHARE,
     NORMAL,
     ROW_KEYS,
@@ -46,6 +55,7 @@ from producer.domains.fintech_sessions_tables import (
     lognormal_integer_mean,
     simulate_logins,
 )
+from producer.domains.fintech_sessions_warm import clipped_lognormal_parts, open_sessions
 from producer.domains.geo import CITY_COUNTRY, CITY_NAME, CITY_STATE, DEVICE_TYPES
 from producer.domains.sampling import pick
 
@@ -129,8 +139,8 @@ def _truth_table(ctx: BlockContext[SessionParams]) -> list[list[dict[str, Any]]]
     ]
 
 
-def expected_events_per_arrival(p: SessionParams) -> float:
-    """Mean events one arrival yields under `p`: attempts and outcomes, plus a full session on success."""
+def expected_events_per_arrival(p: SessionParams, ctx: BlockContext | None = None) -> float:
+    """Mean events one arrival yields under `p` (and ctx's boosts): attempts and outcomes, plus a session on success."""
     d = p.actions_per_session_distribution
     session = 2 + lognormal_integer_mean(d.log_normal_mean, d.log_normal_std, 1, MAX_ACTIONS)
 
@@ -138,7 +148,7 @@ def expected_events_per_arrival(p: SessionParams) -> float:
         attempts, success = login_chain_expectation(fail, retry, p.lockout_threshold)
         return 2 * attempts + success * session
 
-    pi, pa = _injection_rates(p)
+    pi, pa = _injection_rates(p, ctx)
     genuine = episode(p.login_failure_rate, p.retry_probability)
     return (1 - pi - pa) * genuine + pa * episode(ATO_FAILURE_RATE, 1.0) + pi * 2 * genuine
 
@@ -260,10 +270,79 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         count = len(times) if prev is not None else len(times) - 1
         if count <= 0 or span <= 0:
             return 1.0
+        return self._compression(p, count / span * SECOND_US, len(times))  # a block's sessions open at once
+
+    def _compression(self, p: SessionParams, arrivals_per_s: float, block: int) -> float:
+        """1.0, or the compression that keeps expected active sessions, plus `block` new ones, in 75% of the pool."""
         d = p.session_duration_distribution
-        needed = count / span * SECOND_US * math.exp(d.log_normal_mean + d.log_normal_std**2 / 2)
-        room = POOL_FILL * self.params.max_active_sessions - len(times)  # a block's sessions open at once
-        return min(1.0, max(room, 0.0) / needed)
+        needed = arrivals_per_s * math.exp(d.log_normal_mean + d.log_normal_std**2 / 2)
+        room = POOL_FILL * self.params.max_active_sessions - block
+        return min(1.0, max(room, 0.0) / needed) if needed > 0 else 1.0
+
+    def prime(self, rng: np.random.Generator, ctx: BlockContext[SessionParams]) -> None:
+        """Open the sessions, and queue the impossible-travel second logins, a long-running process has in flight.
+
+        Their numbers are arrival rate x success x mean length (Little's law) at ctx's rate; the sessions
+        are drawn stationary (see fintech_sessions_warm), the second logins by replaying the last
+        IT_MAX_DELAY_H of first logins (users move as they did) and keeping those still to come.
+        Emits nothing; the slots and the queue are what scheduled_before counts for pacing.
+        """
+        if not ctx.event_rate > 0:
+            return
+        p = ctx.params
+        arrivals_per_s = ctx.event_rate / expected_events_per_arrival(p, ctx)
+        scale = self._compression(p, arrivals_per_s, 0)
+        self._prime_sessions(rng, ctx, arrivals_per_s, scale)
+        self._prime_second_logins(rng, ctx, arrivals_per_s, scale)
+
+    def _prime_sessions(
+        self, rng: np.random.Generator, ctx: BlockContext[SessionParams], arrivals_per_s: float, scale: float
+    ) -> None:
+        """Fill free slots with the sessions open at ctx's instant, by kind as logins open them."""
+        p = ctx.params
+        d, a = p.session_duration_distribution, p.actions_per_session_distribution
+        pi, pa = _injection_rates(p, ctx)
+        genuine = login_chain_expectation(p.login_failure_rate, p.retry_probability, p.lockout_threshold)[1]
+        takeover = login_chain_expectation(ATO_FAILURE_RATE, 1.0, p.lockout_threshold)[1]
+        opened = np.array([(1 - pi - pa) * genuine, pa * takeover, pi * genuine, pi * genuine])  # by kind, per arrival
+        mean_s = sum(clipped_lognormal_parts(d.log_normal_mean, d.log_normal_std, *DURATION_CLIP_S)) * scale
+        free, room = np.flatnonzero(self._next == NEVER), POOL_FILL * len(self._next)
+        n = min(int(rng.poisson(min(arrivals_per_s * opened.sum() * mean_s, room))), int(room), len(free))
+        if not n:
+            return
+        s = open_sessions(
+            rng,
+            n,
+            ctx.time_us,
+            scale,
+            (d.log_normal_mean, d.log_normal_std, DURATION_CLIP_S),
+            (a.log_normal_mean, a.log_normal_std, MAX_ACTIONS),
+        )
+        slots, kind = free[:n], pick(opened, rng.random(n)).astype(np.int8)
+        self._next[slots], self._start[slots], self._end[slots] = s.next_at, s.start, s.end
+        self._left[slots], self._done[slots], self._duration_s[slots] = s.left, s.done, s.duration_s
+        self._slot_user[slots], self._slot_kind[slots] = self._users.draw(rng, n), kind
+        self._slot_injected[slots] = np.array([ctx.injects(pattern) for pattern in PATTERNS])[kind]
+        ids = uuids(rng, 2 * n)
+        self._sid[slots], self._corr[slots] = ids[:n], ids[n:]
+
+    def _prime_second_logins(
+        self, rng: np.random.Generator, ctx: BlockContext[SessionParams], arrivals_per_s: float, scale: float
+    ) -> None:
+        """Queue the second logins of impossible-travel pairs whose first came before ctx's instant."""
+        pi = _injection_rates(ctx.params, ctx)[0]
+        window_us = IT_MAX_DELAY_H * HOUR_US * scale  # no second login comes later than this after its first
+        cap = self.params.max_active_sessions
+        m = int(rng.poisson(min(arrivals_per_s * pi * window_us / SECOND_US, cap // 2)))
+        if not m:
+            return
+        times = np.sort(ctx.time_us - (rng.random(m) * window_us).astype(np.int64))
+        users = self._users.draw(rng, m)
+        injected = np.full(m, ctx.injects("impossible_travel"))
+        first = self._users.access(rng, times, users, np.full(m, IT_FIRST, np.int8), injected)
+        second = self._users.second_logins(rng, first, scale)
+        waiting = np.flatnonzero(second["time"] > ctx.time_us)[: cap // 8]  # arrivals() keeps them under this
+        self._second_logins = {k: v[waiting] for k, v in second.items()}
 
     def _with_due_second_logins(
         self, rows: dict[str, np.ndarray], new: dict[str, np.ndarray], horizon: int

@@ -17,6 +17,7 @@ yield nothing), then returns what it has, so the scheduler's loop (which watches
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import zlib
@@ -207,7 +208,9 @@ class StreamSource:
             self.stagger = True
             return
         self.tau = -min(WARM_EVENT_SECONDS * 1e6 / self.us_per_tau, WARM_EVENTS / rate)
-        self.generator.prime(self._seed(_PRIME), self._context(self.tau))
+        at_us, per_event_second = self.start_us + int(self.tau * self.us_per_tau), rate * 1e6 / self.us_per_tau
+        ctx = dataclasses.replace(self._context(self.tau), time_us=at_us, event_rate=per_event_second)
+        self.generator.prime(self._seed(_PRIME), ctx)
         index = 0
         while self.tau < 0:
             self._block(index, _WARM, 0.0)

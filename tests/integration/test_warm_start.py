@@ -48,8 +48,6 @@ NOT_YET_WARM = {
     ("telematics.driving-events", "trip_event_seq"): "trips in flight at t=0 are at most 120 s old (they last ~28 min)",
     ("telematics.driving-events", "trip_miles"): "the same young trips",
     ("telematics.trips", "*"): "trips completing early started in the burn-in, so they are short",
-    ("fintech.sessions", "duration_seconds"): "sessions open at t=0 are at most 120 s old (median 7 min)",
-    ("fintech.sessions", "sequence_number"): "the same young sessions",
     ("telco.accounts", "billing_cycle"): "the account pool starts empty and fills over hours",
     ("telco.accounts", "eip_months_remaining"): "the same pool",
     ("telco.accounts", "tenure_months"): "the same pool",

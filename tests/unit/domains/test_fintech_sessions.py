@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import statistics
@@ -10,12 +11,16 @@ from functools import cached_property, partial
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
+from scipy.stats import ks_2samp
 
 from producer.domains.base import Event, to_datetime
 from producer.domains.fintech_sessions import (
     MAX_ACTIONS,
+    NEVER,
+    SECOND_US,
     SessionParams,
     SessionsGenerator,
     expected_events_per_arrival,
@@ -365,6 +370,50 @@ def test_events_per_arrival_is_honest(default_run: Run) -> None:
     produced = len(default_run.events) + g.pending_count + g.scheduled_events + g.waiting_second_logins * episode
     assert SessionsGenerator.events_per_arrival == pytest.approx(expected_events_per_arrival(p))
     assert produced / default_run.arrivals == pytest.approx(SessionsGenerator.events_per_arrival, rel=0.03)
+
+
+def _open_state(g: SessionsGenerator, now_us: int) -> dict[str, np.ndarray]:
+    """What is in flight at now_us: open sessions' ages, natural lengths, actions done and to come; waits."""
+    open_ = np.flatnonzero(g._next != NEVER)
+    waiting = g._second_logins["time"] if g._second_logins is not None else np.empty(0)
+    return {
+        "age": (now_us - g._start[open_]) / 1e6,
+        "duration": g._duration_s[open_],
+        "done": g._done[open_].astype(float),
+        "left": g._left[open_].astype(float),
+        "wait": (waiting - now_us) / 1e6,
+    }
+
+
+WARM_PARAMS = SessionParams(anomaly_injection_rate=0.3, max_active_sessions=8_000)  # no compression: ~1,100 needed
+WARM_SPACING_US = 600_000
+
+
+@pytest.fixture(scope="module")
+def long_run_state() -> dict[str, np.ndarray]:
+    """In flight after 2.5 hours run cold at 1 arrival per 0.6 s (impossible travel at 9%, so enough waits)."""
+    r = helpers.Driver(SessionsGenerator, WARM_PARAMS, block_size=BLOCK, seed=1).run(START_US, 59, WARM_SPACING_US)
+    return _open_state(r.generator, r.last_us)
+
+
+@pytest.mark.parametrize("primed", [True, pytest.param(False, marks=pytest.mark.xfail(strict=True))])
+def test_prime_opens_the_sessions_of_a_long_run(long_run_state: dict[str, np.ndarray], primed: bool) -> None:
+    # The long run holds ~1,200 open sessions and ~500 waiting second logins, aged up to hours (a
+    # session older than its 2.5 h is ~0.4% of them). A generator primed at its rate and run for the
+    # scheduler's burn-in (here 154 s) must hold the same: counts within 20% (each side's Poisson
+    # noise is ~3% and ~5%), and every distribution with KS p >= 1e-3 (seeds 1, 2, 3). Unprimed, the
+    # burn-in's sessions are at most 154 s old: that must fail.
+    driver = helpers.Driver(SessionsGenerator, WARM_PARAMS, block_size=BLOCK, seed=2)
+    if primed:
+        rate = SECOND_US / WARM_SPACING_US * expected_events_per_arrival(WARM_PARAMS)  # events/s the pacing asks
+        ctx = dataclasses.replace(driver.ctx, time_us=START_US, event_rate=rate)
+        driver.generator.prime(np.random.default_rng(3), ctx)
+    burn_in = driver.run(START_US, 1, WARM_SPACING_US)
+    state = _open_state(driver.generator, burn_in.last_us)
+    for name in ("age", "wait"):
+        assert len(state[name]) == pytest.approx(len(long_run_state[name]), rel=0.2), name
+    for name, values in state.items():
+        assert ks_2samp(values, long_run_state[name]).pvalue >= 1e-3, name
 
 
 def test_in_flight_state_stays_bounded(default_run: Run) -> None:
