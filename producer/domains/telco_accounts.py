@@ -11,6 +11,13 @@ the seed's usage_snapshot_date), line activation and EIP start dates, and per li
 snapshot_date is usage_snapshot_date plus (billing_cycle - 1) months. Per account the order is always
 customer-created, then each line's activation before its EIP and its snapshots.
 
+Warm start (`prime`, before the scheduler's burn-in; telco_warm): the pool takes hours to fill and far
+longer to settle, as low-risk accounts stay longest. So it starts full, as the replacement dynamics leave
+it: accounts are onboarding draws weighted by their mean stay (1 / churn hazard, the hazard a fixed point
+of the pool's own scores), each aged exponentially by that hazard, each line snapshotted a Poisson number
+of times over its account's age. The first snapshots then show billing cycles, tenure and EIP months
+remaining as a long-running process would, from accounts whose onboarding was never emitted.
+
 Anomalies, labelled on the affected events: imei_swap (a snapshot of a financed line observes another
 device: another voice line's handset on the same account, else one registered to another account),
 ghost_line (a line activated and active with no EIP and no usage or IMEI in any snapshot: the activation
@@ -84,6 +91,7 @@ from producer.domains.telco_tables import (
     usage,
     weight_array,
 )
+from producer.domains.telco_warm import billing_cycles, pool_customers
 
 __all__ = ["AccountParams", "AccountsGenerator", "expected_events_per_arrival"]
 
@@ -186,6 +194,21 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
                     out.append(snap)
         return out
 
+    def prime(self, rng: np.random.Generator, ctx: BlockContext[AccountParams]) -> None:
+        """Fill the pool as a long run leaves it: full, churn-weighted, lines many cycles in (telco_warm)."""
+        p = ctx.params
+        if self._filled or p.new_account_rate <= 0:  # without onboarding the pool never grows past one account
+            return
+        m, tables = self.params.max_accounts, self._param_tables(p)
+        cust, hazard = pool_customers(rng, p, tables, m, self._anchor_us)
+        slots = np.arange(m)
+        self._filled = m
+        self._store_accounts(slots, slots, cust)
+        lines = self._lines(rng, p, ctx, tables, cust)
+        self._store_lines(slots, slots, lines)
+        flat = lines["owner"] * SLOT_LINES + lines["pos"]
+        self._cycle[flat] = billing_cycles(rng, p.new_account_rate, hazard, lines["owner"])
+
     def replay_arrivals(
         self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[AccountParams]
     ) -> list[Event]:
@@ -239,13 +262,17 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         tables = self._param_tables(p)
         cust = draw_customers(rng, p, tables, a, self._anchor_us)
         keep = last_of_each(slots)
+        self._store_accounts(slots, keep, cust)
+        lines = self._lines(rng, p, ctx, tables, cust)
+        self._store_lines(slots, keep, lines)
+        return self._bundle_events(rng, ctx, times[idx], cust, lines), slots
+
+    def _store_accounts(self, slots: np.ndarray, keep: np.ndarray, cust: dict[str, Any]) -> None:
+        """Write the kept (last-claiming) new accounts' ids, tenure and churn score to their pool slots."""
         kept = slots[keep]
         self._account[kept] = np.array(cust["account_id"], dtype=object)[keep]
         self._customer[kept] = np.array(cust["customer_id"], dtype=object)[keep]
         self._tenure[kept], self._churn[kept] = cust["tenure"][keep], cust["score"][keep]
-        lines = self._lines(rng, p, ctx, tables, cust)
-        self._store_lines(slots, keep, lines)
-        return self._bundle_events(rng, ctx, times[idx], cust, lines), slots
 
     def _lines(
         self, rng: np.random.Generator, p: AccountParams, ctx: BlockContext, tables: dict[str, Any], cust: dict

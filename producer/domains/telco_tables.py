@@ -493,9 +493,11 @@ def draw_customers(
     a: int,
     anchor_us: int,
     start_us: np.ndarray | None = None,
+    ids: bool = True,
 ) -> dict[str, Any]:
     """Attributes and churn risk of `a` new customers. Compressed mode: tenure from tenure_weights, customer
-    since that long before anchor_us; replay (start_us given): brand-new customers of tenure 0 since that day."""
+    since that long before anchor_us; replay (start_us given): brand-new customers of tenure 0 since that day.
+    Without ids (the warm start's candidates, most of them rejected) account and customer ids are left out."""
     u, z = rng.random((9 + len(ADD_ONS), a)), rng.standard_normal((2, a))
     months = 12 * (draw(tables["tenure"], u[0]) + u[1]) if start_us is None else np.zeros(a)
     tenure = months.astype(np.int64)  # exact tenure; whole months in the payload
@@ -512,9 +514,9 @@ def draw_customers(
         + tables["service_risk"][service]
         + c.noise_std * z[0]
     )
-    ids = uuids(rng, 2 * a)
+    drawn = uuids(rng, 2 * a) if ids else []  # before patience's draws, as ever
     since = (anchor_us - (months * MONTH_US).astype(np.int64) if start_us is None else start_us) // DAY_US * DAY_US
-    return {
+    out = {
         "tenure": tenure,
         "charges": charges,
         "payment": payment,
@@ -528,9 +530,10 @@ def draw_customers(
         "trust": np.round(np.clip(72.0 + 12.0 * z[1], 5.0, 98.0), 2),
         "patience": np.round(np.clip(rng.beta(2.2, 2.0, a), 0.02, 0.98), 4),
         "since": since,
-        "account_id": ids[:a],
-        "customer_id": ids[a:],
     }
+    if ids:
+        out["account_id"], out["customer_id"] = drawn[:a], drawn[a:]
+    return out
 
 
 def usage(

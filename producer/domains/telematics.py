@@ -18,6 +18,14 @@ heading_deg for the real time between the two timestamps, so positions integrate
 Late-night events occur only when the driver's local time (fixed offset, US daylight saving) is in
 [night_start_hour, night_end_hour). Labels: every event carries the driver's risk level; crash-like
 braking and sustained speeding windows are the anomaly patterns (aggressive events are not anomalies).
+
+Warm start (`prime`, before the scheduler's burn-in): at the first arrivals, whose rate sizes the
+pool, the pool is filled as a long-running process has it (telematics_warm): about half of the
+parked cars at an errand, the trips in flight length-biased (plan P with odds P + 1), each having
+emitted a uniform 0..P of its events over a span ending an exponential gap before the first
+arrival, and the most recently idle drivers still resting. Each trip's history is replayed unseen by
+the driving steps themselves, so its sequence number, miles, position, speed, counts and windows
+are those it would have reached; nothing is emitted, and every later arrival is one event as before.
 """
 
 from __future__ import annotations
@@ -66,6 +74,16 @@ from producer.domains.telematics_tables import (
     is_night,
     local_offsets_minutes,
     pick_rows,
+)
+from producer.domains.telematics_warm import (
+    CANDIDATES,
+    MAX_HISTORY_STEPS,
+    History,
+    in_flight_count,
+    in_flight_plans,
+    park_cars,
+    planned_events,
+    rests,
 )
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -259,6 +277,7 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
         self._slot_driver = [0] * capacity
         self._rate: float | None = None  # smoothed arrival rate, per second
         self._dst = dst_transitions_us(params.utc_offset_minutes) if params.daylight_saving else None
+        self._priming: np.random.Generator | None = None  # prime's generator, until the first arrivals
 
     @property
     def active_trips(self) -> int:
@@ -274,10 +293,11 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
             return []
         times = self._block_times(times_us)
         target, spacing = self._pool_target(times)
+        if self._priming is not None:  # the pool's size and spacing are known from the first arrivals
+            self._prime_pool(self._priming, ctx, int(times[0]), target, spacing)
+            self._priming = None
         kind, slot, rank, drv, seq, plan, crash = self._schedule(rng, ctx, times, target, spacing)
-        offsets = local_offsets_minutes(times, self.params.utc_offset_minutes, self._dst)
-        hours = (times + offsets * MINUTE_US) // HOUR_US % 24
-        night = is_night(hours, self.params.night_start_hour, self.params.night_end_hour)
+        offsets, hours, night = self._local_clock(times)
         out = self.trips.block_outputs(n)
         order = np.lexsort((np.arange(n), rank))
         bounds = np.searchsorted(rank[order], np.arange(int(rank.max()) + 2))
@@ -313,6 +333,81 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
                 self.trips.complete(co, slot[co], self.cars, drv[co], out)
         return self._assemble(rng, ctx, times, kind, drv, hours, offsets, out)
 
+    def _local_clock(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Drivers' UTC offset (minutes), local hour and whether it is late night, at each instant."""
+        offsets = local_offsets_minutes(times, self.params.utc_offset_minutes, self._dst)
+        hours = (times + offsets * MINUTE_US) // HOUR_US % 24
+        return offsets, hours, is_night(hours, self.params.night_start_hour, self.params.night_end_hour)
+
+    def prime(self, rng: np.random.Generator, ctx: BlockContext[TelematicsParams]) -> None:
+        """Fill the trip pool as a long-running process has it, at the first arrivals (their rate sizes it).
+
+        Emits nothing: see _prime_pool. The pool's target and spacing follow the arrival rate, which
+        the generator learns from the arrival instants alone, so the fill waits for the first block.
+        """
+        self._priming = rng
+
+    def _prime_pool(
+        self, rng: np.random.Generator, ctx: BlockContext[TelematicsParams], now_us: int, target: int, spacing: float
+    ) -> None:
+        """Park the cars, start the trips in flight at `now_us` and replay their history unseen (telematics_warm)."""
+        p = ctx.params
+        park_cars(rng, self.cars, np.array(self._idle, dtype=np.int64))
+        candidates = planned_events(rng, p.trip_duration_minutes, spacing, CANDIDATES * target)
+        mean_plan = float(candidates.mean())
+        wanted = in_flight_count(rng, target, mean_plan) - len(self._active)
+        n = max(0, min(wanted, len(self._free), len(self._idle)))
+        plans, done = in_flight_plans(rng, candidates, n)
+        slots = np.array([self._free.pop() for _ in range(n)], dtype=np.int64)
+        drivers = np.array([self._idle.popleft() for _ in range(n)], dtype=np.int64)
+        seq, left = self._replay_history(rng, ctx, slots, drivers, plans, done, spacing, now_us)
+        for s, dv, k, remaining in zip(slots.tolist(), drivers.tolist(), seq.tolist(), left.tolist()):
+            self._where[s] = len(self._active)
+            self._active.append(s)
+            self._slot_driver[s], self._trip_seq[s], self._left[s] = dv, k, remaining
+        # a start comes once per E[plan] + 2 arrivals (a trip takes plan + 1 visits): the completion rate
+        rested = rests(rng, self._idle, now_us, target / spacing / (mean_plan + 2.0), p.trip_start_prob)
+        for dv, at in zip(self._idle, rested.tolist()):
+            self._rest_until[dv] = at
+
+    def _replay_history(
+        self,
+        rng: np.random.Generator,
+        ctx: BlockContext[TelematicsParams],
+        slots: np.ndarray,
+        drivers: np.ndarray,
+        plans: np.ndarray,
+        done: np.ndarray,
+        spacing: float,
+        now_us: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Start trips in flight and drive each through the events it emitted before `now_us`: seq and left of each.
+
+        The steps are arrivals' own (types, values, crashes and speeding windows as drawn there),
+        one driving event per trip at a time (a stride of several when histories exceed
+        MAX_HISTORY_STEPS: each step then stands for its events in counts and odds); nothing is assembled.
+        """
+        n, trips, cars = len(slots), self.trips, self.cars
+        history, out, rows = History(rng, done, spacing, now_us), trips.block_outputs(n), np.arange(n)
+        u, z = rng.random((4, n)), rng.standard_normal((1, n))
+        trips.start(rng, rows, slots, cars, drivers, history.start_us(), plans, u, z, out)
+        crash_odds = min(1.0, ctx.params.crash_rate * ctx.boost("crash"))
+        stride = max(1, -(-int(done.max(initial=0)) // MAX_HISTORY_STEPS))
+        seq, left = np.zeros(n, np.int64), plans.copy()
+        for j in range(1, -(-int(done.max(initial=0)) // stride) + 1):
+            idx = rows[(done > seq) & (left > 0)]  # a crash ends a trip's driving
+            m, d = len(idx), drivers[idx]
+            to = np.minimum(j * stride, done[idx])
+            events, t = to - seq[idx], history.advance(rng, idx, to)
+            u, z = rng.random((10, m)), rng.standard_normal((2, m))
+            crash = rng.random(m) * plans[idx] < crash_odds * events  # as the schedule: odds rate / planned events
+            night, prof = self._local_clock(t)[2], cars.profile[d]
+            typ = pick_rows(type_weights(ctx.params, prof, cars.sportiness[d], night), u[0])
+            value = event_values(typ, prof, u[5])
+            trips.drive(ctx, idx, slots[idx], t, to, crash, typ, value, night, prof, spacing, u, z, out, events)
+            seq[idx], left[idx] = to, np.where(crash, 0, plans[idx] - to)
+        return seq, left
+
     def _pool_target(self, times: np.ndarray) -> tuple[int, float]:
         """Target number of active trips and the resulting event-time spacing of a trip's events (s)."""
         if len(times) > 1 and times[-1] > times[0]:
@@ -336,9 +431,7 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
         is one vectorised step with distinct slots and drivers.
         """
         p, n = ctx.params, len(times)
-        d = p.trip_duration_minutes
-        minutes = np.maximum(d.min_minutes, rng.normal(d.mean_minutes, d.std_minutes, n))
-        plan = np.maximum(1, np.rint(minutes * 60.0 / spacing)).astype(np.int64)
+        plan = planned_events(rng, p.trip_duration_minutes, spacing, n)
         # a crash may come at any driving event (odds rate / planned events), and ends the trip there
         crash_odds = min(1.0, p.crash_rate * ctx.boost("crash"))
         u_crash = rng.random(n).tolist()

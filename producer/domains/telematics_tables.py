@@ -275,17 +275,19 @@ class TripPool:
         u: np.ndarray,
         z: np.ndarray,
         out: dict[str, np.ndarray],
+        events: np.ndarray | int = 1,
     ) -> None:
         """One driving event per trip: the segment since its previous event, driven at speed_mph on heading_deg.
 
         `typ` and `value` are the drawn type and type-specific value; a crash (decided by the
         schedule: it ends the trip) or a sustained-speeding window overrides them. A window opens at
         any event with odds rate / planned events, once per trip, so a trip has one with odds ~rate.
+        `events` > 1 (a warm start's replayed history) makes the segment stand for that many events.
         """
         p = ctx.params
         dt = (t - self.last[s]) / 1e6
         odds = min(1.0, p.sustained_speeding_rate * ctx.boost("sustained_speeding"))
-        opens = (self.burst_hi[s] == 0) & (u[7] * self.plan[s] < odds)
+        opens = (self.burst_hi[s] == 0) & (u[7] * self.plan[s] < odds * events)
         length = np.maximum(3, np.rint(_span(SUSTAINED_MINUTES, u[8]) * 60.0 / spacing)).astype(np.int64)
         self.burst_lo[s] = np.where(opens, seq, self.burst_lo[s])
         self.burst_hi[s] = np.where(opens, seq + length, self.burst_hi[s])
@@ -326,10 +328,10 @@ class TripPool:
         after = np.where(typ == HARSH_ACCELERATION, np.minimum(speed * 1.25 + 5.0, cap), after)
         self.v[s] = np.where(crash, 0.0, after)
         self.heading[s], self.lat[s], self.lon[s], self.last[s] = heading, lat, lon, t
-        self.counts[s, typ] += 1
+        self.counts[s, typ] += events
         acc = self.acc
         total = acc[s] + np.column_stack(
-            (miles, dt, dt * night, miles * night, dt * speeding, dt * tailgating, np.zeros_like(dt), burst)
+            (miles, dt, dt * night, miles * night, dt * speeding, dt * tailgating, np.zeros_like(dt), burst * events)
         )
         total[:, MAX_SPEED] = np.maximum(acc[s, MAX_SPEED], speed)
         acc[s] = total

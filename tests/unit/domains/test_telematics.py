@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from scipy.stats import ks_2samp
 
 from producer.domains.base import Event, to_datetime
 from producer.domains.telematics import (
@@ -27,7 +28,9 @@ from producer.domains.telematics_tables import (
     CAR_BASE_VALUE,
     CAR_SPORTINESS,
     CAR_TYPES,
+    MILES,
     TYPES,
+    bearing_and_miles,
     dst_transitions_us,
 )
 from producer.domains.telematics_tables import local_offsets_minutes as offsets_of
@@ -498,6 +501,96 @@ def test_drifted_weights_and_over_speed_come_from_ctx_params() -> None:
     ]
     assert min(over) >= 10.0 and statistics.fmean(over) < 25  # 10-20 mph, x1.6-2.2 for risky drivers
     assert {e.key for e in before.events[:500]} == {e.key for e in after.events[:500]}  # same pools
+
+
+# --- warm start ----------------------------------------------------------------------------------------
+
+# short trips (3 +- 1 min: ~18 events 10 s apart) at 10 arrivals/s (a pool of ~100) and 1-minute rests,
+# so a run of many trip lengths is cheap; 250 drivers keep the idle queue longer than a rest
+WARM = TelematicsParams(
+    num_drivers=250,
+    max_active_trips=150,
+    trip_duration_minutes={"mean_minutes": 3.0, "std_minutes": 1.0, "min_minutes": 1.0},
+    trip_start_prob=1.0,
+)
+WARM_SPACING_US = 100_000
+
+
+def pool_state(gen: TelematicsGenerator, now_us: int, into: dict[str, list[float]]) -> None:
+    """Append the active trips' events emitted, age (s) and miles, and whether each idle driver is resting."""
+    slots = np.array(gen._active)
+    into["seq"] += [gen._trip_seq[s] for s in slots.tolist()]
+    into["age"] += ((now_us - gen.trips.t0[slots]) / 1e6).tolist()
+    into["miles"] += gen.trips.acc[slots, MILES].tolist()
+    into["resting"] += [float(gen._rest_until[d] > now_us) for d in gen._idle]
+    into["active"].append(len(slots))
+
+
+def first_block_pools(prime: bool) -> dict[str, list[float]]:
+    """The pools of ten generators (seeds 0-9) right after their first block (25.6 s), primed (seeds 100-109) or not."""
+    out: dict[str, list[float]] = defaultdict(list)
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        gen = TelematicsGenerator(WARM, rng)
+        if prime:
+            gen.prime(np.random.default_rng(100 + seed), context(WARM))
+        times = arrival_blocks(START_US, 1, BLOCK, WARM_SPACING_US)[0]
+        gen.generate(rng, times, context(WARM))
+        pool_state(gen, int(times[-1]), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def long_run_pool() -> dict[str, list[float]]:
+    """One run's pool every 7 blocks (~3 min, a trip's length) from its 30th minute to its 60th (seed 3)."""
+    rng = np.random.default_rng(3)
+    gen, out = TelematicsGenerator(WARM, rng), defaultdict(list)
+    for b, times in enumerate(arrival_blocks(START_US, 140, BLOCK, WARM_SPACING_US)):
+        gen.generate(rng, times, context(WARM))
+        if b >= 70 and b % 7 == 0:
+            pool_state(gen, int(times[-1]), out)
+    return out
+
+
+def test_a_primed_pool_is_the_long_run_pool(long_run_pool: dict[str, list[float]]) -> None:
+    primed = first_block_pools(prime=True)
+    # ~950 trips in flight a side: KS p >= 1e-3 (measured 0.32, 0.24 and above 0.1 for miles)
+    for name in ("seq", "age", "miles"):
+        assert ks_2samp(primed[name], long_run_pool[name]).pvalue >= 1e-3, name
+    assert abs(statistics.fmean(primed["active"]) - statistics.fmean(long_run_pool["active"])) < 3  # ~96 +- 3
+    # idle drivers still in their 1-minute rest: 20% in the long run (~1,500 a side), +- 4 pp
+    assert abs(statistics.fmean(primed["resting"]) - statistics.fmean(long_run_pool["resting"])) < 0.04
+
+
+def test_a_cold_pool_is_young(long_run_pool: dict[str, list[float]]) -> None:
+    cold = first_block_pools(prime=False)  # what the comparison above tells apart: trips started in the block
+    assert ks_2samp(cold["seq"], long_run_pool["seq"]).pvalue < 1e-6
+    assert max(cold["age"]) < 26 and statistics.fmean(long_run_pool["age"]) > 60
+    assert statistics.fmean(cold["resting"]) == 0.0
+
+
+def test_primed_cars_are_parked_at_errands_or_home() -> None:
+    # a driver's trips alternate errand and home; in long runs (300 drivers, 28-minute trips) the idle
+    # cars parked 2+ mi from home swing between cohorts (0.15-0.85) about a half: the prime parks half
+    params = TelematicsParams(num_drivers=4_000, max_active_trips=100)
+    gen = TelematicsGenerator(params, np.random.default_rng(1))
+    gen.prime(np.random.default_rng(2), context(params))
+    gen.generate(np.random.default_rng(3), arrival_blocks(START_US, 1, BLOCK, 100_000)[0], context(params))
+    idle, cars = np.array(gen._idle), gen.cars
+    _, miles = bearing_and_miles(cars.lat[idle], cars.lon[idle], cars.home_lat[idle], cars.home_lon[idle])
+    away = miles > 1e-6
+    assert abs(away.mean() - 0.5) < 0.03  # ~3,900 idle cars: 0.5 +- 0.03
+    assert miles[away].min() > 1.99 and miles[away].max() < 12.01  # the errand range, 2-12 mi
+
+
+def test_prime_is_deterministic() -> None:
+    def state(seed: int) -> tuple[Any, ...]:
+        gen = TelematicsGenerator(WARM, np.random.default_rng(1))
+        gen.prime(np.random.default_rng(seed), context(WARM))
+        events = gen.generate(np.random.default_rng(2), arrival_blocks(START_US, 1, 64, 100_000)[0], context(WARM))
+        return [e.value["event_id"] for e in events], [e.value["payload"] for e in events]
+
+    assert state(5) == state(5) != state(6)
 
 
 def test_same_seed_same_events() -> None:
