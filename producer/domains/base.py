@@ -184,6 +184,9 @@ class StreamGenerator(ABC, Generic[P]):
     pacing_span_s: ClassVar[float | None] = None
     # integer parameters that size entity pools: a virtual partition holds its share of each
     pool_fields: ClassVar[tuple[str, ...]] = ()
+    # event seconds of burn-in before the clock start, after `prime`: enough for held follow-ups and
+    # pacing's learned yield to settle; state that takes longer is primed, or lengthens this
+    burn_in_s: ClassVar[float] = 30.0
 
     def __init__(self, params: P, rng: np.random.Generator) -> None:
         self.params = params

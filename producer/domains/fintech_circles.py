@@ -213,6 +213,9 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
     )
     patterns = ("collusion", "fraud")
     pool_fields = ("max_active_circles", "num_users")
+    # a circle's steps (joins, contributions, payouts) follow over minutes, and the circles in flight
+    # take that long to reach their steady mix: 30 s leaves the first minute's windows 10-18% off
+    burn_in_s = 120.0
     # one circle event per arrival + a transaction pair per money step: 2.5798 (see expected_events_per_arrival)
     events_per_arrival: ClassVar[float] = 1.0 + 2.0 * MONEY_STEP_SHARE_AT_DEFAULTS
 

@@ -56,8 +56,7 @@ PACING_SAMPLES = 4  # rate samples over the horizon (a phase change inside it is
 # block keeps this share of the past, and the generator's own mean counts as one arrival's worth
 FORGET = 0.8
 MIN_ARRIVALS = 0.1  # the arrival rate's floor, as a share of the nominal one
-# warm start: the burn-in runs this long in event time before the clock start, capped in events
-WARM_EVENT_SECONDS = 120.0
+# warm start: the burn-in (a generator's burn_in_s of event time before the clock start) is capped in events
 WARM_EVENTS = 10_000
 
 
@@ -200,14 +199,14 @@ class StreamSource:
 
         Its events dated before the start are dropped; later ones stay held and come out in order.
         The generator first primes its slow-mixing state (StreamGenerator.prime). Its length is
-        WARM_EVENT_SECONDS of event time, shorter when that would cost this partition over WARM_EVENTS.
+        the generator's `burn_in_s` of event time, shorter when that would cost this partition over WARM_EVENTS.
         """
         self.warm = True
         rate = self.target(0.0, 1.0)  # the timeline holds the first instant before the start
         if not rate > 0:
             self.stagger = True
             return
-        self.tau = -min(WARM_EVENT_SECONDS * 1e6 / self.us_per_tau, WARM_EVENTS / rate)
+        self.tau = -min(self.cls.burn_in_s * 1e6 / self.us_per_tau, WARM_EVENTS / rate)
         at_us, per_event_second = self.start_us + int(self.tau * self.us_per_tau), rate * 1e6 / self.us_per_tau
         ctx = dataclasses.replace(self._context(self.tau), time_us=at_us, event_rate=per_event_second)
         self.generator.prime(self._seed(_PRIME), ctx)
