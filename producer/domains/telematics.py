@@ -23,8 +23,10 @@ Warm start (`prime`, before the scheduler's burn-in): at the first arrivals, who
 pool, the pool is filled as a long-running process has it (telematics_warm): about half of the
 parked cars at an errand, the trips in flight length-biased (plan P with odds P + 1), each having
 emitted a uniform 0..P of its events over a span ending an exponential gap before the first
-arrival, and the most recently idle drivers still resting. Each trip's history is replayed unseen by
-the driving steps themselves, so its sequence number, miles, position, speed, counts and windows
+arrival, and the most recently idle drivers still resting. Each trip's history is replayed unseen:
+what the schedule and the driving steps draw per event (instants, types, crash, speeding window) is
+drawn for all its events at once, and only the car's motion is stepped, by the driving steps' own
+kernel (telematics_tables.move), so its sequence number, miles, position, speed, counts and windows
 are those it would have reached; nothing is emitted, and every later arrival is one event as before.
 """
 
@@ -77,12 +79,11 @@ from producer.domains.telematics_tables import (
 )
 from producer.domains.telematics_warm import (
     CANDIDATES,
-    MAX_HISTORY_STEPS,
-    History,
     in_flight_count,
     in_flight_plans,
     park_cars,
     planned_events,
+    replay,
     rests,
 )
 
@@ -360,7 +361,12 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
         plans, done = in_flight_plans(rng, candidates, n)
         slots = np.array([self._free.pop() for _ in range(n)], dtype=np.int64)
         drivers = np.array([self._idle.popleft() for _ in range(n)], dtype=np.int64)
-        seq, left = self._replay_history(rng, ctx, slots, drivers, plans, done, spacing, now_us)
+        prof, sport = self.cars.profile[drivers], self.cars.sportiness[drivers]
+        odds = np.stack([type_weights(p, prof, sport, np.full(n, night)) for night in (False, True)])
+        night_of = lambda t: self._local_clock(t)[2]  # noqa: E731
+        seq, left = replay(
+            rng, ctx, self.trips, self.cars, slots, drivers, plans, done, odds, night_of, spacing, now_us
+        )
         for s, dv, k, remaining in zip(slots.tolist(), drivers.tolist(), seq.tolist(), left.tolist()):
             self._where[s] = len(self._active)
             self._active.append(s)
@@ -369,44 +375,6 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
         rested = rests(rng, self._idle, now_us, target / spacing / (mean_plan + 2.0), p.trip_start_prob)
         for dv, at in zip(self._idle, rested.tolist()):
             self._rest_until[dv] = at
-
-    def _replay_history(
-        self,
-        rng: np.random.Generator,
-        ctx: BlockContext[TelematicsParams],
-        slots: np.ndarray,
-        drivers: np.ndarray,
-        plans: np.ndarray,
-        done: np.ndarray,
-        spacing: float,
-        now_us: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Start trips in flight and drive each through the events it emitted before `now_us`: seq and left of each.
-
-        The steps are arrivals' own (types, values, crashes and speeding windows as drawn there),
-        one driving event per trip at a time (a stride of several when histories exceed
-        MAX_HISTORY_STEPS: each step then stands for its events in counts and odds); nothing is assembled.
-        """
-        n, trips, cars = len(slots), self.trips, self.cars
-        history, out, rows = History(rng, done, spacing, now_us), trips.block_outputs(n), np.arange(n)
-        u, z = rng.random((4, n)), rng.standard_normal((1, n))
-        trips.start(rng, rows, slots, cars, drivers, history.start_us(), plans, u, z, out)
-        crash_odds = min(1.0, ctx.params.crash_rate * ctx.boost("crash"))
-        stride = max(1, -(-int(done.max(initial=0)) // MAX_HISTORY_STEPS))
-        seq, left = np.zeros(n, np.int64), plans.copy()
-        for j in range(1, -(-int(done.max(initial=0)) // stride) + 1):
-            idx = rows[(done > seq) & (left > 0)]  # a crash ends a trip's driving
-            m, d = len(idx), drivers[idx]
-            to = np.minimum(j * stride, done[idx])
-            events, t = to - seq[idx], history.advance(rng, idx, to)
-            u, z = rng.random((10, m)), rng.standard_normal((2, m))
-            crash = rng.random(m) * plans[idx] < crash_odds * events  # as the schedule: odds rate / planned events
-            night, prof = self._local_clock(t)[2], cars.profile[d]
-            typ = pick_rows(type_weights(ctx.params, prof, cars.sportiness[d], night), u[0])
-            value = event_values(typ, prof, u[5])
-            trips.drive(ctx, idx, slots[idx], t, to, crash, typ, value, night, prof, spacing, u, z, out, events)
-            seq[idx], left[idx] = to, np.where(crash, 0, plans[idx] - to)
-        return seq, left
 
     def _pool_target(self, times: np.ndarray) -> tuple[int, float]:
         """Target number of active trips and the resulting event-time spacing of a trip's events (s)."""

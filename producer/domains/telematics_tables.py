@@ -8,7 +8,7 @@ the speed dynamics and the time-zone rules are ours.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -172,8 +172,97 @@ def event_values(typ: np.ndarray, prof: np.ndarray, u: np.ndarray) -> np.ndarray
     return np.round(np.minimum(scaled, VALUE_CAP[typ]), 2)
 
 
-def _span(bounds: tuple[float, float], u: np.ndarray) -> np.ndarray:
+def span(bounds: tuple[float, float], u: np.ndarray) -> np.ndarray:
+    """Uniform values over `bounds` from uniforms `u`."""
     return bounds[0] + u * (bounds[1] - bounds[0])
+
+
+def speed_cap(p: Any, posted: np.ndarray) -> np.ndarray:
+    """Fastest ordinary driving on roads posted at `posted` mph: just below the over-speed threshold."""
+    over_speed = p.over_speed_mph
+    return np.clip(posted + (over_speed.min_mph - 1.0), p.min_speed_mph, max(p.max_speed_mph, p.min_speed_mph))
+
+
+def over_speed(p: Any, posted: np.ndarray, prof: np.ndarray, burst: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Miles per hour over the limit of speeding events: the archetype's range, or a sustained window's."""
+    limits = p.over_speed_mph
+    over = np.minimum(
+        span((limits.min_mph, limits.max_mph), u) * OVER_SPEED_FACTOR[prof],
+        np.maximum(p.max_speed_mph - posted, limits.min_mph),
+    )
+    return np.round(np.where(burst, span(SUSTAINED_OVER_SPEED, u), over), 1)
+
+
+class Segment(NamedTuple):
+    """What moves a car over one segment (arrays, one per segment) apart from where the car is and how fast."""
+
+    dt: np.ndarray  # seconds since the car's previous event
+    memory: np.ndarray  # share of the speed's deviation from cruise kept over dt
+    noise: np.ndarray  # speed shock (mph)
+    tailgating: np.ndarray
+    speeding: np.ndarray
+    forced: np.ndarray  # the reported speed of a speeding event (mph): posted + over
+    pull: np.ndarray  # share of the heading's error toward the destination corrected over dt
+    swing: np.ndarray  # heading shock (degrees)
+    turn: np.ndarray  # an aggressive turn's heading change (degrees), else 0
+    keep: np.ndarray  # share of speed kept after the event: braking's, 0 after a crash, else 1
+    harsh: np.ndarray  # a harsh acceleration
+
+
+def segment(
+    dt: np.ndarray, typ: np.ndarray, crash: np.ndarray, forced: np.ndarray, u: np.ndarray, z: np.ndarray
+) -> Segment:
+    """The segments ending at driving events of types typ, from their uniforms u[2:5] and normals z[0:2]."""
+    steps = np.minimum(dt, 3600.0) / REFERENCE_S  # the processes forget over time, not over events
+    memory = SPEED_MEMORY**steps
+    noise = SPEED_NOISE_MPH * np.sqrt((1.0 - memory * memory) / (1.0 - SPEED_MEMORY**2))
+    turn = np.where(typ == AGGRESSIVE_TURN, np.where(u[2] < 0.5, -1.0, 1.0) * span(TURN_DEG, u[3]), 0.0)
+    keep = np.where(crash, 0.0, np.where(typ == HARD_BRAKING, span(BRAKE_KEEP, u[4]), 1.0))
+    return Segment(
+        dt,
+        memory,
+        noise * z[0],
+        typ == TAILGATING,
+        typ == SPEEDING,
+        forced,
+        1.0 - (1.0 - HEADING_PULL) ** steps,
+        np.minimum(HEADING_NOISE_DEG * np.sqrt(steps), 45.0) * z[1],
+        turn,
+        keep,
+        typ == HARSH_ACCELERATION,
+    )
+
+
+def move(
+    seg: Segment,
+    v: np.ndarray,
+    h: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    dest_lat: np.ndarray,
+    dest_lon: np.ndarray,
+    cruise: np.ndarray,
+    cap: np.ndarray,
+    min_mph: float,
+) -> tuple[np.ndarray, ...]:
+    """Drive cars over segments: speed, heading, latitude, longitude, speed after the event, miles.
+
+    Speed is an AR(1) around the cruise speed (bounded by min_mph and cap), the heading turns toward
+    the destination, and the car moves at that speed on that heading for dt. The warm start's replay
+    calls this once per step of few operations, so it does only what depends on the car's state.
+    """
+    v = np.minimum(np.maximum(cruise + seg.memory * (v - cruise) + seg.noise, min_mph), cap)  # as np.clip
+    v = np.where(seg.tailgating, np.minimum(np.maximum(v, TAILGATING_MIN_MPH), cap), v)
+    speed = np.where(seg.speeding, seg.forced, v).round(1)
+    north = np.radians(dest_lat - lat)  # bearing to the destination, as bearing_and_miles
+    east = np.radians(dest_lon - lon) * np.cos(np.radians((lat + dest_lat) / 2))
+    bearing = np.degrees(np.arctan2(east, north)) % 360.0
+    h = h + seg.pull * ((bearing - h + 540.0) % 360.0 - 180.0) + seg.swing + seg.turn
+    heading = np.rint(h) % 360.0
+    miles = speed * seg.dt / 3600.0
+    lat, lon = advance(lat, lon, heading, miles)
+    after = np.where(seg.harsh, np.minimum(speed * 1.25 + 5.0, cap), speed * seg.keep)
+    return speed, heading, lat.round(7), lon.round(7), after, miles
 
 
 class CarPool:
@@ -244,7 +333,7 @@ class TripPool:
         lat, lon = cars.lat[d], cars.lon[d]
         self.lat[s], self.lon[s] = lat, lon
         _, from_home = bearing_and_miles(lat, lon, cars.home_lat[d], cars.home_lon[d])
-        errand_lat, errand_lon = advance(lat, lon, u[0] * 360.0, _span(ERRAND_MI, u[1]))
+        errand_lat, errand_lon = advance(lat, lon, u[0] * 360.0, span(ERRAND_MI, u[1]))
         away = from_home >= HOME_RADIUS_MI
         self.dest_lat[s] = np.where(away, cars.home_lat[d], errand_lat)
         self.dest_lon[s] = np.where(away, cars.home_lon[d], errand_lon)
@@ -252,7 +341,7 @@ class TripPool:
         self.heading[s] = (bearing + 30.0 * z[0]) % 360.0
         self.v[s] = 0.0
         posted = POSTED_MPH[pick(POSTED_P, u[2])]
-        self.posted[s], self.cruise[s] = posted, posted * _span(CRUISE_SHARE, u[3])
+        self.posted[s], self.cruise[s] = posted, posted * span(CRUISE_SHARE, u[3])
         self.plan[s], self.crash[s], self.burst_lo[s], self.burst_hi[s] = plan, False, 0, 0
         self.crash_injected[s] = self.burst_injected[s] = False
         self.counts[s] = 0
@@ -275,20 +364,18 @@ class TripPool:
         u: np.ndarray,
         z: np.ndarray,
         out: dict[str, np.ndarray],
-        events: np.ndarray | int = 1,
     ) -> None:
         """One driving event per trip: the segment since its previous event, driven at speed_mph on heading_deg.
 
         `typ` and `value` are the drawn type and type-specific value; a crash (decided by the
         schedule: it ends the trip) or a sustained-speeding window overrides them. A window opens at
         any event with odds rate / planned events, once per trip, so a trip has one with odds ~rate.
-        `events` > 1 (a warm start's replayed history) makes the segment stand for that many events.
         """
         p = ctx.params
         dt = (t - self.last[s]) / 1e6
         odds = min(1.0, p.sustained_speeding_rate * ctx.boost("sustained_speeding"))
-        opens = (self.burst_hi[s] == 0) & (u[7] * self.plan[s] < odds * events)
-        length = np.maximum(3, np.rint(_span(SUSTAINED_MINUTES, u[8]) * 60.0 / spacing)).astype(np.int64)
+        opens = (self.burst_hi[s] == 0) & (u[7] * self.plan[s] < odds)
+        length = np.maximum(3, np.rint(span(SUSTAINED_MINUTES, u[8]) * 60.0 / spacing)).astype(np.int64)
         self.burst_lo[s] = np.where(opens, seq, self.burst_lo[s])
         self.burst_hi[s] = np.where(opens, seq + length, self.burst_hi[s])
         self.burst_injected[s] = np.where(opens, ctx.injects("sustained_speeding"), self.burst_injected[s])
@@ -296,49 +383,34 @@ class TripPool:
         self.crash[s] |= crash
         self.crash_injected[s] |= crash & ctx.injects("crash")
         typ = np.where(crash, HARD_BRAKING, np.where(burst, SPEEDING, typ))
-        posted, cruise, over_speed = self.posted[s], self.cruise[s], p.over_speed_mph
-        cap = np.clip(posted + (over_speed.min_mph - 1.0), p.min_speed_mph, max(p.max_speed_mph, p.min_speed_mph))
-        steps = np.minimum(dt, 3600.0) / REFERENCE_S  # the processes forget over time, not over events
-        memory = SPEED_MEMORY**steps
-        noise = SPEED_NOISE_MPH * np.sqrt((1.0 - memory * memory) / (1.0 - SPEED_MEMORY**2))
-        v = np.clip(cruise + memory * (self.v[s] - cruise) + noise * z[0], p.min_speed_mph, cap)
-        tailgating, speeding, braking = typ == TAILGATING, typ == SPEEDING, typ == HARD_BRAKING
-        v = np.where(tailgating, np.minimum(np.maximum(v, TAILGATING_MIN_MPH), cap), v)
-        over = np.minimum(
-            _span((over_speed.min_mph, over_speed.max_mph), u[1]) * OVER_SPEED_FACTOR[prof],
-            np.maximum(p.max_speed_mph - posted, over_speed.min_mph),
+        posted, cap = self.posted[s], speed_cap(p, self.posted[s])
+        speeding, braking, turn, left = typ == SPEEDING, typ == HARD_BRAKING, typ == AGGRESSIVE_TURN, u[2] < 0.5
+        over = over_speed(p, posted, prof, burst, u[1])
+        seg = segment(dt, typ, crash, posted + over, u, z)
+        speed, heading, lat, lon, self.v[s], miles = move(
+            seg,
+            self.v[s],
+            self.heading[s],
+            self.lat[s],
+            self.lon[s],
+            self.dest_lat[s],
+            self.dest_lon[s],
+            self.cruise[s],
+            cap,
+            p.min_speed_mph,
         )
-        over = np.round(np.where(burst, _span(SUSTAINED_OVER_SPEED, u[1]), over), 1)
-        speed = np.round(np.where(speeding, posted + over, v), 1)
-        bearing, _ = bearing_and_miles(self.lat[s], self.lon[s], self.dest_lat[s], self.dest_lon[s])
-        h = self.heading[s]
-        h = (
-            h
-            + (1.0 - (1.0 - HEADING_PULL) ** steps) * ((bearing - h + 540.0) % 360.0 - 180.0)
-            + np.minimum(HEADING_NOISE_DEG * np.sqrt(steps), 45.0) * z[1]
-        )
-        left = u[2] < 0.5
-        turn = typ == AGGRESSIVE_TURN
-        h = np.where(turn, h + np.where(left, -1.0, 1.0) * _span(TURN_DEG, u[3]), h)
-        heading = np.rint(h) % 360.0
-        miles = speed * dt / 3600.0
-        lat, lon = advance(self.lat[s], self.lon[s], heading, miles)
-        lat, lon = np.round(lat, 7), np.round(lon, 7)
-        after = np.where(braking, speed * _span(BRAKE_KEEP, u[4]), speed)
-        after = np.where(typ == HARSH_ACCELERATION, np.minimum(speed * 1.25 + 5.0, cap), after)
-        self.v[s] = np.where(crash, 0.0, after)
         self.heading[s], self.lat[s], self.lon[s], self.last[s] = heading, lat, lon, t
-        self.counts[s, typ] += events
+        self.counts[s, typ] += 1
         acc = self.acc
         total = acc[s] + np.column_stack(
-            (miles, dt, dt * night, miles * night, dt * speeding, dt * tailgating, np.zeros_like(dt), burst * events)
+            (miles, dt, dt * night, miles * night, dt * speeding, dt * seg.tailgating, np.zeros_like(dt), burst)
         )
         total[:, MAX_SPEED] = np.maximum(acc[s, MAX_SPEED], speed)
         acc[s] = total
         out["type"][idx], out["seq"][idx], out["trip"][idx] = typ, seq, self.trip[s]
         out["lat"][idx], out["lon"][idx], out["speed"][idx], out["heading"][idx] = lat, lon, speed, heading
         out["posted"][idx], out["miles"][idx], out["dt"][idx] = posted, np.round(total[:, MILES], 6), dt
-        out["value"][idx] = np.where(speeding, over, np.where(crash, np.round(_span(CRASH_G, u[5]), 2), value))
+        out["value"][idx] = np.where(speeding, over, np.where(crash, np.round(span(CRASH_G, u[5]), 2), value))
         out["flag"][idx] = np.where(braking, (u[6] < ABS_SHARE) | crash, turn & left)
         out["pattern"][idx] = np.where(crash, CRASH, np.where(burst, SUSTAINED, NO_PATTERN))
         out["injected"][idx] = np.where(crash, self.crash_injected[s], burst & self.burst_injected[s])
