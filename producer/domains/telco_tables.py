@@ -486,6 +486,37 @@ def expected_events_per_arrival(p: AccountParams) -> float:
     return p.new_account_rate * (1 + voice + home_internet + eips) + (1 - p.new_account_rate)
 
 
+def mean_score(p: AccountParams, tables: dict[str, Any], tenure: Any, payment: Any, service: Any) -> Any:
+    """churn_risk_score before its noise: base + tenure term + payment-method and service-type risks."""
+    c = p.churn_risk
+    return (
+        c.base
+        + c.tenure_weight * np.exp(-tenure / c.tenure_decay_months)
+        + tables["payment_risk"][payment]
+        + tables["service_risk"][service]
+    )
+
+
+def onboarding_risk(
+    p: AccountParams, tables: dict[str, Any], u: np.ndarray, noise: np.ndarray, replay: bool
+) -> dict[str, np.ndarray]:
+    """What a new customer's churn risk depends on, from draw_customers' uniforms u and normal noise."""
+    a = len(noise)
+    months = np.zeros(a) if replay else 12 * (draw(tables["tenure"], u[0]) + u[1])
+    payment, multiple = draw(tables["payment"], u[4]), draw(tables["multiple"], u[5])
+    home = (multiple == 2) | (u[6] < p.home_internet_share)  # no phone service: internet only
+    service = np.where(multiple == 2, 2, np.where(home, 1, 0))
+    score = mean_score(p, tables, months.astype(np.int64), payment, service) + p.churn_risk.noise_std * noise
+    return {
+        "months": months,
+        "payment": payment,
+        "multiple": multiple,
+        "home": home,
+        "service": service,
+        "score": np.round(np.clip(score, SCORE_FLOOR, SCORE_CAP), 4),
+    }
+
+
 def draw_customers(
     rng: np.random.Generator,
     p: AccountParams,
@@ -494,39 +525,29 @@ def draw_customers(
     anchor_us: int,
     start_us: np.ndarray | None = None,
     ids: bool = True,
+    risk: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Attributes and churn risk of `a` new customers. Compressed mode: tenure from tenure_weights, customer
     since that long before anchor_us; replay (start_us given): brand-new customers of tenure 0 since that day.
-    Without ids (the warm start's candidates, most of them rejected) account and customer ids are left out."""
+    The warm start passes `risk` (onboarding_risk's columns, drawn and accepted already) and no ids."""
     u, z = rng.random((9 + len(ADD_ONS), a)), rng.standard_normal((2, a))
-    months = 12 * (draw(tables["tenure"], u[0]) + u[1]) if start_us is None else np.zeros(a)
-    tenure = months.astype(np.int64)  # exact tenure; whole months in the payload
-    charges = np.rint((20 + 20 * draw(tables["charges"], u[2]) + 20 * u[3]) * 100).astype(np.int64)
-    payment, multiple = draw(tables["payment"], u[4]), draw(tables["multiple"], u[5])
+    if risk is None:
+        risk = onboarding_risk(p, tables, u, z[0], start_us is not None)
+    months, multiple = risk["months"], risk["multiple"]
     voice = np.choose(multiple, [1, np.minimum(1 + rng.geometric(EXTRA_LINES_P, a), 5), 0])
-    home = (multiple == 2) | (u[6] < p.home_internet_share)  # no phone service: internet only
-    service = np.where(voice == 0, 2, np.where(home, 1, 0))
-    c = p.churn_risk
-    score = (
-        c.base
-        + c.tenure_weight * np.exp(-tenure / c.tenure_decay_months)
-        + tables["payment_risk"][payment]
-        + tables["service_risk"][service]
-        + c.noise_std * z[0]
-    )
     drawn = uuids(rng, 2 * a) if ids else []  # before patience's draws, as ever
     since = (anchor_us - (months * MONTH_US).astype(np.int64) if start_us is None else start_us) // DAY_US * DAY_US
     out = {
-        "tenure": tenure,
-        "charges": charges,
-        "payment": payment,
+        "tenure": months.astype(np.int64),  # exact tenure; whole months in the payload
+        "charges": np.rint((20 + 20 * draw(tables["charges"], u[2]) + 20 * u[3]) * 100).astype(np.int64),
+        "payment": risk["payment"],
         "voice": voice,
-        "home": home,
-        "service": service,
+        "home": risk["home"],
+        "service": risk["service"],
         "plan": u[7] < p.device_payment_plan_rate,
         "paperless": u[8] < p.paperless_billing_rate,
         "add_ons": (u[9:] < tables["add_ons"][:, None]).T,
-        "score": np.round(np.clip(score, SCORE_FLOOR, SCORE_CAP), 4),
+        "score": risk["score"],
         "trust": np.round(np.clip(72.0 + 12.0 * z[1], 5.0, 98.0), 2),
         "patience": np.round(np.clip(rng.beta(2.2, 2.0, a), 0.02, 0.98), 4),
         "since": since,
