@@ -272,7 +272,9 @@ class Run:
             from producer.encoding.avro import schemaless_encoder
             from producer.sinks.file import FileSink
 
-            return FileSink(self.stats, s.out, s.output_format), lambda topic, schema: schemaless_encoder(schema)
+            return FileSink(self.stats, s.out, s.output_format), lambda topic, schema, names: schemaless_encoder(
+                schema, names
+            )
         if s.sink == "stdout":
             from producer.sinks.stdout import StdoutSink
 

@@ -6,7 +6,8 @@ interpretation is most of the cost. Here each record type becomes one straight-l
 the result is checked byte for byte against fastavro in the tests. Supported: null, boolean, int,
 long, float, double, bytes, string, records, enums, arrays, maps, fixed, unions (None, tuple
 notation or type dispatch), and the logical types datagen uses (uuid, timestamp-micros/millis,
-decimal, date).
+decimal, date). A top-level union field may also be *tagged*: its branch named by another field
+of the same record (an event's payload by its event_type), so the value needs no conversion first.
 """
 
 from __future__ import annotations
@@ -122,7 +123,10 @@ def uuid_str(value: Any) -> str:
 class _Compiler:
     """Turns a parsed schema into the source of one function per named type."""
 
-    def __init__(self) -> None:
+    def __init__(self, tags: dict[str, tuple[str, dict[str, str]]] | None = None) -> None:
+        # union fields of the top record whose branch another field names: field -> (tag field, tag -> branch)
+        self.tags = tags or {}
+        self.tables: list[str] = []  # constants holding tag value -> function name, to resolve after exec
         self.named: dict[str, Any] = {}
         self.functions: dict[str, str] = {}
         self.constants: dict[str, Any] = {}
@@ -228,10 +232,13 @@ class _Compiler:
         for name, (prefix, encode) in table.items():
             lines.append(f"        if name == {name!r}: return {prefix!r} + {encode}")
         lines.append("        raise ValueError(f'unknown union branch {name!r}')")
+        dict_like = [b for b in branches if isinstance(b, dict) and b.get("type") in ("record", "map")]
         for name, (prefix, encode) in table.items():
             branch = branches[names[name]]
             check: str | None
-            if isinstance(branch, dict) and branch.get("type") == "record":
+            if isinstance(branch, dict) and branch.get("type") == "record" and len(dict_like) == 1:
+                check = "type(v) is dict"  # the only branch a dict can be (as the truth in [null, Truth])
+            elif isinstance(branch, dict) and branch.get("type") == "record":
                 # a plain dict picks the first record branch whose required fields it carries
                 required = frozenset(f["name"] for f in branch["fields"] if "default" not in f)
                 fields = self.constant(required, "F")
@@ -243,6 +250,21 @@ class _Compiler:
         lines.append("    raise ValueError(f'no union branch for {type(v).__name__}')")
         self.functions[fn] = "\n".join(lines)
         return f"{fn}({value})"
+
+    def tagged(self, branches: list[Any], field: str, tag: str, choice: dict[str, str], namespace: str) -> str:
+        """A union field whose branch `d[tag]` names through `choice` (tag value -> branch name)."""
+        index = {self.branch_name(branch, namespace): i for i, branch in enumerate(branches)}
+        table = {}
+        for value, branch in choice.items():
+            at = index[branch]
+            fn = self.fresh("t")
+            self.functions[fn] = (
+                f"def {fn}(v):\n    return {long_bytes(at)!r} + {self.expr(branches[at], 'v', namespace)}"
+            )
+            table[value] = fn
+        lookup = self.constant(table, "T")  # names now; compile_encoder puts the functions in once defined
+        self.tables.append(lookup)
+        return f"{lookup}[d[{tag!r}]](d[{field!r}])"
 
     def branch_name(self, branch: Any, namespace: str) -> str:
         if isinstance(branch, str):
@@ -258,7 +280,13 @@ class _Compiler:
         fn = self.fresh("r")
         self.named[name] = fn
         inner_ns = name.rsplit(".", 1)[0] if "." in name else ""
-        parts = [self.expr(field["type"], f"d[{field['name']!r}]", inner_ns) for field in schema["fields"]]
+        tags, self.tags = self.tags, {}  # tags apply to the top record only
+        parts = [
+            self.tagged(field["type"], field["name"], *tags[field["name"]], inner_ns)
+            if field["name"] in tags
+            else self.expr(field["type"], f"d[{field['name']!r}]", inner_ns)
+            for field in schema["fields"]
+        ]
         body = "b''.join((" + ", ".join(parts) + ",))" if parts else "b''"
         self.functions[fn] = f"def {fn}(d):\n    return {body}"
         return fn
@@ -278,13 +306,17 @@ _PY_CHECKS = {
 }
 
 
-def compile_encoder(schema: dict[str, Any], memo: tuple[str, ...] = ()) -> Callable[[dict[str, Any]], bytes]:
+def compile_encoder(
+    schema: dict[str, Any], memo: tuple[str, ...] = (), tags: dict[str, tuple[str, dict[str, str]]] | None = None
+) -> Callable[[dict[str, Any]], bytes]:
     """An encoder writing the schemaless Avro body of one record of `schema`.
 
     Record types named in `memo` (full names) are memoised on their field values: use it for small
-    records whose values repeat a lot, like datagen.Truth.
+    records whose values repeat a lot, like datagen.Truth. `tags` maps a union field of the top
+    record to (tag field, tag value -> branch full name): its value is then encoded as that branch,
+    chosen by the tag field's value (an event's payload by its event_type).
     """
-    compiler = _Compiler()
+    compiler = _Compiler(tags)
     top = compiler.record(schema, schema.get("namespace", ""))
     namespace: dict[str, Any] = {
         "long_bytes": long_bytes,
@@ -303,6 +335,8 @@ def compile_encoder(schema: dict[str, Any], memo: tuple[str, ...] = ()) -> Calla
     }
     source = "\n\n".join(compiler.functions.values())
     exec(compile(source, f"<avro encoder {schema.get('name')}>", "exec"), namespace)
+    for table in compiler.tables:
+        namespace[table].update({value: namespace[fn] for value, fn in namespace[table].items()})
     for full in memo:
         fn = compiler.named.get(full)
         if fn is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from producer.domains.base import Event, StreamSpec
-from producer.encoding.avro import Encode, avro_value
+from producer.encoding.avro import Encode
 from producer.encoding.episodes import DriftSchedule, EpisodeTracker, drift_record, episode_record
 from producer.encoding.jsonl import encode_json
 from producer.encoding.schemas import GROUND_TRUTH_SCHEMA, schema_text
@@ -19,7 +19,8 @@ GROUND_TRUTH = "ground-truth"
 _NEVER = 1 << 62  # an event time no event reaches
 
 # builds the value encoder of one topic from (topic, schema file)
-EncoderFactory = Callable[[str, str], Encode]
+# (topic, schema file, event_type -> payload record name or None) -> encoder of event values
+EncoderFactory = Callable[[str, str, dict[str, str] | None], Encode]
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Encoding:
         if self.labels == "topic":
             if self.fmt == "avro":
                 assert self._avro_factory is not None
-                self._truth_encode = self._avro_factory(self.ground_truth_topic, GROUND_TRUTH_SCHEMA)
+                self._truth_encode = self._avro_factory(self.ground_truth_topic, GROUND_TRUTH_SCHEMA, None)
             else:
                 self._truth_encode = encode_json
 
@@ -78,9 +79,7 @@ class Encoding:
         if self.fmt == "jsonl":
             return encode_json
         assert self._avro_factory is not None
-        raw = self._avro_factory(self.topic(spec.name), spec.schema)
-        names = spec.event_types
-        return lambda value: raw(avro_value(value, names))
+        return self._avro_factory(self.topic(spec.name), spec.schema, spec.event_types)
 
     def encode(self, events: list[Event]) -> list[Record]:
         """Records for a batch of events, in the batch's order (label records after their event)."""

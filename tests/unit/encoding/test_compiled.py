@@ -44,6 +44,20 @@ def test_every_stream_encodes_identically_to_fastavro(stream, events_by_stream):
 
 
 @pytest.mark.parametrize("stream", sorted(SPECS))
+def test_event_values_encode_as_their_event_type_names_without_conversion(stream, events_by_stream):
+    """The tagged encoder (payload branch by event_type) takes generators' values as they are."""
+    spec = SPECS[stream]
+    tagged, generic = schemaless_encoder(spec.schema, spec.event_types), fastavro_encoder(spec.schema)
+    types = set()
+    for event in events_by_stream[stream]:
+        types.add(event.value["event_type"])
+        unlabelled = {**event.value, "truth": None}  # --labels topic/off
+        for value in (event.value, unlabelled):
+            assert tagged(value) == generic(avro_value(value, spec.event_types)), event.value["event_type"]
+    assert types, f"no {stream} events in the sample"
+
+
+@pytest.mark.parametrize("stream", sorted(SPECS))
 def test_injected_truth_encodes_identically_to_fastavro(stream, events_by_stream):
     """steady_state injects nothing: set truth.injected by hand, as on an injected episode's events."""
     spec = SPECS[stream]

@@ -82,7 +82,7 @@ def encoding(fmt: str, labels: str = "topic") -> tuple[Encoding, int]:
     loaded = load_scenario("drift_ramp")
     specs = output_specs(list(loaded.scenario.streams))
     schedule = DriftSchedule(loaded.scenario, loaded.params)
-    factory = (lambda topic, schema: schemaless_encoder(schema)) if fmt == "avro" else None
+    factory = (lambda topic, schema, names: schemaless_encoder(schema, names)) if fmt == "avro" else None
     enc = Encoding(specs, fmt, labels, "", factory, drifts=schedule)  # type: ignore[arg-type]
     return enc, loaded.scenario.clock.start_us
 
