@@ -410,7 +410,7 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
                 source_service=svc,
                 correlation_id=cid,
                 payload=payload,
-                truth=truths[lvl].copy(),
+                truth=truths[lvl],
             )
             payload["timestamp"] = value["timestamp"]
             emit(Event(stream, cid, t, value))

@@ -523,7 +523,7 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
                         source_service=svc,
                         correlation_id=corr,
                         payload=payload,
-                        truth=truth.copy(),
+                        truth=truth,
                     ),
                 )
             )
@@ -593,7 +593,7 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
                 "device_type": dev_type,
                 "geo_location": {"latitude": lat, "longitude": lon, "country": country, "city": city, "state": state},
             },
-            truth=truth.copy(),
+            truth=truth,
         )
         initiated["payload"]["initiated_at"] = initiated["timestamp"]
         done_us = t + proc_ms * 1000
@@ -614,7 +614,7 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
                 "completed_at": None,
                 "processing_time_ms": proc_ms,
             },
-            truth=truth.copy(),
+            truth=truth,
         )
         completed["payload"]["completed_at"] = completed["timestamp"]
         return [Event(spec.name, uid, t, initiated), Event(spec.name, uid, done_us, completed)]

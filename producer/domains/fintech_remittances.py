@@ -374,7 +374,7 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
                 source_service=svc,
                 correlation_id=ids[2 * i + 1],
                 payload=payload,
-                truth=truth.copy(),
+                truth=truth,
             )
             payload["updated_at"] = value["timestamp"]
             out.append(Event(self.spec.name, PAIR_KEY, at, value))
@@ -503,7 +503,7 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             source_service=self.spec.source_service,
             correlation_id=corr,
             payload=payload,
-            truth=truths[kind].copy(),
+            truth=truths[kind],
         )
         payload["initiated_at"] = value["timestamp"]
         return Event(self.spec.name, sender, t, value), record
@@ -597,7 +597,7 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             source_service=self.spec.source_service,
             correlation_id=corr,
             payload=payload,
-            truth=truths[kind].copy(),
+            truth=truths[kind],
         )
         payload[at] = value["timestamp"]
         return Event(self.spec.name, sender, t, value), done

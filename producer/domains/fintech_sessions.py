@@ -439,7 +439,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
                 source_service=svc,
                 correlation_id=corrs[i],
                 payload=payload,
-                truth=truth.copy(),
+                truth=truth,
             )
             payload["attempted_at"] = value["timestamp"]
             emit(Event(stream, uid[i], t, value))
@@ -474,7 +474,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
                 source_service=svc,
                 correlation_id=corrs[i],
                 payload=payload,
-                truth=truth.copy(),
+                truth=truth,
             )
             payload[at] = value["timestamp"]
             emit(Event(stream, uid[i], t_answer, value))
@@ -497,7 +497,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
                 source_service=svc,
                 correlation_id=corrs[i],
                 payload=payload,
-                truth=truths[kinds[i]][injected[i]].copy(),
+                truth=truths[kinds[i]][injected[i]],
             )
             payload["started_at"] = value["timestamp"]
             emit(Event(stream, uid[i], t, value))
@@ -596,7 +596,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
                     source_service=svc,
                     correlation_id=corr,
                     payload=payload,
-                    truth=truths[k][inj].copy(),
+                    truth=truths[k][inj],
                 )
                 payload["performed_at"] = value["timestamp"]
                 emit(Event(stream, uid, at, value))
@@ -648,7 +648,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
                 source_service=svc,
                 correlation_id=corr,
                 payload=payload,
-                truth=truths[k][inj].copy(),
+                truth=truths[k][inj],
             )
             payload["ended_at"] = value["timestamp"]
             emit(Event(stream, uid, t, value))

@@ -459,7 +459,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
                 source_service=svc,
                 correlation_id=corr,
                 payload=payload,
-                truth=truth.copy(),
+                truth=truth,
             )
             payload["initiated_at"] = value["timestamp"]
             emit(Event(stream, uid, t, value))
@@ -483,7 +483,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
                     source_service=svc,
                     correlation_id=corr,
                     payload=payload,
-                    truth=truth.copy(),
+                    truth=truth,
                 )
                 payload["flagged_at"] = value["timestamp"]
                 emit(Event(stream, uid, t + fu, value))
@@ -525,7 +525,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
                 source_service=svc,
                 correlation_id=corr,
                 payload=payload,
-                truth=truth.copy(),
+                truth=truth,
             )
             payload[at] = value["timestamp"]
             emit(Event(stream, uid, t + fu + pu, value))

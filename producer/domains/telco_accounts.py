@@ -448,7 +448,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
                             source_service=svc,
                             correlation_id=corr,
                             payload=payload,
-                            truth=truth.copy(),
+                            truth=truth,
                         ),
                     )
                     for event_type, payload, truth, at in items

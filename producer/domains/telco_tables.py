@@ -468,7 +468,7 @@ def snapshot_events(
             source_service=source_service,
             correlation_id=event_id,
             payload=payload,
-            truth=truths[k][inj].copy(),
+            truth=truths[k][inj],
         )
         out.append(Event(stream, acct, t_us, value))
     return out

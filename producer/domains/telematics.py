@@ -575,7 +575,7 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
                             source_service=svc,
                             correlation_id=trip,
                             payload=payload,
-                            truth=truths[lv, pt, inj].copy(),
+                            truth=truths[lv, pt, inj],
                         ),
                     )
                 )
@@ -600,7 +600,7 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
                     source_service=t_svc,
                     correlation_id=trip,
                     payload=payload,
-                    truth=truths[lv, NO_PATTERN, False].copy(),
+                    truth=truths[lv, NO_PATTERN, False],
                 )
                 payload["started_at"] = value["timestamp"]
             else:
@@ -612,7 +612,7 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
                     source_service=t_svc,
                     correlation_id=trip,
                     payload=payload,
-                    truth=truths[lv, pt, inj].copy(),
+                    truth=truths[lv, pt, inj],
                 )
                 payload["completed_at"] = value["timestamp"]
             emit(Event(t_stream, uid, t, value))

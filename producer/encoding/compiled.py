@@ -345,9 +345,19 @@ def compile_encoder(
 
 
 def _memoised(encode: Callable[[dict[str, Any]], bytes]) -> Callable[[dict[str, Any]], bytes]:
+    """`encode` with its results cached: by the dict itself, then by its values.
+
+    Events share their truth dicts (one per label kind and block) and never change them (copy on
+    write), so the same object recurs: it is found by identity first, the entry holding it so its
+    id cannot be reused. A record must therefore not be changed in place after it was encoded.
+    """
     cache: dict[tuple, bytes] = {}
+    by_id: dict[int, tuple[dict[str, Any], bytes]] = {}
 
     def cached(d: dict[str, Any]) -> bytes:
+        hit = by_id.get(id(d))
+        if hit is not None and hit[0] is d:
+            return hit[1]
         try:
             key = tuple(d.items())
             found = cache.get(key)
@@ -358,6 +368,9 @@ def _memoised(encode: Callable[[dict[str, Any]], bytes]) -> Callable[[dict[str, 
             if len(cache) >= MEMO_LIMIT:
                 cache.clear()
             cache[key] = found
+        if len(by_id) >= MEMO_LIMIT:
+            by_id.clear()
+        by_id[id(d)] = (d, found)
         return found
 
     return cached

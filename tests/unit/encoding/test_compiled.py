@@ -6,6 +6,7 @@ import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from itertools import islice
+from pathlib import Path
 
 import fastavro
 import pytest
@@ -165,3 +166,45 @@ def test_memoised_records_stay_correct_when_values_change():
     encode = compile_encoder(schema, memo=("T",))
     for a, b in [(1, "x"), (1, "y"), (2, "x"), (1, "x")]:
         assert encode({"t": {"a": a, "b": b}}) == reference(schema, {"t": {"a": a, "b": b}})
+
+
+def test_no_stage_changes_a_truth_dict_after_its_event_was_made():
+    """The truth memo finds a dict by identity: every stage must copy on write, never edit in place.
+
+    Every stream with drift, injection and disorder (every_stream.yaml) is played through the
+    scheduler and the Avro encoding; each truth dict's items are recorded as its generator returns
+    it (before relabelling and disorder) and must be unchanged at the end, and the encoded bytes
+    must equal fastavro's.
+    """
+    from producer.domains import output_specs
+    from producer.encoding.pipeline import Encoding
+
+    loaded = load_scenario(str(Path(__file__).parents[2] / "fixtures" / "every_stream.yaml"))
+    source = EventSource(loaded)
+    specs = output_specs(list(loaded.scenario.streams))
+    encoding = Encoding(specs, "avro", "inline", "", lambda topic, schema, names: schemaless_encoder(schema, names))
+    generic = {spec.name: fastavro_encoder(spec.schema) for spec in specs}
+    seen: dict[int, tuple[dict, tuple]] = {}
+    shared = [0]
+
+    def snapshot(generate):
+        def recorded(*args, **kwargs):
+            out = generate(*args, **kwargs)
+            for event in out:
+                truth = event.value["truth"]
+                shared[0] += id(truth) in seen
+                seen.setdefault(id(truth), (truth, tuple(truth.items())))
+            return out
+
+        return recorded
+
+    for partition in source.sources:
+        partition.generator.generate = snapshot(partition.generator.generate)
+    while not source.ended:
+        events = source.take(2000)
+        for event, record in zip(events, encoding.encode(events), strict=True):
+            expected = generic[event.stream](avro_value(event.value, SPECS[event.stream].event_types))
+            assert record.value == expected, event.value["event_type"]
+    assert shared[0] > 0  # events do share truth dicts (else the identity path is never taken)
+    changed = [items for truth, items in seen.values() if tuple(truth.items()) != items]
+    assert not changed, changed[:3]
