@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import numpy as np
@@ -58,6 +60,9 @@ class Event(NamedTuple):
     def event_type(self) -> str:
         """The envelope's event type."""
         return self.value["event_type"]
+
+
+_TIME = itemgetter(Event._fields.index("time_us"))  # an event's time, as a sort key
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,10 +257,19 @@ class StreamGenerator(ABC, Generic[P]):
         """Events of this block in event-time order: everything due up to the horizon (the last arrival by default)."""
         produce = self.replay_arrivals if replay else self.arrivals
         produced = produce(rng, times_us, ctx) if len(times_us) else []
-        self._hold(produced)
         if horizon_us is None:
             horizon_us = int(times_us[-1]) if len(times_us) else -1
-        return self.release(horizon_us)
+        # most of a block is due at once: sort it (stable, so ties keep production order, as the
+        # sequence numbers would), hold only what lies beyond the horizon, and merge the due part
+        # with what was held before (earlier blocks first on ties): the order of a heap of all of it
+        produced.sort(key=_TIME)
+        cut = bisect.bisect_right(produced, horizon_us, key=_TIME)
+        self._hold(produced[cut:])
+        held = self.release(horizon_us)
+        due = produced[:cut]
+        if not held:
+            return due
+        return list(heapq.merge(held, due, key=_TIME)) if due else held
 
     def _hold(self, produced: list[Event]) -> None:
         """Queue a block's events, counting those before the mark for pacing."""
