@@ -75,9 +75,10 @@ _UUID_LEN = _LEN[36]
 
 
 def uuid_bytes(value: Any) -> bytes:
-    """A uuid logical value, length-prefixed (36 characters when given as canonical text or a UUID)."""
-    text = str(value) if isinstance(value, UUID) else value
-    return _UUID_LEN + text.encode() if len(text) == 36 else str_bytes(text)
+    """A uuid logical value, length-prefixed (36 bytes when given as canonical text or a UUID)."""
+    data = (str(value) if isinstance(value, UUID) else value).encode()
+    # the length of the UTF-8 bytes, not of the text: 36 characters are more bytes if any is not ASCII
+    return _UUID_LEN + data if len(data) == 36 else raw_bytes(data)
 
 
 def raw_bytes(value: bytes) -> bytes:
@@ -131,6 +132,7 @@ class _Compiler:
         self.functions: dict[str, str] = {}
         self.constants: dict[str, Any] = {}
         self.counter = 0
+        self.records: dict[str, dict[str, Any]] = {}
 
     def fresh(self, prefix: str) -> str:
         self.counter += 1
@@ -243,6 +245,9 @@ class _Compiler:
                 required = frozenset(f["name"] for f in branch["fields"] if "default" not in f)
                 fields = self.constant(required, "F")
                 check = f"isinstance(v, dict) and v.keys() >= {fields}"
+            elif isinstance(branch, dict) and branch.get("logicalType") in _LOGICAL_CHECKS:
+                # fastavro takes the logical type's Python values in a union too (a UUID, a datetime)
+                check = _LOGICAL_CHECKS[branch["logicalType"]]
             else:
                 check = _PY_CHECKS.get(name)
             if check:
@@ -289,7 +294,32 @@ class _Compiler:
         ]
         body = "b''.join((" + ", ".join(parts) + ",))" if parts else "b''"
         self.functions[fn] = f"def {fn}(d):\n    return {body}"
+        self.records[name] = schema
         return fn
+
+    def memo_key(self, name: str) -> str:
+        """A function giving the memo key of a record: its field values, fields holding floats as their bytes.
+
+        -0.0 == 0.0 (and hashes alike) but encodes differently, so a float is keyed on its bytes.
+        """
+        schema = self.records[name]
+        inner_ns = name.rsplit(".", 1)[0] if "." in name else ""
+        parts = []
+        for field in schema["fields"]:
+            value = f"d[{field['name']!r}]"
+            parts.append(value if _float_free(field["type"]) else self.expr(field["type"], value, inner_ns))
+        fn = self.fresh("key")
+        self.functions[fn] = f"def {fn}(d):\n    return (" + "".join(f"{part}, " for part in parts) + ")"
+        return fn
+
+
+def _float_free(schema: Any) -> bool:
+    """True when no value of `schema` can be a float (named references count as possibly holding one)."""
+    if isinstance(schema, list):
+        return all(_float_free(branch) for branch in schema)
+    if isinstance(schema, dict):
+        return schema["type"] == "enum" or (schema["type"] in _PRIMITIVES and _float_free(schema["type"]))
+    return schema in _PRIMITIVES and schema not in ("float", "double")
 
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
@@ -303,6 +333,12 @@ _PY_CHECKS = {
     "bytes": "isinstance(v, (bytes, Decimal))",
     "map": "isinstance(v, dict)",
     "array": "isinstance(v, list)",
+}
+_LOGICAL_CHECKS = {
+    "uuid": "isinstance(v, (str, UUID))",
+    "timestamp-micros": "isinstance(v, (int, datetime)) and not isinstance(v, bool)",
+    "timestamp-millis": "isinstance(v, (int, datetime)) and not isinstance(v, bool)",
+    "date": "isinstance(v, (int, date)) and not isinstance(v, bool)",
 }
 
 
@@ -318,6 +354,7 @@ def compile_encoder(
     """
     compiler = _Compiler(tags)
     top = compiler.record(schema, schema.get("namespace", ""))
+    keys = {full: compiler.memo_key(full) for full in memo if full in compiler.records}
     namespace: dict[str, Any] = {
         "long_bytes": long_bytes,
         "str_bytes": str_bytes,
@@ -331,25 +368,30 @@ def compile_encoder(
         "_DOUBLE": _DOUBLE,
         "_FLOAT": _FLOAT,
         "Decimal": Decimal,
+        "UUID": UUID,
+        "datetime": datetime,
+        "date": date,
         **compiler.constants,
     }
     source = "\n\n".join(compiler.functions.values())
     exec(compile(source, f"<avro encoder {schema.get('name')}>", "exec"), namespace)
     for table in compiler.tables:
         namespace[table].update({value: namespace[fn] for value, fn in namespace[table].items()})
-    for full in memo:
-        fn = compiler.named.get(full)
-        if fn is not None:
-            namespace[fn] = _memoised(namespace[fn])
+    for full, key in keys.items():
+        fn = compiler.named[full]
+        namespace[fn] = _memoised(namespace[fn], namespace[key])
     return namespace[top]
 
 
-def _memoised(encode: Callable[[dict[str, Any]], bytes]) -> Callable[[dict[str, Any]], bytes]:
-    """`encode` with its results cached: by the dict itself, then by its values.
+def _memoised(
+    encode: Callable[[dict[str, Any]], bytes], memo_key: Callable[[dict[str, Any]], tuple]
+) -> Callable[[dict[str, Any]], bytes]:
+    """`encode` with its results cached: by the dict itself, then by `memo_key` of its values.
 
     Events share their truth dicts (one per label kind and block) and never change them (copy on
     write), so the same object recurs: it is found by identity first, the entry holding it so its
     id cannot be reused. A record must therefore not be changed in place after it was encoded.
+    The key holds floats as their bytes, so 0.0 and -0.0 (equal, alike in hash) never share an entry.
     """
     cache: dict[tuple, bytes] = {}
     by_id: dict[int, tuple[dict[str, Any], bytes]] = {}
@@ -359,7 +401,7 @@ def _memoised(encode: Callable[[dict[str, Any]], bytes]) -> Callable[[dict[str, 
         if hit is not None and hit[0] is d:
             return hit[1]
         try:
-            key = tuple(d.items())
+            key = memo_key(d)
             found = cache.get(key)
         except TypeError:  # an unhashable value: encode without the cache
             return encode(d)
