@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from producer.domains.base import StreamGenerator, StreamSpec
-from producer.domains.ecommerce_customers import CustomersGenerator
-from producer.domains.fintech_circles import CirclesGenerator
-from producer.domains.fintech_remittances import RemittancesGenerator
-from producer.domains.fintech_sessions import SessionsGenerator
-from producer.domains.fintech_transactions import TransactionsGenerator
-from producer.domains.telco_accounts import AccountsGenerator
-from producer.domains.telematics import TelematicsGenerator
+from producer.domains.common.base import StreamGenerator, StreamSpec
+from producer.domains.ecommerce.customers import CustomersGenerator
+from producer.domains.fintech.circles import CirclesGenerator
+from producer.domains.fintech.remittances import RemittancesGenerator
+from producer.domains.fintech.sessions import SessionsGenerator
+from producer.domains.fintech.transactions import TransactionsGenerator
+from producer.domains.telco.accounts import AccountsGenerator
+from producer.domains.telematics.driving_events import TelematicsGenerator
 
-# Adding a stream: one module under producer/domains/ and one line here.
+# Adding a stream: one module producer/domains/<domain>/<stream>.py and one line here.
 STREAMS: dict[str, type[StreamGenerator]] = {
     gen.spec.name: gen
     for gen in (

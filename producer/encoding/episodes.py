@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from producer.domains.base import DomainParams, Event, to_datetime
+from producer.domains.common.base import DomainParams, Event, to_datetime
 from producer.scenario.model import EVENT_TIME_LIMIT_US, DriftBlock, Scenario
 from producer.scheduling.drift import DriftPlan, get_path
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from producer.domains.base import Event, StreamSpec
+from producer.domains.common.base import Event, StreamSpec
 from producer.encoding.avro import Encode
 from producer.encoding.episodes import DriftSchedule, EpisodeTracker, drift_record, episode_record
 from producer.encoding.jsonl import encode_json

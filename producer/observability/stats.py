@@ -12,7 +12,7 @@ from operator import attrgetter, itemgetter
 
 import numpy as np
 
-from producer.domains.base import Event
+from producer.domains.common.base import Event
 
 _STREAM, _VALUE = attrgetter("stream"), attrgetter("value")
 _EVENT_TYPE, _TRUTH = itemgetter("event_type"), itemgetter("truth")

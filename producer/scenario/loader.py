@@ -13,7 +13,7 @@ from pydantic_core import ErrorDetails
 
 from producer._data import bundled_dir
 from producer.domains import STREAMS, emitted_with
-from producer.domains.base import DomainParams
+from producer.domains.common.base import DomainParams
 from producer.errors import ConfigError, Plain
 from producer.scenario.durations import format_duration
 from producer.scenario.model import RuleBroken, Scenario

@@ -16,7 +16,7 @@ import zlib
 
 import numpy as np
 
-from producer.domains.base import Event
+from producer.domains.common.base import Event
 from producer.scenario.model import Disorder
 
 CHUNK = 1024

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from producer.domains.base import DomainParams
+from producer.domains.common.base import DomainParams
 from producer.scenario.model import DriftBlock, InjectBlock, Scenario
 from producer.scheduling.timeline import Timeline
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from producer.domains.base import Event
+from producer.domains.common.base import Event
 from producer.scheduling.drift import DriftPlan
 from producer.scheduling.timeline import Timeline
 

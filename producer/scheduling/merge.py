@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from producer.domains.base import Event
+from producer.domains.common.base import Event
 
 # new events buffered before a release pass: each pass costs a little per feed holding releasable
 # events, so it runs once per this many events rather than once per block

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from producer.domains import stream_class
-from producer.domains.base import BlockContext, DomainParams, Event, StreamGenerator
+from producer.domains.common.base import BlockContext, DomainParams, Event, StreamGenerator
 from producer.scenario.loader import LoadedScenario
 from producer.scenario.model import EVENT_TIME_LIMIT_US, MAX_PHASE_SECONDS
 from producer.scheduling.disorder import DisorderStage

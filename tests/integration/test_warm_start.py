@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from scipy.stats import ks_2samp
 
-from producer.domains.base import Event
+from producer.domains.common.base import Event
 from producer.scenario.loader import load_scenario
 from producer.scheduling.sources import EventSource
 from tests.helpers import track_origin

@@ -15,7 +15,7 @@ import fastavro
 import numpy as np
 from fastavro.validation import validate
 
-from producer.domains.base import BlockContext, DomainParams, Event, StreamGenerator, StreamSpec
+from producer.domains.common.base import BlockContext, DomainParams, Event, StreamGenerator, StreamSpec
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
 

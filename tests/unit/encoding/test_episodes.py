@@ -9,7 +9,7 @@ from functools import cache
 import fastavro
 
 from producer.domains import output_specs
-from producer.domains.base import Event, to_datetime
+from producer.domains.common.base import Event, to_datetime
 from producer.encoding.avro import schemaless_encoder
 from producer.encoding.episodes import DriftSchedule
 from producer.encoding.pipeline import Encoding

@@ -8,7 +8,7 @@ from collections import Counter
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from producer.domains.base import Event
+from producer.domains.common.base import Event
 from producer.observability.metrics import METRIC_NAMES, MetricsServer
 from producer.observability.stats import RunStats
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from producer.domains.base import Event
+from producer.domains.common.base import Event
 from producer.scenario.model import Disorder
 from producer.scheduling.disorder import DisorderStage
 

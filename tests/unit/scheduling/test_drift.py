@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producer.domains.fintech_transactions import TransactionParams
+from producer.domains.fintech.transactions import TransactionParams
 from producer.scenario.model import Scenario
 from producer.scheduling.drift import DriftPlan, interpolate
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from producer.domains.base import Event
+from producer.domains.common.base import Event
 from producer.scenario.loader import load_scenario
 from producer.scheduling.sources import EventSource
 

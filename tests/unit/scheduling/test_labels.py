@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from producer.domains.base import Event
-from producer.domains.fintech_transactions import TransactionParams
+from producer.domains.common.base import Event
+from producer.domains.fintech.transactions import TransactionParams
 from producer.scenario.loader import load_scenario, resolve_path
 from producer.scenario.model import Scenario
 from producer.scheduling import sources

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from producer.domains.base import Event
+from producer.domains.common.base import Event
 from producer.scheduling.merge import Merge
 
 

@@ -1,0 +1,1 @@
+"""E-commerce: the customer panel (ecommerce.customers)."""

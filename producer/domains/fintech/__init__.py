@@ -1,0 +1,1 @@
+"""Fintech: transactions, sessions, savings circles and remittances (fintech.*)."""

@@ -1,0 +1,576 @@
+"""fintech.transactions: Lakay transaction-service events with fraud, structuring and velocity injections.
+
+Every arrival is one transaction of a user drawn by (heavy-tailed) activity: transaction-initiated,
+then transaction-completed, -failed or -flagged (flagged and allowed_with_monitoring is followed by
+completed). An arrival may instead start an injected episode, labelled on every event of it:
+fraud (an account takeover: new device, other IP or place, larger amount, usually flagged),
+structuring (amounts just under $3k or $10k, continued on the user's later arrivals hours apart)
+or a velocity spike (8-15 transactions seconds apart). The risk engine's flags are not the truth:
+it misses some fraud and flags some genuine transactions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from producer.domains.common.base import BlockContext, Event, StreamGenerator, StreamSpec, dollars, envelope, uuids
+from producer.domains.common.geo import (
+    CITY_COUNTRY,
+    CITY_NAME,
+    CITY_STATE,
+    DEVICE_TYPES,
+    DEVICES_PER_USER_P,
+    FOREIGN_BLOCKS,
+    FRAUD_DEVICE_P,
+    HOSTING_BLOCKS,
+    US_BLOCKS,
+)
+from producer.domains.common.sampling import element, fresh_ips, hex_tokens, home_users, pick, usual_ips, whereabouts
+from producer.domains.fintech.transactions_params import (
+    ACTIONS,
+    AFFINITY,
+    AMOUNT_FLOOR,
+    COMPLETED,
+    CONTRIBUTION,
+    DAY_US,
+    EPISODE_ORDER,
+    ERROR_CDF,
+    ERROR_CODES,
+    ERROR_MESSAGES,
+    FAILED,
+    FEE,
+    FLAGGED,
+    FRAUD,
+    NEW_ACCOUNT_DAYS,
+    NORMAL,
+    PARTNER_P,
+    PARTNERS,
+    PATTERNS,
+    PAYOUT,
+    REMITTANCE,
+    REMITTANCE_FEE_CENTS,
+    REMITTANCE_TIER_CENTS,
+    RETRY_ELIGIBLE,
+    SCORE_MODEL,
+    SECOND_US,
+    SERIES_P,
+    STRUCTURING,
+    TYPE_NAMES,
+    TYPES,
+    VELOCITY,
+    VELOCITY_COOLDOWN_US,
+    VELOCITY_SIZE,
+    TransactionParams,
+    _device_vector,
+    _episode_rates,
+    expected_events_per_arrival,
+)
+
+
+class TransactionsGenerator(StreamGenerator[TransactionParams]):
+    """Transactions of a bounded user pool; each arrival is one transaction or an injected episode."""
+
+    spec = StreamSpec(
+        name="fintech.transactions",
+        key_field="user_id",
+        event_types={
+            "transaction-initiated": "datagen.fintech.transactions.TransactionInitiated",
+            "transaction-completed": "datagen.fintech.transactions.TransactionCompleted",
+            "transaction-failed": "datagen.fintech.transactions.TransactionFailed",
+            "transaction-flagged": "datagen.fintech.transactions.TransactionFlagged",
+        },
+        source_service="transaction-service",
+        schema="fintech/transactions.avsc",
+        description="Circle contributions and payouts, remittances, fees and refunds of Lakay users, each "
+        "initiated then completed, failed or flagged; fraud, structuring and velocity spikes labelled.",
+    )
+    Params = TransactionParams
+    driftable = (
+        "type_weights",
+        "amount_distribution",
+        "fraud_injection_rate",
+        "structuring_injection_rate",
+        "velocity_anomaly_rate",
+        "failure_rate",
+        "device_weights",
+        "new_device_share",
+        "travel_share",
+        "processing_time_ms",
+    )
+    patterns = ("fraud", "structuring", "velocity_spike")
+    pool_fields = ("num_users",)
+    events_per_arrival: ClassVar[float] = expected_events_per_arrival(TransactionParams())
+
+    def __init__(self, params: TransactionParams, rng: np.random.Generator) -> None:
+        super().__init__(params, rng)
+        n = params.num_users
+        self._user_ids, self._home, self._home_lat, self._home_lon = home_users(rng, n)
+        self._n_devices = 1 + rng.choice(3, size=n, p=DEVICES_PER_USER_P)
+        self._device_ids = np.array(hex_tokens(rng, 3 * n, 8, "device_"), dtype=object).reshape(n, 3)
+        self._device_types = pick(_device_vector(params.device_weights), rng.random((n, 3)))
+        self._ip_first, self._ip_second, self._usual_ip = usual_ips(rng, self._home)
+        activity = rng.lognormal(0.0, 1.1, n)  # heavy-tailed: the top tenth of users make ~40% of transactions
+        self._activity_cum = np.cumsum(activity) / activity.sum()
+        self._amount_z = rng.standard_normal(n)  # the user's own amount level, in std units
+        self._age0_days = rng.uniform(0.0, params.time_span_days, n)
+        self._prefers_card = rng.random(n) < 0.7
+        self._card = np.array(hex_tokens(rng, n, 12, "pm_"), dtype=object)
+        self._bank = np.array(hex_tokens(rng, n, 12, "ba_"), dtype=object)
+        self._balance = np.array(hex_tokens(rng, n, 8, "bal_"), dtype=object)
+        circles = np.array(hex_tokens(rng, max(1, n // 8), 6, "circle_pool_"), dtype=object)
+        self._circle = circles[rng.integers(0, len(circles), n)]  # about eight members per circle
+        partner = rng.choice(len(PARTNERS), size=n, p=PARTNER_P).tolist()
+        self._recipient = np.array(
+            [f"{PARTNERS[k]}:{r}" for k, r in zip(partner, hex_tokens(rng, n, 5, "rcp_"))], dtype=object
+        )
+        # episode state, one slot per user so memory stays flat
+        self._series_left = np.zeros(n, np.int16)
+        self._series_next = np.zeros(n, np.int64)
+        self._series_band = np.zeros(n, np.int8)
+        self._series_injected = np.zeros(n, bool)  # the series was drawn inside an injection window
+        self._spike_until = np.full(n, np.iinfo(np.int64).min, np.int64)
+
+    def arrivals(
+        self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[TransactionParams]
+    ) -> list[Event]:
+        """One transaction per arrival, or a structuring member, a fraud case or a velocity spike."""
+        n = len(times_us)
+        if n == 0:
+            return []
+        times = self._block_times(times_us)
+        users = np.minimum(np.searchsorted(self._activity_cum, rng.random(n), side="right"), len(self._user_ids) - 1)
+        pv, ps, pf = _episode_rates(ctx.params, ctx)
+        u = rng.random(n)
+        kind = EPISODE_ORDER[np.searchsorted(np.array([pv, pv + ps, pv + ps + pf]), u, side="right")]
+        injected = np.array([ctx.injects(pattern) for pattern in PATTERNS])[kind]
+        band, cont = self._structuring_series(rng, users, times, kind, injected)
+        return self._assemble(rng, ctx, *self._expand_spikes(rng, users, times, kind, band, cont, injected))
+
+    def _structuring_series(
+        self, rng: np.random.Generator, users: np.ndarray, times: np.ndarray, kind: np.ndarray, injected: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Start series at structuring arrivals; turn a user's due genuine arrival into the next member.
+
+        A later member keeps the series' `injected` flag (set in place), wherever its window has gone.
+        """
+        left, nxt, user_band = self._series_left, self._series_next, self._series_band
+        series_injected = self._series_injected
+        due = (kind == NORMAL) & (left[users] > 0) & (nxt[users] <= times)
+        cand = np.flatnonzero((kind == STRUCTURING) | due)
+        band, cont = np.full(len(users), -1, np.int8), np.zeros(len(users), bool)
+        c = len(cand)
+        if c == 0:
+            return band, cont
+        sizes = 1 + pick(SERIES_P, rng.random(c))
+        gaps = (np.clip(rng.lognormal(math.log(7200.0), 0.6, c), 1800.0, 28800.0) * SECOND_US).astype(np.int64)
+        bands = (rng.random(c) < 0.45).astype(np.int8)  # 0: $2,800-$2,999 (under $3k), 1: $9,500-$9,999
+        for j, i in enumerate(cand.tolist()):
+            user, t = users[i], times[i]
+            if kind[i] == STRUCTURING:
+                left[user], nxt[user], user_band[user] = sizes[j] - 1, t + gaps[j], bands[j]
+                series_injected[user] = injected[i]
+            elif left[user] > 0 and nxt[user] <= t:  # re-checked: an earlier arrival may have used it
+                kind[i], cont[i], injected[i] = STRUCTURING, True, series_injected[user]
+                left[user] -= 1
+                nxt[user] = t + gaps[j]
+            else:
+                continue
+            band[i] = user_band[user]
+        return band, cont
+
+    def _expand_spikes(
+        self,
+        rng: np.random.Generator,
+        users: np.ndarray,
+        times: np.ndarray,
+        kind: np.ndarray,
+        band: np.ndarray,
+        cont: np.ndarray,
+        injected: np.ndarray,
+    ) -> tuple[np.ndarray, ...]:
+        """One row per transaction: each velocity arrival becomes 8-15 transactions seconds apart."""
+        n = len(users)
+        spikes = np.flatnonzero(kind == VELOCITY)
+        counts = np.ones(n, np.int64)
+        sizes = rng.integers(VELOCITY_SIZE[0], VELOCITY_SIZE[1] + 1, len(spikes))
+        counts[spikes] = sizes
+        src = np.repeat(np.arange(n), counts)
+        first = np.cumsum(counts) - counts
+        pos = np.arange(len(src)) - first[src]
+        gap = (np.clip(rng.lognormal(math.log(3.0), 0.5, len(src)), 0.5, 8.0) * SECOND_US).astype(np.int64)
+        cum = np.cumsum(np.where(pos > 0, gap, 0))
+        tx_time = times[src] + cum - cum[first[src]]
+        alternates = rng.integers(0, len(self._user_ids), (len(spikes), 4))
+        until = self._spike_until
+        for j, i in enumerate(spikes.tolist()):
+            user, t = users[i], times[i]
+            if until[user] > t:  # one spike per user at a time: hand it to a free user
+                free = [a for a in alternates[j].tolist() if until[a] <= t]
+                user = free[0] if free else user
+                users[i] = user
+            until[user] = tx_time[first[i] + sizes[j] - 1] + VELOCITY_COOLDOWN_US
+        return tx_time, users[src], kind[src], band[src], cont[src], pos, injected[src]
+
+    def _amount_cents(
+        self,
+        rng: np.random.Generator,
+        p: TransactionParams,
+        users: np.ndarray,
+        kind: np.ndarray,
+        ttype: np.ndarray,
+        band: np.ndarray,
+    ) -> np.ndarray:
+        """Amounts in cents: log-normal with a per-user level, shaped by type and pattern."""
+        m, d = len(users), p.amount_distribution
+        # 35% of the log-variance is the user's own level, so the marginal stays LogNormal(mean, std)
+        z = math.sqrt(0.35) * self._amount_z[users] + math.sqrt(0.65) * rng.standard_normal(m)
+        base = np.exp(d.log_normal_mean + d.log_normal_std * z)
+        members, refund_share = rng.integers(5, 13, m), rng.uniform(0.15, 1.0, m)
+        amount = np.where(
+            ttype == FEE,
+            np.clip(base * 0.025, 0.99, 25.0),
+            base * np.choose(ttype, [1.0, members, 1.0, 1.0, refund_share]),
+        )
+        amount *= np.choose(kind, [1.0, rng.lognormal(1.0, 0.4, m), 1.0, 0.35])  # takeovers drain, spikes probe
+        cents = np.rint(np.clip(amount, AMOUNT_FLOOR[ttype], 50_000.0) * 100).astype(np.int64)
+        under_3k, under_10k = rng.integers(280_000, 299_901, m), rng.integers(950_000, 999_901, m)
+        return np.where(band == 0, under_3k, np.where(band == 1, under_10k, cents))
+
+    @staticmethod
+    def _fee_cents(rng: np.random.Generator, cents: np.ndarray, ttype: np.ndarray, card: np.ndarray) -> np.ndarray:
+        """Processing fee charged at settlement (card 2.9% + 30c, ACH 0.8% to $5, instant payout, tiers)."""
+        instant = rng.random(len(cents)) < 0.2
+        contribution = np.where(card, np.rint(cents * 0.029 + 30), np.minimum(np.rint(cents * 0.008), 500))
+        payout = np.where(instant, np.maximum(np.rint(cents * 0.015), 25), 0)
+        tier = np.searchsorted(REMITTANCE_TIER_CENTS, cents)  # $2.99 to $100, $4.99 to $500, $7.99 to $1k
+        remittance = np.where(
+            tier < 3, REMITTANCE_FEE_CENTS[np.minimum(tier, 2)], np.minimum(np.rint(cents * 0.01), 2999)
+        )
+        fee = np.choose(ttype, [contribution, payout, remittance, 0, 0])
+        return np.minimum(fee, cents // 2).astype(np.int64)
+
+    def _access(
+        self, rng: np.random.Generator, p: TransactionParams, users: np.ndarray, kind: np.ndarray
+    ) -> tuple[list[str], list[str], list[str], np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Device, IP and geo per transaction: the user's own (sometimes new or travelling), or a takeover's."""
+        m, fraud = len(users), kind == FRAUD
+        nd = self._n_devices[users]
+        r = rng.random(m)
+        slot = np.where(r < 0.7, 0, np.minimum(1 + ((r - 0.7) / 0.3 * (nd - 1)).astype(np.int64), nd - 1))
+        device_ids = self._device_ids[users, slot]
+        device_types = self._device_types[users, slot]
+        draws = rng.random((3, m))
+        fresh = ~fraud & (draws[0] < p.new_device_share)  # a genuine user's new phone or browser
+        travel = ~fraud & (draws[1] < p.travel_share)  # a genuine user away from home
+        new_device = fraud & (rng.random(m) < 0.7)
+        away = (fraud & (rng.random(m) < 0.6)) | travel
+        foreign = away & fraud & (rng.random(m) < 0.6)
+        vpn = fraud & ~away & ((rng.random(m) < 0.5) | ~new_device)  # every takeover shows some signal
+        k = int(new_device.sum())
+        device_ids[new_device] = hex_tokens(rng, k, 8, "device_")
+        device_types[new_device] = pick(FRAUD_DEVICE_P, rng.random(k))
+        if fresh.any():  # the new device replaces the one it was used instead of, from now on
+            j = int(fresh.sum())
+            device_ids[fresh] = hex_tokens(rng, j, 8, "device_")
+            device_types[fresh] = pick(_device_vector(p.device_weights), draws[2][fresh])
+            self._device_ids[users[fresh], slot[fresh]] = device_ids[fresh]
+            self._device_types[users[fresh], slot[fresh]] = device_types[fresh]
+        new_device = new_device | fresh
+        city, lat, lon = whereabouts(
+            rng, self._home[users], self._home_lat[users], self._home_lon[users], away, foreign
+        )
+        mobile = ~fraud & (rng.random(m) < 0.12)  # same carrier block, different address
+        blocks = rng.random(m)
+        first = np.where(
+            mobile,
+            self._ip_first[users],
+            np.where(
+                vpn,
+                element(HOSTING_BLOCKS, blocks),
+                np.where(foreign, element(FOREIGN_BLOCKS, blocks), np.where(away, element(US_BLOCKS, blocks), 0)),
+            ),
+        )
+        ips = fresh_ips(rng, first, mobile, self._usual_ip[users], self._ip_second[users])
+        signals = {"new_device": new_device, "geo_mismatch": away, "unusual_ip": vpn | away}
+        return (
+            device_ids.tolist(),
+            [DEVICE_TYPES[t] for t in device_types.tolist()],
+            ips.tolist(),
+            np.round(lat, 4),
+            np.round(lon, 4),
+            city,
+            signals,
+        )
+
+    def _outcomes(
+        self, rng: np.random.Generator, p: TransactionParams, kind: np.ndarray, pos: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Outcome per transaction, with the risk score and flag action of flagged ones."""
+        m = len(kind)
+        detect = np.choose(
+            kind,
+            [
+                p.false_positive_rate,
+                p.fraud_detection_rate,
+                p.structuring_detection_rate,
+                np.where(pos >= 2, p.velocity_detection_rate, 0.0),
+            ],
+        )
+        flagged = rng.random(m) < detect
+        failed = ~flagged & (rng.random(m) < p.failure_rate)
+        outcome = np.where(flagged, FLAGGED, np.where(failed, FAILED, COMPLETED))
+        model = np.array([SCORE_MODEL[k] for k in range(4)])[kind]
+        score = np.round(model[:, 0] + model[:, 1] * rng.beta(model[:, 2], model[:, 3]), 4)
+        action = np.where(score >= 0.9, 1, np.where(score >= 0.7, 0, 2))  # indices into ACTIONS
+        return outcome, score, action
+
+    def _assemble(
+        self,
+        rng: np.random.Generator,
+        ctx: BlockContext[TransactionParams],
+        times: np.ndarray,
+        users: np.ndarray,
+        kind: np.ndarray,
+        band: np.ndarray,
+        cont: np.ndarray,
+        pos: np.ndarray,
+        injected: np.ndarray,
+    ) -> list[Event]:
+        """Draw every per-transaction attribute for the block at once, then build the events."""
+        p, m = ctx.params, len(times)
+        weights = np.array([p.type_weights.get(t, 0.0) for t in TYPES])
+        u, ttype = rng.random(m), np.empty(m, np.int64)
+        for k in (NORMAL, FRAUD, STRUCTURING, VELOCITY):
+            mask = kind == k
+            w = weights if k == NORMAL else weights * AFFINITY[k]
+            ttype[mask] = pick(w if w.sum() > 0 else weights, u[mask])
+        cents = self._amount_cents(rng, p, users, kind, ttype, band)
+        card = rng.random(m) < np.where(self._prefers_card[users], 0.9, 0.1)
+        fee = self._fee_cents(rng, cents, ttype, card)
+        dev_ids, dev_types, ips, lat, lon, city, signals = self._access(rng, p, users, kind)
+        outcome, score, action = self._outcomes(rng, p, kind, pos)
+        new_dest = (kind == FRAUD) & ((ttype == REMITTANCE) | (ttype == PAYOUT)) & (rng.random(m) < 0.7)
+        ends = self._ends(rng, users, ttype, card, new_dest)
+        pt = p.processing_time_ms
+        flag_us = (np.clip(rng.lognormal(math.log(150.0), 0.5, m), 20.0, 2000.0) * 1000).astype(np.int64)
+        proc_us = (np.clip(rng.lognormal(pt.log_normal_mean, pt.log_normal_std, m), 50.0, 120_000.0) * 1000).astype(
+            np.int64
+        )
+        err = np.minimum((rng.random(m)[:, None] >= ERROR_CDF[ttype]).sum(axis=1), len(ERROR_CODES) - 1)
+        err = np.where((ttype == CONTRIBUTION) & ~card & (err == 1), 0, err)  # ACH debits bounce, not decline
+        reason_pick = rng.integers(0, 3, m)
+        young = self._age0_days[users] + (times - self._t0_us) / DAY_US < NEW_ACCOUNT_DAYS
+        allowed = (outcome == FLAGGED) & (action == 2)
+        ids = uuids(rng, int(4 * m + allowed.sum()))
+        event_ids = iter(ids[2 * m :])
+        truths = [
+            [
+                ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level="high" if k else None, injected=i)
+                for i in (False, True)
+            ]
+            for k in range(4)
+        ]
+        stream, svc = self.spec.name, self.spec.source_service
+        out: list[Event] = []
+        emit, fee_amounts = out.append, {0: dollars(0)}  # most fees repeat (0, tiers): decode once per block
+        columns = (
+            times.tolist(),
+            self._user_ids[users].tolist(),
+            ids[:m],
+            ids[m : 2 * m],
+            kind.tolist(),
+            TYPE_NAMES[ttype].tolist(),
+            cents.tolist(),
+            fee.tolist(),
+            *ends,
+            ips,
+            dev_ids,
+            dev_types,
+            lat.tolist(),
+            lon.tolist(),
+            CITY_NAME[city].tolist(),
+            CITY_STATE[city].tolist(),
+            CITY_COUNTRY[city].tolist(),
+            outcome.tolist(),
+            flag_us.tolist(),
+            proc_us.tolist(),
+            err.tolist(),
+            score.tolist(),
+            action.tolist(),
+            injected.tolist(),
+        )
+        for j, (
+            t,
+            uid,
+            tx_id,
+            corr,
+            k,
+            typ,
+            c,
+            fc,
+            st,
+            si,
+            dt,
+            di,
+            ip,
+            dev,
+            dvt,
+            la,
+            lo,
+            city_name,
+            state,
+            country,
+            oc,
+            flag_us,
+            pu,
+            er,
+            sc,
+            ac,
+            inj,
+        ) in enumerate(zip(*columns)):
+            truth, amount = truths[k][inj], dollars(c)
+            payload = {
+                "transaction_id": tx_id,
+                "user_id": uid,
+                "type": typ,
+                "amount": amount,
+                "currency": "USD",
+                "source": {"type": st, "identifier": si},
+                "destination": {"type": dt, "identifier": di},
+                "initiated_at": None,
+                "ip_address": ip,
+                "device_id": dev,
+                "device_type": dvt,
+                "geo_location": {
+                    "latitude": la,
+                    "longitude": lo,
+                    "country": country,
+                    "city": city_name,
+                    "state": state,
+                },
+            }
+            value = envelope(
+                event_id=next(event_ids),
+                event_type="transaction-initiated",
+                time_us=t,
+                source_service=svc,
+                correlation_id=corr,
+                payload=payload,
+                truth=truth,
+            )
+            payload["initiated_at"] = value["timestamp"]
+            emit(Event(stream, uid, t, value))
+            fu = flag_us if oc == FLAGGED else 0  # the flag's delay counts only when there is a flag
+            if oc == FLAGGED:
+                payload = {
+                    "transaction_id": tx_id,
+                    "user_id": uid,
+                    "type": typ,
+                    "amount": amount,
+                    "currency": "USD",
+                    "risk_score": sc,
+                    "reasons": self._reasons(k, j, signals, cont, reason_pick, young, new_dest),
+                    "action_taken": ACTIONS[ac],
+                    "flagged_at": None,
+                }
+                value = envelope(
+                    event_id=next(event_ids),
+                    event_type="transaction-flagged",
+                    time_us=t + fu,
+                    source_service=svc,
+                    correlation_id=corr,
+                    payload=payload,
+                    truth=truth,
+                )
+                payload["flagged_at"] = value["timestamp"]
+                emit(Event(stream, uid, t + fu, value))
+                if ac != 2:  # blocked or held: nothing more on this stream
+                    continue
+            if oc == FAILED:
+                payload = {
+                    "transaction_id": tx_id,
+                    "user_id": uid,
+                    "type": typ,
+                    "amount": amount,
+                    "currency": "USD",
+                    "error_code": ERROR_CODES[er],
+                    "error_message": ERROR_MESSAGES[er],
+                    "failed_at": None,
+                    "retry_eligible": RETRY_ELIGIBLE[er],
+                }
+                event_type, at = "transaction-failed", "failed_at"
+            else:
+                fee_amount = fee_amounts.get(fc)
+                if fee_amount is None:
+                    fee_amount = fee_amounts[fc] = dollars(fc)
+                payload = {
+                    "transaction_id": tx_id,
+                    "user_id": uid,
+                    "type": typ,
+                    "amount": amount,
+                    "fee_amount": fee_amount,
+                    "net_amount": amount - fee_amount,
+                    "currency": "USD",
+                    "completed_at": None,
+                    "processing_time_ms": (fu + pu) // 1000,
+                }
+                event_type, at = "transaction-completed", "completed_at"
+            value = envelope(
+                event_id=next(event_ids),
+                event_type=event_type,
+                time_us=t + fu + pu,
+                source_service=svc,
+                correlation_id=corr,
+                payload=payload,
+                truth=truth,
+            )
+            payload[at] = value["timestamp"]
+            emit(Event(stream, uid, t + fu + pu, value))
+        return out
+
+    def _ends(
+        self, rng: np.random.Generator, users: np.ndarray, ttype: np.ndarray, card: np.ndarray, new_dest: np.ndarray
+    ) -> tuple[list[str], list[str], list[str], list[str]]:
+        """Source type and id, destination type and id; a fraud may pay out to a new account or recipient."""
+        bank, recipient, balance, circle = (
+            a[users] for a in (self._bank, self._recipient, self._balance, self._circle)
+        )
+        redirected = np.flatnonzero(new_dest)
+        for i, token in zip(redirected.tolist(), hex_tokens(rng, len(redirected), 12, "")):
+            if ttype[i] == PAYOUT:
+                bank[i] = "ba_" + token
+            else:
+                recipient[i] = recipient[i].split(":", 1)[0] + ":rcp_" + token[:10]
+        funding = np.where(card, self._card[users], bank)
+        src_type = np.choose(
+            ttype, [np.where(card, "stripe", "bank_account"), "circle_pool", "balance", "balance", "platform"]
+        )
+        src_id = np.choose(ttype, [funding, circle, balance, balance, "platform_refunds"])
+        dst_type = np.choose(ttype, ["circle_pool", "bank_account", "remittance_partner", "platform", "balance"])
+        dst_id = np.choose(ttype, [circle, bank, recipient, "platform_fees", balance])
+        return src_type.tolist(), src_id.tolist(), dst_type.tolist(), dst_id.tolist()
+
+    @staticmethod
+    def _reasons(
+        k: int,
+        j: int,
+        signals: dict[str, np.ndarray],
+        cont: np.ndarray,
+        pick: np.ndarray,
+        young: np.ndarray,
+        new_dest: np.ndarray,
+    ) -> list[str]:
+        """Why the risk engine flagged transaction j (what it could observe, not the truth)."""
+        if k == FRAUD:
+            reasons = [name for name, hit in signals.items() if hit[j]] + ["amount_spike"]
+            reasons += ["new_destination"] if new_dest[j] else []
+        elif k == STRUCTURING:
+            reasons = ["threshold_proximity"] + (["structuring_pattern"] if cont[j] else [])
+        elif k == VELOCITY:
+            reasons = ["velocity"]
+        else:
+            reasons = [("amount_spike", "unusual_hour", "new_destination")[pick[j]]]
+        return reasons + (["new_account"] if young[j] else [])

@@ -1,0 +1,1 @@
+"""Telco: accounts, lines and devices (telco.accounts)."""

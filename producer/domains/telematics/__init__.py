@@ -1,0 +1,1 @@
+"""Telematics: driving events and completed trips (telematics.driving-events, telematics.trips)."""

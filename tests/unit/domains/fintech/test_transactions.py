@@ -1,0 +1,437 @@
+"""fintech.transactions: schema conformance, realism, injections, determinism and parameters."""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections import Counter, defaultdict
+from functools import partial
+from itertools import pairwise
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from producer.domains.common.base import Event, to_datetime
+from producer.domains.fintech.transactions import (
+    TransactionParams,
+    TransactionsGenerator,
+    expected_events_per_arrival,
+)
+from tests.unit.domains.helpers import (
+    Run,
+    assert_labels,
+    assert_round_trips,
+    assert_same_seed_same_events,
+    assert_time_ordered,
+    assert_union_records,
+    assert_unique_ids,
+    assert_valid,
+    drive,
+    first_of_each_type,
+    pattern_of,
+    stream_types,
+)
+
+SPEC = TransactionsGenerator.spec
+START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+BLOCK = 512
+MIN_US, HOUR_US = 60_000_000, 3_600_000_000
+STRUCTURING_BANDS = ((2800, 2999.99), (9500, 9999.99))
+
+
+# drive generate() the way the scheduler does: blocks of 512 evenly spaced arrival instants (seed 7 unless given)
+run = partial(drive, TransactionsGenerator, blocks=40, block_size=BLOCK, spacing_us=50_000, start_us=START_US)
+
+
+@pytest.fixture(scope="module")
+def default_run() -> Run:
+    return run()  # 20,480 arrivals, 50 ms apart, seed 7
+
+
+def initiations(events: list[Event]) -> list[Event]:
+    return [e for e in events if e.event_type == "transaction-initiated"]
+
+
+def by_transaction(events: list[Event]) -> dict[str, list[Event]]:
+    groups: dict[str, list[Event]] = defaultdict(list)
+    for e in events:
+        groups[e.value["payload"]["transaction_id"]].append(e)
+    return groups
+
+
+# --- schema -------------------------------------------------------------------------------------------
+
+
+def test_every_event_validates_against_the_schema(default_run: Run) -> None:
+    events = default_run.events
+    assert len(events) > 40_000
+    assert_valid(events, SPEC)
+
+
+def test_spec_names_the_union_records() -> None:
+    assert_union_records(SPEC)
+
+
+def test_each_event_type_round_trips_through_avro(default_run: Run) -> None:
+    samples = first_of_each_type(default_run.events)
+    assert set(samples) == stream_types(SPEC)
+    assert_round_trips([e for events in samples.values() for e in events], SPEC)
+
+
+# --- shape of the stream -------------------------------------------------------------------------------
+
+
+def test_all_four_event_types_occur(default_run: Run) -> None:
+    counts = Counter(e.event_type for e in default_run.events)
+    assert set(counts) == set(TransactionsGenerator.spec.event_types)
+    assert counts["transaction-failed"] > 100 and counts["transaction-flagged"] > 100
+
+
+def test_blocks_are_time_sorted_and_never_go_back(default_run: Run) -> None:
+    assert_time_ordered(default_run.blocks)
+
+
+def test_envelope_key_and_stream(default_run: Run) -> None:
+    spec = TransactionsGenerator.spec
+    for e in default_run.events[:5000]:
+        v = e.value
+        assert e.stream == spec.name and v["source_service"] == spec.source_service
+        assert e.key == v["payload"]["user_id"]
+        assert v["timestamp"] == to_datetime(e.time_us)
+        at = {
+            "transaction-initiated": "initiated_at",
+            "transaction-completed": "completed_at",
+            "transaction-failed": "failed_at",
+            "transaction-flagged": "flagged_at",
+        }[e.event_type]
+        assert v["payload"][at] == v["timestamp"]
+    assert_unique_ids(default_run.events)
+
+
+def test_follow_ups_share_correlation_id_and_come_after_initiation(default_run: Run) -> None:
+    for events in by_transaction(default_run.events).values():
+        first, *rest = sorted(events, key=lambda e: (e.time_us, e.event_type != "transaction-initiated"))
+        assert first.event_type == "transaction-initiated"
+        assert len({e.value["correlation_id"] for e in events}) == 1
+        assert len({e.value["truth"]["pattern"] for e in events}) == 1  # one label per transaction
+        p0 = first.value["payload"]
+        for e in rest:
+            assert e.time_us > first.time_us
+            assert e.event_type != "transaction-initiated"
+            assert (e.value["payload"]["user_id"], e.value["payload"]["amount"]) == (p0["user_id"], p0["amount"])
+        kinds = [e.event_type for e in rest]
+        assert kinds in (
+            [],
+            ["transaction-completed"],
+            ["transaction-failed"],
+            ["transaction-flagged"],
+            ["transaction-flagged", "transaction-completed"],
+        ), kinds
+        if kinds == ["transaction-flagged", "transaction-completed"]:
+            assert rest[0].value["payload"]["action_taken"] == "allowed_with_monitoring"
+        elif kinds == ["transaction-flagged"]:
+            assert rest[0].value["payload"]["action_taken"] in ("held_for_review", "blocked")
+    correlation = Counter(e.value["correlation_id"] for e in initiations(default_run.events))
+    assert max(correlation.values()) == 1
+
+
+def test_completed_amounts_are_consistent(default_run: Run) -> None:
+    completed = [e.value["payload"] for e in default_run.events if e.event_type == "transaction-completed"]
+    assert len(completed) > 15_000
+    for p in completed:
+        assert p["net_amount"] == p["amount"] - p["fee_amount"]
+        assert p["fee_amount"] >= 0 and p["net_amount"] > 0
+        for amount in (p["amount"], p["fee_amount"], p["net_amount"]):
+            assert amount.as_tuple().exponent == -2
+        assert 50 <= p["processing_time_ms"] <= 122_000
+    small_remittances = [p for p in completed if p["type"] == "remittance" and p["amount"] <= 100]
+    assert small_remittances and all(str(p["fee_amount"]) == "2.99" for p in small_remittances)
+
+
+def test_processing_time_matches_timestamps(default_run: Run) -> None:
+    for events in list(by_transaction(default_run.events).values())[:3000]:
+        init = next(e for e in events if e.event_type == "transaction-initiated")
+        for e in events:
+            if e.event_type == "transaction-completed":
+                assert e.value["payload"]["processing_time_ms"] == (e.time_us - init.time_us) // 1000
+
+
+# --- realism -------------------------------------------------------------------------------------------
+
+
+def test_type_mix_of_genuine_transactions_follows_type_weights(default_run: Run) -> None:
+    genuine = [
+        e.value["payload"]["type"] for e in initiations(default_run.events) if not e.value["truth"]["is_anomaly"]
+    ]
+    counts = Counter(genuine)
+    for t, w in TransactionParams().type_weights.items():
+        assert abs(counts[t] / len(genuine) - w) < 0.015, t  # e.g. 35% ± 1.5 pp on ~19k genuine, seed 7
+
+
+def test_amounts_follow_the_log_normal(default_run: Run) -> None:
+    logs = [
+        math.log(float(e.value["payload"]["amount"]))
+        for e in initiations(default_run.events)
+        if not e.value["truth"]["is_anomaly"] and e.value["payload"]["type"] == "circle_contribution"
+    ]
+    # contributions are the unshaped log-normal (remittances are floored at $10, payouts scaled by members)
+    assert abs(statistics.fmean(logs) - 4.5) < 0.05  # mean of log amount 4.5 ± 0.05 on ~6.9k, seed 7
+    assert abs(statistics.stdev(logs) - 1.2) < 0.04  # std 1.2 ± 0.04
+    by_type = defaultdict(list)
+    for e in initiations(default_run.events):
+        by_type[e.value["payload"]["type"]].append(float(e.value["payload"]["amount"]))
+    assert statistics.median(by_type["circle_payout"]) > 4 * statistics.median(by_type["circle_contribution"])
+    assert statistics.median(by_type["refund"]) < statistics.median(by_type["circle_contribution"])
+    assert max(by_type["fee"]) <= 25 and min(by_type["fee"]) >= 0.99
+
+
+def test_drifted_amount_mean_comes_from_ctx_params() -> None:
+    base = TransactionParams()
+    drifted = TransactionParams.model_validate({**base.model_dump(), "amount_distribution": {"log_normal_mean": 6.0}})
+    before, after = run(base, blocks=8), run(base, blocks=8, ctx_params=drifted)  # same pools, same draws
+
+    def contributions(r: Run) -> list[dict[str, Any]]:
+        return [
+            e.value["payload"]
+            for e in initiations(r.events)
+            if not e.value["truth"]["is_anomaly"] and e.value["payload"]["type"] == "circle_contribution"
+        ]
+
+    pairs = list(zip(contributions(before), contributions(after)))
+    assert len(pairs) > 1000 and all(a["transaction_id"] == b["transaction_id"] for a, b in pairs)
+    for a, b in pairs:
+        if a["amount"] >= 2 and b["amount"] < 50_000:  # away from the $1 floor and the cap
+            assert float(b["amount"]) / float(a["amount"]) == pytest.approx(math.exp(1.5), rel=0.01)
+    median = statistics.median(float(b["amount"]) for _, b in pairs)
+    assert abs(math.log(median) - 6.0) < 0.2  # median e^6 within ± 20% on ~1.4k, seed 7
+
+
+def test_users_devices_ips_and_geo_look_real(default_run: Run) -> None:
+    inits = [e.value["payload"] for e in initiations(default_run.events)]
+    genuine = [p for p, e in zip(inits, initiations(default_run.events)) if not e.value["truth"]["is_anomaly"]]
+    users = Counter(p["user_id"] for p in inits)
+    assert len(users) <= 500
+    top = sum(c for _, c in users.most_common(50)) / len(inits)
+    assert top > 0.25  # heavy-tailed activity: the top tenth of users make over a quarter of transactions
+    for p in inits[:3000]:
+        assert re.fullmatch(r"device_[0-9a-f]{16}", p["device_id"])
+        assert re.fullmatch(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})", p["ip_address"])
+        assert all(0 <= int(o) <= 255 for o in p["ip_address"].split("."))
+    devices: dict[str, set[str]] = defaultdict(set)
+    ips: dict[str, Counter] = defaultdict(Counter)
+    for p in genuine:
+        devices[p["user_id"]].add(p["device_id"])
+        ips[p["user_id"]][p["ip_address"]] += 1
+    # users hold at most 3 devices at a time; genuine device changes (new_device_share 0.2%) let a few
+    # heavy users show more than 3 over a whole run
+    assert sum(len(d) > 3 for d in devices.values()) / len(devices) < 0.05
+    usual = sum(c.most_common(1)[0][1] for c in ips.values()) / len(genuine)
+    assert 0.8 < usual < 0.95  # ~88% of genuine transactions come from the user's usual IP
+    countries = Counter(p["geo_location"]["country"] for p in genuine)
+    assert set(countries) == {"US", "HT"} and 0.03 < countries["HT"] / len(genuine) < 0.25
+    assert all((p["geo_location"]["state"] is None) == (p["geo_location"]["country"] == "HT") for p in genuine)
+    types = Counter(p["device_type"] for p in genuine)
+    assert types["android"] > types["ios"] > types["web_mobile"] > 0
+
+
+def test_source_and_destination_fit_the_type(default_run: Run) -> None:
+    allowed = {
+        "circle_contribution": ({"stripe", "bank_account"}, {"circle_pool"}),
+        "circle_payout": ({"circle_pool"}, {"bank_account"}),
+        "remittance": ({"balance"}, {"remittance_partner"}),
+        "fee": ({"balance"}, {"platform"}),
+        "refund": ({"platform"}, {"balance"}),
+    }
+    for e in initiations(default_run.events):
+        p = e.value["payload"]
+        src, dst = allowed[p["type"]]
+        assert p["source"]["type"] in src and p["destination"]["type"] in dst
+        if p["source"]["type"] == "stripe":
+            assert p["source"]["identifier"].startswith("pm_")
+
+
+# --- injections ----------------------------------------------------------------------------------------
+
+
+def test_labels_are_consistent(default_run: Run) -> None:
+    assert_labels(default_run.events, (None, "fraud", "structuring", "velocity_spike"))
+
+
+def test_fraud_share_and_flagging(default_run: Run) -> None:
+    inits = initiations(default_run.events)
+    fraud = [e for e in inits if pattern_of(e) == "fraud"]
+    assert abs(len(fraud) / default_run.arrivals - 0.03) < 0.005  # 3% ± 0.5 pp of 20,480 arrivals, seed 7
+    outcome = {}
+    for e in default_run.events:
+        if e.event_type != "transaction-initiated":
+            outcome.setdefault(e.value["payload"]["transaction_id"], e)
+    fraud_out = [
+        outcome[e.value["payload"]["transaction_id"]] for e in fraud if e.value["payload"]["transaction_id"] in outcome
+    ]
+    flagged = [o for o in fraud_out if o.event_type == "transaction-flagged"]
+    assert abs(len(flagged) / len(fraud_out) - 0.85) < 0.05  # 85% detected ± 5 pp on ~600, seed 7
+    assert any(o.event_type == "transaction-completed" for o in fraud_out)  # some fraud gets through
+    fraud_scores = [o.value["payload"]["risk_score"] for o in flagged]
+    genuine_flags = [
+        o for o in outcome.values() if o.event_type == "transaction-flagged" and not o.value["truth"]["is_anomaly"]
+    ]
+    assert genuine_flags  # the risk engine has false positives, labelled not anomalous
+    genuine_scores = [o.value["payload"]["risk_score"] for o in genuine_flags]
+    assert statistics.fmean(fraud_scores) > 0.75 > statistics.fmean(genuine_scores)
+    assert all(0.0 <= s <= 1.0 for s in fraud_scores)
+    for o in flagged:
+        s, action = o.value["payload"]["risk_score"], o.value["payload"]["action_taken"]
+        assert action == ("blocked" if s >= 0.9 else "held_for_review" if s >= 0.7 else "allowed_with_monitoring")
+        assert o.value["payload"]["reasons"]
+    # takeovers look unusual: new device, other IP or other place, and larger amounts
+    genuine = [e for e in inits if pattern_of(e) is None]
+    usual = {e.value["payload"]["user_id"]: e.value["payload"]["ip_address"] for e in genuine}
+    unusual = sum(1 for e in fraud if usual.get(e.value["payload"]["user_id"]) != e.value["payload"]["ip_address"])
+    assert unusual / len(fraud) > 0.6
+    med = lambda es: statistics.median(float(e.value["payload"]["amount"]) for e in es)  # noqa: E731
+    assert med(fraud) > 1.5 * med(genuine)
+
+
+def test_structuring_share_and_bands(default_run: Run) -> None:
+    structuring = [e for e in default_run.events if pattern_of(e) == "structuring"]
+    starts = initiations(structuring)
+    # the run spans 17 minutes, less than the 30-minute minimum gap, so every one is a series start
+    assert abs(len(starts) / default_run.arrivals - 0.01) < 0.003  # 1% ± 0.3 pp of 20,480 arrivals, seed 7
+    for e in structuring:
+        amount = float(e.value["payload"]["amount"])
+        assert any(lo <= amount <= hi for lo, hi in STRUCTURING_BANDS), amount
+        assert e.value["payload"]["type"] in ("circle_contribution", "remittance")
+    bands = Counter(amount >= 9500 for amount in (float(e.value["payload"]["amount"]) for e in starts))
+    assert bands[True] > 20 and bands[False] > 20
+
+
+def test_structuring_series_spread_over_hours() -> None:
+    r = run(blocks=40, spacing_us=30_000_000, seed=11)  # 20,480 arrivals 30 s apart: a week of event time
+    starts = initiations([e for e in r.events if pattern_of(e) == "structuring"])
+    per_user: dict[str, list[int]] = defaultdict(list)
+    for e in starts:
+        per_user[e.value["payload"]["user_id"]].append(e.time_us)
+    gaps = [b - a for ts in per_user.values() for a, b in pairwise(ts)]
+    assert max(len(ts) for ts in per_user.values()) >= 3  # series of several transactions by one user
+    assert sum(1 for g in gaps if 30 * MIN_US <= g <= 48 * HOUR_US) >= 0.6 * len(gaps)  # mostly hours apart
+    # series members replace genuine arrivals: expected between 1% (starts only) and 2.25% (all
+    # complete); series of up to 4 make the count lumpy (sd ~0.13 pp on 20k), so ± 3 sd around that
+    assert 0.012 < len(starts) / r.arrivals < 0.0265
+
+
+def spikes(events: list[Event]) -> list[list[Event]]:
+    """Velocity-labelled initiations split into per-user clusters separated by more than 30 s."""
+    per_user: dict[str, list[Event]] = defaultdict(list)
+    for e in initiations(events):
+        if pattern_of(e) == "velocity_spike":
+            per_user[e.key].append(e)
+    clusters = []
+    for es in per_user.values():
+        es.sort(key=lambda e: e.time_us)
+        current = [es[0]]
+        for prev, e in pairwise(es):
+            if e.time_us - prev.time_us > 30_000_000:
+                clusters.append(current)
+                current = []
+            current.append(e)
+        clusters.append(current)
+    return clusters
+
+
+def test_velocity_spikes(default_run: Run) -> None:
+    clusters = spikes(default_run.events)
+    assert abs(len(clusters) / default_run.arrivals - 0.02) < 0.004  # 2% ± 0.4 pp of 20,480 arrivals, seed 7
+    complete = [c for c in clusters if c[0].time_us < default_run.last_us - 150_000_000]
+    assert len(complete) > 300
+    for c in complete:
+        assert 8 <= len(c) <= 15
+        assert c[-1].time_us - c[0].time_us <= 120_000_000  # seconds apart, at most 14 gaps of 8 s
+        assert len({e.key for e in c}) == 1
+    sizes = Counter(len(c) for c in complete)
+    assert set(sizes) == set(range(8, 16))
+    labelled = {e.value["correlation_id"] for c in clusters for e in c}
+    for e in default_run.events:
+        if e.value["correlation_id"] in labelled:
+            assert pattern_of(e) == "velocity_spike" and e.value["truth"]["is_anomaly"]
+
+
+def test_injection_boost_multiplies_rates() -> None:
+    r = run(blocks=10, injection={"fraud": 5.0, "velocity_spike": 0.0, "structuring": 0.0})
+    patterns = Counter(pattern_of(e) for e in initiations(r.events))
+    assert abs(patterns["fraud"] / r.arrivals - 0.15) < 0.015  # 15% ± 1.5 pp on 5,120 arrivals, seed 7
+    assert patterns["velocity_spike"] == patterns["structuring"] == 0
+
+
+def test_zero_rates_give_clean_traffic() -> None:
+    params = TransactionParams(fraud_injection_rate=0, structuring_injection_rate=0, velocity_anomaly_rate=0)
+    r = run(params, blocks=5)
+    assert not any(e.value["truth"]["is_anomaly"] for e in r.events)
+    assert len(initiations(r.events)) == r.arrivals
+
+
+# --- rates, determinism, parameters --------------------------------------------------------------------
+
+
+def test_events_per_arrival_is_honest(default_run: Run) -> None:
+    produced = len(default_run.events) + default_run.generator.pending_count
+    assert TransactionsGenerator.events_per_arrival == pytest.approx(expected_events_per_arrival(TransactionParams()))
+    assert produced / default_run.arrivals == pytest.approx(TransactionsGenerator.events_per_arrival, rel=0.03)
+
+
+def test_pending_follow_ups_stay_bounded(default_run: Run) -> None:
+    # everything pending is due within ~2 minutes (spikes, settlement), i.e. a few thousand arrivals here
+    assert default_run.generator.pending_count < 3000
+
+
+def test_same_seed_same_events() -> None:
+    assert_same_seed_same_events(run)
+
+
+def test_type_weights_override_gives_only_fees() -> None:
+    r = run(TransactionParams(type_weights={"fee": 1.0}), blocks=4)
+    assert {e.value["payload"]["type"] for e in r.events} == {"fee"}
+
+
+def test_defaults_match_the_seed() -> None:
+    p = TransactionParams()
+    assert (p.num_users, p.time_span_days) == (500, 90)
+    assert p.type_weights == {
+        "circle_contribution": 0.35,
+        "circle_payout": 0.15,
+        "remittance": 0.30,
+        "fee": 0.15,
+        "refund": 0.05,
+    }
+    assert (p.amount_distribution.log_normal_mean, p.amount_distribution.log_normal_std) == (4.5, 1.2)
+    assert (p.fraud_injection_rate, p.structuring_injection_rate, p.velocity_anomaly_rate) == (0.03, 0.01, 0.02)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"unknown_knob": 1},
+        {"type_weights": {"bitcoin": 1.0}},
+        {"type_weights": {"fee": -1.0, "refund": 2.0}},
+        {"type_weights": {"fee": 0.0}},
+        {"fraud_injection_rate": 1.5},
+        {"velocity_anomaly_rate": -0.1},
+        {"failure_rate": 2},
+        {"num_users": 0},
+        {"time_span_days": 0},
+        {"amount_distribution": {"log_normal_mean": 4.5, "log_normal_std": 0}},
+        {"amount_distribution": {"mean": 4.5}},
+        {"processing_time_ms": {"log_normal_mean": 6.8, "log_normal_std": 0.8, "max": 1}},
+    ],
+)
+def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        TransactionParams(**bad)
+
+
+def test_small_pool_and_partial_overrides() -> None:
+    params = TransactionParams(num_users=3, amount_distribution={"log_normal_mean": 3.0})
+    assert params.amount_distribution.log_normal_std == 1.2
+    r = run(params, blocks=3)
+    assert len({e.key for e in r.events}) <= 3  # spikes hand off only within the pool
