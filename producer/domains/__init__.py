@@ -11,7 +11,7 @@ from producer.domains.fintech.transactions import TransactionsGenerator
 from producer.domains.telco.accounts import AccountsGenerator
 from producer.domains.telematics.driving_events import TelematicsGenerator
 
-# Adding a stream: one module producer/domains/<domain>/<stream>.py and one line here.
+# Adding a stream (docs/adding_a_stream.md): one module producer/domains/<domain>/<stream>.py and one line here.
 STREAMS: dict[str, type[StreamGenerator]] = {
     gen.spec.name: gen
     for gen in (
