@@ -1,13 +1,15 @@
 """End-to-end throughput: `datagen run --rate max` vs a plain confluent-kafka loop, on one broker.
 
-Usage: python benchmarks/bench_e2e.py [--events N] [--scenario steady_state] [--repeats R] [--baseline DIR]
+Usage: python benchmarks/bench_e2e.py [--events N] [--scenario stress_test] [--repeats R] [--workers N]
+                                     [--baseline DIR]
 
 Uses KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL when set, else starts the embedded Tansu
 broker and the local schema registry. Prints events/s of both and their ratio; asserts nothing.
 With --baseline DIR (a source tree of another release, e.g. `git archive v0.9 | tar -x -C DIR`),
 that release's `datagen run` is played too, alternating with this one on the same broker, and
 the ratio this/baseline is printed: over producing time (the summary's rate) and over the whole
-process (start-up and warm-up included).
+process (start-up and warm-up included). With --workers N (default 2; 1 skips it) every datagen
+run is also played with `--workers N`, so one process and N processes are compared on one broker.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from producer.sinks.kafka import DEFAULTS  # noqa: E402 - same producer settings
 
 
 def run_datagen(
-    bootstrap: str, registry: str, scenario: str, events: int, prefix: str, tree: Path = ROOT
+    bootstrap: str, registry: str, scenario: str, events: int, prefix: str, tree: Path = ROOT, workers: int = 1
 ) -> tuple[float, float, float]:
     """events/s over producing time, events/s over the whole process, and mean value bytes of one run at --rate max."""
+    more = ["--workers", str(workers)] if workers > 1 else []
     started = time.perf_counter()
     out = subprocess.run(
         [
@@ -56,6 +59,7 @@ def run_datagen(
             "--no-metrics",
             "--log-level",
             "WARNING",
+            *more,
         ],
         cwd=tree,
         capture_output=True,
@@ -103,51 +107,82 @@ def run_raw(bootstrap: str, events: int, size: int, topic: str) -> float:
     return events / elapsed
 
 
+def _broker(stack: ExitStack) -> tuple[str, str]:
+    """The broker and registry to measure on: the environment's, else the embedded ones."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    registry = os.environ.get("SCHEMA_REGISTRY_URL")
+    if not bootstrap:
+        from producer.embedded.broker import EmbeddedBroker
+
+        bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap_servers
+    if not registry:
+        from producer.embedded.registry import LocalSchemaRegistry
+
+        data = stack.enter_context(tempfile.TemporaryDirectory())
+        registry = stack.enter_context(LocalSchemaRegistry(data_dir=data)).url
+    return bootstrap, registry
+
+
+def _variants(args: argparse.Namespace) -> list[tuple[str, Path, int]]:
+    """(label, source tree, workers) of every datagen configuration measured."""
+    trees = [("datagen", ROOT)]
+    if args.baseline is not None:
+        trees.append((f"baseline {args.baseline.name}", args.baseline.resolve()))
+    counts = [1] if args.workers <= 1 else [1, args.workers]
+    return [(f"{name}, {'1 process' if n == 1 else f'--workers {n}'}", tree, n) for name, tree in trees for n in counts]
+
+
 def main() -> None:
-    """Measure both, print figures and the ratio."""
+    """Measure every variant and the raw ceiling, alternating, on one broker; print figures and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--scenario", default="steady_state")
+    parser.add_argument("--scenario", default="stress_test")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="also measure --workers N (1: one process only)")
     parser.add_argument("--baseline", type=Path, help="source tree of the release to compare with")
     args = parser.parse_args()
+    variants = _variants(args)
+    rates: dict[str, list[float]] = {label: [] for label, _, _ in variants}
+    whole: dict[str, list[float]] = {label: [] for label, _, _ in variants}
+    raw_rates, sizes = [], []
     with ExitStack() as stack:
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        registry = os.environ.get("SCHEMA_REGISTRY_URL")
-        if not bootstrap:
-            from producer.embedded.broker import EmbeddedBroker
-
-            bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap_servers
-        if not registry:
-            from producer.embedded.registry import LocalSchemaRegistry
-
-            data = stack.enter_context(tempfile.TemporaryDirectory())
-            registry = stack.enter_context(LocalSchemaRegistry(data_dir=data)).url
-        datagen_rates, whole_rates, raw_rates, sizes, base_rates, base_whole = [], [], [], [], [], []
+        bootstrap, registry = _broker(stack)
         for r in range(args.repeats):
-            rate, whole, size = run_datagen(bootstrap, registry, args.scenario, args.events, f"bench{r}.")
-            datagen_rates.append(rate)
-            whole_rates.append(whole)
-            sizes.append(size)
-            if args.baseline is not None:
-                rate, whole, _ = run_datagen(
-                    bootstrap, registry, args.scenario, args.events, f"base{r}.", args.baseline.resolve()
+            for v, (label, tree, workers) in enumerate(variants):
+                rate, whole_rate, size = run_datagen(
+                    bootstrap, registry, args.scenario, args.events, f"bench{r}-{v}.", tree, workers
                 )
-                base_rates.append(rate)
-                base_whole.append(whole)
-            raw_rates.append(run_raw(bootstrap, args.events, round(size), f"bench-raw{r}"))
-        d, w, c = statistics.median(datagen_rates), statistics.median(whole_rates), statistics.median(raw_rates)
-        print(f"broker: {bootstrap}  scenario: {args.scenario}  events per run: {args.events}  repeats: {args.repeats}")
-        print(f"mean value size: {statistics.mean(sizes):.0f} bytes")
-        print(f"datagen run --rate max (end to end): {d:,.0f} events/s  (runs: {_runs(datagen_rates)})")
-        print(f"  over the whole process:            {w:,.0f} events/s  (runs: {_runs(whole_rates)})")
-        if args.baseline is not None:
-            b, bw = statistics.median(base_rates), statistics.median(base_whole)
-            print(f"baseline {args.baseline}:  {b:,.0f} events/s  (runs: {_runs(base_rates)})")
-            print(f"  over the whole process:            {bw:,.0f} events/s  (runs: {_runs(base_whole)})")
-            print(f"ratio datagen / baseline: {d / b:.2f} (producing time), {w / bw:.2f} (whole process)")
-        print(f"raw confluent-kafka loop (ceiling):  {c:,.0f} events/s  (runs: {_runs(raw_rates)})")
-        print(f"ratio datagen / ceiling: {d / c:.2f}")
+                rates[label].append(rate)
+                whole[label].append(whole_rate)
+                sizes.append(size)
+            raw_rates.append(run_raw(bootstrap, args.events, round(statistics.mean(sizes)), f"bench-raw{r}"))
+    ceiling = statistics.median(raw_rates)
+    print(f"broker: {bootstrap}  scenario: {args.scenario}  events per run: {args.events}  repeats: {args.repeats}")
+    print(f"mean value size: {statistics.mean(sizes):.0f} bytes; figures are medians, events/s end to end")
+    print(f"raw confluent-kafka loop (ceiling): {ceiling:,.0f} events/s  (runs: {_runs(raw_rates)})")
+    print(f"{'variant':36s} {'producing':>11s} {'whole process':>14s} {'/ ceiling':>10s}  runs (producing)")
+    for label, _, _ in variants:
+        d, w = statistics.median(rates[label]), statistics.median(whole[label])
+        print(f"{label:36s} {d:11,.0f} {w:14,.0f} {d / ceiling:10.2f}  {_runs(rates[label])}")
+    _print_ratios(variants, rates, whole)
+
+
+def _print_ratios(variants: list[tuple[str, Path, int]], rates: dict, whole: dict) -> None:
+    """Each datagen variant against the baseline with the same workers, and N workers against one process."""
+    median = statistics.median
+    labels = [label for label, _, _ in variants]
+    ours = [label for label in labels if label.startswith("datagen")]
+    for label in ours:
+        mode = label.split(", ")[1]
+        base = next((b for b in labels if not b.startswith("datagen") and b.endswith(mode)), None)
+        if base is not None:
+            print(
+                f"ratio {label} / baseline: {median(rates[label]) / median(rates[base]):.2f} (producing), "
+                f"{median(whole[label]) / median(whole[base]):.2f} (whole process)"
+            )
+    if len(ours) > 1:
+        one, many = ours
+        print(f"ratio {many.split(', ')[1]} / 1 process: {median(rates[many]) / median(rates[one]):.2f} (producing)")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, Literal
+
+import numpy as np
 
 from producer.domains.common.base import Event, StreamSpec
 from producer.encoding.avro import Encode
@@ -18,15 +22,20 @@ Format = Literal["avro", "jsonl"]
 GROUND_TRUTH = "ground-truth"
 _NEVER = 1 << 62  # an event time no event reaches
 
-# builds the value encoder of one topic from (topic, schema file)
 # (topic, schema file, event_type -> payload record name or None) -> encoder of event values
 EncoderFactory = Callable[[str, str, dict[str, str] | None], Encode]
+_STREAM, _KEY, _TIME, _VALUE = (itemgetter(Event._fields.index(name)) for name in Event._fields)
+_NEW_RECORD = tuple.__new__  # Record instances from plain tuples without its Python-level __new__
 
 
 @dataclass(frozen=True)
 class _Route:
     topic: str
     encode: Callable[[dict[str, Any]], bytes]
+
+    def encode_block(self, values: list[dict[str, Any]]) -> list[bytes]:
+        """Every value's bytes, in order."""
+        return list(map(self.encode, values))
 
 
 class Encoding:
@@ -46,6 +55,7 @@ class Encoding:
         self.ground_truth_topic = prefix + GROUND_TRUTH
         self._avro_factory = avro_factory
         self._routes: dict[str, _Route] = {}
+        self._code: dict[str, int] = {}  # stream -> its index among the routes
         self._truth_encode: Callable[[dict[str, Any]], bytes] | None = None
         self.episodes = EpisodeTracker()
         # drift episodes are announced on the ground-truth topic as event time reaches their start
@@ -68,6 +78,7 @@ class Encoding:
         """Build every topic's encoder up front (registers Avro schemas, may wait for the registry)."""
         for spec in self.specs.values():
             self._routes[spec.name] = _Route(self.topic(spec.name), self._value_encoder(spec))
+        self._code = {name: code for code, name in enumerate(self._routes)}
         if self.labels == "topic":
             if self.fmt == "avro":
                 assert self._avro_factory is not None
@@ -85,7 +96,9 @@ class Encoding:
         """Records for a batch of events, in the batch's order (label records after their event)."""
         if not self._routes:
             self.prepare()
-        routes, labels = self._routes, self.labels
+        if self.labels != "topic":
+            return self._encode_columns(events)
+        routes = self._routes
         out: list[Record] = []
         append = out.append
         drifts = self.drifts
@@ -96,16 +109,33 @@ class Encoding:
                 out.extend(self._drift_records(drifts, event.time_us))
                 drift_due = drifts.next_us
             route = routes[event.stream]
-            value = event.value
-            if labels != "inline":
-                truth = value["truth"]
-                value = {**value, "truth": None}
+            truth = event.value["truth"]
+            value = {**event.value, "truth": None}
             append(Record(route.topic, event.key.encode(), route.encode(value), event.time_us // 1000))
-            if labels == "topic":
-                append(self._truth_record(event, route.topic, truth))
-        if labels == "topic":
-            out.extend(self._episode_records(self.episodes.observe(events)))
+            append(self._truth_record(event, route.topic, truth))
+        out.extend(self._episode_records(self.episodes.observe(events)))
         return out
+
+    def _encode_columns(self, events: list[Event]) -> list[Record]:
+        """Records of a batch without label records: each stream's values encoded as one block."""
+        if not events:
+            return []
+        names = list(self._routes)
+        codes = np.fromiter(map(self._code.__getitem__, map(_STREAM, events)), dtype=np.intp, count=len(events))
+        values = list(map(_VALUE, events))
+        if self.labels == "off":
+            values = [{**value, "truth": None} for value in values]
+        encoded = np.empty(len(events), dtype=object)
+        topics = np.empty(len(names), dtype=object)
+        for code, name in enumerate(names):
+            topics[code] = self._routes[name].topic
+            at = np.flatnonzero(codes == code)
+            if len(at):
+                encoded[at] = self._routes[name].encode_block([values[i] for i in at.tolist()])
+        times = np.fromiter(map(_TIME, events), dtype=np.int64, count=len(events)) // 1000
+        keys = map(str.encode, map(_KEY, events))
+        columns = zip(topics[codes].tolist(), keys, encoded.tolist(), times.tolist())
+        return list(map(_NEW_RECORD, repeat(Record), columns))
 
     def finish(self) -> list[Record]:
         """Records still owed at the end of a run (episodes that had not ended yet)."""

@@ -8,14 +8,16 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 
 from producer.encoding.pipeline import Encoding
 from producer.observability.stats import RunStats
 from producer.scheduling.sources import EventSource
-from producer.sinks.base import Sink
+from producer.sinks.base import Record, Sink
 
 log = logging.getLogger(__name__)
 
+_TOPIC = itemgetter(Record._fields.index("topic"))
 TICK_SECONDS = 0.02
 MAX_BATCH = 2000  # events per tick at --rate max: large enough to amortise, small enough to stay responsive
 
@@ -145,7 +147,7 @@ class Scheduler:
 
     def _emit(self, events: list) -> None:
         records = self.encoding.encode(events)
-        self.stats.on_produced(events, self._topic_of, Counter(r.topic for r in records))
+        self.stats.on_produced(events, self._topic_of, Counter(map(_TOPIC, records)))
         self.sink.write(records)
         self.emitted += len(events)
 
@@ -153,7 +155,7 @@ class Scheduler:
         """Hand over what the encoding still owes at the end (e.g. episodes not yet closed)."""
         records = self.encoding.finish()
         if records:
-            self.stats.on_produced([], self._topic_of, Counter(r.topic for r in records))
+            self.stats.on_produced([], self._topic_of, Counter(map(_TOPIC, records)))
             self.sink.write(records)
 
     def _observe(self, now: float, rate: float | None, tau: float, events: list) -> None:

@@ -190,7 +190,7 @@ class KafkaSink(Sink):
                     raise
 
     def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
-        size = len(msg.value() or b"")
+        size = len(msg)  # the value's length, without copying the value out
         if err is None:
             entry = self._delivered[msg.topic()]
             latency = msg.latency()
@@ -222,10 +222,10 @@ class KafkaSink(Sink):
         producer = self._producer
         assert producer is not None, "open() first"
         produce, callback = producer.produce, self._on_delivery
-        for index, record in enumerate(records):
+        for index, (topic, key, value, timestamp_ms) in enumerate(records):
             while True:
                 try:
-                    produce(record.topic, record.value, record.key, timestamp=record.timestamp_ms, on_delivery=callback)
+                    produce(topic, value, key, timestamp=timestamp_ms, on_delivery=callback)
                     break
                 except BufferError:
                     if self._stop.is_set():  # a signal with the local queue full: exit promptly, not when it drains
