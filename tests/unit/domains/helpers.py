@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import io
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import fastavro
@@ -16,8 +14,7 @@ import numpy as np
 from fastavro.validation import validate
 
 from producer.domains.common.base import BlockContext, DomainParams, Event, StreamGenerator, StreamSpec
-
-SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
+from producer.encoding.schemas import schema_dict
 
 G = TypeVar("G", bound=StreamGenerator)
 R = TypeVar("R", bound="Run")
@@ -28,8 +25,8 @@ R = TypeVar("R", bound="Run")
 
 @cache
 def _parsed(schema: str) -> dict[str, Any]:
-    """A schema file under schemas/, parsed once per test session."""
-    return fastavro.parse_schema(json.loads((SCHEMAS / schema).read_text()))
+    """A stream's schema under schemas/, composed as it is registered, parsed once per test session."""
+    return fastavro.parse_schema(schema_dict(schema))
 
 
 def schema_for(spec: StreamSpec) -> dict[str, Any]:
