@@ -1,4 +1,4 @@
-"""fintech.circles: schema conformance, lifecycle grammar, transaction links, rates, injections, parameters."""
+"""fintech.circles: lifecycle grammar, transaction links, rates, injections, replay (schema etc.: test_conformance)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fastavro.validation import validate
 from pydantic import ValidationError
 
 from producer.domains.common.base import Event, to_datetime
@@ -22,20 +21,13 @@ from tests.unit.domains import helpers
 from tests.unit.domains.helpers import (
     Driver,
     arrival_blocks,
-    assert_labels,
-    assert_round_trips,
     assert_same_seed_same_events,
     assert_time_ordered,
-    assert_union_records,
-    assert_unique_ids,
     assert_valid,
     context,
     drive,
-    first_of_each_type,
     pattern_of,
-    schema_for,
-    stream_types,
-    tagged,
+    spread_sample,
 )
 
 START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -86,13 +78,14 @@ run = partial(drive, CirclesGenerator, blocks=60, block_size=BLOCK, spacing_us=2
 
 @pytest.fixture(scope="module")
 def default_run() -> Run:
-    return run()  # 30,720 arrivals 20 ms apart, seed 7: ~78k events, ~550 circles
+    return run(blocks=30)  # 15,360 arrivals 20 ms apart, seed 7: ~39k events, ~280 circles
 
 
 @pytest.fixture(scope="module")
 def small_circles() -> Run:
-    # 3-4 members make lifecycles short: ~3,000 whole circles in 61,440 arrivals, for the per-circle rates
-    return run(CircleParams(member_range=[3, 4]), blocks=120, seed=11)
+    # 3-4 members make lifecycles short: ~1,000 whole circles in 20,480 arrivals, for the per-circle rates
+    # of the compressed mode (replay_small checks the same draws more precisely, on 2,000 circles)
+    return run(CircleParams(member_range=[3, 4]), blocks=40, seed=11)
 
 
 def pl(e: Event) -> dict[str, Any]:
@@ -108,38 +101,11 @@ def settled_cycles(r: Run) -> set[tuple[str, int]]:
     return {(pl(e)["circle_id"], pl(e)["cycle"]) for e in r.of("circle-payout-executed")}
 
 
-# --- schema -------------------------------------------------------------------------------------------
-
-
-def test_every_event_validates_against_its_schema(default_run: Run) -> None:
-    assert len(default_run.events) > 70_000
-    assert_valid(default_run.events, CIRCLES, TRANSACTIONS)
-
-
-def test_spec_names_the_union_records() -> None:
-    assert_union_records(CIRCLES)
-    assert CirclesGenerator.companions == (TRANSACTIONS,)
-
-
-def test_each_event_type_round_trips_through_avro(default_run: Run) -> None:
-    samples = first_of_each_type(default_run.events)
-    assert set(samples) == stream_types(CIRCLES) | stream_types(
-        TRANSACTIONS, ("transaction-initiated", "transaction-completed")
-    )
-    assert_round_trips([e for events in samples.values() for e in events], CIRCLES, TRANSACTIONS)
-
-
 # --- shape of the stream -------------------------------------------------------------------------------
 
 
-def test_all_circle_event_types_occur(default_run: Run) -> None:
-    counts = Counter(e.event_type for e in default_run.circle_events)
-    assert set(counts) == set(CIRCLES.event_types)
-    assert counts["circle-failed"] >= 10 and counts["circle-completed"] >= 100
-
-
-def test_blocks_are_time_sorted_and_never_go_back(default_run: Run) -> None:
-    assert_time_ordered(default_run.blocks)
+def test_circles_emit_transactions_as_a_companion() -> None:
+    assert CirclesGenerator.companions == (TRANSACTIONS,)
 
 
 def test_envelope_keys_and_ids(default_run: Run) -> None:
@@ -150,7 +116,6 @@ def test_envelope_keys_and_ids(default_run: Run) -> None:
             assert v["source_service"] == "circle-service" and e.key == pl(e)["circle_id"]
         else:
             assert v["source_service"] == "transaction-service" and e.key == pl(e)["user_id"]
-    assert_unique_ids(default_run.events)
     correlations = Counter(e.value["correlation_id"] for e in default_run.circle_events)
     assert max(correlations.values()) == 1  # one operation per circle event
 
@@ -187,7 +152,7 @@ def test_every_lifecycle_follows_the_grammar(default_run: Run, small_circles: Ru
                 who = pl(e).get("member_id") or pl(e).get("recipient_id")
                 if who in dropped_at and e.event_type != "circle-member-dropped":
                     assert e.time_us < dropped_at[who]  # nothing from a member after they left
-    assert ended > 2000
+    assert ended > 900
 
 
 def test_member_counts_and_amounts_within_ranges(small_circles: Run, default_run: Run) -> None:
@@ -251,7 +216,7 @@ def test_frequency_mix_follows_weights(small_circles: Run) -> None:
     freqs = Counter(pl(e)["frequency"] for e in small_circles.of("circle-created"))
     total = sum(freqs.values())
     for f, w in {"weekly": 0.2, "biweekly": 0.3, "monthly": 0.5}.items():
-        assert abs(freqs[f] / total - w) < 0.035, f  # ± 3.5 pp on ~3,000 circles, seed 11
+        assert abs(freqs[f] / total - w) < 0.048, f  # ± 4.8 pp (3 sd) on ~1,000 circles, seed 11
 
 
 # --- transactions on fintech.transactions ----------------------------------------------------------------
@@ -262,7 +227,7 @@ def test_contributions_and_payouts_have_their_transaction_pair(default_run: Run)
     for e in default_run.transactions:
         by_corr[e.value["correlation_id"]].append(e)
     money = default_run.of("circle-contribution-received") + default_run.of("circle-payout-executed")
-    assert len(money) > 20_000
+    assert len(money) > 10_000
     pending = {e.value["correlation_id"] for _, _, e in default_run.generator._pending}
     pools: dict[str, set[str]] = defaultdict(set)
     for e in money:
@@ -329,9 +294,9 @@ def test_late_and_missed_payments_per_due_contribution(default_run: Run) -> None
     ]
     late = [e for e in due if e.event_type == "circle-contribution-received" and pl(e)["days_late"] > 0]
     missed = [e for e in due if e.event_type == "circle-contribution-missed"]
-    assert len(due) > 18_000
-    assert abs(len(late) / len(due) - 0.10) < 0.007  # 10% ± 0.7 pp of ~20k due contributions, seed 7
-    assert abs(len(missed) / len(due) - 0.05) < 0.005  # 5% ± 0.5 pp
+    assert len(due) > 9_000
+    assert abs(len(late) / len(due) - 0.10) < 0.01  # 10% ± 1 pp (3.2 sd) of ~9.6k due contributions, seed 7
+    assert abs(len(missed) / len(due) - 0.05) < 0.007  # 5% ± 0.7 pp (3.2 sd)
 
     # days late: a Gaussian(3, 2) rounded to whole days, at least one
     def cdf(x: float) -> float:
@@ -339,7 +304,7 @@ def test_late_and_missed_payments_per_due_contribution(default_run: Run) -> None
 
     expected = cdf(1.5) + sum(k * (cdf(k + 0.5) - cdf(k - 0.5)) for k in range(2, 30))
     days = [pl(e)["days_late"] for e in late]
-    assert abs(sum(days) / len(days) - expected) < 0.12  # mean ≈ 3.2 ± 0.12 on ~2k late payments
+    assert abs(sum(days) / len(days) - expected) < 0.17  # mean ≈ 3.2 ± 0.17 (3 se) on ~1k late payments
     assert min(days) == 1 and max(days) >= 8
 
 
@@ -353,9 +318,9 @@ def test_voluntary_drops_per_member_cycle(default_run: Run) -> None:
         for e in default_run.of("circle-contribution-received") + default_run.of("circle-contribution-missed")
         if pattern_of(e) is None
     ]
-    assert abs(len(drops) / (len(drops) + len(stays)) - 0.03) < 0.004  # 3% ± 0.4 pp of ~20k member-cycles
+    assert abs(len(drops) / (len(drops) + len(stays)) - 0.03) < 0.005  # 3% ± 0.5 pp (3 sd) of ~10k member-cycles
     reasons = Counter((pl(e)["reason"], pattern_of(e)) for e in default_run.of("circle-member-dropped"))
-    assert reasons["missed_payments", None] > 50 and reasons["removed", None] > 10
+    assert reasons["missed_payments", None] > 25 and reasons["removed", None] > 0
     for e in default_run.of("circle-member-dropped"):
         if pl(e)["reason"] == "missed_payments":
             misses = [
@@ -374,11 +339,11 @@ def circles_started_early(r: Run) -> list[list[Event]]:
 
 def test_failure_rate_per_circle(small_circles: Run) -> None:
     early = circles_started_early(small_circles)
-    assert len(early) > 1500 and all(events[-1].event_type in ("circle-failed", "circle-completed") for events in early)
+    assert len(early) > 500 and all(events[-1].event_type in ("circle-failed", "circle-completed") for events in early)
     failed = [events[-1] for events in early if events[-1].event_type == "circle-failed"]
-    assert abs(len(failed) / len(early) - 0.05) < 0.015  # 5% ± 1.5 pp of ~1.9k circles, seed 11
+    assert abs(len(failed) / len(early) - 0.05) < 0.026  # 5% ± 2.6 pp (3 sd) of ~640 circles, seed 11
     reasons = Counter(pl(e)["reason"] for e in failed)
-    assert reasons["insufficient_members"] > 10 and reasons["excessive_defaults"] > 30
+    assert reasons["insufficient_members"] > 5 and reasons["excessive_defaults"] > 10
     for e in failed:
         if pl(e)["reason"] == "excessive_defaults":
             cycle = [
@@ -405,7 +370,7 @@ def test_collusion_and_fraud_rates(small_circles: Run) -> None:
 
 @pytest.fixture(scope="module")
 def boosted() -> Run:
-    return run(blocks=40, seed=5, injection={"collusion": 10.0, "fraud": 5.0})  # 20% collusion, 10% fraud
+    return run(blocks=20, seed=5, injection={"collusion": 10.0, "fraud": 5.0})  # 20% collusion, 10% fraud
 
 
 def test_injection_boost_multiplies_rates(boosted: Run) -> None:
@@ -420,6 +385,8 @@ def test_collusion_first_recipients_drop_right_after_their_payout(boosted: Run) 
     for events in boosted.by_circle.values():
         if pattern_of(events[0]) != "collusion":
             assert not any(pattern_of(e) == "collusion" for e in events)
+            continue
+        if len(events) == 1:  # created as the run ended: no member has joined yet
             continue
         assert pl(events[0])["rotation_order"] == "sequential"
         colluders = [
@@ -442,7 +409,7 @@ def test_collusion_first_recipients_drop_right_after_their_payout(boosted: Run) 
                     assert pl(d)["reason"] == "voluntary" and pl(d)["received_payout"]
                     assert not any(pl(x).get("member_id") == who for x in events[i + 2 :])
                     checked += 1
-    assert checked > 50
+    assert checked > 25
 
 
 def test_fraud_members_use_stolen_cards_and_get_removed(boosted: Run) -> None:
@@ -477,12 +444,9 @@ def test_fraud_members_use_stolen_cards_and_get_removed(boosted: Run) -> None:
     assert removed > 0.5 * len(joins)
 
 
-def test_labels_are_consistent(default_run: Run) -> None:
-    assert_labels(
-        default_run.events,
-        (None, "fraud", "collusion"),
-        risk={None: (None,), "fraud": ("high",), "collusion": ("high",)},
-    )
+def test_anomalies_are_high_risk(sample_of: Any) -> None:
+    for e in sample_of(CIRCLES.name).events:  # the shared sample: both patterns boosted
+        assert e.value["truth"]["risk_level"] == ("high" if pattern_of(e) else None)
 
 
 def test_zero_rates_give_clean_full_circles() -> None:
@@ -501,10 +465,14 @@ def test_zero_rates_give_clean_full_circles() -> None:
 
 
 def test_events_per_arrival_is_honest(default_run: Run) -> None:
-    measured = expected_events_per_arrival(CircleParams(), circles=5000, seed=1)
+    # 2,000 simulated circles: seeds 1-3 give 2.577-2.584, within 0.15% of the constant
+    measured = expected_events_per_arrival(CircleParams(), circles=2000, seed=1)
     assert CirclesGenerator.events_per_arrival == pytest.approx(measured, rel=0.005)
-    produced = len(default_run.events) + default_run.generator.pending_count
-    assert produced / default_run.arrivals == pytest.approx(CirclesGenerator.events_per_arrival, rel=0.03)
+    # the run's second half, once the pool has filled (filling, arrivals mostly create circles: 1 event each)
+    half = len(default_run.blocks) // 2
+    produced = sum(len(block) for block in default_run.blocks[half:]) + default_run.generator.pending_count
+    arrivals = sum(len(times) for times in default_run.times[half:])
+    assert produced / arrivals == pytest.approx(CirclesGenerator.events_per_arrival, rel=0.03)
 
 
 def test_active_circles_and_pending_stay_bounded() -> None:
@@ -513,7 +481,7 @@ def test_active_circles_and_pending_stay_bounded() -> None:
     gen = CirclesGenerator(params, rng)
     ctx = context(params)
     peak = 0
-    for times in arrival_blocks(START_US, 150, 256, 20_000):
+    for times in arrival_blocks(START_US, 60, 256, 20_000):
         gen.generate(rng, times, ctx)
         peak = max(peak, gen.active_count)
         assert gen.active_count <= 25
@@ -521,10 +489,6 @@ def test_active_circles_and_pending_stay_bounded() -> None:
         assert gen.pending_count < 1000  # only settlements due within two minutes
     assert peak == 25
     assert {e.event_type for _, _, e in gen._pending} <= {"transaction-completed"}
-
-
-def test_same_seed_same_events() -> None:
-    assert_same_seed_same_events(run)
 
 
 def test_drifted_rates_come_from_ctx_params() -> None:
@@ -558,36 +522,32 @@ def test_defaults_match_the_seed() -> None:
     assert (p.collusion_rate, p.fraud_injection_rate, p.max_active_circles) == (0.02, 0.02, 200)
 
 
+# unknown keys, wrong types and numeric bounds are test_conformance's; these are the stream's own rules
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "field"),
     [
-        {"unknown_knob": 1},
-        {"member_range": [12, 5]},
-        {"member_range": [1, 5]},
-        {"member_range": [5, 12, 20]},
-        {"contribution_range": [300.0, 50.0]},
-        {"contribution_range": [0.0, 50.0]},
-        {"frequency_weights": {"daily": 1.0}},
-        {"frequency_weights": {"weekly": -1.0, "monthly": 2.0}},
-        {"frequency_weights": {"weekly": 0.0}},
-        {"late_payment_rate": 1.5},
-        {"miss_payment_rate": -0.1},
-        {"late_payment_rate": 0.7, "miss_payment_rate": 0.4},
-        {"late_payment_days_std": -1},
-        {"collusion_rate": 2},
-        {"max_active_circles": 0},
-        {"num_users": 10},
+        ({"member_range": [12, 5]}, "member_range"),
+        ({"member_range": [1, 5]}, "member_range"),
+        ({"member_range": [5, 12, 20]}, "member_range"),
+        ({"contribution_range": [300.0, 50.0]}, "contribution_range"),
+        ({"contribution_range": [0.0, 50.0]}, "contribution_range"),
+        ({"frequency_weights": {"daily": 1.0}}, "frequency_weights"),
+        ({"frequency_weights": {"weekly": -1.0, "monthly": 2.0}}, "frequency_weights"),
+        ({"frequency_weights": {"weekly": 0.0}}, "frequency_weights"),
+        ({"late_payment_rate": 0.7, "miss_payment_rate": 0.4}, None),  # together over 1: the model's rule
     ],
 )
-def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
+def test_stream_specific_params_are_rejected(bad: dict[str, Any], field: str | None) -> None:
+    with pytest.raises(ValidationError) as caught:
         CircleParams(**bad)
+    loc = caught.value.errors()[0]["loc"]
+    assert (loc[0] if loc else None) == field
 
 
 # --- replay mode: whole lifecycles at natural times ------------------------------------------------------
 
 DAY_US, HOUR_US = 86_400_000_000, 3_600_000_000
-REPLAY_BLOCK, REPLAY_BLOCKS = 32, 30
+REPLAY_BLOCK, REPLAY_BLOCKS = 32, 10
 FLUSH_US = START_US + 3 * 365 * DAY_US  # a last one-circle block, years later, releases every lifecycle
 PERIOD = {"weekly": 7, "biweekly": 14}
 
@@ -629,17 +589,17 @@ def replay(
 
 @pytest.fixture(scope="module")
 def replay_run() -> Replay:
-    return replay()  # 960 circles over 240 days, seed 7: ~178k events
+    return replay()  # 320 circles over 80 days, seed 7: ~61k events
 
 
 @pytest.fixture(scope="module")
 def replay_small() -> list[Event]:
-    # 3,000 circles of 3-4 members, started 1 min apart, through replay_arrivals: for the per-circle rates
+    # 2,000 circles of 3-4 members, started 1 min apart, through replay_arrivals: for the per-circle rates
     params = CircleParams(member_range=[3, 4])
     rng = np.random.default_rng(11)
     gen = CirclesGenerator(params, rng)
     ctx = context(params)
-    return gen.replay_arrivals(rng, START_US + np.arange(3000, dtype=np.int64) * 60_000_000, ctx)
+    return gen.replay_arrivals(rng, START_US + np.arange(2000, dtype=np.int64) * 60_000_000, ctx)
 
 
 def lifecycles(events: list[Event]) -> dict[str, list[Event]]:
@@ -655,16 +615,11 @@ def date_of(e: Event) -> date:
 
 
 def test_replay_events_validate(replay_run: Replay) -> None:
-    seen: Counter = Counter()
-    specs = {CIRCLES.name: CIRCLES, TRANSACTIONS.name: TRANSACTIONS}
-    for i, e in enumerate(replay_run.events):
-        if i % 7 == 0 or seen[e.stream, e.event_type] < 50:  # every event type, and a seventh of the rest
-            seen[e.stream, e.event_type] += 1
-            assert validate(tagged(e, specs[e.stream]), schema_for(specs[e.stream]), raise_errors=True)
-            assert e.value["timestamp"] == to_datetime(e.time_us)
+    seen = {(e.stream, e.event_type) for e in replay_run.events}
     assert {t for s, t in seen if s == CIRCLES.name} == set(CIRCLES.event_types)
     assert {t for s, t in seen if s == TRANSACTIONS.name} == {"transaction-initiated", "transaction-completed"}
-    assert_unique_ids(replay_run.events)
+    assert_valid(spread_sample(replay_run.events), CIRCLES, TRANSACTIONS)  # rate mode: test_conformance, all
+    assert len({e.value["event_id"] for e in replay_run.events}) == len(replay_run.events)
 
 
 def test_replay_blocks_are_sorted_and_release_lifecycles_later(replay_run: Replay) -> None:
@@ -675,7 +630,7 @@ def test_replay_blocks_are_sorted_and_release_lifecycles_later(replay_run: Repla
     for b, (block, times) in enumerate(zip(replay_run.blocks, replay_run.times)):
         if b < REPLAY_BLOCKS:  # circle events released here of circles created by an earlier block
             later += sum(e.stream == CIRCLES.name and created_at[e.key] < times[0] for e in block)
-    assert later > 30_000  # ~42k, seed 7
+    assert later > 6_000  # ~7.5k, seed 7
     starts = np.concatenate(replay_run.times[:-1])
     assert sorted(e.time_us for e in created) == starts.tolist()  # one new circle at each arrival instant
     # after the flush only the flush block's circle is in flight
@@ -771,7 +726,7 @@ def test_replay_calendar_follows_the_frequency(replay_run: Replay) -> None:
                     assert p["days_late"] == 0 and due - timedelta(days=2) <= paid <= due
             elif e.event_type == "circle-member-dropped" and pattern_of(e) != "collusion" and p["cycle"] in dues:
                 assert date_of(e) <= dues[p["cycle"]] - timedelta(days=3)  # drops come before the cycle's payments
-    assert on_grid["monthly"] == cycles_of["monthly"] > 2000  # monthly circles never fall behind at the defaults
+    assert on_grid["monthly"] == cycles_of["monthly"] > 600  # monthly circles never fall behind at the defaults
     assert on_grid["biweekly"] > 0.99 * cycles_of["biweekly"]
     # a weekly cycle with a missed payment waits for the grace week: about half run late (seed 7, ~1.2k cycles)
     assert 0.35 < on_grid["weekly"] / cycles_of["weekly"] < 0.65
@@ -795,7 +750,7 @@ def test_replay_payouts_follow_their_cycle(replay_run: Replay) -> None:
             last = max([date_of(x) for x in cycle] + [day(pl(cycle[0])["due_date"])])
             assert day(p["payout_date"]) == last + timedelta(days=1)
             checked += 1
-    assert checked > 5000
+    assert checked > 1500
 
 
 def test_replay_contributions_and_payouts_have_their_transaction_pair(replay_run: Replay) -> None:
@@ -804,7 +759,7 @@ def test_replay_contributions_and_payouts_have_their_transaction_pair(replay_run
         if e.stream == TRANSACTIONS.name:
             by_corr[e.value["correlation_id"]].append(e)
     money = replay_run.of("circle-contribution-received") + replay_run.of("circle-payout-executed")
-    assert len(money) > 40_000
+    assert len(money) > 12_000
     for e in money:
         pair = by_corr.pop(e.value["correlation_id"])
         assert [t.event_type for t in pair] == ["transaction-initiated", "transaction-completed"]
@@ -829,35 +784,35 @@ def test_replay_rates_match_the_parameters(replay_run: Replay, replay_small: lis
     due = [e for e in contributions if pattern_of(e) is None and (pl(e)["circle_id"], pl(e)["cycle"]) in settled]
     late = sum(e.event_type == "circle-contribution-received" and pl(e)["days_late"] > 0 for e in due)
     missed = sum(e.event_type == "circle-contribution-missed" for e in due)
-    assert len(due) > 40_000
-    assert abs(late / len(due) - 0.10) < 0.006  # 10% ± 0.6 pp of ~50k due contributions, seed 7
-    assert abs(missed / len(due) - 0.05) < 0.004  # 5% ± 0.4 pp
+    assert len(due) > 12_000
+    assert abs(late / len(due) - 0.10) < 0.007  # 10% ± 0.7 pp (3 sd) of ~17k due contributions, seed 7
+    assert abs(missed / len(due) - 0.05) < 0.005  # 5% ± 0.5 pp (3 sd)
     stays = sum(pattern_of(e) is None for e in contributions)
     drops = sum(
         pl(e)["reason"] == "voluntary" and pattern_of(e) is None for e in replay_run.of("circle-member-dropped")
     )
-    assert abs(drops / (drops + stays) - 0.03) < 0.004  # 3% ± 0.4 pp of ~53k member-cycles
+    assert abs(drops / (drops + stays) - 0.03) < 0.004  # 3% ± 0.4 pp (3 sd) of ~18k member-cycles
     circles = lifecycles(replay_small)
-    assert len(circles) == 3000 and all(
+    assert len(circles) == 2000 and all(
         ev[-1].event_type in ("circle-failed", "circle-completed") for ev in circles.values()
     )
     ends = [pl(ev[-1]) for ev in circles.values() if ev[-1].event_type == "circle-failed"]
     # circle_failure_rate: never filled (cycle 0) or a wave of defaults; small circles also die of attrition
     planned = sum(p["reason"] == "excessive_defaults" or p["cycle"] == 0 for p in ends)
-    assert abs(planned / 3000 - 0.05) < 0.012  # 5% ± 1.2 pp of 3,000 circles (5.3%, seed 11)
-    assert 0 < len(ends) - planned < 0.015 * 3000
+    assert abs(planned / 2000 - 0.05) < 0.015  # 5% ± 1.5 pp (3 sd) of 2,000 circles, seed 11
+    assert 0 < len(ends) - planned < 0.015 * 2000
     collusion = sum(pattern_of(ev[0]) == "collusion" for ev in circles.values())
-    assert abs(collusion / 3000 - 0.02) < 0.008  # 2% ± 0.8 pp
+    assert abs(collusion / 2000 - 0.02) < 0.0095  # 2% ± 0.95 pp (3 sd)
     eligible = [
         e
         for ev in circles.values()
         for e in ev
         if e.event_type == "circle-member-joined" and pl(e)["position"] > 1 and pattern_of(e) != "collusion"
     ]
-    assert abs(sum(pattern_of(e) == "fraud" for e in eligible) / len(eligible) - 0.02) < 0.005  # ± 0.5 pp of ~7.5k
+    assert abs(sum(pattern_of(e) == "fraud" for e in eligible) / len(eligible) - 0.02) < 0.006  # ± 0.6 pp (3 sd) of ~5k
     freqs = Counter(pl(ev[0])["frequency"] for ev in circles.values())
     for f, w in {"weekly": 0.2, "biweekly": 0.3, "monthly": 0.5}.items():
-        assert abs(freqs[f] / 3000 - w) < 0.03, f  # ± 3 pp on 3,000 circles
+        assert abs(freqs[f] / 2000 - w) < 0.034, f  # ± 3.4 pp (3 sd) on 2,000 circles
 
 
 def test_replay_collusion_and_fraud_keep_their_shape() -> None:
@@ -865,7 +820,7 @@ def test_replay_collusion_and_fraud_keep_their_shape() -> None:
     rng = np.random.default_rng(5)
     gen = CirclesGenerator(params, rng)
     ctx = context(params, injection={"collusion": 10.0, "fraud": 5.0})
-    events = gen.replay_arrivals(rng, START_US + np.arange(300, dtype=np.int64) * HOUR_US, ctx)
+    events = gen.replay_arrivals(rng, START_US + np.arange(150, dtype=np.int64) * HOUR_US, ctx)
     colluded = 0
     for ev in lifecycles(events).values():
         for i, e in enumerate(ev):
@@ -877,7 +832,7 @@ def test_replay_collusion_and_fraud_keep_their_shape() -> None:
                 colluded += 1
             if e.event_type == "circle-member-dropped" and pattern_of(e) == "fraud":
                 assert p["reason"] == "removed" and 1 <= p["contributions_made"] <= 3
-    assert colluded > 40
+    assert colluded > 20
     fraud_tx = [
         pl(e)
         for e in events
@@ -886,13 +841,13 @@ def test_replay_collusion_and_fraud_keep_their_shape() -> None:
         and e.event_type == "transaction-initiated"
         and pl(e)["type"] == "circle_contribution"
     ]
-    assert len(fraud_tx) > 100 and all(p["source"]["type"] == "stripe" for p in fraud_tx)
+    assert len(fraud_tx) > 50 and all(p["source"]["type"] == "stripe" for p in fraud_tx)
 
 
 def test_replay_is_deterministic_and_reads_ctx_params() -> None:
-    assert_same_seed_same_events(replay, blocks=3)
-    drifted = replay(blocks=3, ctx_params=CircleParams(frequency_weights={"weekly": 1.0}, late_payment_rate=0.4))
+    assert_same_seed_same_events(replay, blocks=1)
+    drifted = replay(blocks=1, ctx_params=CircleParams(frequency_weights={"weekly": 1.0}, late_payment_rate=0.4))
     assert {pl(e)["frequency"] for e in drifted.of("circle-created")} == {"weekly"}
     due = drifted.of("circle-contribution-received") + drifted.of("circle-contribution-missed")
     late = sum(e.event_type == "circle-contribution-received" and pl(e)["days_late"] > 0 for e in due)
-    assert abs(late / len(due) - 0.4) < 0.04  # ± 4 pp on ~5k contributions (fraud/collusion pay on time)
+    assert abs(late / len(due) - 0.4) < 0.04  # ± 4 pp (3 sd) on ~1.5k contributions (fraud/collusion pay on time)

@@ -1,4 +1,4 @@
-"""fintech.remittances: schema conformance, lifecycle order, amounts, exchange rate, seasons, fraud, bounds."""
+"""fintech.remittances: lifecycle order, amounts, exchange rate, seasons, fraud, bounds (generic: test_conformance)."""
 
 from __future__ import annotations
 
@@ -25,20 +25,7 @@ from producer.domains.fintech.remittances import (
 )
 from producer.domains.fintech.remittances_tables import MEAN_KEEP, STAGES, seasonal_multiplier
 from tests.unit.domains import helpers
-from tests.unit.domains.helpers import (
-    Driver,
-    assert_labels,
-    assert_round_trips,
-    assert_same_seed_same_events,
-    assert_time_ordered,
-    assert_union_records,
-    assert_unique_ids,
-    assert_valid,
-    drive,
-    first_of_each_type,
-    of_type,
-    stream_types,
-)
+from tests.unit.domains.helpers import Driver, drive, of_type
 
 SPEC = RemittancesGenerator.spec
 JAN_1 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -80,48 +67,24 @@ def default_run() -> Run:
 
 @pytest.fixture(scope="module")
 def big_run() -> Run:
-    return run(SMALL_POOL, seed=9, blocks=400)  # 102,400 arrivals, ~17k remittances
+    return run(SMALL_POOL, seed=9, blocks=200)  # 51,200 arrivals, ~8.5k remittances
+
+
+@pytest.fixture(scope="module")
+def sample(sample_of: Any) -> Run:
+    """The shared conformance sample: every event type, fraud boosted."""
+    shared = sample_of(SPEC.name).run
+    return Run(shared.blocks, shared.times, shared.generator, shared.held)
 
 
 def genuine_initiations(r: Run) -> list[dict[str, Any]]:
     return [e.value["payload"] for e in of_type(r.events, "remittance-initiated") if not e.value["truth"]["is_anomaly"]]
 
 
-# --- schema -------------------------------------------------------------------------------------------
-
-
-def test_every_event_validates_against_the_schema(default_run: Run) -> None:
-    assert len(default_run.events) > 20_000
-    assert_valid(default_run.events, SPEC)
-
-
-def test_spec_names_the_union_records() -> None:
-    assert_union_records(SPEC)
-
-
-def test_each_event_type_round_trips_through_avro() -> None:
-    r = run(SMALL_POOL, blocks=20, spacing_us=3_600 * SECOND_US)  # hourly: rate updates too
-    samples = first_of_each_type(r.events)
-    assert set(samples) == stream_types(SPEC)
-    assert_round_trips([e for events in samples.values() for e in events], SPEC)
-
-
 # --- shape of the stream -------------------------------------------------------------------------------
 
 
-def test_all_event_types_occur(default_run: Run) -> None:
-    counts = Counter(e.event_type for e in default_run.events)
-    assert set(counts) == set(RemittancesGenerator.spec.event_types)
-    assert counts[RATE_EVENT] == 1  # the run lasts under six hours of one day
-    assert counts["remittance-failed"] > 100 and counts["remittance-completed"] > 2500
-
-
-def test_blocks_are_time_sorted_and_never_go_back(default_run: Run) -> None:
-    assert_time_ordered(default_run.blocks)
-
-
-def test_envelope_key_and_stream(default_run: Run) -> None:
-    spec = RemittancesGenerator.spec
+def test_key_and_event_instant(sample: Run) -> None:
     at = {
         RATE_EVENT: "updated_at",
         "remittance-initiated": "initiated_at",
@@ -129,13 +92,10 @@ def test_envelope_key_and_stream(default_run: Run) -> None:
         "remittance-completed": "completed_at",
         "remittance-failed": "failed_at",
     }
-    for e in default_run.events:
+    for e in sample.events:
         v = e.value
-        assert e.stream == spec.name and v["source_service"] == spec.source_service
         assert e.key == (PAIR_KEY if e.event_type == RATE_EVENT else v["payload"]["sender_id"])
-        assert v["timestamp"] == to_datetime(e.time_us)
-        assert v["payload"][at[e.event_type]] == v["timestamp"]
-    assert_unique_ids(default_run.events)
+        assert v["payload"][at[e.event_type]] == v["timestamp"] == to_datetime(e.time_us)
 
 
 def test_stages_come_in_order_for_every_remittance(default_run: Run) -> None:
@@ -214,26 +174,26 @@ def test_success_rate(big_run: Run) -> None:
         if events[-1].event_type in ("remittance-completed", "remittance-failed")
         and not events[-1].value["truth"]["is_anomaly"]
     ]
-    assert len(ends) > 15_000
+    assert len(ends) > 7_500
     completed = sum(e.event_type == "remittance-completed" for e in ends)
-    assert abs(completed / len(ends) - 0.95) < 0.006  # 95% ± 0.6 pp on ~17k genuine remittances, seed 9
+    assert abs(completed / len(ends) - 0.95) < 0.007  # 95% ± 0.7 pp (3 sd) on ~8.5k genuine remittances, seed 9
 
 
 def test_delivery_method_mix(big_run: Run) -> None:
     methods = Counter(p["delivery_method"] for p in genuine_initiations(big_run))
     total = sum(methods.values())
     for method, w in RemittanceParams().delivery_method_weights.items():
-        assert abs(methods[method] / total - w) < 0.012, method  # 45% ± 1.2 pp on ~17k, seed 9
+        assert abs(methods[method] / total - w) < 0.016, method  # 45% ± 1.6 pp (3 sd) on ~8.5k, seed 9
 
 
 def test_common_amount_share_and_random_amounts(big_run: Run) -> None:
     sends = [p["send_amount"] for p in genuine_initiations(big_run)]
     common = {Decimal(a) for a in (50, 100, 200, 300, 500)}
     share = sum(s in common for s in sends) / len(sends)
-    assert abs(share - 0.6) < 0.012  # 60% ± 1.2 pp on ~17k, seed 9 (Gaussian draws hit them with ~0 chance)
+    assert abs(share - 0.6) < 0.016  # 60% ± 1.6 pp (3 sd) on ~8.5k, seed 9 (Gaussian draws hit them with ~0 chance)
     rest = [float(s) for s in sends if s not in common]
     # E[max(N(200, 150), 10)] = 207.3; 10.3% of Gaussian draws are lifted to the $10 minimum
-    assert abs(statistics.fmean(rest) - 207.3) < 5.0
+    assert abs(statistics.fmean(rest) - 207.3) < 7.5  # ± 3 se (~2.4 on ~3.4k draws)
     assert abs(sum(r == 10.0 for r in rest) / len(rest) - 0.103) < 0.015
     assert min(rest) >= 10.0
 
@@ -259,7 +219,7 @@ def test_failures_reasons_and_refunds(big_run: Run) -> None:
 
 def test_natural_processing_time(big_run: Run) -> None:
     hours = [e.value["payload"]["processing_time_hours"] for e in of_type(big_run.events, "remittance-completed")]
-    assert abs(statistics.fmean(hours) - 24.0) < 1.0  # mean 24 h ± 1 on ~16k (sd ~19 h), seed 9
+    assert abs(statistics.fmean(hours) - 24.0) < 1.0  # mean 24 h ± 1 (4.7 se) on ~8k (sd ~19 h), seed 9
     by_method = defaultdict(list)
     for events in big_run.remittances.values():
         if events[-1].event_type == "remittance-completed":
@@ -335,14 +295,15 @@ def test_without_seasons_every_arrival_produces_one_event() -> None:
 # --- fraud ---------------------------------------------------------------------------------------------
 
 
-def test_labels_are_consistent(default_run: Run) -> None:
-    assert_labels(default_run.events, (None, "fraud"), risk={None: (None,), "fraud": ("high",)})
+def test_fraud_is_high_risk(sample: Run) -> None:
+    for e in sample.events:
+        assert e.value["truth"]["risk_level"] == ("high" if e.value["truth"]["pattern"] else None)
 
 
 def test_fraud_share_and_shape(big_run: Run) -> None:
     inits = of_type(big_run.events, "remittance-initiated")
     fraud = [e.value["payload"] for e in inits if e.value["truth"]["pattern"] == "fraud"]
-    assert abs(len(fraud) / len(inits) - 0.02) < 0.003  # 2% ± 0.3 pp of ~17k remittances, seed 9
+    assert abs(len(fraud) / len(inits) - 0.02) < 0.0045  # 2% ± 0.45 pp (3 sd) of ~8.5k remittances, seed 9
     recipients = defaultdict(set)
     for p in genuine_initiations(big_run):
         recipients[p["sender_id"]].add(p["recipient_phone"])
@@ -361,7 +322,7 @@ def test_fraud_share_and_shape(big_run: Run) -> None:
         if events[0].value["truth"]["pattern"] == "fraud"
         and events[-1].event_type in ("remittance-completed", "remittance-failed")
     ]
-    assert abs(len(stopped) / len(ended) - 0.5) < 0.08  # half is stopped at compliance ± 8 pp on ~330, seed 9
+    assert abs(len(stopped) / len(ended) - 0.5) < 0.12  # half is stopped at compliance ± 12 pp (3 sd) on ~165, seed 9
     assert all(p["failed_stage"] == "compliance_check" for p in stopped)
     genuine_max = max(p["send_amount"] for p in genuine_initiations(big_run))
     assert (
@@ -432,10 +393,6 @@ def test_primed_pool_is_the_long_run_pool(default_run: Run) -> None:
     assert ks_2samp(cold_hours, hours).pvalue < 1e-6
 
 
-def test_same_seed_same_events() -> None:
-    assert_same_seed_same_events(run, at=(0, 1))
-
-
 def test_drifted_params_come_from_ctx() -> None:
     drifted = RemittanceParams(
         max_in_flight=200,
@@ -469,29 +426,21 @@ def test_defaults_match_the_seed() -> None:
     )
 
 
+# unknown keys, wrong types and numeric bounds are test_conformance's; these are the stream's own rules
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "path"),
     [
-        {"unknown_knob": 1},
-        {"delivery_method_weights": {"pigeon": 1.0}},
-        {"delivery_method_weights": {"bank_deposit": -1.0, "mobile_wallet": 2.0}},
-        {"delivery_method_weights": {"bank_deposit": 0.0}},
-        {"send_amount_distribution": {"common_amounts": []}},
-        {"send_amount_distribution": {"common_amounts": [0]}},
-        {"send_amount_distribution": {"random_std": -1}},
-        {"send_amount_distribution": {"mean": 200}},
-        {"success_rate": 1.5},
-        {"fraud_injection_rate": -0.1},
-        {"exchange_rate_base": 0},
-        {"exchange_rate_volatility": -0.01},
-        {"processing_time_hours_mean": 0},
-        {"num_senders": 0},
-        {"max_in_flight": 0},
+        ({"delivery_method_weights": {"pigeon": 1.0}}, ("delivery_method_weights",)),
+        ({"delivery_method_weights": {"bank_deposit": -1.0, "mobile_wallet": 2.0}}, ("delivery_method_weights",)),
+        ({"delivery_method_weights": {"bank_deposit": 0.0}}, ("delivery_method_weights",)),
+        ({"send_amount_distribution": {"common_amounts": []}}, ("send_amount_distribution", "common_amounts")),
+        ({"send_amount_distribution": {"common_amounts": [0]}}, ("send_amount_distribution", "common_amounts")),
     ],
 )
-def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
+def test_stream_specific_params_are_rejected(bad: dict[str, Any], path: tuple[str, ...]) -> None:
+    with pytest.raises(ValidationError) as caught:
         RemittanceParams(**bad)
+    assert caught.value.errors()[0]["loc"][: len(path)] == path
 
 
 def test_small_pool_of_senders() -> None:

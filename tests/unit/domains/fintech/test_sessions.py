@@ -1,4 +1,4 @@
-"""fintech.sessions: schema conformance, episode shape, travel realism, injections, bounds and parameters."""
+"""fintech.sessions: episode shape, travel realism, injections, bounds, parameters (generic: test_conformance)."""
 
 from __future__ import annotations
 
@@ -32,20 +32,7 @@ from producer.domains.fintech.sessions_tables import (
     lognormal_integer_mean,
 )
 from tests.unit.domains import helpers
-from tests.unit.domains.helpers import (
-    assert_labels,
-    assert_round_trips,
-    assert_same_seed_same_events,
-    assert_time_ordered,
-    assert_union_records,
-    assert_unique_ids,
-    assert_valid,
-    drive,
-    first_of_each_type,
-    of_type,
-    pattern_of,
-    stream_types,
-)
+from tests.unit.domains.helpers import drive, of_type, pattern_of
 
 SPEC = SessionsGenerator.spec
 START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -70,57 +57,34 @@ run = partial(drive, SessionsGenerator, blocks=40, block_size=BLOCK, spacing_us=
 
 @pytest.fixture(scope="module")
 def default_run() -> Run:
-    return run()  # 10,240 arrivals 50 ms apart (8.5 minutes), ~90k events, seed 7
+    return run(blocks=20)  # 5,120 arrivals 50 ms apart (4.3 minutes), ~45k events, seed 7
 
 
 @pytest.fixture(scope="module")
 def long_run() -> Run:
-    return run(seed=11, spacing_us=2_000_000)  # 10,240 arrivals 2 s apart: 5.7 hours, sessions complete
+    return run(seed=11, blocks=20, spacing_us=4_000_000)  # 5,120 arrivals 4 s apart: 5.7 hours, sessions complete
 
 
 @pytest.fixture(scope="module")
 def travel_run() -> Run:
-    return run(seed=5, blocks=30, spacing_us=60_000_000)  # 7,680 arrivals a minute apart: 5.3 days
+    return run(seed=5, blocks=15, spacing_us=120_000_000)  # 3,840 arrivals 2 minutes apart: 5.3 days
+
+
+@pytest.fixture(scope="module")
+def sample(sample_of: Any) -> Run:
+    """The shared conformance sample: every event type, both patterns boosted, for the per-episode rules."""
+    shared = sample_of(SPEC.name).run
+    return Run(shared.blocks, shared.times, shared.generator, shared.held)
 
 
 def genuine(e: Event) -> bool:
     return not e.value["truth"]["is_anomaly"]
 
 
-# --- schema -------------------------------------------------------------------------------------------
-
-
-def test_every_event_validates_against_the_schema(default_run: Run) -> None:
-    events = default_run.events
-    assert len(events) > 60_000
-    assert_valid(events, SPEC)
-
-
-def test_spec_names_the_union_records() -> None:
-    assert_union_records(SPEC)
-
-
-def test_each_event_type_round_trips_through_avro(default_run: Run) -> None:
-    samples = first_of_each_type(default_run.events)
-    assert set(samples) == stream_types(SPEC)
-    assert_round_trips([e for events in samples.values() for e in events], SPEC)
-
-
 # --- shape of the stream -------------------------------------------------------------------------------
 
 
-def test_all_event_types_occur(default_run: Run) -> None:
-    counts = Counter(e.event_type for e in default_run.events)
-    assert set(counts) == set(SessionsGenerator.spec.event_types)
-    assert counts["login-failed"] > 500 and counts["session-ended"] > 1000
-
-
-def test_blocks_are_time_sorted_and_never_go_back(default_run: Run) -> None:
-    assert_time_ordered(default_run.blocks)
-
-
-def test_envelope_key_and_stream(default_run: Run) -> None:
-    spec = SessionsGenerator.spec
+def test_key_and_event_instant(sample: Run) -> None:
     at = {
         "login-attempt": "attempted_at",
         "login-success": "succeeded_at",
@@ -129,18 +93,17 @@ def test_envelope_key_and_stream(default_run: Run) -> None:
         "user-action-performed": "performed_at",
         "session-ended": "ended_at",
     }
-    for e in default_run.events[:20_000]:
+    for e in sample.events:
         v = e.value
-        assert e.stream == spec.name and v["source_service"] == spec.source_service
         assert e.key == v["payload"]["user_id"]
-        assert v["timestamp"] == to_datetime(e.time_us)
-        assert v["payload"][at[e.event_type]] == v["timestamp"]
-    assert_unique_ids(default_run.events)
+        assert v["payload"][at[e.event_type]] == v["timestamp"] == to_datetime(e.time_us)
 
 
-def test_login_episodes_have_the_seed_shape(default_run: Run) -> None:
+def test_login_episodes_have_the_seed_shape(sample: Run) -> None:
     lockout = SessionParams().lockout_threshold
-    for events in default_run.episodes.values():
+    episodes = sample.episodes.values()
+    assert sum(e.event_type == "session-ended" for es in episodes for e in es) > 20
+    for events in episodes:
         ordered = sorted(events, key=lambda e: e.time_us)  # ties keep emission order (stable sort)
         assert len({e.key for e in ordered}) == 1 and len({pattern_of(e) for e in ordered}) == 1
         logins = [e for e in ordered if e.event_type.startswith("login-")]
@@ -191,10 +154,10 @@ def test_session_length_and_actions_follow_the_log_normals(long_run: Run) -> Non
         for e in of_type(long_run.events, "session-ended")
         if e.value["payload"]["session_id"] in started
     ]
-    assert len(ended) > 0.99 * len(started) > 3000
+    assert len(ended) > 0.99 * len(started) > 1500
     logs = [math.log(p["duration_seconds"]) for p in ended]
-    assert abs(statistics.fmean(logs) - 6.0) < 0.05  # mean log duration 6.0 ± 0.05 on ~3.5k, seed 11
-    assert abs(statistics.stdev(logs) - 1.0) < 0.05  # std 1.0 ± 0.05
+    assert abs(statistics.fmean(logs) - 6.0) < 0.075  # mean log duration 6.0 ± 0.075 (3 se) on ~1.7k, seed 11
+    assert abs(statistics.stdev(logs) - 1.0) < 0.05  # std 1.0 ± 0.05 (2.9 se)
     counts = [p["action_count"] for p in ended]
     expected = lognormal_integer_mean(2.0, 0.8, 1, MAX_ACTIONS)
     assert abs(statistics.fmean(counts) / expected - 1) < 0.05  # mean actions ≈ 10.2 ± 5%
@@ -208,13 +171,13 @@ def test_action_mix_follows_weights(default_run: Run) -> None:
     ]
     counts = Counter(actions)
     for action, w in SessionParams().action_type_weights.items():
-        assert abs(counts[action] / len(actions) - w) < 0.01, action  # e.g. 30% ± 1 pp on ~55k, seed 7
+        assert abs(counts[action] / len(actions) - w) < 0.01, action  # e.g. 30% ± 1 pp (3.6 sd) on ~27k, seed 7
 
 
 def test_login_failures_follow_the_rate(default_run: Run) -> None:
     answers = [e for e in default_run.events if e.event_type in ("login-failed", "login-success") and genuine(e)]
     failed = sum(e.event_type == "login-failed" for e in answers)
-    assert abs(failed / len(answers) - 0.08) < 0.01  # 8% of genuine attempts ± 1 pp on ~10k, seed 7
+    assert abs(failed / len(answers) - 0.08) < 0.012  # 8% of genuine attempts ± 1.2 pp (3 sd) on ~5k, seed 7
     reasons = Counter(e.value["payload"]["failure_reason"] for e in of_type(default_run.events, "login-failed"))
     assert set(reasons) == {"invalid_password", "biometric_failed", "invalid_otp", "expired_otp"}
 
@@ -255,18 +218,16 @@ def test_genuine_consecutive_logins_are_travel_plausible(travel_run: Run) -> Non
                 pairs += 1
                 assert km / max((t1 - t0) / HOUR_US, 1e-9) < 800, (km, t1 - t0)  # slower than a flight
                 moves += c0 != c1 and km > 500
-    assert pairs > 1000 and moves > 20  # users do move between their places, and some fly to another city
+    assert pairs > 500 and moves > 10  # users do move between their places, and some fly to another city
 
 
 # --- injections ----------------------------------------------------------------------------------------
 
 
-def test_labels_are_consistent(default_run: Run) -> None:
-    assert_labels(
-        default_run.events,
-        (None, "account_takeover", "impossible_travel"),
-        risk={None: (None,), "account_takeover": ("high", "medium"), "impossible_travel": ("high", "medium")},
-    )
+def test_risk_levels_by_pattern(sample: Run) -> None:
+    risk = {None: (None,), "account_takeover": ("high", "medium"), "impossible_travel": ("high", "medium")}
+    for e in sample.events:
+        assert e.value["truth"]["risk_level"] in risk[pattern_of(e)]
 
 
 def first_attempts(r: Run, pattern: str | None) -> list[Event]:
@@ -280,7 +241,7 @@ def first_attempts(r: Run, pattern: str | None) -> list[Event]:
 
 def test_account_takeover_shape(default_run: Run) -> None:
     takeovers = first_attempts(default_run, "account_takeover")
-    assert abs(len(takeovers) / default_run.arrivals - 0.01) < 0.003  # 1% ± 0.3 pp of 10,240 arrivals, seed 7
+    assert abs(len(takeovers) / default_run.arrivals - 0.01) < 0.004  # 1% ± 0.4 pp (2.9 sd) of 5,120 arrivals, seed 7
     own = [e.value["payload"] for e in of_type(default_run.events, "login-attempt") if pattern_of(e) is None]
     devices, ips, homes = defaultdict(set), defaultdict(set), defaultdict(Counter)
     for p in own:
@@ -304,7 +265,7 @@ def test_account_takeover_shape(default_run: Run) -> None:
         if pattern_of(e) is None
     ]
     share = lambda actions: sum(a in SENSITIVE_ACTIONS for a in actions) / len(actions)  # noqa: E731
-    assert len(ato_actions) > 300
+    assert len(ato_actions) > 100
     assert share(ato_actions) > 0.75 and share(own_actions) < 0.25  # ~83% vs 19% sensitive
     fails = [e for e in of_type(default_run.events, "login-failed") if pattern_of(e) == "account_takeover"]
     assert len(fails) / len(takeovers) > 0.4  # attackers fail more (40% per attempt) than users (8%)
@@ -334,10 +295,10 @@ def implied_speed_kmh(a: Event, b: Event) -> float:
 def test_impossible_travel_implies_a_speed_beyond_an_airliner(long_run: Run) -> None:
     pairs = impossible_travel_pairs(long_run)
     firsts = [e for e in first_attempts(long_run, "impossible_travel") if e.value["truth"]["risk_level"] == "medium"]
-    # 30% of the 3% anomaly rate: 0.9% ± 0.25 pp of 10,240 arrivals, seed 11
-    assert abs(len(firsts) / long_run.arrivals - 0.009) < 0.0025
+    # 30% of the 3% anomaly rate: 0.9% ± 0.4 pp (3 sd) of 5,120 arrivals, seed 11
+    assert abs(len(firsts) / long_run.arrivals - 0.009) < 0.004
     early = [e for e in firsts if e.time_us < long_run.last_us - 3 * HOUR_US]
-    assert len(pairs) >= len(early) > 40  # second logins come within 3 hours; later ones are still waiting
+    assert len(pairs) >= len(early) > 10  # second logins come within 3 hours; later ones are still waiting
     for first, second in pairs:
         assert implied_speed_kmh(first, second) > AIRLINER_KMH
         assert first.value["payload"]["geo_location"]["city"] != second.value["payload"]["geo_location"]["city"]
@@ -385,24 +346,25 @@ def _open_state(g: SessionsGenerator, now_us: int) -> dict[str, np.ndarray]:
     }
 
 
-WARM_PARAMS = SessionParams(anomaly_injection_rate=0.3, max_active_sessions=8_000)  # no compression: ~1,100 needed
-WARM_SPACING_US = 600_000
+WARM_PARAMS = SessionParams(anomaly_injection_rate=0.3, max_active_sessions=8_000)  # no compression: ~600 needed
+# one arrival per 1.2 s: the long run's state is half the size it would be at 0.6 s, for half the cost
+WARM_SPACING_US = 1_200_000
 
 
 @pytest.fixture(scope="module")
 def long_run_state() -> dict[str, np.ndarray]:
-    """In flight after 2.5 hours run cold at 1 arrival per 0.6 s (impossible travel at 9%, so enough waits)."""
-    r = helpers.Driver(SessionsGenerator, WARM_PARAMS, block_size=BLOCK, seed=1).run(START_US, 59, WARM_SPACING_US)
+    """In flight after 2.5 hours run cold at 1 arrival per 1.2 s (impossible travel at 9%, so enough waits)."""
+    r = helpers.Driver(SessionsGenerator, WARM_PARAMS, block_size=BLOCK, seed=1).run(START_US, 30, WARM_SPACING_US)
     return _open_state(r.generator, r.last_us)
 
 
 @pytest.mark.parametrize("primed", [True, pytest.param(False, marks=pytest.mark.xfail(strict=True))])
 def test_prime_opens_the_sessions_of_a_long_run(long_run_state: dict[str, np.ndarray], primed: bool) -> None:
-    # The long run holds ~1,200 open sessions and ~500 waiting second logins, aged up to hours (a
-    # session older than its 2.5 h is ~0.4% of them). A generator primed at its rate and run for the
-    # scheduler's burn-in (here 154 s) must hold the same: counts within 20% (each side's Poisson
-    # noise is ~3% and ~5%), and every distribution with KS p >= 1e-3 (seeds 1, 2, 3). Unprimed, the
-    # burn-in's sessions are at most 154 s old: that must fail.
+    # The long run holds ~600 open sessions and ~250 waiting second logins, aged up to hours (a
+    # session older than its 2.5 h is ~0.4% of them). A generator primed at its rate and run for one
+    # block of burn-in (here 307 s) must hold the same: counts within 25% (each side's Poisson noise
+    # is ~4% and ~6%, so ~2.8 sd of the difference), and every distribution with KS p >= 1e-3 (seeds
+    # 1, 2, 3). Unprimed, the burn-in's sessions are at most 307 s old: that must fail.
     driver = helpers.Driver(SessionsGenerator, WARM_PARAMS, block_size=BLOCK, seed=2)
     if primed:
         rate = SECOND_US / WARM_SPACING_US * expected_events_per_arrival(WARM_PARAMS)  # events/s the pacing asks
@@ -411,7 +373,7 @@ def test_prime_opens_the_sessions_of_a_long_run(long_run_state: dict[str, np.nda
     burn_in = driver.run(START_US, 1, WARM_SPACING_US)
     state = _open_state(driver.generator, burn_in.last_us)
     for name in ("age", "wait"):
-        assert len(state[name]) == pytest.approx(len(long_run_state[name]), rel=0.2), name
+        assert len(state[name]) == pytest.approx(len(long_run_state[name]), rel=0.25), name
     for name, values in state.items():
         assert ks_2samp(values, long_run_state[name]).pvalue >= 1e-3, name
 
@@ -424,7 +386,7 @@ def test_in_flight_state_stays_bounded(default_run: Run) -> None:
 
 def test_small_pool_compresses_timelines_and_never_overflows() -> None:
     params = SessionParams(max_active_sessions=400)
-    r = run(params, blocks=30, spacing_us=50_000)  # 20 sessions/s x 11 min would need ~13k slots
+    r = run(params, blocks=15, spacing_us=50_000)  # 20 sessions/s x 5.5 min would need ~6k slots
     assert r.generator.active_sessions <= 400
     ended = of_type(r.events, "session-ended")
     started = {e.value["payload"]["session_id"]: e.time_us for e in of_type(r.events, "session-started")}
@@ -434,15 +396,11 @@ def test_small_pool_compresses_timelines_and_never_overflows() -> None:
         if e.value["payload"]["session_id"] in started
     ]
     natural = [e.value["payload"]["duration_seconds"] for e in ended]
-    assert len(ended) > 5000
+    assert len(ended) > 2000
     assert statistics.median(wall) < 0.1 * statistics.median(natural)  # compressed event times
     assert abs(math.log(statistics.median(natural)) - 6.0) < 0.15  # natural lengths in the payload
     counts = Counter(e.event_type for e in r.events)
     assert counts["session-ended"] > 0.9 * counts["session-started"]
-
-
-def test_same_seed_same_events() -> None:
-    assert_same_seed_same_events(run)
 
 
 def test_drifted_failure_rate_comes_from_ctx_params() -> None:
@@ -480,27 +438,19 @@ def test_defaults_match_the_seed() -> None:
     }
 
 
+# unknown keys, wrong types and numeric bounds are test_conformance's; these are the stream's own rules
 @pytest.mark.parametrize(
     "bad",
     [
-        {"unknown_knob": 1},
         {"action_type_weights": {"logout": 1.0}},
         {"action_type_weights": {"page_view": -1.0, "button_click": 2.0}},
         {"action_type_weights": {"page_view": 0.0}},
-        {"anomaly_injection_rate": 1.5},
-        {"account_takeover_injection_rate": -0.1},
-        {"num_users": 0},
-        {"device_diversity": 0},
-        {"location_diversity": 9},
-        {"lockout_threshold": 0},
-        {"max_active_sessions": 10},
-        {"session_duration_distribution": {"log_normal_mean": 6.0, "log_normal_std": 0}},
-        {"actions_per_session_distribution": {"mean": 2.0}},
     ],
 )
-def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
+def test_invalid_action_weights_are_rejected(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError) as caught:
         SessionParams(**bad)
+    assert caught.value.errors()[0]["loc"][0] == "action_type_weights"
 
 
 def test_small_pools_and_partial_overrides() -> None:

@@ -1,4 +1,4 @@
-"""fintech.transactions: schema conformance, realism, injections, determinism and parameters."""
+"""fintech.transactions: lifecycle, realism, injections and parameters (schema, order, labels: test_conformance)."""
 
 from __future__ import annotations
 
@@ -19,20 +19,7 @@ from producer.domains.fintech.transactions import (
     TransactionsGenerator,
     expected_events_per_arrival,
 )
-from tests.unit.domains.helpers import (
-    Run,
-    assert_labels,
-    assert_round_trips,
-    assert_same_seed_same_events,
-    assert_time_ordered,
-    assert_union_records,
-    assert_unique_ids,
-    assert_valid,
-    drive,
-    first_of_each_type,
-    pattern_of,
-    stream_types,
-)
+from tests.unit.domains.helpers import Run, drive, pattern_of
 
 SPEC = TransactionsGenerator.spec
 START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -47,7 +34,15 @@ run = partial(drive, TransactionsGenerator, blocks=40, block_size=BLOCK, spacing
 
 @pytest.fixture(scope="module")
 def default_run() -> Run:
-    return run()  # 20,480 arrivals, 50 ms apart, seed 7
+    # 10,240 arrivals 50 ms apart at the default parameters, seed 7: each share below is checked to
+    # about 3 standard errors of this many arrivals (stated per test)
+    return run(blocks=20)
+
+
+@pytest.fixture(scope="module")
+def sample(sample_of: Any) -> Run:
+    """The shared conformance sample: every event type and pattern, for the per-transaction rules."""
+    return sample_of(SPEC.name).run
 
 
 def initiations(events: list[Event]) -> list[Event]:
@@ -61,57 +56,24 @@ def by_transaction(events: list[Event]) -> dict[str, list[Event]]:
     return groups
 
 
-# --- schema -------------------------------------------------------------------------------------------
-
-
-def test_every_event_validates_against_the_schema(default_run: Run) -> None:
-    events = default_run.events
-    assert len(events) > 40_000
-    assert_valid(events, SPEC)
-
-
-def test_spec_names_the_union_records() -> None:
-    assert_union_records(SPEC)
-
-
-def test_each_event_type_round_trips_through_avro(default_run: Run) -> None:
-    samples = first_of_each_type(default_run.events)
-    assert set(samples) == stream_types(SPEC)
-    assert_round_trips([e for events in samples.values() for e in events], SPEC)
-
-
 # --- shape of the stream -------------------------------------------------------------------------------
 
 
-def test_all_four_event_types_occur(default_run: Run) -> None:
-    counts = Counter(e.event_type for e in default_run.events)
-    assert set(counts) == set(TransactionsGenerator.spec.event_types)
-    assert counts["transaction-failed"] > 100 and counts["transaction-flagged"] > 100
-
-
-def test_blocks_are_time_sorted_and_never_go_back(default_run: Run) -> None:
-    assert_time_ordered(default_run.blocks)
-
-
-def test_envelope_key_and_stream(default_run: Run) -> None:
-    spec = TransactionsGenerator.spec
-    for e in default_run.events[:5000]:
+def test_key_and_event_instant(sample: Run) -> None:
+    for e in sample.events:
         v = e.value
-        assert e.stream == spec.name and v["source_service"] == spec.source_service
         assert e.key == v["payload"]["user_id"]
-        assert v["timestamp"] == to_datetime(e.time_us)
         at = {
             "transaction-initiated": "initiated_at",
             "transaction-completed": "completed_at",
             "transaction-failed": "failed_at",
             "transaction-flagged": "flagged_at",
         }[e.event_type]
-        assert v["payload"][at] == v["timestamp"]
-    assert_unique_ids(default_run.events)
+        assert v["payload"][at] == v["timestamp"] == to_datetime(e.time_us)
 
 
-def test_follow_ups_share_correlation_id_and_come_after_initiation(default_run: Run) -> None:
-    for events in by_transaction(default_run.events).values():
+def test_follow_ups_share_correlation_id_and_come_after_initiation(sample: Run) -> None:
+    for events in by_transaction(sample.events).values():
         first, *rest = sorted(events, key=lambda e: (e.time_us, e.event_type != "transaction-initiated"))
         assert first.event_type == "transaction-initiated"
         assert len({e.value["correlation_id"] for e in events}) == 1
@@ -133,13 +95,13 @@ def test_follow_ups_share_correlation_id_and_come_after_initiation(default_run: 
             assert rest[0].value["payload"]["action_taken"] == "allowed_with_monitoring"
         elif kinds == ["transaction-flagged"]:
             assert rest[0].value["payload"]["action_taken"] in ("held_for_review", "blocked")
-    correlation = Counter(e.value["correlation_id"] for e in initiations(default_run.events))
+    correlation = Counter(e.value["correlation_id"] for e in initiations(sample.events))
     assert max(correlation.values()) == 1
 
 
 def test_completed_amounts_are_consistent(default_run: Run) -> None:
     completed = [e.value["payload"] for e in default_run.events if e.event_type == "transaction-completed"]
-    assert len(completed) > 15_000
+    assert len(completed) > 7_000
     for p in completed:
         assert p["net_amount"] == p["amount"] - p["fee_amount"]
         assert p["fee_amount"] >= 0 and p["net_amount"] > 0
@@ -150,8 +112,8 @@ def test_completed_amounts_are_consistent(default_run: Run) -> None:
     assert small_remittances and all(str(p["fee_amount"]) == "2.99" for p in small_remittances)
 
 
-def test_processing_time_matches_timestamps(default_run: Run) -> None:
-    for events in list(by_transaction(default_run.events).values())[:3000]:
+def test_processing_time_matches_timestamps(sample: Run) -> None:
+    for events in by_transaction(sample.events).values():
         init = next(e for e in events if e.event_type == "transaction-initiated")
         for e in events:
             if e.event_type == "transaction-completed":
@@ -167,7 +129,7 @@ def test_type_mix_of_genuine_transactions_follows_type_weights(default_run: Run)
     ]
     counts = Counter(genuine)
     for t, w in TransactionParams().type_weights.items():
-        assert abs(counts[t] / len(genuine) - w) < 0.015, t  # e.g. 35% ± 1.5 pp on ~19k genuine, seed 7
+        assert abs(counts[t] / len(genuine) - w) < 0.015, t  # e.g. 35% ± 1.5 pp (3 sd) on ~9.5k genuine, seed 7
 
 
 def test_amounts_follow_the_log_normal(default_run: Run) -> None:
@@ -177,8 +139,10 @@ def test_amounts_follow_the_log_normal(default_run: Run) -> None:
         if not e.value["truth"]["is_anomaly"] and e.value["payload"]["type"] == "circle_contribution"
     ]
     # contributions are the unshaped log-normal (remittances are floored at $10, payouts scaled by members)
-    assert abs(statistics.fmean(logs) - 4.5) < 0.05  # mean of log amount 4.5 ± 0.05 on ~6.9k, seed 7
-    assert abs(statistics.stdev(logs) - 1.2) < 0.04  # std 1.2 ± 0.04
+    # mean of log amount 4.5 ± 0.07 (3.3 standard errors of 0.021 on ~3.4k; seed 7 gives 4.555), std 1.2 ± 0.05
+    # (3.4 standard errors of 0.015): a shift of the mean by 0.1 or of the std by 0.07 still fails
+    assert abs(statistics.fmean(logs) - 4.5) < 0.07
+    assert abs(statistics.stdev(logs) - 1.2) < 0.05
     by_type = defaultdict(list)
     for e in initiations(default_run.events):
         by_type[e.value["payload"]["type"]].append(float(e.value["payload"]["amount"]))
@@ -190,7 +154,7 @@ def test_amounts_follow_the_log_normal(default_run: Run) -> None:
 def test_drifted_amount_mean_comes_from_ctx_params() -> None:
     base = TransactionParams()
     drifted = TransactionParams.model_validate({**base.model_dump(), "amount_distribution": {"log_normal_mean": 6.0}})
-    before, after = run(base, blocks=8), run(base, blocks=8, ctx_params=drifted)  # same pools, same draws
+    before, after = run(base, blocks=4), run(base, blocks=4, ctx_params=drifted)  # same pools, same draws
 
     def contributions(r: Run) -> list[dict[str, Any]]:
         return [
@@ -200,12 +164,12 @@ def test_drifted_amount_mean_comes_from_ctx_params() -> None:
         ]
 
     pairs = list(zip(contributions(before), contributions(after)))
-    assert len(pairs) > 1000 and all(a["transaction_id"] == b["transaction_id"] for a, b in pairs)
+    assert len(pairs) > 500 and all(a["transaction_id"] == b["transaction_id"] for a, b in pairs)
     for a, b in pairs:
         if a["amount"] >= 2 and b["amount"] < 50_000:  # away from the $1 floor and the cap
             assert float(b["amount"]) / float(a["amount"]) == pytest.approx(math.exp(1.5), rel=0.01)
     median = statistics.median(float(b["amount"]) for _, b in pairs)
-    assert abs(math.log(median) - 6.0) < 0.2  # median e^6 within ± 20% on ~1.4k, seed 7
+    assert abs(math.log(median) - 6.0) < 0.2  # median e^6 within ± 20% (3.5 standard errors) on ~700, seed 7
 
 
 def test_users_devices_ips_and_geo_look_real(default_run: Run) -> None:
@@ -236,7 +200,7 @@ def test_users_devices_ips_and_geo_look_real(default_run: Run) -> None:
     assert types["android"] > types["ios"] > types["web_mobile"] > 0
 
 
-def test_source_and_destination_fit_the_type(default_run: Run) -> None:
+def test_source_and_destination_fit_the_type(sample: Run) -> None:
     allowed = {
         "circle_contribution": ({"stripe", "bank_account"}, {"circle_pool"}),
         "circle_payout": ({"circle_pool"}, {"bank_account"}),
@@ -244,7 +208,7 @@ def test_source_and_destination_fit_the_type(default_run: Run) -> None:
         "fee": ({"balance"}, {"platform"}),
         "refund": ({"platform"}, {"balance"}),
     }
-    for e in initiations(default_run.events):
+    for e in initiations(sample.events):
         p = e.value["payload"]
         src, dst = allowed[p["type"]]
         assert p["source"]["type"] in src and p["destination"]["type"] in dst
@@ -255,14 +219,15 @@ def test_source_and_destination_fit_the_type(default_run: Run) -> None:
 # --- injections ----------------------------------------------------------------------------------------
 
 
-def test_labels_are_consistent(default_run: Run) -> None:
-    assert_labels(default_run.events, (None, "fraud", "structuring", "velocity_spike"))
+def test_anomalies_are_high_risk(sample: Run) -> None:
+    for e in sample.events:
+        assert e.value["truth"]["risk_level"] == ("high" if pattern_of(e) else None)
 
 
 def test_fraud_share_and_flagging(default_run: Run) -> None:
     inits = initiations(default_run.events)
     fraud = [e for e in inits if pattern_of(e) == "fraud"]
-    assert abs(len(fraud) / default_run.arrivals - 0.03) < 0.005  # 3% ± 0.5 pp of 20,480 arrivals, seed 7
+    assert abs(len(fraud) / default_run.arrivals - 0.03) < 0.005  # 3% ± 0.5 pp (3 sd) of 10,240 arrivals, seed 7
     outcome = {}
     for e in default_run.events:
         if e.event_type != "transaction-initiated":
@@ -271,7 +236,7 @@ def test_fraud_share_and_flagging(default_run: Run) -> None:
         outcome[e.value["payload"]["transaction_id"]] for e in fraud if e.value["payload"]["transaction_id"] in outcome
     ]
     flagged = [o for o in fraud_out if o.event_type == "transaction-flagged"]
-    assert abs(len(flagged) / len(fraud_out) - 0.85) < 0.05  # 85% detected ± 5 pp on ~600, seed 7
+    assert abs(len(flagged) / len(fraud_out) - 0.85) < 0.05  # 85% detected ± 5 pp (2.5 sd) on ~300, seed 7
     assert any(o.event_type == "transaction-completed" for o in fraud_out)  # some fraud gets through
     fraud_scores = [o.value["payload"]["risk_score"] for o in flagged]
     genuine_flags = [
@@ -297,8 +262,8 @@ def test_fraud_share_and_flagging(default_run: Run) -> None:
 def test_structuring_share_and_bands(default_run: Run) -> None:
     structuring = [e for e in default_run.events if pattern_of(e) == "structuring"]
     starts = initiations(structuring)
-    # the run spans 17 minutes, less than the 30-minute minimum gap, so every one is a series start
-    assert abs(len(starts) / default_run.arrivals - 0.01) < 0.003  # 1% ± 0.3 pp of 20,480 arrivals, seed 7
+    # the run spans 8.5 minutes, less than the 30-minute minimum gap, so every one is a series start
+    assert abs(len(starts) / default_run.arrivals - 0.01) < 0.003  # 1% ± 0.3 pp (3 sd) of 10,240 arrivals, seed 7
     for e in structuring:
         amount = float(e.value["payload"]["amount"])
         assert any(lo <= amount <= hi for lo, hi in STRUCTURING_BANDS), amount
@@ -308,7 +273,7 @@ def test_structuring_share_and_bands(default_run: Run) -> None:
 
 
 def test_structuring_series_spread_over_hours() -> None:
-    r = run(blocks=40, spacing_us=30_000_000, seed=11)  # 20,480 arrivals 30 s apart: a week of event time
+    r = run(blocks=20, spacing_us=60_000_000, seed=11)  # 10,240 arrivals a minute apart: a week of event time
     starts = initiations([e for e in r.events if pattern_of(e) == "structuring"])
     per_user: dict[str, list[int]] = defaultdict(list)
     for e in starts:
@@ -317,7 +282,7 @@ def test_structuring_series_spread_over_hours() -> None:
     assert max(len(ts) for ts in per_user.values()) >= 3  # series of several transactions by one user
     assert sum(1 for g in gaps if 30 * MIN_US <= g <= 48 * HOUR_US) >= 0.6 * len(gaps)  # mostly hours apart
     # series members replace genuine arrivals: expected between 1% (starts only) and 2.25% (all
-    # complete); series of up to 4 make the count lumpy (sd ~0.13 pp on 20k), so ± 3 sd around that
+    # complete); series of up to 4 make the count lumpy (sd ~0.18 pp on 10k arrivals; seed 11 gives 2.0%)
     assert 0.012 < len(starts) / r.arrivals < 0.0265
 
 
@@ -342,9 +307,9 @@ def spikes(events: list[Event]) -> list[list[Event]]:
 
 def test_velocity_spikes(default_run: Run) -> None:
     clusters = spikes(default_run.events)
-    assert abs(len(clusters) / default_run.arrivals - 0.02) < 0.004  # 2% ± 0.4 pp of 20,480 arrivals, seed 7
+    assert abs(len(clusters) / default_run.arrivals - 0.02) < 0.004  # 2% ± 0.4 pp (2.9 sd) of 10,240 arrivals, seed 7
     complete = [c for c in clusters if c[0].time_us < default_run.last_us - 150_000_000]
-    assert len(complete) > 300
+    assert len(complete) > 120
     for c in complete:
         assert 8 <= len(c) <= 15
         assert c[-1].time_us - c[0].time_us <= 120_000_000  # seconds apart, at most 14 gaps of 8 s
@@ -385,10 +350,6 @@ def test_pending_follow_ups_stay_bounded(default_run: Run) -> None:
     assert default_run.generator.pending_count < 3000
 
 
-def test_same_seed_same_events() -> None:
-    assert_same_seed_same_events(run)
-
-
 def test_type_weights_override_gives_only_fees() -> None:
     r = run(TransactionParams(type_weights={"fee": 1.0}), blocks=4)
     assert {e.value["payload"]["type"] for e in r.events} == {"fee"}
@@ -408,26 +369,19 @@ def test_defaults_match_the_seed() -> None:
     assert (p.fraud_injection_rate, p.structuring_injection_rate, p.velocity_anomaly_rate) == (0.03, 0.01, 0.02)
 
 
+# unknown keys, wrong types and numeric bounds are test_conformance's; these are the stream's own rules
 @pytest.mark.parametrize(
     "bad",
     [
-        {"unknown_knob": 1},
         {"type_weights": {"bitcoin": 1.0}},
         {"type_weights": {"fee": -1.0, "refund": 2.0}},
         {"type_weights": {"fee": 0.0}},
-        {"fraud_injection_rate": 1.5},
-        {"velocity_anomaly_rate": -0.1},
-        {"failure_rate": 2},
-        {"num_users": 0},
-        {"time_span_days": 0},
-        {"amount_distribution": {"log_normal_mean": 4.5, "log_normal_std": 0}},
-        {"amount_distribution": {"mean": 4.5}},
-        {"processing_time_ms": {"log_normal_mean": 6.8, "log_normal_std": 0.8, "max": 1}},
     ],
 )
-def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
+def test_invalid_type_weights_are_rejected(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError) as caught:
         TransactionParams(**bad)
+    assert caught.value.errors()[0]["loc"][0] == "type_weights"
 
 
 def test_small_pool_and_partial_overrides() -> None:

@@ -1,4 +1,4 @@
-"""telco.accounts: schema conformance, the account graph's grammar, realism, injections, churn risk, bounds."""
+"""telco.accounts: the account graph's grammar, realism, injections, churn risk, bounds (generic: test_conformance)."""
 
 from __future__ import annotations
 
@@ -21,17 +21,14 @@ from producer.domains.telco.accounts_tables import AREA_CODES, TACS_OF_MODEL
 from tests.unit.domains import helpers
 from tests.unit.domains.helpers import (
     arrival_blocks,
-    assert_labels,
     assert_round_trips,
     assert_same_seed_same_events,
     assert_time_ordered,
-    assert_union_records,
     assert_valid,
     context,
     drive,
-    first_of_each_type,
     pattern_of,
-    stream_types,
+    spread_sample,
 )
 
 SPEC = AccountsGenerator.spec
@@ -57,7 +54,7 @@ def default_run() -> Run:
 
 @pytest.fixture(scope="module")
 def onboarding_run() -> Run:
-    return run(AccountParams(new_account_rate=1.0), blocks=40)  # 10,240 accounts onboarded, seed 7
+    return run(AccountParams(new_account_rate=1.0), blocks=20)  # 5,120 accounts onboarded, seed 7
 
 
 def luhn_ok(number: str) -> bool:
@@ -69,37 +66,7 @@ def luhn_ok(number: str) -> bool:
     return total % 10 == 0
 
 
-# --- schema -------------------------------------------------------------------------------------------
-
-
-def test_every_event_validates_against_the_schema(default_run: Run) -> None:
-    assert len(default_run.events) > 20_000
-    assert_valid(default_run.events, SPEC)
-
-
-def test_spec_names_the_union_records() -> None:
-    assert_union_records(SPEC)
-
-
-def test_each_event_type_round_trips_through_avro(default_run: Run) -> None:
-    samples = first_of_each_type(default_run.events, limit=lambda e: 60 if pattern_of(e) else 25)  # labelled: more
-    assert set(samples) == stream_types(SPEC)
-    assert_round_trips([e for events in samples.values() for e in events], SPEC)
-
-
 # --- shape of the stream -------------------------------------------------------------------------------
-
-
-def test_all_event_types_occur(default_run: Run) -> None:
-    counts = Counter(e.event_type for e in default_run.events)
-    assert set(counts) == set(AccountsGenerator.spec.event_types)
-    assert counts["device-usage-snapshot"] > 15_000 and counts["eip-agreement-created"] > 500
-
-
-def test_blocks_are_time_sorted_and_never_go_back(default_run: Run) -> None:
-    assert_time_ordered(default_run.blocks)
-    for e in default_run.events:
-        assert e.value["timestamp"] == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=e.time_us)
 
 
 def check_grammar(events: list[Event]) -> None:
@@ -151,11 +118,11 @@ def test_lines_services_and_products(onboarding_run: Run) -> None:
     for p in onboarding_run.of("line-activated"):
         lines[p["account_id"]].append(p)
     voice = Counter(min(c["voice_lines"], 2) for c in customers)
-    assert abs(voice[0] / len(customers) - 0.05) < 0.01  # no phone service 5% ± 1 pp on 10,240, seed 7
-    assert abs(voice[1] / len(customers) - 0.40) < 0.02  # one voice line 40% ± 2 pp
+    assert abs(voice[0] / len(customers) - 0.05) < 0.01  # no phone service 5% ± 1 pp (3.3 sd) on 5,120, seed 7
+    assert abs(voice[1] / len(customers) - 0.40) < 0.021  # one voice line 40% ± 2.1 pp (3 sd)
     assert max(c["voice_lines"] for c in customers) == 5
     internet = sum(c["has_5g_home_internet"] for c in customers) / len(customers)
-    assert abs(internet - (0.05 + 0.95 * 0.45)) < 0.02  # 47.75% ± 2 pp
+    assert abs(internet - (0.05 + 0.95 * 0.45)) < 0.021  # 47.75% ± 2.1 pp (3 sd)
     for c in customers:
         own = lines[c["account_id"]]
         assert len(own) == c["voice_lines"] + c["has_5g_home_internet"] >= 1
@@ -212,7 +179,7 @@ def test_eip_terms_and_billing_agreement_types(onboarding_run: Run) -> None:
     terms = Counter(p["installment_months"] for p in eips)
     assert set(terms) == {24, 30, 36}
     for term, share in ((24, 0.35), (30, 0.25), (36, 0.40)):
-        assert abs(terms[term] / len(eips) - share) < 0.02  # seed mix ± 2 pp on ~11.9k agreements, seed 7
+        assert abs(terms[term] / len(eips) - share) < 0.02  # seed mix ± 2 pp (3.2 sd) on ~6k agreements, seed 7
     financed = set()
     for p in eips:
         line = lines[p["line_id"]]
@@ -230,25 +197,22 @@ def test_eip_terms_and_billing_agreement_types(onboarding_run: Run) -> None:
         if line_id not in financed:
             assert line["billing_agreement_type"] == "month_to_month"
     plan = sum(c["device_payment_plan"] for c in customers.values()) / len(customers)
-    assert abs(plan - 0.721) < 0.015  # 72.1% ± 1.5 pp on 10,240 customers, seed 7
+    assert abs(plan - 0.721) < 0.019  # 72.1% ± 1.9 pp (3 sd) on 5,120 customers, seed 7
     eligible = [
         lid
         for lid, p in lines.items()
         if p["product_type"] == "voice" and lid not in ghosts and customers[p["account_id"]]["device_payment_plan"]
     ]
-    assert abs(len(financed) / len(eligible) - 0.85) < 0.01  # seed attach rate 85% ± 1 pp on ~14k lines
+    assert abs(len(financed) / len(eligible) - 0.85) < 0.013  # seed attach rate 85% ± 1.3 pp (3 sd) on ~7k lines
 
 
 # --- injections ----------------------------------------------------------------------------------------
 
 
-def test_labels_are_consistent(default_run: Run) -> None:
-    assert_labels(
-        default_run.events,
-        (None, "imei_swap", "ghost_line", "imei_capture_failure"),
-        risk={None: (None,), "imei_swap": ("high",), "ghost_line": ("high",), "imei_capture_failure": ("low",)},
-    )
-    for e in default_run.events:
+def test_risk_levels_by_pattern_and_clean_onboarding(sample_of: Any) -> None:
+    risk = {None: None, "imei_swap": "high", "ghost_line": "high", "imei_capture_failure": "low"}
+    for e in sample_of(SPEC.name).events:  # the shared sample: every pattern boosted
+        assert e.value["truth"]["risk_level"] == risk[pattern_of(e)]
         if e.event_type in ("customer-created", "eip-agreement-created"):
             assert not e.value["truth"]["is_anomaly"]
 
@@ -303,7 +267,7 @@ def test_capture_failures(default_run: Run) -> None:
 def test_ghost_line_share(onboarding_run: Run) -> None:
     lines = [e for e in onboarding_run.events if e.event_type == "line-activated"]
     ghosts = [e.value["payload"] for e in lines if pattern_of(e) == "ghost_line"]
-    assert abs(len(ghosts) / len(lines) - 0.012) < 0.0025  # 4% x 30% ± 0.25 pp of ~24.5k lines, seed 7
+    assert abs(len(ghosts) / len(lines) - 0.012) < 0.003  # 4% x 30% ± 0.3 pp (3 sd) of ~12k lines, seed 7
     assert all(p["line_status"] == "active" and p["billing_agreement_type"] == "month_to_month" for p in ghosts)
     assert {p["product_type"] for p in ghosts} == {"voice", "home_internet_5g"}
 
@@ -498,10 +462,6 @@ def test_tiny_pools_keep_the_grammar() -> None:
     assert r.generator.active_accounts == 1 and r.of("device-usage-snapshot")
 
 
-def test_same_seed_same_events() -> None:
-    assert_same_seed_same_events(run)
-
-
 def test_defaults_match_the_seed() -> None:
     p = AccountParams()
     assert p.max_accounts == 10_000  # --n_customers
@@ -535,32 +495,25 @@ def test_param_overrides_from_plain_values() -> None:
     assert first == datetime(2025, 12, 31, tzinfo=UTC)
 
 
+# unknown keys, wrong types and numeric bounds are test_conformance's; these are the stream's own rules
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "path"),
     [
-        {"unknown_knob": 1},
-        {"max_accounts": 0},
-        {"new_account_rate": 1.5},
-        {"p_inject_eip_usage_mismatch": -0.1},
-        {"eip_term_weights": {12: 1.0}},
-        {"eip_term_weights": {24: 0.0}},
-        {"payment_method_weights": {"bitcoin": 1.0}},
-        {"tenure_weights": {"0-12": -1.0, "12-24": 2.0}},
-        {"multiple_lines_weights": {"maybe": 1.0}},
-        {"add_on_rates": {"online_security": 1.5}},
-        {"churn_risk": {"tenure_decay_months": 0}},
-        {"churn_risk": {"payment_method_risk": {"cash": 0.1}}},
-        {"usage": {"log_std": 0}},
-        {"usage": {"median": 3}},
-        {"usage_snapshot_date": "not a date"},
-        {"replay_months": 0},
-        {"replay_months": 1.5},
-        {"churn_risk": {"horizon_months": 0}},
+        ({"eip_term_weights": {12: 1.0}}, ("eip_term_weights",)),
+        ({"eip_term_weights": {24: 0.0}}, ("eip_term_weights",)),
+        ({"payment_method_weights": {"bitcoin": 1.0}}, ("payment_method_weights",)),
+        ({"tenure_weights": {"0-12": -1.0, "12-24": 2.0}}, ("tenure_weights",)),
+        ({"multiple_lines_weights": {"maybe": 1.0}}, ("multiple_lines_weights",)),
+        ({"add_on_rates": {"online_security": 1.5}}, ("add_on_rates",)),
+        ({"churn_risk": {"payment_method_risk": {"cash": 0.1}}}, ("churn_risk", "payment_method_risk")),
+        ({"usage_snapshot_date": "not a date"}, ("usage_snapshot_date",)),
+        ({"replay_months": 1.5}, ("replay_months",)),
     ],
 )
-def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
+def test_stream_specific_params_are_rejected(bad: dict[str, Any], path: tuple[str, ...]) -> None:
+    with pytest.raises(ValidationError) as caught:
         AccountParams(**bad)
+    assert caught.value.errors()[0]["loc"][: len(path)] == path
 
 
 # --- warm start ----------------------------------------------------------------------------------------
@@ -570,12 +523,19 @@ WARM_BLOCK = 32  # 8 onboardings per block: the block's immunity of new accounts
 
 
 def warm_snapshots(gen: AccountsGenerator, seed: int, blocks: int, unseen: int = 0) -> np.ndarray:
-    """(billing_cycle, tenure_months) of each snapshot in `blocks` blocks of 32 arrivals after `unseen` blocks."""
+    """(billing_cycle, tenure_months) of each snapshot in `blocks` blocks of 32 arrivals after `unseen` unseen ones.
+
+    The unseen arrivals run in blocks of 256: a block's size barely moves where the pool settles, and
+    the seen blocks (the primed pools' size) give it time to settle at theirs.
+    """
     rng, ctx, rows = np.random.default_rng(seed), context(WARM), []
-    for b in range(unseen + blocks):
-        times = START_US + (np.arange(WARM_BLOCK, dtype=np.int64) + WARM_BLOCK * b) * 20_000
+    sizes = [256] * (unseen // 256) + [WARM_BLOCK] * blocks
+    start = START_US
+    for b, size in enumerate(sizes):
+        times = start + np.arange(size, dtype=np.int64) * 20_000
+        start = int(times[-1]) + 20_000
         events = gen.generate(rng, times, ctx)
-        if b >= unseen:
+        if b >= unseen // 256:
             payloads = [e.value["payload"] for e in events if e.event_type == "device-usage-snapshot"]
             rows += [(pl["billing_cycle"], pl["tenure_months"]) for pl in payloads]
     return np.array(rows, dtype=float)
@@ -593,21 +553,17 @@ def primed_snapshots(seeds: range) -> np.ndarray:
 
 
 def test_a_primed_pool_is_the_long_run_pool() -> None:
-    # the reference is the generator's own long run from an empty pool: 50k arrivals unseen (about four
-    # stays of the lowest-risk accounts, the longest), then the snapshots of 100k more (~75k, seed 1)
-    long_run = warm_snapshots(AccountsGenerator(WARM, np.random.default_rng(1)), 2, 100_000 // 32, 50_000 // 32)
+    # the reference is the generator's own long run from an empty pool: 30k arrivals unseen (over two
+    # stays of the lowest-risk accounts, the longest), then the snapshots of 15k more (~11k, seed 1;
+    # seeds 1-3 give mean billing_cycle 3.02-3.43, share >= 6 of 0.120-0.135, mean tenure 34.5-35.1)
+    long_run = warm_snapshots(AccountsGenerator(WARM, np.random.default_rng(1)), 2, 15_000 // 32, 30_000)
     primed = primed_snapshots(range(30))  # ~5.8k snapshots of 30 pools, seeds 0-29
-    # measured over seeds: long runs give mean billing_cycle 3.1-3.45, share >= 6 of 0.117-0.135, mean
-    # tenure 34.4-35.6; primed pools 3.2-3.35, 0.126-0.128, 35.0-35.5. A pool filled with plain
-    # onboardings at cycle 0 gives 1.9, 0.02, 27.1; one churn-weighted but at cycle 0: 1.2, 0, 33.0
+    # measured over seeds: longer runs (75k snapshots) give 3.1-3.45, 0.117-0.135, 34.4-35.6; primed
+    # pools 3.2-3.35, 0.126-0.128, 35.0-35.5. A pool filled with plain onboardings at cycle 0 gives
+    # 1.9, 0.02, 27.1; one churn-weighted but at cycle 0: 1.2, 0, 33.0 (each outside the tolerances)
     assert abs(primed[:, 0].mean() - long_run[:, 0].mean()) < 0.6
     assert abs((primed[:, 0] >= 6).mean() - (long_run[:, 0] >= 6).mean()) < 0.04
     assert abs(primed[:, 1].mean() - long_run[:, 1].mean()) < 1.5
-
-
-def test_priming_is_deterministic() -> None:
-    assert np.array_equal(primed_snapshots(range(7, 8)), primed_snapshots(range(7, 8)))
-    assert not np.array_equal(primed_snapshots(range(7, 8)), primed_snapshots(range(8, 9)))
 
 
 # --- replay mode ---------------------------------------------------------------------------------------
@@ -653,8 +609,9 @@ def midnight(t: datetime) -> datetime:
 def test_replay_events_validate_and_round_trip(replay_run: Replay) -> None:
     assert len(replay_run.events) > 45_000
     assert set(Counter(e.event_type for e in replay_run.events)) == set(AccountsGenerator.spec.event_types)
-    assert_valid(replay_run.events, SPEC)
-    assert_round_trips(replay_run.events[::500], SPEC)
+    checked = spread_sample(replay_run.events)  # the conformance suite validates every rate-mode event
+    assert_valid(checked, SPEC)
+    assert_round_trips(checked[::10], SPEC)
     assert len({e.value["event_id"] for e in replay_run.events}) == len(replay_run.events)
 
 
@@ -820,7 +777,7 @@ def test_replay_horizon_and_churn_parameters() -> None:
     r = replay(AccountParams(replay_months=3), blocks=2)
     cycles = [e.value["payload"]["billing_cycle"] for e in r.events if e.event_type == "device-usage-snapshot"]
     assert max(cycles) == 3
-    loyal = replay(AccountParams(churn_risk={"horizon_months": 600}), blocks=2)  # hazard <= 0.17% a month
+    loyal = replay(AccountParams(churn_risk={"horizon_months": 600}), blocks=1)  # hazard <= 0.17% a month
     full = [
         max([e.value["payload"]["billing_cycle"] for e in es if e.event_type == "device-usage-snapshot"], default=0)
         for es in loyal.accounts.values()
@@ -845,12 +802,13 @@ def test_replay_reads_drifted_params_and_injections() -> None:
 
 
 def test_replay_is_deterministic_and_its_state_bounded() -> None:
-    assert_same_seed_same_events(replay, blocks=3, other_blocks=1)
-    gen = AccountsGenerator(AccountParams(), np.random.default_rng(1))
-    ctx = context(AccountParams())
+    assert_same_seed_same_events(replay, blocks=1)
+    params = AccountParams(replay_months=1)  # one bill a line: the handsets without a year of snapshots each
+    gen = AccountsGenerator(params, np.random.default_rng(1))
+    ctx = context(params)
     rng = np.random.default_rng(2)
     assert gen.replay_arrivals(rng, np.array([], dtype=np.int64), ctx) == []
-    # 10,240 accounts; swap donors kept: a ring of the last RING voice handsets
-    for times in arrival_blocks(START_US, 40, BLOCK, 60_000_000):
+    # 5,120 accounts, ~7.5k voice handsets; swap donors kept: a ring of the last RING (4,096) of them
+    for times in arrival_blocks(START_US, 20, BLOCK, 60_000_000):
         gen.replay_arrivals(rng, times, ctx)
     assert gen._replay.remembered == RING == len(gen._replay._ring)

@@ -1,4 +1,4 @@
-"""telematics.driving-events + telematics.trips: schemas, trip consistency, movement, night, mixes, labels, params."""
+"""telematics.driving-events + telematics.trips: trips, movement, night, mixes, labels (generic: test_conformance)."""
 
 from __future__ import annotations
 
@@ -36,19 +36,7 @@ from producer.domains.telematics.driving_events_tables import (
 from producer.domains.telematics.driving_events_tables import local_offsets_minutes as offsets_of
 from producer.encoding.jsonl import to_json
 from tests.unit.domains import helpers
-from tests.unit.domains.helpers import (
-    arrival_blocks,
-    assert_round_trips,
-    assert_same_seed_same_events,
-    assert_time_ordered,
-    assert_union_records,
-    assert_unique_ids,
-    assert_valid,
-    context,
-    drive,
-    first_of_each_type,
-    stream_types,
-)
+from tests.unit.domains.helpers import arrival_blocks, context, drive
 
 DRIVING, TRIPS = TelematicsGenerator.spec, TRIPS_SPEC
 START_US = 1_767_253_200_000_000  # 2026-01-01T07:40:00Z = 23:40 PST: the run crosses local midnight
@@ -84,12 +72,13 @@ run = partial(drive, TelematicsGenerator, blocks=160, block_size=BLOCK, spacing_
 
 @pytest.fixture(scope="module")
 def default_run() -> Run:
-    return run(blocks=240)  # 61,440 arrivals 50 ms apart (20/s, ~200 active trips), 51 min from 23:40 local, seed 7
+    return run(blocks=120, spacing_us=100_000)  # 30,720 arrivals (10/s, ~100 active trips), 51 min from 23:40, seed 7
 
 
 @pytest.fixture(scope="module")
 def anomaly_run() -> Run:
-    return run(TelematicsParams(crash_rate=0.2, sustained_speeding_rate=0.3), seed=11, spacing_us=200_000)
+    # 20,480 arrivals 200 ms apart (68 min, ~25 active trips): crashes end a fifth of the trips
+    return run(TelematicsParams(crash_rate=0.2, sustained_speeding_rate=0.3), seed=11, blocks=80, spacing_us=200_000)
 
 
 def miles_between(a: dict[str, Any], b: dict[str, Any], a_keys: tuple[str, str] = ("latitude", "longitude")) -> float:
@@ -104,51 +93,18 @@ def pacific_hour(time_us: int) -> int:
     return to_datetime(time_us).astimezone(PACIFIC).hour
 
 
-# --- schema -------------------------------------------------------------------------------------------
+# --- shape of the streams ------------------------------------------------------------------------------
 
 
-def test_every_event_validates_against_its_schema(default_run: Run) -> None:
-    assert len(default_run.events) >= 40_000
-    assert_valid(default_run.events, DRIVING, TRIPS)
-
-
-def test_specs_name_the_union_records() -> None:
-    for spec in (DRIVING, TRIPS):
-        assert_union_records(spec)
+def test_trips_are_a_companion_keyed_alike() -> None:
     assert TelematicsGenerator.companions == (TRIPS,)
     assert DRIVING.key_field == TRIPS.key_field == "driver_id"
 
 
-def test_each_event_type_round_trips_through_avro(default_run: Run, anomaly_run: Run) -> None:
-    samples = first_of_each_type(default_run.events + anomaly_run.events)
-    assert set(samples) == stream_types(DRIVING) | stream_types(TRIPS)
-    sampled = [e for events in samples.values() for e in events]
-    assert_round_trips(sampled, DRIVING, TRIPS)
-    for e in sampled:
-        json.loads(to_json(e.value))
-
-
-# --- shape of the streams ------------------------------------------------------------------------------
-
-
-def test_all_event_types_occur(default_run: Run) -> None:
-    counts = Counter(e.event_type for e in default_run.events)
-    assert set(counts) == set(DRIVING.event_types) | set(TRIPS.event_types)
-    assert counts["trip-completed"] > 100 and counts["late_night_driving"] > 100
-
-
-def test_output_is_time_sorted_within_and_across_blocks(default_run: Run) -> None:
-    assert_time_ordered(default_run.blocks)
-
-
-def test_envelope_keys_and_links(default_run: Run) -> None:
-    for e in default_run.events:
+def test_keys_and_links(sample_of: Any) -> None:
+    for e in sample_of(DRIVING.name).events:  # the shared sample: both streams, every event type
         v, p = e.value, e.value["payload"]
-        spec = DRIVING if e.stream == DRIVING.name else TRIPS
-        assert e.stream in (DRIVING.name, TRIPS.name) and e.event_type in spec.event_types
-        assert v["source_service"] == spec.source_service and e.key == p["driver_id"]
-        assert v["timestamp"] == to_datetime(e.time_us) and v["correlation_id"] == p["trip_id"]
-    assert_unique_ids(default_run.events)
+        assert e.key == p["driver_id"] and v["correlation_id"] == p["trip_id"]
 
 
 def test_one_event_per_arrival_and_nothing_pending(default_run: Run) -> None:
@@ -211,7 +167,7 @@ def test_trip_started_precedes_and_trips_do_not_overlap_per_driver(default_run: 
 
 def test_positions_integrate_speed_and_heading(default_run: Run) -> None:
     checked = 0
-    for trip in default_run.trips.values():
+    for trip in list(default_run.trips.values())[:60]:  # ~6k segments: the haversine is per event, in Python
         prev = dict(
             trip["started"].value["payload"],
             latitude=trip["started"].value["payload"]["start_latitude"],
@@ -228,7 +184,7 @@ def test_positions_integrate_speed_and_heading(default_run: Run) -> None:
                 assert implied == pytest.approx(p["speed_mph"], rel=0.005)
             checked += 1
             prev, prev_us = p, e.time_us
-    assert checked > 30_000
+    assert checked > 3_000
     lats = [e.value["payload"]["latitude"] for e in default_run.driving]
     lons = [e.value["payload"]["longitude"] for e in default_run.driving]
     assert min(lats) > 37.2 and max(lats) < 38.4 and min(lons) > -123.0 and max(lons) < -121.8  # stays in the region
@@ -246,12 +202,15 @@ def test_trips_last_minutes_to_an_hour_at_the_sample_interval() -> None:
 
 
 def test_compressed_mode_when_the_pool_is_full() -> None:
-    r = run(TelematicsParams(max_active_trips=10), blocks=120, spacing_us=200_000)  # wants 50 trips, gets 10
+    # 10-minute trips (sd 3) so many complete within the run's 34 minutes
+    params = TelematicsParams(max_active_trips=10, trip_duration_minutes={"mean_minutes": 10.0, "std_minutes": 3.0})
+    r = run(params, blocks=40, spacing_us=200_000)  # wants 50 trips, gets 10
     assert r.generator.active_trips <= 10
     gaps = [(b.time_us - a.time_us) / 1e6 for t in r.trips.values() for a, b in zip(t["events"], t["events"][1:])]
     assert abs(statistics.fmean(gaps) - 2.0) < 0.2  # 10 trips / 5 arrivals/s: 2 s apart
     durations = [t["completed"].value["payload"]["duration_sec"] / 60 for t in r.trips.values() if t["completed"]]
-    assert len(durations) > 20 and 15 < statistics.fmean(durations) < 32  # still minutes long
+    # still minutes long, their planned length: mean 10 ± 3 min (over 4 se on 20+ trips), not seconds
+    assert len(durations) > 20 and 7 < statistics.fmean(durations) < 13
 
 
 def test_memory_stays_flat_over_many_blocks() -> None:
@@ -259,8 +218,8 @@ def test_memory_stays_flat_over_many_blocks() -> None:
     rng = np.random.default_rng(5)
     gen = TelematicsGenerator(params, rng)
     ctx = context(params)
-    # 102,400 arrivals at 2,000/s: the pool wants 20,000 trips and is held at 300
-    for times in arrival_blocks(START_US, 400, BLOCK, 500):
+    # 25,600 arrivals at 2,000/s: the pool wants 20,000 trips and is held at 300
+    for times in arrival_blocks(START_US, 100, BLOCK, 500):
         gen.generate(rng, times, ctx)
         assert gen.active_trips <= 300 and gen.pending_count == 0
     assert gen.active_trips + len(gen._free) == gen.trips.capacity == 300
@@ -268,9 +227,9 @@ def test_memory_stays_flat_over_many_blocks() -> None:
 
 
 def test_pool_tracks_the_rate_and_stays_bounded() -> None:
-    r = run(blocks=120)  # 20 arrivals/s x 10 s
+    r = run(blocks=40)  # 20 arrivals/s x 10 s, settled well within the run's 8.5 minutes
     assert 190 <= r.generator.active_trips <= 200
-    small = run(TelematicsParams(num_drivers=30, max_active_trips=500), blocks=60)
+    small = run(TelematicsParams(num_drivers=30, max_active_trips=500), blocks=20)
     assert small.generator.active_trips <= 30 and len({e.key for e in small.events}) <= 30
     gen = small.generator
     assert gen.active_trips + len(gen._idle) == 30 and gen.pending_count == 0
@@ -366,17 +325,18 @@ def test_type_mix_matches_the_per_event_odds(default_run: Run) -> None:
     expected = (w / w.sum(axis=1, keepdims=True)).sum(axis=0)
     realized = Counter(e.event_type for e in events)
     for k, t in enumerate(TYPES):
-        assert abs(realized[t] - expected[k]) / len(events) < 0.01, t  # within 1 pp on ~60k events, seed 7
+        assert abs(realized[t] - expected[k]) / len(events) < 0.01, t  # within 1 pp (3.8 sd) on ~30k events, seed 7
 
 
 def test_configured_weights_are_the_mix_of_a_moderate_driver_in_a_plain_car() -> None:
     params = TelematicsParams(archetype_weights={"moderate": 1.0}, sportiness_effect=0.0)
-    r = run(params, blocks=80, start_us=START_US + 8 * 3_600_000_000)  # 15:40 local: daytime only
+    r = run(params, blocks=40, start_us=START_US + 8 * 3_600_000_000)  # 15:40 local: daytime only
     shares = Counter(e.event_type for e in r.driving)
     total = sum(shares.values())
     weights = {t: w for t, w in params.event_weights.items() if t != "late_night_driving"}
     for t, w in weights.items():
-        assert abs(shares[t] / total - w / sum(weights.values())) < 0.01, t  # ±1 pp on 20k, seed 7
+        # ± 1.4 pp: 3 sd of the largest share (ping, ~33%) on 10k events, seed 7
+        assert abs(shares[t] / total - w / sum(weights.values())) < 0.014, t
     assert shares["late_night_driving"] == 0
 
 
@@ -392,11 +352,13 @@ def _aggressive_gap(r: Run) -> float:
 
 def test_sportiness_raises_the_aggressive_share() -> None:
     moderate = {"archetype_weights": {"moderate": 1.0}}
-    coupled = _aggressive_gap(run(TelematicsParams(**moderate)))
-    # economy ~0.15 sportiness -> x0.78 aggressive odds; luxury..super 0.4..0.9 -> x1.15..x1.9
-    assert coupled > 0.07  # +10 pp expected (seeds 7-9 gave 9.7-11.1 pp) on ~18k events
-    assert abs(_aggressive_gap(run(TelematicsParams(**moderate, sportiness_effect=0.0)))) < 0.025
-    events = [e for e in run(TelematicsParams(**moderate), blocks=80).driving if e.event_type != "late_night_driving"]
+    coupled_run = run(TelematicsParams(**moderate), blocks=80)  # 20,480 events, ~6k of them economy cars
+    # economy ~0.15 sportiness -> x0.78 aggressive odds; luxury..super 0.4..0.9 -> x1.15..x1.9: +10 pp
+    # expected (seeds 7-9 gave 9.7-11.1 pp on twice this run); the gap's sd is ~1 pp here, so > 7 pp is
+    # 3 sd below it, and without the coupling the gap is 0 ± 3 pp (3 sd)
+    assert _aggressive_gap(coupled_run) > 0.07
+    assert abs(_aggressive_gap(run(TelematicsParams(**moderate, sportiness_effect=0.0), blocks=80))) < 0.03
+    events = [e for e in coupled_run.driving if e.event_type != "late_night_driving"]
     s = np.array([e.value["payload"]["car_sportiness"] for e in events])
     assert np.corrcoef(s, [e.event_type in AGGRESSIVE for e in events])[0, 1] > 0.05
 
@@ -461,18 +423,18 @@ def test_sustained_speeding_windows(anomaly_run: Run) -> None:
 
 
 def test_injection_boost_and_zero_rates() -> None:
-    boosted = run(blocks=120, spacing_us=200_000, injection={"crash": 100.0, "sustained_speeding": 40.0})
+    boosted = run(blocks=60, spacing_us=200_000, injection={"crash": 100.0, "sustained_speeding": 40.0})
     starts = sum(1 for e in boosted.events if e.event_type == "trip-started")
     crashes = sum(1 for e in boosted.driving if e.value["truth"]["pattern"] == "crash")
-    # 0.1% x 100 = 10% of trips (~25 crashes here; seeds 1-5 gave 3.4-11.4% on half this run)
+    # 0.1% x 100 = 10% of trips (~12 crashes here; seeds 1-5 gave 3.4-11.4% on a run this size)
     assert 0.03 < crashes / starts < 0.25
     windows = {
         e.value["payload"]["trip_id"] for e in boosted.driving if e.value["truth"]["pattern"] == "sustained_speeding"
     }
     assert 0.08 < len(windows) / starts < 0.4  # 0.5% x 40 = 20% of trips
-    clean = run(TelematicsParams(crash_rate=0, sustained_speeding_rate=0), blocks=30)
+    clean = run(TelematicsParams(crash_rate=0, sustained_speeding_rate=0), blocks=10)
     assert not any(e.value["truth"]["is_anomaly"] for e in clean.events)
-    off = run(TelematicsParams(crash_rate=1.0), blocks=30, injection={"crash": 0.0})
+    off = run(TelematicsParams(crash_rate=1.0), blocks=10, injection={"crash": 0.0})
     assert not any(e.value["truth"]["is_anomaly"] and e.value["truth"]["pattern"] == "crash" for e in off.events)
 
 
@@ -488,7 +450,7 @@ def test_drifted_weights_and_over_speed_come_from_ctx_params() -> None:
             "over_speed_mph": {"min_mph": 10.0, "max_mph": 20.0},
         }
     )
-    before, after = run(base, blocks=40), run(base, blocks=40, ctx_params=drifted)
+    before, after = run(base, blocks=20), run(base, blocks=20, ctx_params=drifted)  # 5,120 events each
 
     def share(r: Run) -> float:
         return sum(e.event_type == "speeding" for e in r.driving) / len(r.driving)
@@ -583,20 +545,6 @@ def test_primed_cars_are_parked_at_errands_or_home() -> None:
     assert miles[away].min() > 1.99 and miles[away].max() < 12.01  # the errand range, 2-12 mi
 
 
-def test_prime_is_deterministic() -> None:
-    def state(seed: int) -> tuple[Any, ...]:
-        gen = TelematicsGenerator(WARM, np.random.default_rng(1))
-        gen.prime(np.random.default_rng(seed), context(WARM))
-        events = gen.generate(np.random.default_rng(2), arrival_blocks(START_US, 1, 64, 100_000)[0], context(WARM))
-        return [e.value["event_id"] for e in events], [e.value["payload"] for e in events]
-
-    assert state(5) == state(5) != state(6)
-
-
-def test_same_seed_same_events() -> None:
-    assert_same_seed_same_events(run, blocks=8, other_blocks=1)
-
-
 def test_defaults_match_the_seed() -> None:
     p = TelematicsParams()
     assert p.event_weights == {
@@ -628,28 +576,21 @@ def test_overrides_work() -> None:
     assert p.over_speed_mph.min_mph == 5.0
 
 
+# unknown keys, wrong types and numeric bounds are test_conformance's; these are the stream's own rules
 @pytest.mark.parametrize(
     "bad",
     [
-        {"unknown_knob": 1},
         {"event_weights": {"drifting": 1.0}},
         {"event_weights": {"ping": -1.0, "speeding": 2.0}},
         {"event_weights": {"late_night_driving": 1.0}},
         {"archetype_weights": {"reckless": 1.0}},
         {"archetype_weights": {"safe": 0.0}},
-        {"num_drivers": 0},
-        {"max_active_trips": 0},
-        {"crash_rate": 1.5},
-        {"sportiness_effect": -1},
         {"min_speed_mph": 20.0, "max_speed_mph": 19.0},
         {"night_start_hour": 3, "night_end_hour": 3},
-        {"night_end_hour": 24},
         {"over_speed_mph": {"min_mph": 20.0, "max_mph": 10.0}},
-        {"over_speed_mph": {"mean": 12.0}},
-        {"trip_duration_minutes": {"mean_minutes": 0}},
     ],
 )
-def test_invalid_params_are_rejected(bad: dict[str, Any]) -> None:
+def test_stream_specific_params_are_rejected(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         TelematicsParams(**bad)
 
