@@ -264,6 +264,9 @@ BODY_CASES.append((GROUND_TRUTH, "label"))
 TOPICS = [*sorted(SPECS), GROUND_TRUTH]
 
 
+# 3,040 schema-drawn bodies (~10 s): a property soak for the full run; the quick pass (-m "not slow") keeps
+# test_compiled.py's 60k real events of every stream and the all-types record against fastavro
+@pytest.mark.slow
 @pytest.mark.parametrize(("stream", "event_type"), BODY_CASES, ids=[f"{s}:{e}" for s, e in BODY_CASES])
 def test_body_is_byte_exact_with_fastavro(stream: str, event_type: str) -> None:
     """The compiled encoder writes fastavro's bytes for any value of the event type's schema."""

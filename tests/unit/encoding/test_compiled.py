@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from itertools import islice
 from pathlib import Path
 
 import fastavro
@@ -25,10 +24,11 @@ def reference(schema, record) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def events_by_stream():
-    source = EventSource(load_scenario("steady_state"))
+def events_by_stream(steady_state_sample):
+    """The first 60k events of steady_state by topic (from the session's shared sample, tests/unit/conftest.py)."""
     out: dict[str, list] = {}
-    for event in islice(source, 60_000):  # trips trickle in steady state (warm start): the first is near 44k
+    # trips trickle in steady state (warm start): the first is near 44k
+    for event in steady_state_sample.events[:60_000]:
         out.setdefault(event.stream, []).append(event)
     return out
 

@@ -11,7 +11,6 @@ import pytest
 from producer.domains import STREAMS
 from producer.scenario.loader import load_scenario
 from producer.scheduling.sources import EventSource
-from tests.helpers import track_origin
 
 
 def one_stream(tmp_path: Path, stream: str, duration: str = "60s", rate: int = 400, speed: int = 1) -> Path:
@@ -25,8 +24,19 @@ def one_stream(tmp_path: Path, stream: str, duration: str = "60s", rate: int = 4
     return path
 
 
-@pytest.mark.parametrize("speed", [1, 10])
-@pytest.mark.parametrize("stream", sorted(STREAMS))
+# the cases that failed before (sessions -69% and remittances +120% at speed 1, sessions' and transactions'
+# windows swinging 30% at speed 10) run in the quick pass; the rest of the matrix (~1 s each) is marked slow
+QUICK = {("fintech.sessions", 1), ("fintech.remittances", 1), ("fintech.sessions", 10), ("fintech.transactions", 10)}
+
+
+@pytest.mark.parametrize(
+    ("stream", "speed"),
+    [
+        pytest.param(stream, speed, marks=() if (stream, speed) in QUICK else pytest.mark.slow)
+        for stream in sorted(STREAMS)
+        for speed in (1, 10)
+    ],
+)
 def test_sixty_event_seconds_at_400_emit_24000_events_evenly(tmp_path, stream, speed):
     """60 event-seconds at 400 events per event-second: at speed 10, a 6 s phase at 4,000/s."""
     path = one_stream(tmp_path, stream, duration=f"{60 // speed}s", rate=400 * speed, speed=speed)
@@ -47,16 +57,15 @@ def test_follow_ups_count_against_the_rate_so_pending_never_overshoots(tmp_path)
     assert abs(len(events) - 12_000) <= 0.02 * 12_000  # ±2% (was 3,107: -74%)
 
 
-def test_multi_stream_shares_follow_weights():
-    loaded = load_scenario("steady_state")
-    source = EventSource(loaded)
-    origin = track_origin(source)  # count per generating stream, companions included, over 200k events
-    taken = 0
-    while taken < 200_000:
-        taken += len(source.take(2000))
-    produced = Counter(origin.values())
+def test_multi_stream_shares_follow_weights(steady_state_sample):
+    # count per generating stream, companions included, over the first 100k events of steady_state
+    # (tests/unit/conftest.py): the worst stream at seed 42 is 3.1% off its share (1.6% at 200k, 7.6% at
+    # 60k), against ±10% here and -69%/+120% before exact pacing
+    produced = Counter(steady_state_sample.origin.values())
     total = sum(produced.values())
-    weights = {name: cfg.weight for name, cfg in loaded.scenario.streams.items()}
+    streams = steady_state_sample.loaded.scenario.streams
+    weights = {name: cfg.weight for name, cfg in streams.items()}
+    assert set(produced) == set(weights)
     for name, count in produced.items():
         share = weights[name] / sum(weights.values())
         assert abs(count / total - share) <= 0.10 * share, (name, count / total, share)  # ±10% relative

@@ -9,25 +9,14 @@ from typing import Any
 import pytest
 
 from producer.domains.common.base import Event
-from producer.scenario.loader import load_scenario
-from producer.scheduling.sources import EventSource
 
 CYCLE_S, QUIET_S = 90.0, 60.0  # fraud_burst: a 60 s quiet phase, then a 30 s burst, repeated
 MAIN_STREAMS = ("fintech.transactions", "fintech.sessions", "telco.accounts", "telematics.driving-events")
 
 
-@pytest.fixture(scope="module")
-def three_cycles() -> tuple[EventSource, list[Event]]:
-    """The first three cycles (270 scenario seconds, ~540k events) of the bundled fraud_burst, seed 13."""
-    source = EventSource(load_scenario("fraud_burst"))
-    events: list[Event] = []
-    while not source.ended:
-        batch = source.take(2000)
-        kept = [e for e in batch if source.tau_of(e) < 3 * CYCLE_S]
-        events += kept
-        if len(kept) < len(batch):
-            return source, events
-    raise AssertionError("fraud_burst ended before three cycles")
+# every test reads the three cycles of fraud_burst (~540k events, ~15 s to generate once per session,
+# shared with test_labels.py: tests/unit/scheduling/conftest.py)
+pytestmark = pytest.mark.slow
 
 
 def shares(events: list[Event]) -> dict[str, dict[str, float]]:
@@ -50,8 +39,8 @@ def shares(events: list[Event]) -> dict[str, dict[str, float]]:
     }
 
 
-def test_bursts_raise_the_labelled_share_five_fold_against_the_background(three_cycles):
-    _, events = three_cycles
+def test_bursts_raise_the_labelled_share_five_fold_against_the_background(fraud_burst_three_cycles):
+    _, events = fraud_burst_three_cycles
     measured = shares(events)
     for stream in MAIN_STREAMS:
         share = measured[stream]
@@ -80,8 +69,8 @@ def episode_of(event: Event, circle_of: dict[str, str]) -> tuple[Any, ...]:
     return (event.stream, event.key, truth["pattern"])
 
 
-def test_carried_over_events_are_anomalous_and_their_episodes_began_in_a_burst(three_cycles):
-    source, events = three_cycles
+def test_carried_over_events_are_anomalous_and_their_episodes_began_in_a_burst(fraud_burst_three_cycles):
+    source, events = fraud_burst_three_cycles
     circle_of = {e.value["correlation_id"]: e.key for e in events if e.stream == "fintech.circles"}
     began: dict[tuple[Any, ...], float] = {}  # an episode's first event: a circle's creation, else its first injected
     for e in events:
@@ -97,9 +86,9 @@ def test_carried_over_events_are_anomalous_and_their_episodes_began_in_a_burst(t
     assert all(e.value["truth"]["is_anomaly"] for e in events if e.value["truth"]["injected"])
 
 
-def test_every_event_of_an_episode_keeps_its_injected_label(three_cycles):
+def test_every_event_of_an_episode_keeps_its_injected_label(fraud_burst_three_cycles):
     """A login episode and its session (one correlation_id), a trip's window, a ghost line: one label each."""
-    _, events = three_cycles
+    _, events = fraud_burst_three_cycles
     labels: defaultdict[tuple[Any, ...], set[bool]] = defaultdict(set)
     for e in events:
         truth = e.value["truth"]

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from producer.scenario.loader import load_scenario
 from producer.scenario.model import Clock, Scenario, StreamConfig
 from producer.scheduling.loop import MAX_BATCH, Pacer
-from producer.scheduling.sources import EventSource, stream_shares
+from producer.scheduling.sources import BLOCK_ARRIVALS, EventSource, stream_shares
 from producer.scheduling.timeline import Timeline
 
 
@@ -119,15 +119,20 @@ def test_last_phase_of_a_finite_scenario_still_ends_there(tmp_path: Path) -> Non
     assert timeline.at(0.003).cycle == 2 and timeline.ended(0.003)
 
 
+@pytest.fixture(scope="module")
+def ten_second_phase_tau(tmp_path_factory: pytest.TempPathFactory) -> float:
+    """Scenario seconds the 3,000th event lies at with ten-second phases: the reference for short phases."""
+    long = EventSource(load_scenario(write(tmp_path_factory.mktemp("ten-second-phase"), duration="10s")))
+    return long.tau_of(take_total(long, 3000)[-1])
+
+
 @pytest.mark.parametrize("duration", ["1ms", "10ms"])
-def test_millisecond_phases_advance_scenario_time(tmp_path: Path, duration: str) -> None:
+def test_millisecond_phases_advance_scenario_time(tmp_path: Path, duration: str, ten_second_phase_tau: float) -> None:
     source = EventSource(load_scenario(write(tmp_path, duration=duration)))
     events = within(30, lambda: take_total(source, 3000))
     assert len(events) == 3000
     # as many events per scenario-second as with a phase of ten seconds (25% tolerance, seed 3)
-    long = EventSource(load_scenario(write(tmp_path, duration="10s")))
-    expected = long.tau_of(take_total(long, 3000)[-1])
-    assert abs(source.tau_of(events[-1]) / expected - 1) < 0.25
+    assert abs(source.tau_of(events[-1]) / ten_second_phase_tau - 1) < 0.25
 
 
 @pytest.mark.parametrize("weight", ["1e-12", "5e-324"])
@@ -153,11 +158,26 @@ def test_event_time_stops_short_of_the_end_of_representable_time(tmp_path: Path)
     assert events and max(e.time_us for e in events) < source.sources[0].limit_tau * source.us_per_tau + source.start_us
 
 
-@pytest.mark.parametrize("name", ["steady_state", "fraud_burst", "lifecycle_replay"])
-def test_merge_is_exactly_heapq_merge_of_the_partitions(name: str) -> None:
+# replay's first block holds whole lifecycles of its 1,024 entity starts (~330k events, ~12 s per source
+# over 16 partitions); 64 starts a block take ~2 s and put more block ends inside the 15,000 events compared
+@pytest.mark.parametrize(
+    ("name", "block_arrivals"),
+    [
+        ("steady_state", BLOCK_ARRIVALS),
+        ("fraud_burst", BLOCK_ARRIVALS),
+        pytest.param("lifecycle_replay", 64, marks=pytest.mark.slow),  # ~4 s even so
+    ],
+)
+def test_merge_is_exactly_heapq_merge_of_the_partitions(
+    name: str, block_arrivals: int, request: pytest.FixtureRequest
+) -> None:
     loaded = load_scenario(name)
-    ours = [(e.stream, e.time_us, e.value["event_id"]) for e in islice(EventSource(loaded), 15_000)]
-    reference = EventSource(loaded)
+    if name == "steady_state":  # the session's shared sample (tests/unit/conftest.py): the same events, drawn once
+        drawn = request.getfixturevalue("steady_state_sample").events[:15_000]
+    else:
+        drawn = list(islice(EventSource(loaded, block_arrivals), 15_000))
+    ours = [(e.stream, e.time_us, e.value["event_id"]) for e in drawn]
+    reference = EventSource(loaded, block_arrivals)
     assert loaded.scenario.disorder is None  # disorder acts per partition (tests/unit/scheduling/test_disorder.py)
     merged = heapq.merge(*(s.events() for s in reference.sources), key=attrgetter("time_us"))
     assert ours == [(e.stream, e.time_us, e.value["event_id"]) for e in islice(merged, 15_000)]
