@@ -42,7 +42,7 @@ def run(scenario: str, events: int, workers: int, out: Path) -> float:
 
 
 def emitted_by_stream(scenario: str, events: int, shard: Shard) -> tuple[dict[str, int], int]:
-    """Events each stream emitted among the first `events` of the run (companions to the stream that drew them), and the last event time."""
+    """Per stream, events emitted among the run's first `events` (companions to their drawer), and the last time."""
     source = EventSource(load_scenario(scenario), shard=shard)
     drawn_by: dict[str, str] = {}  # event id -> the stream whose partition drew it
     for partition in source.sources:
