@@ -70,6 +70,7 @@ class Scheduler:
         self.pacer = Pacer(tick)
         self.emitted = 0
         self.ended_by = "running"
+        self._next_tick, self._tau = 0.0, 0.0  # wall instant of the next tick, scenario instant reached (set by run)
         self._topic_of = {name: encoding.topic(name) for name in encoding.specs}
 
     def target_rate(self, tau: float) -> float | None:
@@ -89,51 +90,58 @@ class Scheduler:
         """Run until a limit, the scenario's end or a stop request; returns why it ended."""
         start = self.clock()
         deadline = start + self.limits.duration if self.limits.duration else None
-        next_tick = start
-        tau = 0.0
-        while True:
-            if self.stop.is_set():
-                self.ended_by = "signal"
-                break
-            now = self.clock()
-            if deadline is not None and now >= deadline:
-                self.ended_by = "duration"
-                break
-            if self.source.replay:
-                rate, events = self._replay_batch(now - start)
-                if events is None:
-                    self.ended_by = self.source.end_reason
-                    break
-                n = 0
-            else:
-                rate = self.target_rate(tau)
-                n = self.pacer.batch(rate)
-                if self.limits.events is not None:
-                    n = min(n, self.limits.events - self.emitted)
-                events = self.source.take(n) if n > 0 else []
-            if events:
-                self._emit(events)
-                tau = self.source.tau_of(events[-1])
-            elif n > 0 and self.source.ended:
-                self.ended_by = self.source.end_reason
-                break
-            elif rate is not None and not self.source.replay:
-                tau += self.pacer.tick  # nothing due yet (e.g. a ramp from zero): scenario time still passes
-            if self.limits.events is not None and self.emitted >= self.limits.events:
-                self.ended_by = "events"
-                break
-            self._observe(now, rate, tau, events)
-            self.sink.poll()
-            if rate is not None:
-                next_tick += self.pacer.tick
-                now = self.clock()
-                if next_tick > now:
-                    self.stop.wait(next_tick - now)
-                elif now - next_tick > self.pacer.tick:
-                    next_tick = now  # fell behind: never burst to catch up beyond one tick
-            elif not events:
-                self.stop.wait(self.pacer.tick)  # at max, the streams drew only empty blocks: do not spin
-        return self.ended_by
+        self._next_tick, self._tau = start, 0.0
+        ended = None
+        while ended is None:
+            ended = self._tick(start, deadline)
+        self.ended_by = ended
+        return ended
+
+    def _tick(self, start: float, deadline: float | None) -> str | None:
+        """One tick: take a batch, emit it, report, wait for the next tick; why the run ended, once it has."""
+        if self.stop.is_set():
+            return "signal"
+        now = self.clock()
+        if deadline is not None and now >= deadline:
+            return "duration"
+        rate, n, events = self._take(now - start)
+        if events:
+            self._emit(events)
+            self._tau = self.source.tau_of(events[-1])
+        elif events is None or (n > 0 and self.source.ended):  # a replay with nothing left, or the scenario's end
+            return self.source.end_reason
+        elif rate is not None and not self.source.replay:
+            self._tau += self.pacer.tick  # nothing due yet (e.g. a ramp from zero): scenario time still passes
+        if self.limits.events is not None and self.emitted >= self.limits.events:
+            return "events"
+        self._observe(now, rate, self._tau, events)
+        self.sink.poll()
+        self._wait(rate, events)
+        return None
+
+    def _take(self, elapsed: float) -> tuple[float | None, int, list | None]:
+        """This tick's target rate, the events asked for (0 in replay) and the batch (None: the replay is over)."""
+        if self.source.replay:
+            rate, events = self._replay_batch(elapsed)
+            return rate, 0, events
+        rate = self.target_rate(self._tau)
+        n = self.pacer.batch(rate)
+        if self.limits.events is not None:
+            n = min(n, self.limits.events - self.emitted)
+        return rate, n, self.source.take(n) if n > 0 else []
+
+    def _wait(self, rate: float | None, events: list) -> None:
+        """Sleep until the next tick when paced; at max, only when the streams drew nothing (do not spin)."""
+        if rate is None:
+            if not events:
+                self.stop.wait(self.pacer.tick)
+            return
+        self._next_tick += self.pacer.tick
+        now = self.clock()
+        if self._next_tick > now:
+            self.stop.wait(self._next_tick - now)
+        elif now - self._next_tick > self.pacer.tick:
+            self._next_tick = now  # fell behind: never burst to catch up beyond one tick
 
     def _replay_batch(self, elapsed: float) -> tuple[float | None, list | None]:
         """Replay pacing: everything due by now in event time (wall seconds x speed); all of it at max."""

@@ -37,8 +37,10 @@ defaults, up to a year for monthly twelve-member circles).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from functools import cache
+from typing import Annotated, Any, ClassVar, NamedTuple
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -70,6 +72,7 @@ from producer.domains.fintech.circles_lifecycle import (
     DROP_REASONS,
     DROPPED,
     EVENT_TYPES,
+    FAILED,
     FAILURE_REASONS,
     FRAUD,
     FREQUENCIES,
@@ -367,37 +370,14 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
         )
 
     def _assemble(
-        self, rng: np.random.Generator, ctx: BlockContext[CircleParams], rows: list[tuple[int, Circle, tuple[Any, ...]]]
+        self, rng: np.random.Generator, ctx: BlockContext[CircleParams], rows: list[tuple[int, Circle, Step]]
     ) -> list[Event]:
         """Circle events for the block's steps, with each money step's transaction pair."""
         n = len(rows)
-        money = [j for j, (_, _, step) in enumerate(rows) if step[0] == RECEIVED or step[0] == PAYOUT]
-        m = len(money)
-        ids = uuids(rng, 2 * n + 3 * m)
-        event_ids, corr_ids = ids[:n], ids[n : 2 * n]
-        users = np.array([rows[j][1].members[rows[j][2][2]] for j in money], dtype=np.int64)
-        payout = np.array([rows[j][2][0] == PAYOUT for j in money], dtype=bool)
-        fraud = np.array([rows[j][2][1] == FRAUD for j in money], dtype=bool)
-        cents = np.array(
-            [rows[j][2][4] if rows[j][2][0] == PAYOUT else rows[j][1].cents for j in money], dtype=np.int64
-        )
-        transfers = iter(
-            zip(
-                ids[2 * n : 2 * n + m],
-                ids[2 * n + m :: 2],
-                ids[2 * n + m + 1 :: 2],
-                self._user_ids[users].tolist(),
-                *self._transfers(rng, users, cents, payout, fraud),
-            )
-        )
-        decimals: dict[int, Decimal] = {}  # amounts repeat (a circle's contribution): convert once per block
-
-        def dollars_of(c: int) -> Decimal:
-            d = decimals.get(c)
-            if d is None:
-                d = decimals[c] = dollars(c)
-            return d
-
+        money = [row for row in rows if row[2][0] in MONEY_STEPS]
+        ids = uuids(rng, 2 * n + 3 * len(money))
+        transfers = self._transfer_rows(rng, money, ids[2 * n :])
+        dollars_of = cache(dollars)  # amounts repeat (a circle's contribution): convert once per block
         truths = [
             [
                 ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level="high" if k else None, injected=i)
@@ -406,130 +386,40 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
             for k in range(len(PATTERNS))
         ]
         user_ids, stream, svc, out = self._user_ids, self.spec.name, self.spec.source_service, []
-        for (t, c, step), event_id, corr in zip(rows, event_ids, corr_ids):
+        for (t, c, step), event_id, corr in zip(rows, ids[:n], ids[n : 2 * n]):
             kind, pattern = step[0], step[1]
-            cid, tx = c.circle_id, None
-            if kind == RECEIVED:
-                _, _, slot, cycle, due, paid, late = step
-                tx = next(transfers)
-                amount = dollars_of(c.cents)
-                payload = {
-                    "circle_id": cid,
-                    "member_id": user_ids[c.members[slot]],
-                    "cycle": cycle,
-                    "amount": amount,
-                    "currency": "USD",
-                    "due_date": iso_day(due),
-                    "paid_date": iso_day(paid),
-                    "days_late": late,
-                    "status": "late" if late else "on_time",
-                    "transaction_id": tx[0],
-                }
-            elif kind == JOINED:
-                _, _, slot, status, day = step
-                payload = {
-                    "circle_id": cid,
-                    "member_id": user_ids[c.members[slot]],
-                    "position": slot + 1,
-                    "role": "member" if slot else "organizer",
-                    "verification_status": VERIFICATION[status],
-                    "joined_date": iso_day(day),
-                }
-            elif kind == PAYOUT:
-                _, _, slot, cycle, cents, day, position, received, missed = step
-                tx = next(transfers)
-                amount = dollars_of(cents)
-                payload = {
-                    "circle_id": cid,
-                    "recipient_id": user_ids[c.members[slot]],
-                    "cycle": cycle,
-                    "amount": amount,
-                    "currency": "USD",
-                    "payout_date": iso_day(day),
-                    "rotation_position": position,
-                    "contributions_received": received,
-                    "contributions_missed": missed,
-                    "transaction_id": tx[0],
-                }
-            elif kind == MISSED:
-                _, _, slot, cycle, due, count = step
-                payload = {
-                    "circle_id": cid,
-                    "member_id": user_ids[c.members[slot]],
-                    "cycle": cycle,
-                    "amount_due": dollars_of(c.cents),
-                    "currency": "USD",
-                    "due_date": iso_day(due),
-                    "missed_count": count,
-                }
-            elif kind == DROPPED:
-                _, _, slot, cycle, reason, day, got_payout, made, remaining = step
-                payload = {
-                    "circle_id": cid,
-                    "member_id": user_ids[c.members[slot]],
-                    "cycle": cycle,
-                    "reason": DROP_REASONS[reason],
-                    "dropped_date": iso_day(day),
-                    "received_payout": got_payout,
-                    "contributions_made": made,
-                    "members_remaining": remaining,
-                }
-            elif kind == CREATED:
-                payload = {
-                    "circle_id": cid,
-                    "organizer_id": user_ids[c.members[0]],
-                    "name": c.name,
-                    "contribution_amount": dollars_of(c.cents),
-                    "currency": "USD",
-                    "frequency": FREQUENCIES[c.frequency],
-                    "max_members": c.size,
-                    "rotation_order": "random" if c.random_rotation else "sequential",
-                    "start_date": iso_day(c.start_day),
-                    "status": "pending",
-                }
-            elif kind == COMPLETED:
-                _, _, cycles, day, remaining, dropped, paid_out = step
-                payload = {
-                    "circle_id": cid,
-                    "cycles_completed": cycles,
-                    "completed_date": iso_day(day),
-                    "members_remaining": remaining,
-                    "members_dropped": dropped,
-                    "total_paid_out": dollars(paid_out),
-                    "currency": "USD",
-                }
-            else:
-                _, _, reason, cycle, day, remaining, cycles, paid_out = step
-                payload = {
-                    "circle_id": cid,
-                    "reason": FAILURE_REASONS[reason],
-                    "cycle": cycle,
-                    "failed_date": iso_day(day),
-                    "members_remaining": remaining,
-                    "cycles_completed": cycles,
-                    "total_paid_out": dollars(paid_out),
-                    "currency": "USD",
-                }
-            truth = truths[pattern][c.injected[pattern]]
-            out.append(
-                Event(
-                    stream,
-                    cid,
-                    t,
-                    envelope(
-                        event_id=event_id,
-                        event_type=EVENT_TYPES[kind],
-                        time_us=t,
-                        source_service=svc,
-                        correlation_id=corr,
-                        payload=payload,
-                        truth=truth,
-                    ),
-                )
-            )
+            payload = PAYLOADS[kind](c, step, user_ids, dollars_of)
+            tx = next(transfers) if kind in MONEY_STEPS else None
             if tx is not None:
-                out += self._transaction_pair(t, c, kind == PAYOUT, amount, corr, truth, tx, dollars_of)
+                payload["transaction_id"] = tx.tx_id  # the payload's last field, as the schema orders it
+            truth = truths[pattern][c.injected[pattern]]
+            value = envelope(
+                event_id=event_id,
+                event_type=EVENT_TYPES[kind],
+                time_us=t,
+                source_service=svc,
+                correlation_id=corr,
+                payload=payload,
+                truth=truth,
+            )
+            out.append(Event(stream, c.circle_id, t, value))
+            if tx is not None:
+                out += self._transaction_pair(t, c, kind == PAYOUT, payload["amount"], corr, truth, tx, dollars_of)
         return out
+
+    def _transfer_rows(
+        self, rng: np.random.Generator, money: list[tuple[int, Circle, Step]], ids: list[str]
+    ) -> Iterator[_Transfer]:
+        """Per money step, in order: transaction and event ids, the member's user id and the drawn transfer."""
+        m = len(money)
+        users = np.array([c.members[step[2]] for _, c, step in money], dtype=np.int64)
+        payout = np.array([step[0] == PAYOUT for _, _, step in money], dtype=bool)
+        fraud = np.array([step[1] == FRAUD for _, _, step in money], dtype=bool)
+        cents = np.array([step[4] if step[0] == PAYOUT else c.cents for _, c, step in money], dtype=np.int64)
+        transfers = self._transfers(rng, users, cents, payout, fraud)
+        return map(
+            _Transfer._make, zip(ids[:m], ids[m::2], ids[m + 1 :: 2], self._user_ids[users].tolist(), *transfers)
+        )
 
     @staticmethod
     def _transaction_pair(
@@ -539,82 +429,231 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
         amount: Decimal,
         corr: str,
         truth: dict[str, Any],
-        tx: tuple[Any, ...],
-        dollars_of: Any,
+        tx: _Transfer,
+        dollars_of: DollarsOf,
     ) -> list[Event]:
         """transaction-initiated and -completed on fintech.transactions for one contribution or payout."""
-        (
-            tx_id,
-            init_id,
-            done_id,
-            uid,
-            dev,
-            dev_type,
-            ip,
-            lat,
-            lon,
-            city,
-            state,
-            country,
-            card,
-            funding,
-            bank,
-            fee,
-            proc_ms,
-        ) = tx
         pool = {"type": "circle_pool", "identifier": c.pool_id}
         if is_payout:
-            kind, source, dest = "circle_payout", pool, {"type": "bank_account", "identifier": bank}
+            kind, source, dest = "circle_payout", pool, {"type": "bank_account", "identifier": tx.bank}
         else:
             kind, source, dest = (
                 "circle_contribution",
-                {"type": "stripe" if card else "bank_account", "identifier": funding},
+                {"type": "stripe" if tx.card else "bank_account", "identifier": tx.funding},
                 pool,
             )
-        fee_amount = dollars_of(fee)
+        fee_amount = dollars_of(tx.fee)
         spec = TransactionsGenerator.spec
         initiated = envelope(
-            event_id=init_id,
+            event_id=tx.init_id,
             event_type="transaction-initiated",
             time_us=t,
             source_service=spec.source_service,
             correlation_id=corr,
             payload={
-                "transaction_id": tx_id,
-                "user_id": uid,
+                "transaction_id": tx.tx_id,
+                "user_id": tx.uid,
                 "type": kind,
                 "amount": amount,
                 "currency": "USD",
                 "source": source,
                 "destination": dest,
                 "initiated_at": None,
-                "ip_address": ip,
-                "device_id": dev,
-                "device_type": dev_type,
-                "geo_location": {"latitude": lat, "longitude": lon, "country": country, "city": city, "state": state},
+                "ip_address": tx.ip,
+                "device_id": tx.device_id,
+                "device_type": tx.device_type,
+                "geo_location": {
+                    "latitude": tx.lat,
+                    "longitude": tx.lon,
+                    "country": tx.country,
+                    "city": tx.city,
+                    "state": tx.state,
+                },
             },
             truth=truth,
         )
         initiated["payload"]["initiated_at"] = initiated["timestamp"]
-        done_us = t + proc_ms * 1000
+        done_us = t + tx.proc_ms * 1000
         completed = envelope(
-            event_id=done_id,
+            event_id=tx.done_id,
             event_type="transaction-completed",
             time_us=done_us,
             source_service=spec.source_service,
             correlation_id=corr,
             payload={
-                "transaction_id": tx_id,
-                "user_id": uid,
+                "transaction_id": tx.tx_id,
+                "user_id": tx.uid,
                 "type": kind,
                 "amount": amount,
                 "fee_amount": fee_amount,
                 "net_amount": amount - fee_amount,
                 "currency": "USD",
                 "completed_at": None,
-                "processing_time_ms": proc_ms,
+                "processing_time_ms": tx.proc_ms,
             },
             truth=truth,
         )
         completed["payload"]["completed_at"] = completed["timestamp"]
-        return [Event(spec.name, uid, t, initiated), Event(spec.name, uid, done_us, completed)]
+        return [Event(spec.name, tx.uid, t, initiated), Event(spec.name, tx.uid, done_us, completed)]
+
+
+# --- payload of each circle event, one builder per step kind (table-driven in CirclesGenerator._assemble)
+# A builder gets the circle, its step tuple (laid out as circles_lifecycle plans it), the user ids and
+# the block's cached dollar conversion.
+Step = tuple[Any, ...]
+Payload = dict[str, Any]
+DollarsOf = Callable[[int], Decimal]
+MONEY_STEPS = frozenset((RECEIVED, PAYOUT))  # steps that move money: each has a transaction pair
+
+
+class _Transfer(NamedTuple):
+    """One money step's transaction: its ids, the member's user id and what CirclesGenerator._transfers drew."""
+
+    tx_id: str
+    init_id: str  # event id of transaction-initiated
+    done_id: str  # event id of transaction-completed
+    uid: str
+    device_id: str
+    device_type: str
+    ip: str
+    lat: float
+    lon: float
+    city: str
+    state: str
+    country: str
+    card: bool
+    funding: str
+    bank: str
+    fee: int
+    proc_ms: int
+
+
+def _received_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
+    """circle-contribution-received (the caller adds its transaction_id)."""
+    _, _, slot, cycle, due, paid, late = step
+    return {
+        "circle_id": c.circle_id,
+        "member_id": user_ids[c.members[slot]],
+        "cycle": cycle,
+        "amount": dollars_of(c.cents),
+        "currency": "USD",
+        "due_date": iso_day(due),
+        "paid_date": iso_day(paid),
+        "days_late": late,
+        "status": "late" if late else "on_time",
+    }
+
+
+def _joined_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
+    """circle-member-joined."""
+    _, _, slot, status, day = step
+    return {
+        "circle_id": c.circle_id,
+        "member_id": user_ids[c.members[slot]],
+        "position": slot + 1,
+        "role": "member" if slot else "organizer",
+        "verification_status": VERIFICATION[status],
+        "joined_date": iso_day(day),
+    }
+
+
+def _payout_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
+    """circle-payout-executed (the caller adds its transaction_id)."""
+    _, _, slot, cycle, cents, day, position, received, missed = step
+    return {
+        "circle_id": c.circle_id,
+        "recipient_id": user_ids[c.members[slot]],
+        "cycle": cycle,
+        "amount": dollars_of(cents),
+        "currency": "USD",
+        "payout_date": iso_day(day),
+        "rotation_position": position,
+        "contributions_received": received,
+        "contributions_missed": missed,
+    }
+
+
+def _missed_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
+    """circle-contribution-missed."""
+    _, _, slot, cycle, due, count = step
+    return {
+        "circle_id": c.circle_id,
+        "member_id": user_ids[c.members[slot]],
+        "cycle": cycle,
+        "amount_due": dollars_of(c.cents),
+        "currency": "USD",
+        "due_date": iso_day(due),
+        "missed_count": count,
+    }
+
+
+def _dropped_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
+    """circle-member-dropped."""
+    _, _, slot, cycle, reason, day, got_payout, made, remaining = step
+    return {
+        "circle_id": c.circle_id,
+        "member_id": user_ids[c.members[slot]],
+        "cycle": cycle,
+        "reason": DROP_REASONS[reason],
+        "dropped_date": iso_day(day),
+        "received_payout": got_payout,
+        "contributions_made": made,
+        "members_remaining": remaining,
+    }
+
+
+def _created_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
+    """circle-created: the circle's terms."""
+    return {
+        "circle_id": c.circle_id,
+        "organizer_id": user_ids[c.members[0]],
+        "name": c.name,
+        "contribution_amount": dollars_of(c.cents),
+        "currency": "USD",
+        "frequency": FREQUENCIES[c.frequency],
+        "max_members": c.size,
+        "rotation_order": "random" if c.random_rotation else "sequential",
+        "start_date": iso_day(c.start_day),
+        "status": "pending",
+    }
+
+
+def _completed_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
+    """circle-completed."""
+    _, _, cycles, day, remaining, dropped, paid_out = step
+    return {
+        "circle_id": c.circle_id,
+        "cycles_completed": cycles,
+        "completed_date": iso_day(day),
+        "members_remaining": remaining,
+        "members_dropped": dropped,
+        "total_paid_out": dollars(paid_out),
+        "currency": "USD",
+    }
+
+
+def _failed_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
+    """circle-failed."""
+    _, _, reason, cycle, day, remaining, cycles, paid_out = step
+    return {
+        "circle_id": c.circle_id,
+        "reason": FAILURE_REASONS[reason],
+        "cycle": cycle,
+        "failed_date": iso_day(day),
+        "members_remaining": remaining,
+        "cycles_completed": cycles,
+        "total_paid_out": dollars(paid_out),
+        "currency": "USD",
+    }
+
+
+PAYLOADS: dict[int, Callable[[Circle, Step, np.ndarray, DollarsOf], Payload]] = {
+    CREATED: _created_payload,
+    JOINED: _joined_payload,
+    RECEIVED: _received_payload,
+    MISSED: _missed_payload,
+    PAYOUT: _payout_payload,
+    DROPPED: _dropped_payload,
+    FAILED: _failed_payload,
+    COMPLETED: _completed_payload,
+}

@@ -249,6 +249,24 @@ def open_circle(
 
     natural: keep the calendar sequential (see the module docstring); the draws are the same.
     """
+    joins = _draw_terms(circle, p, boost, draws)
+    circle.created_day = day
+    circle.start_day = circle.last_day = _start_day(circle.frequency, day, draws)
+    circle.random_rotation = not circle.colluders and draws.u() < RANDOM_ROTATION_SHARE
+    circle.members = distinct_users(draws, num_users, joins)
+    circle.pattern, circle.fraud_quota = _draw_patterns(joins, circle.colluders, p, boost, draws)
+    circle.rotation = _rotation(joins, circle.random_rotation, draws)
+    circle.active, circle.paid = [True] * joins, [False] * joins
+    circle.misses, circle.lates, circle.contributed = [0] * joins, [0] * joins, [0] * joins
+    circle.natural = natural
+    _queue_joins(circle, day, joins, draws)
+    if circle.fail_cycle == -1:
+        _end(circle, (FAILED, NORMAL, INSUFFICIENT_MEMBERS, 0, circle.start_day, joins, 0, 0))
+    return circle
+
+
+def _draw_terms(circle: Circle, p: CircleParams, boost: Callable[[str], float], draws: Draws) -> int:
+    """Size, frequency, contribution, colluders and planned failure of a new circle; returns how many join."""
     lo, hi = p.member_range
     size = lo + int(draws.u() * (hi - lo + 1))
     circle.size, circle.frequency = size, _pick(p.frequency_weights, draws.u())
@@ -265,22 +283,27 @@ def open_circle(
             first, last = colluders + 1, max(colluders + 1, size - 1)
             circle.fail_cycle = first + int(draws.u() * (last - first + 1))
     circle.colluders = colluders
-    circle.created_day = day
-    if circle.frequency == MONTHLY:  # monthly circles start on the 1st or the 15th, at least a week out
-        d = EPOCH_DATE + timedelta(days=day + 7)
-        start = (
-            d.replace(day=15)
-            if 1 < d.day <= 15
-            else d.replace(day=1)
-            if d.day == 1
-            else ((d.replace(day=1) + timedelta(days=32)).replace(day=1))
-        )
-        circle.start_day = (start - EPOCH_DATE).days
+    return joins
+
+
+def _start_day(frequency: int, day: int, draws: Draws) -> int:
+    """Start date of a circle created on `day`: monthly ones on the 1st or the 15th, at least a week out."""
+    if frequency != MONTHLY:
+        return day + 7 + int(draws.u() * 8)
+    d = EPOCH_DATE + timedelta(days=day + 7)
+    if 1 < d.day <= 15:
+        start = d.replace(day=15)
+    elif d.day == 1:
+        start = d
     else:
-        circle.start_day = day + 7 + int(draws.u() * 8)
-    circle.last_day = circle.start_day
-    circle.random_rotation = not colluders and draws.u() < RANDOM_ROTATION_SHARE
-    circle.members = distinct_users(draws, num_users, joins)
+        start = (d.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return (start - EPOCH_DATE).days
+
+
+def _draw_patterns(
+    joins: int, colluders: int, p: CircleParams, boost: Callable[[str], float], draws: Draws
+) -> tuple[list[int], list[int]]:
+    """Pattern of each joining slot (colluders first, the organizer never a fraud) and each fraud's quota."""
     fraud_p = p.fraud_injection_rate * boost("fraud")
     pattern, quota = [], []
     for slot in range(joins):
@@ -295,28 +318,30 @@ def open_circle(
             if pattern[-1] == FRAUD
             else 0
         )
-    circle.pattern, circle.fraud_quota = pattern, quota
+    return pattern, quota
+
+
+def _rotation(joins: int, random_rotation: bool, draws: Draws) -> list[int]:
+    """Slots in payout order: join order, or a Fisher-Yates shuffle of it."""
     rotation = list(range(joins))
-    if circle.random_rotation:
+    if random_rotation:
         for i in range(joins - 1, 0, -1):
             j = int(draws.u() * (i + 1))
             rotation[i], rotation[j] = rotation[j], rotation[i]
-    circle.rotation = rotation
-    circle.active, circle.paid = [True] * joins, [False] * joins
-    circle.misses, circle.lates, circle.contributed = [0] * joins, [0] * joins, [0] * joins
-    circle.natural = natural
-    steps, lead = circle.steps, circle.start_day - day - (2 if natural else 0)  # natural: joins end 3 days ahead
-    steps.append((CREATED, COLLUSION if colluders else NORMAL))
+    return rotation
+
+
+def _queue_joins(circle: Circle, day: int, joins: int, draws: Draws) -> None:
+    """Queue circle-created and one join per member, spread over the days before the start."""
+    steps, lead = circle.steps, circle.start_day - day - (2 if circle.natural else 0)  # natural: joins end 3 days ahead
+    steps.append((CREATED, COLLUSION if circle.colluders else NORMAL))
     for slot in range(joins):
-        cdf = VERIFICATION_CDF[pattern[slot]]
+        cdf = VERIFICATION_CDF[circle.pattern[slot]]
         u = draws.u()
         status = 0 if u < cdf[0] else 1 if u < cdf[1] else 2
-        steps.append((JOINED, pattern[slot], slot, status, day + lead * slot // (size + 1)))
-    if natural:
+        steps.append((JOINED, circle.pattern[slot], slot, status, day + lead * slot // (circle.size + 1)))
+    if circle.natural:
         circle.last_day = steps[-1][4]
-    if circle.fail_cycle == -1:
-        _end(circle, (FAILED, NORMAL, INSUFFICIENT_MEMBERS, 0, circle.start_day, joins, 0, 0))
-    return circle
 
 
 def _end(circle: Circle, step: tuple[Any, ...]) -> None:

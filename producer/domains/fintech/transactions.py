@@ -12,7 +12,9 @@ it misses some fraud and flags some genuine transactions.
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -68,6 +70,85 @@ from producer.domains.fintech.transactions_params import (
     _episode_rates,
     expected_events_per_arrival,
 )
+
+Truth = dict[str, Any]  # a ground-truth label record (BlockContext.truth)
+
+
+class _Transactions(NamedTuple):
+    """One block's transactions as parallel columns, velocity spikes expanded to one row each."""
+
+    times: np.ndarray
+    users: np.ndarray
+    kind: np.ndarray  # NORMAL, FRAUD, STRUCTURING or VELOCITY
+    band: np.ndarray  # structuring band (0: under $3k, 1: under $10k), -1 outside a series
+    cont: np.ndarray  # a later member of a structuring series
+    pos: np.ndarray  # position within a velocity spike (0 elsewhere)
+    injected: np.ndarray  # the episode was drawn inside an injection window
+
+
+class _Access(NamedTuple):
+    """Device, IP and geo per transaction, and the signals a risk engine could see in them."""
+
+    device_ids: list[str]
+    device_types: list[str]
+    ips: list[str]
+    lat: np.ndarray
+    lon: np.ndarray
+    city: np.ndarray  # indices into the city tables
+    signals: dict[str, np.ndarray]
+
+
+class _Drawn(NamedTuple):
+    """Every per-transaction attribute of a block, drawn at once (fields in draw order)."""
+
+    ttype: np.ndarray
+    cents: np.ndarray
+    card: np.ndarray
+    fee: np.ndarray
+    access: _Access
+    outcome: np.ndarray
+    score: np.ndarray
+    action: np.ndarray  # indices into ACTIONS
+    new_dest: np.ndarray
+    ends: tuple[list[str], list[str], list[str], list[str]]
+    flag_us: np.ndarray
+    proc_us: np.ndarray
+    err: np.ndarray  # indices into ERROR_CODES
+    reason_pick: np.ndarray
+    young: np.ndarray
+    ids: list[str]  # transaction ids, correlation ids, then event ids in emission order
+
+
+class _Row(NamedTuple):
+    """One transaction's values, as the events of it need them."""
+
+    t: int
+    uid: str
+    tx_id: str
+    corr: str
+    kind: int
+    tx_type: str
+    cents: int
+    fee: int
+    src_type: str
+    src_id: str
+    dst_type: str
+    dst_id: str
+    ip: str
+    device_id: str
+    device_type: str
+    lat: float
+    lon: float
+    city: str
+    state: str
+    country: str
+    outcome: int
+    flag_us: int
+    proc_us: int
+    err: int
+    score: float
+    action: int
+    injected: bool
 
 
 class TransactionsGenerator(StreamGenerator[TransactionParams]):
@@ -147,7 +228,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         kind = EPISODE_ORDER[np.searchsorted(np.array([pv, pv + ps, pv + ps + pf]), u, side="right")]
         injected = np.array([ctx.injects(pattern) for pattern in PATTERNS])[kind]
         band, cont = self._structuring_series(rng, users, times, kind, injected)
-        return self._assemble(rng, ctx, *self._expand_spikes(rng, users, times, kind, band, cont, injected))
+        return self._assemble(rng, ctx, self._expand_spikes(rng, users, times, kind, band, cont, injected))
 
     def _structuring_series(
         self, rng: np.random.Generator, users: np.ndarray, times: np.ndarray, kind: np.ndarray, injected: np.ndarray
@@ -190,7 +271,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         band: np.ndarray,
         cont: np.ndarray,
         injected: np.ndarray,
-    ) -> tuple[np.ndarray, ...]:
+    ) -> _Transactions:
         """One row per transaction: each velocity arrival becomes 8-15 transactions seconds apart."""
         n = len(users)
         spikes = np.flatnonzero(kind == VELOCITY)
@@ -212,7 +293,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
                 user = free[0] if free else user
                 users[i] = user
             until[user] = tx_time[first[i] + sizes[j] - 1] + VELOCITY_COOLDOWN_US
-        return tx_time, users[src], kind[src], band[src], cont[src], pos, injected[src]
+        return _Transactions(tx_time, users[src], kind[src], band[src], cont[src], pos, injected[src])
 
     def _amount_cents(
         self,
@@ -252,9 +333,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         fee = np.choose(ttype, [contribution, payout, remittance, 0, 0])
         return np.minimum(fee, cents // 2).astype(np.int64)
 
-    def _access(
-        self, rng: np.random.Generator, p: TransactionParams, users: np.ndarray, kind: np.ndarray
-    ) -> tuple[list[str], list[str], list[str], np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def _access(self, rng: np.random.Generator, p: TransactionParams, users: np.ndarray, kind: np.ndarray) -> _Access:
         """Device, IP and geo per transaction: the user's own (sometimes new or travelling), or a takeover's."""
         m, fraud = len(users), kind == FRAUD
         nd = self._n_devices[users]
@@ -295,7 +374,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         )
         ips = fresh_ips(rng, first, mobile, self._usual_ip[users], self._ip_second[users])
         signals = {"new_device": new_device, "geo_mismatch": away, "unusual_ip": vpn | away}
-        return (
+        return _Access(
             device_ids.tolist(),
             [DEVICE_TYPES[t] for t in device_types.tolist()],
             ips.tolist(),
@@ -328,30 +407,46 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         return outcome, score, action
 
     def _assemble(
-        self,
-        rng: np.random.Generator,
-        ctx: BlockContext[TransactionParams],
-        times: np.ndarray,
-        users: np.ndarray,
-        kind: np.ndarray,
-        band: np.ndarray,
-        cont: np.ndarray,
-        pos: np.ndarray,
-        injected: np.ndarray,
+        self, rng: np.random.Generator, ctx: BlockContext[TransactionParams], tx: _Transactions
     ) -> list[Event]:
         """Draw every per-transaction attribute for the block at once, then build the events."""
-        p, m = ctx.params, len(times)
+        d = self._draw(rng, ctx.params, tx)
+        event_ids = iter(d.ids[2 * len(tx.times) :])
+        truths = [
+            [
+                ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level="high" if k else None, injected=i)
+                for i in (False, True)
+            ]
+            for k in range(4)
+        ]
+        out: list[Event] = []
+        emit, fee_amounts = out.append, {0: dollars(0)}  # most fees repeat (0, tiers): decode once per block
+        for j, row in enumerate(self._rows(tx, d)):
+            truth, amount = truths[row.kind][row.injected], dollars(row.cents)
+            emit(self._initiated(row, amount, next(event_ids), truth))
+            flag_us = row.flag_us if row.outcome == FLAGGED else 0  # the flag's delay counts only when there is a flag
+            if row.outcome == FLAGGED:
+                reasons = self._reasons(row.kind, j, d.access.signals, tx.cont, d.reason_pick, d.young, d.new_dest)
+                emit(self._flagged(row, amount, flag_us, reasons, next(event_ids), truth))
+                if row.action != 2:  # blocked or held: nothing more on this stream
+                    continue
+            emit(self._settled(row, amount, flag_us, fee_amounts, next(event_ids), truth))
+        return out
+
+    def _draw(self, rng: np.random.Generator, p: TransactionParams, tx: _Transactions) -> _Drawn:
+        """Type, amount, fee, access, outcome, ends, delays, error and ids of each transaction (this draw order)."""
+        m, users, kind = len(tx.times), tx.users, tx.kind
         weights = np.array([p.type_weights.get(t, 0.0) for t in TYPES])
         u, ttype = rng.random(m), np.empty(m, np.int64)
         for k in (NORMAL, FRAUD, STRUCTURING, VELOCITY):
             mask = kind == k
             w = weights if k == NORMAL else weights * AFFINITY[k]
             ttype[mask] = pick(w if w.sum() > 0 else weights, u[mask])
-        cents = self._amount_cents(rng, p, users, kind, ttype, band)
+        cents = self._amount_cents(rng, p, users, kind, ttype, tx.band)
         card = rng.random(m) < np.where(self._prefers_card[users], 0.9, 0.1)
         fee = self._fee_cents(rng, cents, ttype, card)
-        dev_ids, dev_types, ips, lat, lon, city, signals = self._access(rng, p, users, kind)
-        outcome, score, action = self._outcomes(rng, p, kind, pos)
+        access = self._access(rng, p, users, kind)
+        outcome, score, action = self._outcomes(rng, p, kind, tx.pos)
         new_dest = (kind == FRAUD) & ((ttype == REMITTANCE) | (ttype == PAYOUT)) & (rng.random(m) < 0.7)
         ends = self._ends(rng, users, ttype, card, new_dest)
         pt = p.processing_time_ms
@@ -362,174 +457,152 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         err = np.minimum((rng.random(m)[:, None] >= ERROR_CDF[ttype]).sum(axis=1), len(ERROR_CODES) - 1)
         err = np.where((ttype == CONTRIBUTION) & ~card & (err == 1), 0, err)  # ACH debits bounce, not decline
         reason_pick = rng.integers(0, 3, m)
-        young = self._age0_days[users] + (times - self._t0_us) / DAY_US < NEW_ACCOUNT_DAYS
+        young = self._age0_days[users] + (tx.times - self._t0_us) / DAY_US < NEW_ACCOUNT_DAYS
         allowed = (outcome == FLAGGED) & (action == 2)
         ids = uuids(rng, int(4 * m + allowed.sum()))
-        event_ids = iter(ids[2 * m :])
-        truths = [
-            [
-                ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level="high" if k else None, injected=i)
-                for i in (False, True)
-            ]
-            for k in range(4)
-        ]
-        stream, svc = self.spec.name, self.spec.source_service
-        out: list[Event] = []
-        emit, fee_amounts = out.append, {0: dollars(0)}  # most fees repeat (0, tiers): decode once per block
-        columns = (
-            times.tolist(),
-            self._user_ids[users].tolist(),
-            ids[:m],
-            ids[m : 2 * m],
-            kind.tolist(),
-            TYPE_NAMES[ttype].tolist(),
-            cents.tolist(),
-            fee.tolist(),
-            *ends,
-            ips,
-            dev_ids,
-            dev_types,
-            lat.tolist(),
-            lon.tolist(),
-            CITY_NAME[city].tolist(),
-            CITY_STATE[city].tolist(),
-            CITY_COUNTRY[city].tolist(),
-            outcome.tolist(),
-            flag_us.tolist(),
-            proc_us.tolist(),
-            err.tolist(),
-            score.tolist(),
-            action.tolist(),
-            injected.tolist(),
-        )
-        for j, (
-            t,
-            uid,
-            tx_id,
-            corr,
-            k,
-            typ,
-            c,
-            fc,
-            st,
-            si,
-            dt,
-            di,
-            ip,
-            dev,
-            dvt,
-            la,
-            lo,
-            city_name,
-            state,
-            country,
-            oc,
+        return _Drawn(
+            ttype,
+            cents,
+            card,
+            fee,
+            access,
+            outcome,
+            score,
+            action,
+            new_dest,
+            ends,
             flag_us,
-            pu,
-            er,
-            sc,
-            ac,
-            inj,
-        ) in enumerate(zip(*columns)):
-            truth, amount = truths[k][inj], dollars(c)
+            proc_us,
+            err,
+            reason_pick,
+            young,
+            ids,
+        )
+
+    def _rows(self, tx: _Transactions, d: _Drawn) -> Iterator[_Row]:
+        """The block's transactions one row at a time, as Python values."""
+        m, a = len(tx.times), d.access
+        columns = (
+            tx.times.tolist(),
+            self._user_ids[tx.users].tolist(),
+            d.ids[:m],
+            d.ids[m : 2 * m],
+            tx.kind.tolist(),
+            TYPE_NAMES[d.ttype].tolist(),
+            d.cents.tolist(),
+            d.fee.tolist(),
+            *d.ends,
+            a.ips,
+            a.device_ids,
+            a.device_types,
+            a.lat.tolist(),
+            a.lon.tolist(),
+            CITY_NAME[a.city].tolist(),
+            CITY_STATE[a.city].tolist(),
+            CITY_COUNTRY[a.city].tolist(),
+            d.outcome.tolist(),
+            d.flag_us.tolist(),
+            d.proc_us.tolist(),
+            d.err.tolist(),
+            d.score.tolist(),
+            d.action.tolist(),
+            tx.injected.tolist(),
+        )
+        return map(_Row._make, zip(*columns))
+
+    def _event(
+        self, row: _Row, event_id: str, event_type: str, time_us: int, payload: dict[str, Any], stamp: str, truth: Truth
+    ) -> Event:
+        """One event of the transaction, its payload's `stamp` field set to the envelope's timestamp."""
+        value = envelope(
+            event_id=event_id,
+            event_type=event_type,
+            time_us=time_us,
+            source_service=self.spec.source_service,
+            correlation_id=row.corr,
+            payload=payload,
+            truth=truth,
+        )
+        payload[stamp] = value["timestamp"]
+        return Event(self.spec.name, row.uid, time_us, value)
+
+    def _initiated(self, row: _Row, amount: Decimal, event_id: str, truth: Truth) -> Event:
+        """transaction-initiated, at the arrival."""
+        payload = {
+            "transaction_id": row.tx_id,
+            "user_id": row.uid,
+            "type": row.tx_type,
+            "amount": amount,
+            "currency": "USD",
+            "source": {"type": row.src_type, "identifier": row.src_id},
+            "destination": {"type": row.dst_type, "identifier": row.dst_id},
+            "initiated_at": None,
+            "ip_address": row.ip,
+            "device_id": row.device_id,
+            "device_type": row.device_type,
+            "geo_location": {
+                "latitude": row.lat,
+                "longitude": row.lon,
+                "country": row.country,
+                "city": row.city,
+                "state": row.state,
+            },
+        }
+        return self._event(row, event_id, "transaction-initiated", row.t, payload, "initiated_at", truth)
+
+    def _flagged(
+        self, row: _Row, amount: Decimal, flag_us: int, reasons: list[str], event_id: str, truth: Truth
+    ) -> Event:
+        """transaction-flagged, the risk engine's delay after the arrival."""
+        payload = {
+            "transaction_id": row.tx_id,
+            "user_id": row.uid,
+            "type": row.tx_type,
+            "amount": amount,
+            "currency": "USD",
+            "risk_score": row.score,
+            "reasons": reasons,
+            "action_taken": ACTIONS[row.action],
+            "flagged_at": None,
+        }
+        return self._event(row, event_id, "transaction-flagged", row.t + flag_us, payload, "flagged_at", truth)
+
+    def _settled(
+        self, row: _Row, amount: Decimal, flag_us: int, fee_amounts: dict[int, Decimal], event_id: str, truth: Truth
+    ) -> Event:
+        """transaction-failed or -completed, after any flag's delay and the processing time."""
+        if row.outcome == FAILED:
+            er = row.err
             payload = {
-                "transaction_id": tx_id,
-                "user_id": uid,
-                "type": typ,
+                "transaction_id": row.tx_id,
+                "user_id": row.uid,
+                "type": row.tx_type,
                 "amount": amount,
                 "currency": "USD",
-                "source": {"type": st, "identifier": si},
-                "destination": {"type": dt, "identifier": di},
-                "initiated_at": None,
-                "ip_address": ip,
-                "device_id": dev,
-                "device_type": dvt,
-                "geo_location": {
-                    "latitude": la,
-                    "longitude": lo,
-                    "country": country,
-                    "city": city_name,
-                    "state": state,
-                },
+                "error_code": ERROR_CODES[er],
+                "error_message": ERROR_MESSAGES[er],
+                "failed_at": None,
+                "retry_eligible": RETRY_ELIGIBLE[er],
             }
-            value = envelope(
-                event_id=next(event_ids),
-                event_type="transaction-initiated",
-                time_us=t,
-                source_service=svc,
-                correlation_id=corr,
-                payload=payload,
-                truth=truth,
-            )
-            payload["initiated_at"] = value["timestamp"]
-            emit(Event(stream, uid, t, value))
-            fu = flag_us if oc == FLAGGED else 0  # the flag's delay counts only when there is a flag
-            if oc == FLAGGED:
-                payload = {
-                    "transaction_id": tx_id,
-                    "user_id": uid,
-                    "type": typ,
-                    "amount": amount,
-                    "currency": "USD",
-                    "risk_score": sc,
-                    "reasons": self._reasons(k, j, signals, cont, reason_pick, young, new_dest),
-                    "action_taken": ACTIONS[ac],
-                    "flagged_at": None,
-                }
-                value = envelope(
-                    event_id=next(event_ids),
-                    event_type="transaction-flagged",
-                    time_us=t + fu,
-                    source_service=svc,
-                    correlation_id=corr,
-                    payload=payload,
-                    truth=truth,
-                )
-                payload["flagged_at"] = value["timestamp"]
-                emit(Event(stream, uid, t + fu, value))
-                if ac != 2:  # blocked or held: nothing more on this stream
-                    continue
-            if oc == FAILED:
-                payload = {
-                    "transaction_id": tx_id,
-                    "user_id": uid,
-                    "type": typ,
-                    "amount": amount,
-                    "currency": "USD",
-                    "error_code": ERROR_CODES[er],
-                    "error_message": ERROR_MESSAGES[er],
-                    "failed_at": None,
-                    "retry_eligible": RETRY_ELIGIBLE[er],
-                }
-                event_type, at = "transaction-failed", "failed_at"
-            else:
-                fee_amount = fee_amounts.get(fc)
-                if fee_amount is None:
-                    fee_amount = fee_amounts[fc] = dollars(fc)
-                payload = {
-                    "transaction_id": tx_id,
-                    "user_id": uid,
-                    "type": typ,
-                    "amount": amount,
-                    "fee_amount": fee_amount,
-                    "net_amount": amount - fee_amount,
-                    "currency": "USD",
-                    "completed_at": None,
-                    "processing_time_ms": (fu + pu) // 1000,
-                }
-                event_type, at = "transaction-completed", "completed_at"
-            value = envelope(
-                event_id=next(event_ids),
-                event_type=event_type,
-                time_us=t + fu + pu,
-                source_service=svc,
-                correlation_id=corr,
-                payload=payload,
-                truth=truth,
-            )
-            payload[at] = value["timestamp"]
-            emit(Event(stream, uid, t + fu + pu, value))
-        return out
+            event_type, stamp = "transaction-failed", "failed_at"
+        else:
+            fee_amount = fee_amounts.get(row.fee)
+            if fee_amount is None:
+                fee_amount = fee_amounts[row.fee] = dollars(row.fee)
+            payload = {
+                "transaction_id": row.tx_id,
+                "user_id": row.uid,
+                "type": row.tx_type,
+                "amount": amount,
+                "fee_amount": fee_amount,
+                "net_amount": amount - fee_amount,
+                "currency": "USD",
+                "completed_at": None,
+                "processing_time_ms": (flag_us + row.proc_us) // 1000,
+            }
+            event_type, stamp = "transaction-completed", "completed_at"
+        done_us = row.t + flag_us + row.proc_us
+        return self._event(row, event_id, event_type, done_us, payload, stamp, truth)
 
     def _ends(
         self, rng: np.random.Generator, users: np.ndarray, ttype: np.ndarray, card: np.ndarray, new_dest: np.ndarray
