@@ -81,3 +81,23 @@ def track_origin(source: Any) -> dict[str, str]:
 
         partition.next_block = tracked
     return origin
+
+
+def two_stream_scenario(
+    name: str = "s",
+    *,
+    seed: int = 3,
+    weight: str = "1",
+    duration: str = "10s",
+    rate: str = "2000",
+    repeat: str = "forever",
+    start: str = "2026-01-01T00:00:00Z",
+    speed: str = "1",
+    extra: str = "",
+) -> str:
+    """A small scenario of transactions and sessions in one phase, with one knob turned (values as YAML text)."""
+    return (
+        f'name: {name}\nseed: {seed}\nclock: {{start: "{start}", speed: {speed}}}\n'
+        f"streams:\n  fintech.transactions: {{weight: {weight}}}\n  fintech.sessions: {{weight: 1}}\n"
+        f"phases:\n  - {{name: p, duration: {duration}, rate: {rate}}}\nrepeat: {repeat}\n{extra}"
+    )

@@ -9,25 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+from tests.helpers import two_stream_scenario
+
 ROOT = Path(__file__).resolve().parents[2]
 GRACE = 10.0  # seconds a run may take to exit after SIGTERM
 
 
-def scenario(
-    name: str,
-    *,
-    weight: str = "1",
-    duration: str = "10s",
-    start: str = "2026-01-01T00:00:00Z",
-    speed: str = "1",
-    rate: str = "2000",
-) -> str:
+def scenario(name: str, **knobs: str) -> str:
     """A small two-stream scenario, repeating forever, with one knob turned."""
-    return (
-        f'name: {name}\nseed: 1\nclock: {{start: "{start}", speed: {speed}}}\n'
-        f"streams:\n  fintech.transactions: {{weight: {weight}}}\n  fintech.sessions: {{weight: 1}}\n"
-        f"phases:\n  - {{name: p, duration: {duration}, rate: {rate}}}\nrepeat: forever\n"
-    )
+    return two_stream_scenario(name, seed=1, **knobs)
 
 
 def start(args: list[str], **kwargs: object) -> subprocess.Popen[str]:

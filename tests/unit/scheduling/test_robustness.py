@@ -18,26 +18,13 @@ from producer.scenario.model import Clock, Scenario, StreamConfig
 from producer.scheduling.loop import MAX_BATCH, Pacer
 from producer.scheduling.sources import BLOCK_ARRIVALS, EventSource, stream_shares
 from producer.scheduling.timeline import Timeline
+from tests.helpers import two_stream_scenario
 
 
-def write(
-    tmp_path: Path,
-    *,
-    weight: str = "1",
-    duration: str = "10s",
-    rate: str = "2000",
-    extra: str = "",
-    repeat: str = "forever",
-    start: str = "2026-01-01T00:00:00Z",
-    speed: str = "1",
-) -> Path:
+def write(tmp_path: Path, **knobs: str) -> Path:
     """A two-stream scenario file with one knob turned."""
     path = tmp_path / "s.yaml"
-    path.write_text(
-        f'name: s\nseed: 3\nclock: {{start: "{start}", speed: {speed}}}\n'
-        f"streams:\n  fintech.transactions: {{weight: {weight}}}\n  fintech.sessions: {{weight: 1}}\n"
-        f"phases:\n  - {{name: p, duration: {duration}, rate: {rate}}}\nrepeat: {repeat}\n{extra}"
-    )
+    path.write_text(two_stream_scenario(**knobs))
     return path
 
 
