@@ -268,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="domains, streams, event types and bundled scenarios")
 
+    schema = sub.add_parser("schema", help="print a stream's Avro value schema as registered (envelope composed in)")
+    schema.add_argument("stream", help="a stream name (e.g. fintech.transactions) or ground-truth")
+
     tail = sub.add_parser("tail", help="print a topic's last events, decoded, as JSON lines")
     tail.add_argument("topic")
     tail.add_argument("-n", type=POSITIVE, default=10, help="how many events (default 10)")
@@ -381,6 +384,18 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schema(args: argparse.Namespace) -> int:
+    from producer.domains import SPECS
+    from producer.encoding.pipeline import GROUND_TRUTH
+    from producer.encoding.schemas import GROUND_TRUTH_SCHEMA, schema_text
+
+    files = {name: spec.schema for name, spec in SPECS.items()} | {GROUND_TRUTH: GROUND_TRUTH_SCHEMA}
+    if args.stream not in files:
+        raise UsageError(f"schema: unknown stream {args.stream[:200]!r}; expected one of: {', '.join(sorted(files))}")
+    print(schema_text(files[args.stream]))
+    return 0
+
+
 def _tail(args: argparse.Namespace) -> int:
     from producer.tail import tail
 
@@ -423,6 +438,7 @@ COMMANDS = {
     "run": _run,
     "validate": _validate,
     "list": _list,
+    "schema": _schema,
     "tail": _tail,
     "registry": _registry,
     "embedded": _embedded,

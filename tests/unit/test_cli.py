@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import fastavro
 import pytest
 
 from producer.cli import main
+from producer.domains import SPECS
 
 
 def test_validate_good_bundled_scenario(capsys):
@@ -190,3 +195,20 @@ def test_bad_x_is_rejected_before_connecting(conf, expected, capsys):
     err = _one_error_line(captured.err)
     assert expected in err and "SECRETVALUE" not in err
     assert "kafka:" not in captured.out  # the sink was never set up
+
+
+@pytest.mark.parametrize("stream", [*sorted(SPECS), "ground-truth"])
+def test_schema_prints_the_registered_schema_of_every_stream(stream, capsys):
+    """`datagen schema` gives external tools the composed schema, exactly the text registered for the topic."""
+    registered = json.loads((Path(__file__).parents[1] / "fixtures" / "registered_schemas.json").read_text())
+    file = "common/ground_truth.avsc" if stream == "ground-truth" else SPECS[stream].schema
+    assert main(["schema", stream]) == 0
+    out = capsys.readouterr().out
+    assert out == registered[file] + "\n"
+    fastavro.parse_schema(json.loads(out))  # a complete schema on its own
+
+
+def test_schema_of_an_unknown_stream_is_one_line_and_exit_2(capsys):
+    assert main(["schema", "fintech.nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown stream 'fintech.nope'" in err[0] and "fintech.transactions" in err[0]
