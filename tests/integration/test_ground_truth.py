@@ -95,6 +95,6 @@ def test_a_run_stopped_before_the_drift_announces_none_and_one_stopped_after_has
     ]
     assert main([*argv, "--out", str(tmp_path / "early"), "--events", "3000"]) == 0
     assert not [r for r in ground_truth(tmp_path / "early", "jsonl") if r["kind"] == "drift"]
-    # the ramp starts after the baseline's ~13k events (12k nominal; see README's known gap at speed 10)
+    # the ramp starts after the baseline's 12k events (its rate × length; pacing counts events by event time)
     assert main([*argv, "--out", str(tmp_path / "late"), "--events", "16000"]) == 0
     assert len([r for r in ground_truth(tmp_path / "late", "jsonl") if r["kind"] == "drift"]) == 5
