@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import repeat
-from operator import itemgetter
 from typing import Any, Literal
 
 import numpy as np
 
-from producer.domains.common.base import Event, StreamSpec
+from producer.domains.common.base import EVENT_KEY, EVENT_STREAM, EVENT_TIME, EVENT_VALUE, Event, StreamSpec
 from producer.encoding.avro import Encode
 from producer.encoding.episodes import DriftSchedule, EpisodeTracker, drift_record, episode_record
 from producer.encoding.jsonl import encode_json
@@ -24,7 +23,6 @@ _NEVER = 1 << 62  # an event time no event reaches
 
 # (topic, schema file, event_type -> payload record name or None) -> encoder of event values
 EncoderFactory = Callable[[str, str, dict[str, str] | None], Encode]
-_STREAM, _KEY, _TIME, _VALUE = (itemgetter(Event._fields.index(name)) for name in Event._fields)
 _NEW_RECORD = tuple.__new__  # Record instances from plain tuples without its Python-level __new__
 
 
@@ -32,10 +30,6 @@ _NEW_RECORD = tuple.__new__  # Record instances from plain tuples without its Py
 class _Route:
     topic: str
     encode: Callable[[dict[str, Any]], bytes]
-
-    def encode_block(self, values: list[dict[str, Any]]) -> list[bytes]:
-        """Every value's bytes, in order."""
-        return list(map(self.encode, values))
 
 
 class Encoding:
@@ -56,6 +50,7 @@ class Encoding:
         self._avro_factory = avro_factory
         self._routes: dict[str, _Route] = {}
         self._code: dict[str, int] = {}  # stream -> its index among the routes
+        self._topics = np.empty(0, dtype=object)  # route index -> topic
         self._truth_encode: Callable[[dict[str, Any]], bytes] | None = None
         self.episodes = EpisodeTracker()
         # drift episodes are announced on the ground-truth topic as event time reaches their start
@@ -79,6 +74,7 @@ class Encoding:
         for spec in self.specs.values():
             self._routes[spec.name] = _Route(self.topic(spec.name), self._value_encoder(spec))
         self._code = {name: code for code, name in enumerate(self._routes)}
+        self._topics = np.array([route.topic for route in self._routes.values()], dtype=object)
         if self.labels == "topic":
             if self.fmt == "avro":
                 assert self._avro_factory is not None
@@ -120,21 +116,18 @@ class Encoding:
         """Records of a batch without label records: each stream's values encoded as one block."""
         if not events:
             return []
-        names = list(self._routes)
-        codes = np.fromiter(map(self._code.__getitem__, map(_STREAM, events)), dtype=np.intp, count=len(events))
-        values = list(map(_VALUE, events))
+        codes = np.fromiter(map(self._code.__getitem__, map(EVENT_STREAM, events)), dtype=np.intp, count=len(events))
+        values = list(map(EVENT_VALUE, events))
         if self.labels == "off":
             values = [{**value, "truth": None} for value in values]
         encoded = np.empty(len(events), dtype=object)
-        topics = np.empty(len(names), dtype=object)
-        for code, name in enumerate(names):
-            topics[code] = self._routes[name].topic
+        for code, route in enumerate(self._routes.values()):
             at = np.flatnonzero(codes == code)
             if len(at):
-                encoded[at] = self._routes[name].encode_block([values[i] for i in at.tolist()])
-        times = np.fromiter(map(_TIME, events), dtype=np.int64, count=len(events)) // 1000
-        keys = map(str.encode, map(_KEY, events))
-        columns = zip(topics[codes].tolist(), keys, encoded.tolist(), times.tolist())
+                encoded[at] = list(map(route.encode, [values[i] for i in at.tolist()]))
+        times = np.fromiter(map(EVENT_TIME, events), dtype=np.int64, count=len(events)) // 1000
+        keys = map(str.encode, map(EVENT_KEY, events))
+        columns = zip(self._topics[codes].tolist(), keys, encoded.tolist(), times.tolist())
         return list(map(_NEW_RECORD, repeat(Record), columns))
 
     def finish(self) -> list[Record]:

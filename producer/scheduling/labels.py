@@ -21,16 +21,13 @@ only for the events whose label changes (generators share one truth dict across 
 
 from __future__ import annotations
 
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
-from producer.domains.common.base import Event
+from producer.domains.common.base import EVENT_TIME, Event
 from producer.scheduling.drift import DriftPlan
 from producer.scheduling.timeline import Timeline
-
-_TIME = itemgetter(Event._fields.index("time_us"))
 
 
 def phase_names(timeline: Timeline, taus: list[float]) -> str | list[str]:
@@ -54,7 +51,7 @@ def relabel(events: list[Event], timeline: Timeline, plan: DriftPlan, start_us: 
     """`events` with truth.phase and truth.drift_progress set from each event's own time (copy on write)."""
     if not events:
         return events
-    times = np.fromiter(map(_TIME, events), dtype=np.int64, count=len(events))
+    times = np.fromiter(map(EVENT_TIME, events), dtype=np.int64, count=len(events))
     taus: list[float] = ((times - start_us) / us_per_tau).tolist()
     phases = phase_names(timeline, taus)
     progress = _progress(events, plan, taus)

@@ -62,7 +62,8 @@ class Event(NamedTuple):
         return self.value["event_type"]
 
 
-_TIME = itemgetter(Event._fields.index("time_us"))  # an event's time, as a sort key
+# an Event's fields by position: C-level getters for map() and sort keys over a block's events
+EVENT_STREAM, EVENT_KEY, EVENT_TIME, EVENT_VALUE = (itemgetter(i) for i in range(len(Event._fields)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,14 +265,14 @@ class StreamGenerator(ABC, Generic[P]):
         # most of a block is due at once: sort it (stable, so ties keep production order, as the
         # sequence numbers would), hold only what lies beyond the horizon, and merge the due part
         # with what was held before (earlier blocks first on ties): the order of a heap of all of it
-        produced.sort(key=_TIME)
-        cut = bisect.bisect_right(produced, horizon_us, key=_TIME)
+        produced.sort(key=EVENT_TIME)
+        cut = bisect.bisect_right(produced, horizon_us, key=EVENT_TIME)
         self._hold(produced[cut:])
         held = self.release(horizon_us)
         due = produced[:cut]
         if not held:
             return due
-        return list(heapq.merge(held, due, key=_TIME)) if due else held
+        return list(heapq.merge(held, due, key=EVENT_TIME)) if due else held
 
     def _hold(self, produced: list[Event]) -> None:
         """Queue a block's events, counting those before the mark for pacing."""
