@@ -19,6 +19,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from producer.encoding.schemas import PRIMITIVES as _PRIMITIVES
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _SMALL = [bytes([n]) for n in range(128)]
@@ -322,7 +324,6 @@ def _float_free(schema: Any) -> bool:
     return schema in _PRIMITIVES and schema not in ("float", "double")
 
 
-_PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 _PY_CHECKS = {
     "string": "isinstance(v, str)",
     "boolean": "isinstance(v, bool)",
