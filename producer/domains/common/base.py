@@ -25,6 +25,18 @@ class DomainParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
+def check_weights(v: dict, known: tuple, what: str, need_positive: bool = True) -> dict:
+    """A parameter's weight table, checked: known keys, finite non-negative values, optionally a positive total."""
+    unknown = sorted(set(v) - set(known), key=str)
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; expected a subset of {list(known)}")
+    if any(not math.isfinite(w) or w < 0 for w in v.values()):
+        raise ValueError(f"{what} weights must be finite and non-negative")
+    if need_positive and sum(v.values()) <= 0:
+        raise ValueError(f"{what} weights must sum to more than 0")
+    return v
+
+
 P = TypeVar("P", bound=DomainParams)
 
 

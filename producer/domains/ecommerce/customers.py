@@ -53,7 +53,6 @@ event; truth.risk_level is the snapshot's true_risk_level.
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, ClassVar
 
 import numpy as np
@@ -66,6 +65,7 @@ from producer.domains.common.base import (
     Event,
     StreamGenerator,
     StreamSpec,
+    check_weights,
     dollars,
     envelope,
     uuids,
@@ -116,14 +116,7 @@ class CustomerParams(DomainParams):
     @field_validator("risk_distribution")
     @classmethod
     def _known_nonnegative_levels(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(v) - set(tab.LEVELS))
-        if unknown:
-            raise ValueError(f"unknown risk levels {unknown}; expected a subset of {list(tab.LEVELS)}")
-        if any(w < 0 or not math.isfinite(w) for w in v.values()):
-            raise ValueError("risk shares must be finite and non-negative")
-        if sum(v.values()) <= 0:
-            raise ValueError("risk shares must sum to more than 0")
-        return v
+        return check_weights(v, tab.LEVELS, "risk levels")
 
 
 def _pool_sizes(n: int) -> np.ndarray:

@@ -51,6 +51,7 @@ from producer.domains.common.base import (
     Event,
     StreamGenerator,
     StreamSpec,
+    check_weights,
     dollars,
     envelope,
     uuids,
@@ -162,12 +163,7 @@ class CircleParams(DomainParams):
     @field_validator("frequency_weights")
     @classmethod
     def _frequencies(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(v) - set(FREQUENCIES))
-        if unknown:
-            raise ValueError(f"unknown frequencies {unknown}; expected a subset of {list(FREQUENCIES)}")
-        if any(w < 0 or not math.isfinite(w) for w in v.values()) or sum(v.values()) <= 0:
-            raise ValueError("frequency weights must be finite, non-negative and sum to more than 0")
-        return v
+        return check_weights(v, FREQUENCIES, "frequencies")
 
     @model_validator(mode="after")
     def _payment_outcomes(self) -> CircleParams:

@@ -55,6 +55,7 @@ from producer.domains.common.base import (
     Event,
     StreamGenerator,
     StreamSpec,
+    check_weights,
     dollars,
     envelope,
     uuids,
@@ -150,12 +151,7 @@ class RemittanceParams(DomainParams):
     @field_validator("delivery_method_weights")
     @classmethod
     def _known_methods(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(v) - set(METHODS))
-        if unknown:
-            raise ValueError(f"unknown delivery methods {unknown}; expected a subset of {list(METHODS)}")
-        if any(w < 0 or not math.isfinite(w) for w in v.values()) or sum(v.values()) <= 0:
-            raise ValueError("delivery method weights must be finite, non-negative and sum to more than 0")
-        return v
+        return check_weights(v, METHODS, "delivery methods")
 
 
 def expected_events_per_arrival(p: RemittanceParams) -> float:

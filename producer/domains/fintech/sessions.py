@@ -32,7 +32,16 @@ from typing import Annotated, Any, ClassVar
 import numpy as np
 from pydantic import Field, field_validator
 
-from producer.domains.common.base import BlockContext, DomainParams, Event, StreamGenerator, StreamSpec, envelope, uuids
+from producer.domains.common.base import (
+    BlockContext,
+    DomainParams,
+    Event,
+    StreamGenerator,
+    StreamSpec,
+    check_weights,
+    envelope,
+    uuids,
+)
 from producer.domains.common.geo import CITY_COUNTRY, CITY_NAME, CITY_STATE, DEVICE_TYPES
 from producer.domains.common.sampling import pick
 from producer.domains.fintech.sessions_tables import (
@@ -114,12 +123,7 @@ class SessionParams(DomainParams):
     @field_validator("action_type_weights")
     @classmethod
     def _known_nonnegative_actions(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(v) - set(ACTIONS))
-        if unknown:
-            raise ValueError(f"unknown action types {unknown}; expected a subset of {list(ACTIONS)}")
-        if any(w < 0 or not math.isfinite(w) for w in v.values()) or sum(v.values()) <= 0:
-            raise ValueError("action weights must be finite, non-negative and sum to more than 0")
-        return v
+        return check_weights(v, ACTIONS, "action types")
 
 
 def _injection_rates(p: SessionParams, ctx: BlockContext | None = None) -> tuple[float, float]:

@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field, field_validator
 
-from producer.domains.common.base import BlockContext, DomainParams
+from producer.domains.common.base import BlockContext, DomainParams, check_weights
 from producer.domains.common.geo import DEVICE_P, DEVICE_TYPES
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -131,24 +131,12 @@ class TransactionParams(DomainParams):
     @field_validator("device_weights")
     @classmethod
     def _known_devices(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(v) - set(DEVICE_TYPES))
-        if unknown:
-            raise ValueError(f"unknown device types {unknown}; expected a subset of {list(DEVICE_TYPES)}")
-        if any(w < 0 or not math.isfinite(w) for w in v.values()) or sum(v.values()) <= 0:
-            raise ValueError("device weights must be non-negative and sum to more than 0")
-        return v
+        return check_weights(v, DEVICE_TYPES, "device types")
 
     @field_validator("type_weights")
     @classmethod
     def _known_nonnegative_types(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(v) - set(TYPES))
-        if unknown:
-            raise ValueError(f"unknown transaction types {unknown}; expected a subset of {list(TYPES)}")
-        if any(w < 0 or not math.isfinite(w) for w in v.values()):
-            raise ValueError("type weights must be finite and non-negative")
-        if sum(v.values()) <= 0:
-            raise ValueError("type weights must sum to more than 0")
-        return v
+        return check_weights(v, TYPES, "transaction types")
 
 
 def _device_vector(weights: dict[str, float]) -> np.ndarray:

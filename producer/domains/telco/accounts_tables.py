@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import date
 from typing import Annotated, Any
 
@@ -13,6 +12,7 @@ from producer.domains.common.base import (
     BlockContext,
     DomainParams,
     Event,
+    check_weights,
     envelope,
     to_datetime,
     uuids,
@@ -204,18 +204,6 @@ def agreement_numbers(rng: np.random.Generator, n: int) -> list[str]:
 # --- parameters ---------------------------------------------------------------------------------------
 
 
-def _weights(v: dict, known: tuple, what: str, need_positive: bool = True) -> dict:
-    """Check a weight table: known keys, finite non-negative values, optionally a positive total."""
-    unknown = sorted(set(v) - set(known), key=str)
-    if unknown:
-        raise ValueError(f"unknown {what} {unknown}; expected a subset of {list(known)}")
-    if any(not math.isfinite(w) or w < 0 for w in v.values()):
-        raise ValueError(f"{what} weights must be finite and non-negative")
-    if need_positive and sum(v.values()) <= 0:
-        raise ValueError(f"{what} weights must sum to more than 0")
-    return v
-
-
 class ChurnRiskModel(DomainParams):
     """Per-customer churn_risk_score = base + tenure_weight * exp(-tenure / decay) + payment-method risk
     + service-type risk + N(0, noise_std), clipped to the seed's 0.01-0.63 (IBM Telco: short tenure,
@@ -248,7 +236,7 @@ class ChurnRiskModel(DomainParams):
     @classmethod
     def _known_keys(cls, v: dict[str, float], info: Any) -> dict[str, float]:
         known = PAYMENT_METHODS if info.field_name == "payment_method_risk" else SERVICE_TYPES
-        _weights(v, known, info.field_name, need_positive=False)
+        check_weights(v, known, info.field_name, need_positive=False)
         return v
 
 
@@ -337,12 +325,12 @@ class AccountParams(DomainParams):
             "payment_method_weights": PAYMENT_METHODS,
             "multiple_lines_weights": MULTIPLE_LINES,
         }
-        return _weights(v, known[info.field_name], info.field_name)
+        return check_weights(v, known[info.field_name], info.field_name)
 
     @field_validator("add_on_rates")
     @classmethod
     def _rates(cls, v: dict[str, float]) -> dict[str, float]:
-        _weights(v, ADD_ONS, "add_on_rates", need_positive=False)
+        check_weights(v, ADD_ONS, "add_on_rates", need_positive=False)
         if any(r > 1 for r in v.values()):
             raise ValueError("add-on rates are probabilities in [0, 1]")
         return v

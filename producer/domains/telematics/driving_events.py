@@ -32,7 +32,6 @@ are those it would have reached; nothing is emitted, and every later arrival is 
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from typing import Annotated, Any, ClassVar
 
@@ -45,6 +44,7 @@ from producer.domains.common.base import (
     Event,
     StreamGenerator,
     StreamSpec,
+    check_weights,
     envelope,
     uuids,
 )
@@ -113,15 +113,6 @@ class TripDuration(DomainParams):
     min_minutes: float = Field(5.0, gt=0.0, le=600.0)
 
 
-def _weights(v: dict[str, float], known: tuple[str, ...], what: str) -> dict[str, float]:
-    unknown = sorted(set(v) - set(known))
-    if unknown:
-        raise ValueError(f"unknown {what} {unknown}; expected a subset of {list(known)}")
-    if any(w < 0 or not math.isfinite(w) for w in v.values()):
-        raise ValueError(f"{what} weights must be finite and non-negative")
-    return v
-
-
 class TelematicsParams(DomainParams):
     """Parameters of telematics.driving-events (and its companion telematics.trips).
 
@@ -180,14 +171,15 @@ class TelematicsParams(DomainParams):
     @field_validator("archetype_weights")
     @classmethod
     def _archetypes(cls, v: dict[str, float]) -> dict[str, float]:
-        if sum(_weights(v, ARCHETYPES, "archetypes").values()) <= 0:
+        if sum(check_weights(v, ARCHETYPES, "archetypes", need_positive=False).values()) <= 0:
             raise ValueError("archetype weights must sum to more than 0")
         return v
 
     @field_validator("event_weights")
     @classmethod
     def _event_types(cls, v: dict[str, float]) -> dict[str, float]:
-        if sum(w for k, w in _weights(v, TYPES, "event types").items() if k != "late_night_driving") <= 0:
+        check_weights(v, TYPES, "event types", need_positive=False)
+        if sum(w for k, w in v.items() if k != "late_night_driving") <= 0:
             raise ValueError("event weights other than late_night_driving must sum to more than 0")
         return v
 
