@@ -9,11 +9,15 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from operator import itemgetter
-from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
+
+from producer.domains.common.columns import Part, as_events
+from producer.domains.common.event import EVENT_KEY, EVENT_STREAM, EVENT_TIME, EVENT_VALUE, Event
+
+__all__ = ["EVENT_KEY", "EVENT_STREAM", "EVENT_TIME", "EVENT_VALUE", "Event", "Part"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROS = 1_000_000
@@ -38,6 +42,8 @@ def check_weights(v: dict, known: tuple, what: str, need_positive: bool = True) 
 
 
 P = TypeVar("P", bound=DomainParams)
+# what arrivals() returns: Events, or Parts (columns; see producer.domains.common.columns)
+Produced = list[Event] | list[Part]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,27 +61,6 @@ class StreamSpec:
     def domain(self) -> str:
         """The domain part of the stream name."""
         return self.name.split(".", 1)[0]
-
-
-class Event(NamedTuple):
-    """One generated event: the stream it belongs to, its key, event time and Avro-ready value.
-
-    A NamedTuple rather than a frozen dataclass: it is built once per event on the hot path.
-    """
-
-    stream: str
-    key: str
-    time_us: int
-    value: dict[str, Any]
-
-    @property
-    def event_type(self) -> str:
-        """The envelope's event type."""
-        return self.value["event_type"]
-
-
-# an Event's fields by position: C-level getters for map() and sort keys over a block's events
-EVENT_STREAM, EVENT_KEY, EVENT_TIME, EVENT_VALUE = (itemgetter(i) for i in range(len(Event._fields)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +218,7 @@ class StreamGenerator(ABC, Generic[P]):
         return params.model_copy(update=update)
 
     @abstractmethod
-    def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[P]) -> list[Event]:
+    def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[P]) -> Produced:
         """Events started by arrivals at `times_us` (sorted, µs); follow-ups may lie in the future."""
 
     def prime(self, rng: np.random.Generator, ctx: BlockContext[P]) -> None:
@@ -252,7 +237,7 @@ class StreamGenerator(ABC, Generic[P]):
             self._t0_us = int(times[0])
         return times
 
-    def replay_arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[P]) -> list[Event]:
+    def replay_arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[P]) -> Produced:
         """Replay mode: whole lifecycles of entities starting at `times_us`, at their natural event times.
 
         Streams whose natural timing is already short (seconds to minutes) need not override this;
@@ -271,7 +256,7 @@ class StreamGenerator(ABC, Generic[P]):
     ) -> list[Event]:
         """Events of this block in event-time order: everything due up to the horizon (the last arrival by default)."""
         produce = self.replay_arrivals if replay else self.arrivals
-        produced = produce(rng, times_us, ctx) if len(times_us) else []
+        produced = as_events(produce(rng, times_us, ctx)) if len(times_us) else []
         if horizon_us is None:
             horizon_us = int(times_us[-1]) if len(times_us) else -1
         # most of a block is due at once: sort it (stable, so ties keep production order, as the

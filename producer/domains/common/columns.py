@@ -1,0 +1,210 @@
+"""Events as columns: a generator's events of one event type as one Part, and rows of parts back as Events.
+
+A generator's `arrivals()` may return Parts instead of Events: each Part is one stream's events
+of one event type, one row per event, every field a column. The encoders read the columns
+directly (producer.encoding.columnar); tests, JSON lines and anything that wants Python values
+ask for `Part.events()`, which builds exactly the Events the generator would otherwise have made.
+
+Column conventions (by the field's Avro type):
+
+- a numpy array, one value per row: int64 for int/long, float64 for double, bool for boolean,
+  str or object for string, uuid and enum symbols;
+- a list, one Python value per row, as the Event would hold it (None where a nullable field is
+  null, a dict for a nested record, a list for an array);
+- `Micros(values)`: timestamp-micros as int64 µs since the epoch (datetimes in the Event);
+- `Decimals(units, scale)`: decimals as int64 unscaled units (cents at scale 2; Decimals in the Event);
+- a dict of columns: a nested record whose every row is present;
+- anything else (a str, an int, None...): one value shared by every row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+
+from producer.domains.common.event import Event
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Rows = np.ndarray | None  # row indices into a part (int64), or None for all of its rows
+
+
+@dataclass(frozen=True, slots=True)
+class Micros:
+    """A timestamp-micros column: int64 µs since the epoch."""
+
+    values: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Decimals:
+    """A decimal column: int64 unscaled units (value = units x 10^-scale)."""
+
+    units: np.ndarray
+    scale: int
+
+
+@dataclass(slots=True)
+class TruthColumns:
+    """The ground-truth labels of a part's rows (each field a column or one shared value)."""
+
+    scenario: str
+    phase: Any
+    drift_progress: Any
+    is_anomaly: Any = False
+    pattern: Any = None
+    risk_level: Any = None
+    injected: Any = False
+
+    def dicts(self, rows: Rows, n: int) -> list[dict[str, Any]]:
+        """The truth dict of each row: rows with the same labels share one dict, as generators share them."""
+        names = ("is_anomaly", "pattern", "risk_level", "scenario", "phase", "drift_progress")
+        columns = [values(getattr(self, name), rows, n) for name in names]
+        injected = values(self.injected, rows, n)
+        shared: dict[tuple[Any, ...], dict[str, Any]] = {}
+        out = []
+        for labels in zip(*columns, injected):
+            truth = shared.get(labels)
+            if truth is None:
+                anomaly, pattern, risk, scenario, phase, progress, inj = labels
+                truth = shared[labels] = {
+                    "is_anomaly": anomaly,
+                    "pattern": pattern,
+                    "risk_level": risk,
+                    "scenario": scenario,
+                    "phase": phase,
+                    "drift_progress": progress,
+                    "disorder": None,
+                    "delay_ms": 0,
+                    "injected": inj,
+                }
+            out.append(truth)
+        return out
+
+
+@dataclass(eq=False, slots=True)
+class Part:
+    """One stream's events of one event type as columns, one row per event.
+
+    `seq` orders rows of the parts of one `arrivals()` call among themselves where event times
+    tie: each row's position in the order the generator would have emitted them (None: the
+    part's rows follow the parts before it, in row order).
+    """
+
+    stream: str
+    event_type: str
+    source_service: str
+    time_us: np.ndarray  # int64 µs, the envelope timestamp and the record timestamp
+    key: Any  # the entity key, a str column
+    event_id: Any  # uuid text column
+    correlation_id: Any  # uuid text column
+    payload: dict[str, Any]
+    truth: TruthColumns | None
+    seq: np.ndarray | None = None
+    event_version: str = "1.0"
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.time_us)
+
+    def events(self, rows: Rows = None) -> list[Event]:
+        """The Events of `rows` (all by default), exactly as a generator building dicts would make them."""
+        n = len(self.time_us) if rows is None else len(rows)
+        times = values(self.time_us, rows, n)
+        stamps = list(map(_datetime, times))
+        payloads = record_dicts(self.payload, rows, n)
+        truths = repeat(None, n) if self.truth is None else self.truth.dicts(rows, n)
+        columns = zip(
+            values(self.event_id, rows, n),
+            stamps,
+            values(self.correlation_id, rows, n),
+            payloads,
+            truths,
+        )
+        event_type, version, service = self.event_type, self.event_version, self.source_service
+        out_values = [
+            {
+                "event_id": event_id,
+                "event_type": event_type,
+                "event_version": version,
+                "timestamp": stamp,
+                "source_service": service,
+                "correlation_id": corr,
+                "payload": payload,
+                "truth": truth,
+            }
+            for event_id, stamp, corr, payload, truth in columns
+        ]
+        stream = self.stream
+        return list(map(Event, repeat(stream), values(self.key, rows, n), times, out_values))
+
+
+def values(column: Any, rows: Rows, n: int) -> list[Any]:
+    """A column's Python values for `rows` (n of them), converted as the conventions say."""
+    if isinstance(column, np.ndarray):
+        return (column if rows is None else column[rows]).tolist()
+    if isinstance(column, list):
+        return column if rows is None else [column[i] for i in rows.tolist()]
+    if isinstance(column, Micros):
+        return list(map(_datetime, values(column.values, rows, n)))
+    if isinstance(column, Decimals):
+        return list(map(_decimal(column.scale), values(column.units, rows, n)))
+    if isinstance(column, dict):
+        return record_dicts(column, rows, n)
+    return [column] * n
+
+
+def record_dicts(columns: dict[str, Any], rows: Rows, n: int) -> list[dict[str, Any]]:
+    """One dict per row of a record's columns, keys in the columns' order."""
+    names = list(columns)
+    return [dict(zip(names, row)) for row in zip(*(values(columns[name], rows, n) for name in names))]
+
+
+def _datetime(time_us: int) -> datetime:
+    return _EPOCH + timedelta(0, 0, time_us)
+
+
+def _decimal(scale: int) -> Callable[[int], Decimal]:
+    def convert(units: int) -> Decimal:
+        return Decimal(units).scaleb(-scale)
+
+    return convert
+
+
+def concat_rows(parts: Sequence[Part]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(part index, row, event time) of every row of `parts`, in (time, seq) order, stable."""
+    if not parts:
+        empty = np.empty(0, np.int64)
+        return empty, empty, empty
+    sizes = [len(p) for p in parts]
+    part = np.repeat(np.arange(len(parts), dtype=np.int64), sizes)
+    row = np.concatenate([np.arange(s, dtype=np.int64) for s in sizes])
+    times = np.concatenate([p.time_us for p in parts]).astype(np.int64, copy=False)
+    if all(p.seq is None for p in parts):
+        order = np.argsort(times, kind="stable")
+    else:
+        offsets = np.cumsum([0, *sizes[:-1]])
+        seq = np.concatenate(
+            [p.seq if p.seq is not None else offset + np.arange(s) for p, s, offset in zip(parts, sizes, offsets)]
+        ).astype(np.int64, copy=False)
+        order = np.lexsort((seq, times))
+    return part[order], row[order], times[order]
+
+
+def as_events(produced: Sequence[Event] | Sequence[Part]) -> list[Event]:
+    """What arrivals() returned as Events: Parts materialised in the order the generator emitted them."""
+    if not produced or not isinstance(produced[0], Part):
+        return list(produced)  # type: ignore[arg-type]
+    parts: list[Part] = list(produced)  # type: ignore[arg-type]
+    sizes = [len(p) for p in parts]
+    if all(p.seq is None for p in parts):
+        return [event for p in parts for event in p.events()]
+    offsets = np.cumsum([0, *sizes[:-1]])
+    seq = np.concatenate([p.seq if p.seq is not None else o + np.arange(s) for p, s, o in zip(parts, sizes, offsets)])
+    events = [event for p in parts for event in p.events()]
+    return [events[i] for i in np.argsort(seq, kind="stable").tolist()]
