@@ -75,7 +75,7 @@ def track_origin(source: Any) -> dict[str, str]:
 
         def tracked(partition: Any = partition, block: Any = partition.next_block) -> Any:
             out = block()
-            for event in out or ():
+            for event in out.events() if out is not None else ():
                 origin[event.value["event_id"]] = partition.stream
             return out
 

@@ -13,25 +13,19 @@ from __future__ import annotations
 
 import heapq
 import zlib
+from typing import Any
 
 import numpy as np
 
-from producer.domains.common.base import Event
+from producer.domains.common.rows import DISORDERS, AnyPart, RowSet
 from producer.scenario.model import Disorder
 
 CHUNK = 1024
 _KEY = zlib.crc32(b"disorder")
 
 
-def relabel(event: Event, disorder: str, delay_ms: int) -> Event:
-    """A copy of `event` whose truth records how it was disordered."""
-    value = dict(event.value)
-    value["truth"] = {**value["truth"], "disorder": disorder, "delay_ms": delay_ms}
-    return event._replace(value=value)
-
-
 class DisorderStage:
-    """Turns one partition's event-time-ordered blocks into blocks with labelled late, out-of-order and duplicate sends.
+    """Turns one partition's event-time-ordered rows into rows with labelled late, out-of-order and duplicate sends.
 
     Each output event has a merge key: its own event time, or for a held one the instant its delay
     ends (when the partition's time has passed it). Keys never decrease, so partitions merge by key.
@@ -41,7 +35,7 @@ class DisorderStage:
         self.spec = spec
         self.seed = seed
         self.key = key  # (stream, partition): each partition draws its own, independent of the others
-        self._held: list[tuple[int, int, Event]] = []
+        self._held: list[tuple[int, int, _Row]] = []  # (release instant, sequence, row)
         self._index = -1
         self._draws = self._chunk(0)
 
@@ -68,43 +62,69 @@ class DisorderStage:
         names = ["kind", "late", "shuffle", "duplicate"]
         return np.rec.fromarrays(columns, formats=[c.dtype for c in columns], names=names)
 
-    def apply(self, events: list[Event]) -> tuple[list[Event], list[int]]:
-        """The disordered block and each output event's merge key."""
+    def apply(self, rows: RowSet) -> tuple[RowSet, np.ndarray]:
+        """The disordered block and each output row's merge key."""
         spec, held = self.spec, self._held
         late_cut = spec.late_share
         shuffle_cut = late_cut + spec.out_of_order_share
-        out: list[Event] = []
+        out: list[_Row] = []
         keys: list[int] = []
-        for event in events:
+        phases = rows.phase.tolist() if rows.phase is not None else [None] * len(rows)
+        drifts = rows.drift.tolist() if rows.drift is not None else [0.0] * len(rows)
+        parts = rows.parts
+        for uid, row, time_us, phase, drift in zip(
+            rows.pid.tolist(), rows.row.tolist(), rows.time_us.tolist(), phases, drifts
+        ):
             self._index += 1
             slot = self._index % CHUNK
             if slot == 0 and self._index:
                 self._draws = self._chunk(self._index // CHUNK)
-            time_us = event.time_us
             while held and held[0][0] <= time_us:
                 due, _, late = heapq.heappop(held)
                 out.append(late)
                 keys.append(due)
-            row = self._draws[slot]
-            if row.kind < shuffle_cut:
-                seconds = row.late if row.kind < late_cut else row.shuffle
-                label = "late" if row.kind < late_cut else "out_of_order"
+            draw = self._draws[slot]
+            at = (parts[uid], row, time_us, phase, drift)
+            if draw.kind < shuffle_cut:
+                seconds = draw.late if draw.kind < late_cut else draw.shuffle
+                code = LATE if draw.kind < late_cut else OUT_OF_ORDER
                 delay_us = max(int(seconds * 1_000_000), 1)
-                heapq.heappush(held, (time_us + delay_us, self._index, relabel(event, label, delay_us // 1000)))
+                heapq.heappush(held, (time_us + delay_us, self._index, (*at, code, delay_us // 1000)))
             else:
-                out.append(event)
+                out.append((*at, 0, 0))
                 keys.append(time_us)
-            if row.duplicate:
-                out.append(relabel(event, "duplicate", 0))
+            if draw.duplicate:
+                out.append((*at, DUPLICATE, 0))
                 keys.append(time_us)
-        return out, keys
+        return _rowset(out), np.array(keys, dtype=np.int64)
 
-    def flush(self) -> tuple[list[Event], list[int]]:
-        """Every held event, in release order (the partition has ended)."""
-        out: list[Event] = []
+    def flush(self) -> tuple[RowSet, np.ndarray]:
+        """Every held row, in release order (the partition has ended)."""
+        out: list[_Row] = []
         keys: list[int] = []
         while self._held:
-            due, _, event = heapq.heappop(self._held)
-            out.append(event)
+            due, _, row = heapq.heappop(self._held)
+            out.append(row)
             keys.append(due)
-        return out, keys
+        return _rowset(out), np.array(keys, dtype=np.int64)
+
+
+# one output row: its part, row, event time, phase, drift progress, disorder code and delay (ms)
+_Row = tuple[AnyPart, int, int, Any, float, int, int]
+LATE, OUT_OF_ORDER, DUPLICATE = (DISORDERS.index(name) for name in ("late", "out_of_order", "duplicate"))
+
+
+def _rowset(out: list[_Row]) -> RowSet:
+    """Output rows as a RowSet with their labels."""
+    if not out:
+        return RowSet.empty()
+    parts, rows, times, phases, drifts, codes, delays = zip(*out)
+    labels = {
+        "phase": np.array(phases, dtype=object),
+        "drift": np.array(drifts, dtype=np.float64),
+        "disorder": np.array(codes, dtype=np.int8),
+        "delay_ms": np.array(delays, dtype=np.int64),
+    }
+    pid = np.fromiter((p.uid for p in parts), np.int64, len(parts))
+    by_uid = {p.uid: p for p in parts}
+    return RowSet(by_uid, pid, np.array(rows, dtype=np.int64), np.array(times, dtype=np.int64), labels)

@@ -14,18 +14,16 @@ event time, so they are exact for every event on every topic:
   fintech.transactions event emitted by fintech.circles carries the fintech.transactions drift,
   like every other event on that topic: a detector reading one topic scores against one curve.
 
-Events of a block nearly always share phase and progress: both are computed once per block when
-the block lies inside one phase and outside every moving drift window, and a truth dict is copied
-only for the events whose label changes (generators share one truth dict across a block).
+Both are label columns of the block's rows (see producer.domains.common.rows), which the encoders
+write into each event's truth. Events of a block nearly always share phase and progress: both are
+computed once per block when the block lies inside one phase and outside every moving drift window.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from producer.domains.common.base import EVENT_TIME, Event
+from producer.domains.common.rows import RowSet
 from producer.scheduling.drift import DriftPlan
 from producer.scheduling.timeline import Timeline
 
@@ -47,44 +45,30 @@ def drift_values(plan: DriftPlan, stream: str, taus: list[float]) -> float | lis
     return plan.drift_progress_many(stream, taus)
 
 
-def relabel(events: list[Event], timeline: Timeline, plan: DriftPlan, start_us: int, us_per_tau: float) -> list[Event]:
-    """`events` with truth.phase and truth.drift_progress set from each event's own time (copy on write)."""
-    if not events:
-        return events
-    times = np.fromiter(map(EVENT_TIME, events), dtype=np.int64, count=len(events))
-    taus: list[float] = ((times - start_us) / us_per_tau).tolist()
-    phases = phase_names(timeline, taus)
-    progress = _progress(events, plan, taus)
-    out = events
-    copies: dict[tuple[int, str, float], dict[str, Any]] = {}
-    for i, event in enumerate(events):
-        truth = event.value.get("truth")
-        phase = phases if isinstance(phases, str) else phases[i]
-        value = progress[event.stream] if isinstance(progress, dict) else progress[i]
-        if truth is None or (truth["phase"] == phase and truth["drift_progress"] == value):
-            continue
-        key = (id(truth), phase, value)
-        fresh = copies.get(key)
-        if fresh is None:
-            fresh = copies[key] = {**truth, "phase": phase, "drift_progress": value}
-        if out is events:
-            out = list(events)
-        out[i] = event._replace(value={**event.value, "truth": fresh})
-    return out
+def relabel(rows: RowSet, timeline: Timeline, plan: DriftPlan, start_us: int, us_per_tau: float) -> RowSet:
+    """`rows` with phase and drift progress label columns set from each row's own event time."""
+    n = len(rows)
+    if not n:
+        return rows
+    taus = (rows.time_us - start_us) / us_per_tau
+    phases = phase_names(timeline, taus.tolist())
+    phase = np.full(n, phases, dtype=object) if isinstance(phases, str) else np.array(phases, dtype=object)
+    drift = np.empty(n, dtype=np.float64)
+    low, high = float(taus.min()), float(taus.max())
+    for stream, at in _positions_by_stream(rows):
+        if plan.steady(stream, low, high):
+            drift[at] = plan.drift_progress(stream, low)
+        else:
+            drift[at] = plan.drift_progress_many(stream, taus[at].tolist())
+    labels = {**rows.labels(), "phase": phase, "drift": drift}
+    return RowSet(rows.parts, rows.pid, rows.row, rows.time_us, labels)
 
 
-def _progress(events: list[Event], plan: DriftPlan, taus: list[float]) -> dict[str, float] | list[float]:
-    """Drift progress per event: one value per stream when no stream's drift moves within the block."""
-    low, high = min(taus), max(taus)
-    streams = {e.stream for e in events}
-    if all(plan.steady(stream, low, high) for stream in streams):
-        return {stream: plan.drift_progress(stream, low) for stream in streams}
-    by_stream: dict[str, list[int]] = {}
-    for i, event in enumerate(events):
-        by_stream.setdefault(event.stream, []).append(i)
-    progress = [0.0] * len(events)
-    for stream, indices in by_stream.items():
-        values = drift_values(plan, stream, [taus[i] for i in indices])
-        for j, i in enumerate(indices):
-            progress[i] = values if isinstance(values, float) else values[j]
-    return progress
+def _positions_by_stream(rows: RowSet) -> list[tuple[str, np.ndarray | slice]]:
+    """Each stream among the rows with their positions (a slice when one stream has them all)."""
+    streams: dict[str, list[np.ndarray]] = {}
+    for part, at in rows.groups():
+        streams.setdefault(part.stream, []).append(at)
+    if len(streams) == 1:
+        return [(next(iter(streams)), slice(None))]
+    return [(stream, np.concatenate(ats)) for stream, ats in streams.items()]

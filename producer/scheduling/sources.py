@@ -27,6 +27,7 @@ import numpy as np
 
 from producer.domains import stream_class
 from producer.domains.common.base import BlockContext, DomainParams, Event, StreamGenerator
+from producer.domains.common.rows import RowSet
 from producer.scenario.loader import LoadedScenario
 from producer.scenario.model import EVENT_TIME_LIMIT_US, MAX_PHASE_SECONDS
 from producer.scheduling.disorder import DisorderStage
@@ -182,8 +183,8 @@ class StreamSource:
         deficit = max(target + self.owed - held, MIN_ARRIVALS * target)
         return deficit / (span * yield_)
 
-    def next_block(self) -> list[Event] | None:
-        """The next block's events (possibly empty), or None once the scenario has ended."""
+    def next_block(self) -> RowSet | None:
+        """The next block's rows (possibly empty), or None once the scenario has ended."""
         if self.share <= 0 or self.timeline.ended(self.tau):
             return None
         if self.tau >= self.limit_tau:
@@ -191,8 +192,8 @@ class StreamSource:
             return None
         if not self.warm:
             self.warm_up()
-        events = self._block(self.block, _BLOCK, self.timeline.block_end(self.tau))
-        return relabel(events, self.timeline, self.plan, self.start_us, self.us_per_tau)
+        rows = self._block(self.block, _BLOCK, self.timeline.block_end(self.tau))
+        return relabel(rows, self.timeline, self.plan, self.start_us, self.us_per_tau)
 
     def warm_up(self) -> None:
         """Burn-in before the clock start at the first instant's rate, so lifecycles are in flight at t=0.
@@ -216,7 +217,7 @@ class StreamSource:
             index += 1
         self.tau, self.owed, self.stagger = 0.0, 0.0, True
 
-    def _block(self, index: int, purpose: int, end: float) -> list[Event]:
+    def _block(self, index: int, purpose: int, end: float) -> RowSet:
         """Draw one block of arrivals from `self.tau` up to at most `end`; release what is due by its end."""
         tau0 = self.tau
         rate = self.arrival_rate(self.timeline.at(tau0).rate()) if self.replay else self.paced_rate(tau0)
@@ -265,18 +266,18 @@ class StreamSource:
             injection=self.plan.boosts_at(self.stream, tau),
         )
 
-    def _emit(self, tau0: float, rng: np.random.Generator | None, times_us: np.ndarray) -> list[Event]:
+    def _emit(self, tau0: float, rng: np.random.Generator | None, times_us: np.ndarray) -> RowSet:
         """Generate for these arrivals, release what is due by the last of them, and learn from the result.
 
         Held events are released only up to the last arrival given, as before: some generators emit
         an entity's steps lazily, at the next arrival, dated between the two.
         """
         if rng is None or not len(times_us):
-            out: list[Event] = []
+            out = RowSet.empty()
         else:
             horizon = int(times_us[-1]) if self.tau > 0 else min(int(times_us[-1]), self.start_us - 1)
             generator = self.generator
-            out = generator.generate(rng, times_us, self._context(tau0), replay=self.replay, horizon_us=horizon)
+            out = generator.generate_rows(rng, times_us, self._context(tau0), self.replay, horizon)
             self.horizon_us = horizon if self.horizon_us is None else max(horizon, self.horizon_us)
             if not self.replay:  # events these arrivals added before the horizon's mark, emitted or still to come
                 mark_us, held = self._committed
@@ -287,12 +288,14 @@ class StreamSource:
             return out
         self.owed += self.target(tau0, self.tau - tau0) - len(out)
         # burn-in events, and any a generator dates before its arrival, never precede the clock start
-        return out if not out or out[0].time_us >= self.start_us else [e for e in out if e.time_us >= self.start_us]
+        if not len(out) or out.time_us[0] >= self.start_us:
+            return out
+        return out.take(slice(int(np.searchsorted(out.time_us, self.start_us, side="left")), None))
 
     def events(self) -> Iterator[Event]:
         """Every event of this stream, in event-time order."""
         while (block := self.next_block()) is not None:
-            yield from block
+            yield from block.events()
 
     def floor_us(self) -> int:
         """A bound no event this stream has still to emit falls below (µs)."""
@@ -309,8 +312,8 @@ class PartitionFeed:
         self.source, self.disorder = source, disorder
         self.ended = False
 
-    def next_block(self) -> tuple[list[Event], Keys] | None:
-        """The next block and its keys, or None once the partition (and its held-back events) is done."""
+    def next_block(self) -> tuple[RowSet, Keys] | None:
+        """The next block and its keys, or None once the partition (and its held-back rows) is done."""
         if self.ended:
             return None
         block = self.source.next_block()
@@ -320,7 +323,7 @@ class PartitionFeed:
             return disorder.flush() if disorder is not None and disorder.held else None
         if disorder is not None:
             return disorder.apply(block)
-        return block, np.fromiter((e.time_us for e in block), dtype=np.int64, count=len(block))
+        return block, block.time_us
 
     def floor_us(self) -> int:
         """No key this feed has still to hand over is below this."""
@@ -378,43 +381,47 @@ class EventSource:
                 source.warm_up()
 
     def __iter__(self) -> Iterator[Event]:
-        ready = self.merge.ready
-        while not self.merge.exhausted or ready:
-            if not ready:
-                self.merge.fill(BLOCK_ARRIVALS, BLOCKS_PER_TAKE, self.idle_blocks)
-            while ready:
-                yield ready.popleft()
+        merge = self.merge
+        while not merge.exhausted or merge.ready_count:
+            if not merge.ready_count:
+                merge.fill(BLOCK_ARRIVALS, BLOCKS_PER_TAKE, self.idle_blocks)
+            yield from merge.take(merge.ready_count).events()
 
     def _ready(self, want: int) -> bool:
-        """Draw (bounded work) until `want` events are ready; False when none is and the sequence has ended."""
+        """Draw (bounded work) until `want` rows are ready; False when none is and the sequence has ended."""
         merge = self.merge
-        if len(merge.ready) < want:
+        if merge.ready_count < want:
             merge.fill(want, BLOCKS_PER_TAKE, self.idle_blocks)
-        if not merge.ready and merge.exhausted:
+        if not merge.ready_count and merge.exhausted:
             self.ended = True
-        return bool(merge.ready)
+        return bool(merge.ready_count)
+
+    def take_rows(self, n: int) -> RowSet:
+        """Up to n next rows; fewer when the scenario has ended or this call drew its share of blocks."""
+        if n <= 0 or not self._ready(n):
+            return RowSet.empty()
+        return self.merge.take(n)
 
     def take(self, n: int) -> list[Event]:
-        """Up to n next events; fewer when the scenario has ended or this call drew its share of blocks."""
-        if n <= 0 or not self._ready(n):
-            return []
-        ready = self.merge.ready
-        if len(ready) <= n:
-            out = list(ready)
-            ready.clear()
-            return out
-        return [ready.popleft() for _ in range(n)]
+        """Up to n next events (take_rows as Events)."""
+        return self.take_rows(n).events()
+
+    def take_rows_until(self, tau: float, limit: int) -> RowSet | None:
+        """Rows up to scenario instant `tau` (at most `limit`); None once the scenario has ended."""
+        horizon = self.start_us + tau * self.us_per_tau
+        if not self._ready(1):
+            return None if self.ended else RowSet.empty()
+        ready = self.merge.take(self.merge.ready_count)
+        later = np.flatnonzero(ready.time_us > horizon)  # disordered rows are in release order, not time order
+        cut = min(limit, int(later[0]) if len(later) else len(ready))
+        if cut < len(ready):
+            self.merge.give_back(ready.take(slice(cut, None)))
+        return ready.take(slice(0, cut))
 
     def take_until(self, tau: float, limit: int) -> list[Event] | None:
         """Events up to scenario instant `tau` (at most `limit`); None once the scenario has ended."""
-        horizon = self.start_us + tau * self.us_per_tau
-        if not self._ready(1):
-            return None if self.ended else []
-        ready = self.merge.ready
-        out: list[Event] = []
-        while ready and len(out) < limit and ready[0].time_us <= horizon:
-            out.append(ready.popleft())
-        return out
+        rows = self.take_rows_until(tau, limit)
+        return None if rows is None else rows.events()
 
     @property
     def end_reason(self) -> str:
@@ -423,7 +430,11 @@ class EventSource:
 
     def tau_of(self, event: Event) -> float:
         """The scenario instant of an event, from its event time."""
-        return (event.time_us - self.start_us) / self.us_per_tau
+        return self.tau_at(event.time_us)
+
+    def tau_at(self, time_us: int) -> float:
+        """The scenario instant of an event time."""
+        return (time_us - self.start_us) / self.us_per_tau
 
     def drift_by_domain(self) -> dict[str, float]:
         """The latest drift progress per domain (the largest over its streams)."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
-import heapq
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -14,8 +12,9 @@ from typing import Any, ClassVar, Generic, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from producer.domains.common.columns import Part, as_events
+from producer.domains.common.columns import Part
 from producer.domains.common.event import EVENT_KEY, EVENT_STREAM, EVENT_TIME, EVENT_VALUE, Event
+from producer.domains.common.rows import RowSet, as_parts
 
 __all__ = ["EVENT_KEY", "EVENT_STREAM", "EVENT_TIME", "EVENT_VALUE", "Event", "Part"]
 
@@ -195,12 +194,7 @@ class StreamGenerator(ABC, Generic[P]):
 
     def __init__(self, params: P, rng: np.random.Generator) -> None:
         self.params = params
-        self._pending: list[tuple[int, int, Event]] = []
-        self._seq = 0
-        # pacing's view of the queue: how many held events fall before a mark (see pending_before)
-        self._mark_us = -(2**63)
-        self._near = 0  # held events dated before the mark
-        self._far: list[int] = []  # times of held events at or past the mark (a min-heap)
+        self._held = RowSet.empty()  # follow-ups beyond the last horizon, in release order
         self._t0_us: int | None = None  # the first arrival instant given (see _block_times)
 
     @classmethod
@@ -254,61 +248,48 @@ class StreamGenerator(ABC, Generic[P]):
         replay: bool = False,
         horizon_us: int | None = None,
     ) -> list[Event]:
-        """Events of this block in event-time order: everything due up to the horizon (the last arrival by default)."""
+        """Events of this block in event-time order (see generate_rows), as Events."""
+        return self.generate_rows(rng, times_us, ctx, replay, horizon_us).events()
+
+    def generate_rows(
+        self,
+        rng: np.random.Generator,
+        times_us: np.ndarray,
+        ctx: BlockContext[P],
+        replay: bool = False,
+        horizon_us: int | None = None,
+    ) -> RowSet:
+        """Rows of this block in event-time order: everything due up to the horizon (the last arrival by default).
+
+        What lies beyond the horizon is held and released by a later block. Ties keep emission order,
+        and held rows come before a later block's rows of the same time.
+        """
         produce = self.replay_arrivals if replay else self.arrivals
-        produced = as_events(produce(rng, times_us, ctx)) if len(times_us) else []
+        rows = RowSet.of_parts(as_parts(produce(rng, times_us, ctx))) if len(times_us) else RowSet.empty()
         if horizon_us is None:
             horizon_us = int(times_us[-1]) if len(times_us) else -1
-        # most of a block is due at once: sort it (stable, so ties keep production order, as the
-        # sequence numbers would), hold only what lies beyond the horizon, and merge the due part
-        # with what was held before (earlier blocks first on ties): the order of a heap of all of it
-        produced.sort(key=EVENT_TIME)
-        cut = bisect.bisect_right(produced, horizon_us, key=EVENT_TIME)
-        self._hold(produced[cut:])
-        held = self.release(horizon_us)
-        due = produced[:cut]
-        if not held:
-            return due
-        return list(heapq.merge(held, due, key=EVENT_TIME)) if due else held
+        cut = int(np.searchsorted(rows.time_us, horizon_us, side="right"))
+        if cut < len(rows):
+            self._held = self._held.merged(rows.take(slice(cut, None)))
+            rows = rows.take(slice(0, cut))
+        return self.release(horizon_us).merged(rows)
 
-    def _hold(self, produced: list[Event]) -> None:
-        """Queue a block's events, counting those before the mark for pacing."""
-        pending, far, mark = self._pending, self._far, self._mark_us
-        before = 0
-        for event in produced:
-            self._seq += 1
-            heapq.heappush(pending, (event.time_us, self._seq, event))
-            if event.time_us < mark:
-                before += 1
-            else:
-                heapq.heappush(far, event.time_us)
-        self._near += before
+    def release(self, horizon_us: int) -> RowSet:
+        """Take every held row due up to `horizon_us`, in event-time order."""
+        held = self._held
+        cut = int(np.searchsorted(held.time_us, horizon_us, side="right"))
+        if not cut:
+            return RowSet.empty()
+        self._held = held.take(slice(cut, None))
+        return held.take(slice(0, cut))
 
-    def release(self, horizon_us: int) -> list[Event]:
-        """Take every held event due up to `horizon_us`, in event-time order."""
-        pending, far, mark = self._pending, self._far, self._mark_us
-        out: list[Event] = []
-        while pending and pending[0][0] <= horizon_us:
-            time_us, _, event = heapq.heappop(pending)
-            out.append(event)
-            if time_us < mark:
-                self._near -= 1
-            else:  # released at or past the mark: it is the earliest of the far ones
-                heapq.heappop(far)
-        return out
+    def held_events(self) -> list[Event]:
+        """The follow-ups generated but not yet due, as Events in the order they will be released."""
+        return self._held.events()
 
     def pending_before(self, mark_us: int) -> float:
         """Events already committed before `mark_us`: held ones, and those a generator keeps in its own state."""
-        far = self._far
-        if mark_us < self._mark_us:  # a shorter horizon than the last (rare): recount the held queue
-            self._far = far = [time_us for time_us, _, _ in self._pending if time_us >= mark_us]
-            heapq.heapify(far)
-            self._near = len(self._pending) - len(far)
-        self._mark_us = mark_us
-        while far and far[0] < mark_us:
-            heapq.heappop(far)
-            self._near += 1
-        return self._near + self.scheduled_before(mark_us)
+        return int(np.searchsorted(self._held.time_us, mark_us, side="left")) + self.scheduled_before(mark_us)
 
     def scheduled_before(self, mark_us: int) -> float:
         """Events a generator keeps in its own state (not the held queue) and will emit before `mark_us`.
@@ -321,4 +302,4 @@ class StreamGenerator(ABC, Generic[P]):
     @property
     def pending_count(self) -> int:
         """Follow-up events generated but not yet due."""
-        return len(self._pending)
+        return len(self._held)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import repeat
+from itertools import count, repeat
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from producer.domains.common.event import Event
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Rows = np.ndarray | None  # row indices into a part (int64), or None for all of its rows
+_next_uid = count().__next__  # every part gets an id, so rows of many parts can be grouped by part in numpy
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ class Part:
     truth: TruthColumns | None
     seq: np.ndarray | None = None
     event_version: str = "1.0"
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    uid: int = field(default_factory=_next_uid, repr=False)
 
     def __len__(self) -> int:
         return len(self.time_us)
@@ -174,26 +175,6 @@ def _decimal(scale: int) -> Callable[[int], Decimal]:
         return Decimal(units).scaleb(-scale)
 
     return convert
-
-
-def concat_rows(parts: Sequence[Part]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(part index, row, event time) of every row of `parts`, in (time, seq) order, stable."""
-    if not parts:
-        empty = np.empty(0, np.int64)
-        return empty, empty, empty
-    sizes = [len(p) for p in parts]
-    part = np.repeat(np.arange(len(parts), dtype=np.int64), sizes)
-    row = np.concatenate([np.arange(s, dtype=np.int64) for s in sizes])
-    times = np.concatenate([p.time_us for p in parts]).astype(np.int64, copy=False)
-    if all(p.seq is None for p in parts):
-        order = np.argsort(times, kind="stable")
-    else:
-        offsets = np.cumsum([0, *sizes[:-1]])
-        seq = np.concatenate(
-            [p.seq if p.seq is not None else offset + np.arange(s) for p, s, offset in zip(parts, sizes, offsets)]
-        ).astype(np.int64, copy=False)
-        order = np.lexsort((seq, times))
-    return part[order], row[order], times[order]
 
 
 def as_events(produced: Sequence[Event] | Sequence[Part]) -> list[Event]:

@@ -119,7 +119,7 @@ def arrival_blocks(start_us: int, blocks: int, block_size: int, spacing_us: int)
 
 def pending_events(generator: StreamGenerator) -> list[Event]:
     """The events a generator still holds back, in the order it would release them."""
-    return [e for *_, e in sorted(generator._pending, key=lambda pending: pending[:2])]  # (time, sequence, event)
+    return generator.held_events()
 
 
 @dataclass

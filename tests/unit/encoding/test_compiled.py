@@ -190,7 +190,7 @@ def test_no_stage_changes_a_truth_dict_after_its_event_was_made():
     def snapshot(generate):
         def recorded(*args, **kwargs):
             out = generate(*args, **kwargs)
-            for event in out:
+            for event in out.events():
                 truth = event.value["truth"]
                 shared[0] += id(truth) in seen
                 seen.setdefault(id(truth), (truth, tuple(truth.items())))
@@ -199,7 +199,7 @@ def test_no_stage_changes_a_truth_dict_after_its_event_was_made():
         return recorded
 
     for partition in source.sources:
-        partition.generator.generate = snapshot(partition.generator.generate)
+        partition.generator.generate_rows = snapshot(partition.generator.generate_rows)
     while not source.ended:
         events = source.take(2000)
         for event, record in zip(events, encoding.encode(events), strict=True):

@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 
 from producer.domains.common.base import Event
+from producer.domains.common.rows import RowSet, as_parts
 from producer.scenario.model import Disorder
 from producer.scheduling.disorder import DisorderStage
 
@@ -26,11 +27,11 @@ def run(spec: Disorder, seed=3, block=777):
     out: list[Event] = []
     keys: list[int] = []
     for at in range(0, len(source), block):
-        part, part_keys = stage.apply(source[at : at + block])
-        out += part
-        keys += part_keys
+        rows, part_keys = stage.apply(RowSet.of_parts(as_parts(source[at : at + block])))
+        out += rows.events()
+        keys += part_keys.tolist()
     tail, tail_keys = stage.flush()
-    out, keys = out + tail, keys + tail_keys
+    out, keys = out + tail.events(), keys + tail_keys.tolist()
     assert keys == sorted(keys)  # merge keys never decrease: partitions merge by them
     assert all(k >= e.time_us for k, e in zip(keys, out))  # an event never leaves before its own time
     return out

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from producer.domains.common.base import Event
+from producer.domains.common.rows import RowSet, as_parts
 from producer.domains.fintech.transactions import TransactionParams
 from producer.scenario.loader import load_scenario, resolve_path
 from producer.scenario.model import Scenario
@@ -96,7 +97,7 @@ def test_drift_progress_is_exact_per_event_and_one_in_the_plateau(tmp_path):
     assert phase_mismatches(source, events) == 0
 
 
-def test_relabel_copies_on_write_and_leaves_shared_truth_alone():
+def test_relabel_sets_label_columns_and_events_copy_on_write():
     scenario = Scenario.model_validate(
         {
             "name": "s",
@@ -111,13 +112,13 @@ def test_relabel_copies_on_write_and_leaves_shared_truth_alone():
     shared = {"phase": "a", "drift_progress": 0.0, "is_anomaly": False}
     before = dict(shared)
     events = [Event("fintech.transactions", "k", start + s * 1_000_000, {"truth": shared}) for s in (1, 9, 10, 15)]
-    out = relabel(events, timeline, plan, start, 1_000_000.0)
+    rows = relabel(RowSet.of_parts(as_parts(events)), timeline, plan, start, 1_000_000.0)
+    assert rows.phase.tolist() == ["a", "a", "b", "b"] and rows.drift.tolist() == [0.0] * 4
+    out = rows.events()
     assert shared == before
     assert out[0] is events[0] and out[1] is events[1]  # unchanged events are the same objects
     assert [e.value["truth"]["phase"] for e in out] == ["a", "a", "b", "b"]
-    assert out[2].value["truth"] is out[3].value["truth"] is not shared  # one copy per distinct label
-    assert events[2].value["truth"] is shared
-    assert relabel(out, timeline, plan, start, 1_000_000.0) == out
+    assert out[2].value["truth"] is not shared and events[2].value["truth"] is shared
 
 
 def test_drift_progress_many_matches_one_at_a_time():

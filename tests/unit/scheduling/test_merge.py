@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from producer.domains.common.base import Event
+from producer.domains.common.rows import RowSet, as_parts
 from producer.scheduling.merge import Merge
 
 
@@ -20,7 +21,8 @@ class ListFeed:
             return None
         keys = self.keys[self.at : self.at + self.block]
         self.at += len(keys)
-        return [Event(self.name, "k", k, {"i": self.at}) for k in keys], keys
+        events = [Event(self.name, "k", k, {"i": self.at}) for k in keys]
+        return RowSet.of_parts(as_parts(events)), keys
 
     def floor_us(self) -> int:
         return self.keys[self.at - 1] if self.at else (self.keys[0] if self.keys else 0)
@@ -28,10 +30,9 @@ class ListFeed:
 
 def drain(merge: Merge) -> list[Event]:
     out: list[Event] = []
-    while not merge.exhausted or merge.ready:
+    while not merge.exhausted or merge.ready_count:
         merge.fill(500, 1000, 64)
-        out += merge.ready
-        merge.ready.clear()
+        out += merge.take(merge.ready_count).events()
     return out
 
 

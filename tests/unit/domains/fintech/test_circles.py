@@ -228,7 +228,7 @@ def test_contributions_and_payouts_have_their_transaction_pair(default_run: Run)
         by_corr[e.value["correlation_id"]].append(e)
     money = default_run.of("circle-contribution-received") + default_run.of("circle-payout-executed")
     assert len(money) > 10_000
-    pending = {e.value["correlation_id"] for _, _, e in default_run.generator._pending}
+    pending = {e.value["correlation_id"] for e in default_run.generator.held_events()}
     pools: dict[str, set[str]] = defaultdict(set)
     for e in money:
         p, corr = pl(e), e.value["correlation_id"]
@@ -488,7 +488,7 @@ def test_active_circles_and_pending_stay_bounded() -> None:
         assert all(len(c.steps) <= 3 * 12 + 2 for c in gen._active)  # at most one planned cycle per circle
         assert gen.pending_count < 1000  # only settlements due within two minutes
     assert peak == 25
-    assert {e.event_type for _, _, e in gen._pending} <= {"transaction-completed"}
+    assert {e.event_type for e in gen.held_events()} <= {"transaction-completed"}
 
 
 def test_drifted_rates_come_from_ctx_params() -> None:
@@ -634,7 +634,7 @@ def test_replay_blocks_are_sorted_and_release_lifecycles_later(replay_run: Repla
     starts = np.concatenate(replay_run.times[:-1])
     assert sorted(e.time_us for e in created) == starts.tolist()  # one new circle at each arrival instant
     # after the flush only the flush block's circle is in flight
-    assert {e.key for _, _, e in replay_run.generator._pending if e.stream == CIRCLES.name} == {
+    assert {e.key for e in replay_run.generator.held_events() if e.stream == CIRCLES.name} == {
         next(e.key for e in replay_run.blocks[-1] if e.time_us == FLUSH_US)
     }
 
