@@ -12,13 +12,12 @@ it misses some fraud and flags some genuine transactions.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from producer.domains.common.base import BlockContext, Event, StreamGenerator, StreamSpec, dollars, envelope, uuids
+from producer.domains.common.base import BlockContext, StreamGenerator, StreamSpec, uuids
+from producer.domains.common.columns import Decimals, Micros, Part, TruthColumns
 from producer.domains.common.geo import (
     CITY_COUNTRY,
     CITY_NAME,
@@ -71,7 +70,13 @@ from producer.domains.fintech.transactions_params import (
     expected_events_per_arrival,
 )
 
-Truth = dict[str, Any]  # a ground-truth label record (BlockContext.truth)
+# per-index names as object arrays, so a column of indices gathers its text in one step
+ACTION_NAMES = np.array(ACTIONS, dtype=object)
+DEVICE_NAMES = np.array(DEVICE_TYPES, dtype=object)
+ERROR_CODE_NAMES, ERROR_MESSAGE_TEXT = np.array(ERROR_CODES, dtype=object), np.array(ERROR_MESSAGES, dtype=object)
+RETRY_BY_ERROR = np.array(RETRY_ELIGIBLE)
+PATTERN_NAMES = np.array(PATTERNS, dtype=object)
+RISK_LEVELS = np.array([None, "high", "high", "high"], dtype=object)  # by kind: every anomaly is high risk
 
 
 class _Transactions(NamedTuple):
@@ -89,9 +94,9 @@ class _Transactions(NamedTuple):
 class _Access(NamedTuple):
     """Device, IP and geo per transaction, and the signals a risk engine could see in them."""
 
-    device_ids: list[str]
-    device_types: list[str]
-    ips: list[str]
+    device_ids: np.ndarray  # object (str)
+    device_types: np.ndarray  # object (str)
+    ips: np.ndarray  # object (str)
     lat: np.ndarray
     lon: np.ndarray
     city: np.ndarray  # indices into the city tables
@@ -110,7 +115,7 @@ class _Drawn(NamedTuple):
     score: np.ndarray
     action: np.ndarray  # indices into ACTIONS
     new_dest: np.ndarray
-    ends: tuple[list[str], list[str], list[str], list[str]]
+    ends: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # source type and id, destination type and id
     flag_us: np.ndarray
     proc_us: np.ndarray
     err: np.ndarray  # indices into ERROR_CODES
@@ -119,36 +124,14 @@ class _Drawn(NamedTuple):
     ids: list[str]  # transaction ids, correlation ids, then event ids in emission order
 
 
-class _Row(NamedTuple):
-    """One transaction's values, as the events of it need them."""
+class _Shared(NamedTuple):
+    """The block's columns that every event of a transaction shares, one row per transaction."""
 
-    t: int
-    uid: str
-    tx_id: str
-    corr: str
-    kind: int
-    tx_type: str
-    cents: int
-    fee: int
-    src_type: str
-    src_id: str
-    dst_type: str
-    dst_id: str
-    ip: str
-    device_id: str
-    device_type: str
-    lat: float
-    lon: float
-    city: str
-    state: str
-    country: str
-    outcome: int
-    flag_us: int
-    proc_us: int
-    err: int
-    score: float
-    action: int
-    injected: bool
+    tx_ids: np.ndarray  # object (str), like the rest
+    corr: np.ndarray
+    event_ids: np.ndarray  # by place in the emission order
+    uids: np.ndarray
+    tx_type: np.ndarray
 
 
 class TransactionsGenerator(StreamGenerator[TransactionParams]):
@@ -216,7 +199,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
 
     def arrivals(
         self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[TransactionParams]
-    ) -> list[Event]:
+    ) -> list[Part]:
         """One transaction per arrival, or a structuring member, a fraud case or a velocity spike."""
         n = len(times_us)
         if n == 0:
@@ -375,9 +358,9 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         ips = fresh_ips(rng, first, mobile, self._usual_ip[users], self._ip_second[users])
         signals = {"new_device": new_device, "geo_mismatch": away, "unusual_ip": vpn | away}
         return _Access(
-            device_ids.tolist(),
-            [DEVICE_TYPES[t] for t in device_types.tolist()],
-            ips.tolist(),
+            device_ids,
+            DEVICE_NAMES[device_types],
+            ips,
             np.round(lat, 4),
             np.round(lon, 4),
             city,
@@ -408,30 +391,25 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
 
     def _assemble(
         self, rng: np.random.Generator, ctx: BlockContext[TransactionParams], tx: _Transactions
-    ) -> list[Event]:
-        """Draw every per-transaction attribute for the block at once, then build the events."""
+    ) -> list[Part]:
+        """Draw every per-transaction attribute for the block at once, then lay out each event type as a Part."""
         d = self._draw(rng, ctx.params, tx)
-        event_ids = iter(d.ids[2 * len(tx.times) :])
-        truths = [
-            [
-                ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level="high" if k else None, injected=i)
-                for i in (False, True)
-            ]
-            for k in range(4)
+        m = len(tx.times)
+        ids = np.array(d.ids, dtype=object)
+        flagged = d.outcome == FLAGGED
+        allowed = flagged & (d.action == 2)  # allowed with monitoring: it settles after the flag
+        events = 2 + allowed  # initiated, then flagged or settled, then settled after an allowed flag
+        c = _Shared(ids[:m], ids[m : 2 * m], ids[2 * m :], self._user_ids[tx.users], TYPE_NAMES[d.ttype])
+        first = np.cumsum(events) - events  # each transaction's initiated event's place in emission order
+        flag_us = np.where(flagged, d.flag_us, 0)  # the flag's delay counts only when there is a flag
+        done = np.flatnonzero((d.outcome == COMPLETED) | allowed)
+        parts = [
+            self._initiated(ctx, tx, d, c, first),
+            self._flagged(ctx, tx, d, c, np.flatnonzero(flagged), first),
+            self._failed(ctx, tx, d, c, np.flatnonzero(d.outcome == FAILED), first),
+            self._completed(ctx, tx, d, c, done, (first + 1 + flagged)[done], flag_us),
         ]
-        out: list[Event] = []
-        emit, fee_amounts = out.append, {0: dollars(0)}  # most fees repeat (0, tiers): decode once per block
-        for j, row in enumerate(self._rows(tx, d)):
-            truth, amount = truths[row.kind][row.injected], dollars(row.cents)
-            emit(self._initiated(row, amount, next(event_ids), truth))
-            flag_us = row.flag_us if row.outcome == FLAGGED else 0  # the flag's delay counts only when there is a flag
-            if row.outcome == FLAGGED:
-                reasons = self._reasons(row.kind, j, d.access.signals, tx.cont, d.reason_pick, d.young, d.new_dest)
-                emit(self._flagged(row, amount, flag_us, reasons, next(event_ids), truth))
-                if row.action != 2:  # blocked or held: nothing more on this stream
-                    continue
-            emit(self._settled(row, amount, flag_us, fee_amounts, next(event_ids), truth))
-        return out
+        return [part for part in parts if len(part)]
 
     def _draw(self, rng: np.random.Generator, p: TransactionParams, tx: _Transactions) -> _Drawn:
         """Type, amount, fee, access, outcome, ends, delays, error and ids of each transaction (this draw order)."""
@@ -479,134 +457,147 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
             ids,
         )
 
-    def _rows(self, tx: _Transactions, d: _Drawn) -> Iterator[_Row]:
-        """The block's transactions one row at a time, as Python values."""
-        m, a = len(tx.times), d.access
-        columns = (
-            tx.times.tolist(),
-            self._user_ids[tx.users].tolist(),
-            d.ids[:m],
-            d.ids[m : 2 * m],
-            tx.kind.tolist(),
-            TYPE_NAMES[d.ttype].tolist(),
-            d.cents.tolist(),
-            d.fee.tolist(),
-            *d.ends,
-            a.ips,
-            a.device_ids,
-            a.device_types,
-            a.lat.tolist(),
-            a.lon.tolist(),
-            CITY_NAME[a.city].tolist(),
-            CITY_STATE[a.city].tolist(),
-            CITY_COUNTRY[a.city].tolist(),
-            d.outcome.tolist(),
-            d.flag_us.tolist(),
-            d.proc_us.tolist(),
-            d.err.tolist(),
-            d.score.tolist(),
-            d.action.tolist(),
-            tx.injected.tolist(),
-        )
-        return map(_Row._make, zip(*columns))
+    @staticmethod
+    def _head(c: _Shared, d: _Drawn, rows: np.ndarray) -> dict[str, Any]:
+        """The payload fields every event of a transaction starts with, for the transactions at `rows`."""
+        return {
+            "transaction_id": c.tx_ids[rows],
+            "user_id": c.uids[rows],
+            "type": c.tx_type[rows],
+            "amount": Decimals(d.cents[rows], 2),
+        }
 
-    def _event(
-        self, row: _Row, event_id: str, event_type: str, time_us: int, payload: dict[str, Any], stamp: str, truth: Truth
-    ) -> Event:
-        """One event of the transaction, its payload's `stamp` field set to the envelope's timestamp."""
-        value = envelope(
-            event_id=event_id,
+    def _part(
+        self,
+        ctx: BlockContext[TransactionParams],
+        tx: _Transactions,
+        c: _Shared,
+        event_type: str,
+        rows: np.ndarray,
+        seq: np.ndarray,
+        payload: dict[str, Any],
+    ) -> Part:
+        """One event type's events of the transactions at `rows`, at places `seq` of the emission order.
+
+        The event time is the payload's own timestamp field (the one Micros column), as the envelope's.
+        """
+        kind = tx.kind[rows]
+        truth = TruthColumns(
+            ctx.scenario,
+            ctx.phase,
+            ctx.drift_progress,
+            is_anomaly=kind != NORMAL,
+            pattern=PATTERN_NAMES[kind],
+            risk_level=RISK_LEVELS[kind],
+            injected=tx.injected[rows],
+        )
+        (stamp,) = (column for column in payload.values() if isinstance(column, Micros))
+        return Part(
+            stream=self.spec.name,
             event_type=event_type,
-            time_us=time_us,
             source_service=self.spec.source_service,
-            correlation_id=row.corr,
+            time_us=stamp.values,
+            key=payload["user_id"],
+            event_id=c.event_ids[seq],
+            correlation_id=c.corr[rows],
             payload=payload,
             truth=truth,
+            seq=seq,
         )
-        payload[stamp] = value["timestamp"]
-        return Event(self.spec.name, row.uid, time_us, value)
 
-    def _initiated(self, row: _Row, amount: Decimal, event_id: str, truth: Truth) -> Event:
-        """transaction-initiated, at the arrival."""
-        payload = {
-            "transaction_id": row.tx_id,
-            "user_id": row.uid,
-            "type": row.tx_type,
-            "amount": amount,
+    def _initiated(
+        self, ctx: BlockContext[TransactionParams], tx: _Transactions, d: _Drawn, c: _Shared, first: np.ndarray
+    ) -> Part:
+        """transaction-initiated of every transaction, at the arrival."""
+        rows, a = np.arange(len(tx.times)), d.access
+        src_type, src_id, dst_type, dst_id = d.ends
+        payload = self._head(c, d, rows) | {
             "currency": "USD",
-            "source": {"type": row.src_type, "identifier": row.src_id},
-            "destination": {"type": row.dst_type, "identifier": row.dst_id},
-            "initiated_at": None,
-            "ip_address": row.ip,
-            "device_id": row.device_id,
-            "device_type": row.device_type,
+            "source": {"type": src_type, "identifier": src_id},
+            "destination": {"type": dst_type, "identifier": dst_id},
+            "initiated_at": Micros(tx.times),
+            "ip_address": a.ips,
+            "device_id": a.device_ids,
+            "device_type": a.device_types,
             "geo_location": {
-                "latitude": row.lat,
-                "longitude": row.lon,
-                "country": row.country,
-                "city": row.city,
-                "state": row.state,
+                "latitude": a.lat,
+                "longitude": a.lon,
+                "country": CITY_COUNTRY[a.city],
+                "city": CITY_NAME[a.city],
+                "state": CITY_STATE[a.city],
             },
         }
-        return self._event(row, event_id, "transaction-initiated", row.t, payload, "initiated_at", truth)
+        return self._part(ctx, tx, c, "transaction-initiated", rows, first, payload)
 
     def _flagged(
-        self, row: _Row, amount: Decimal, flag_us: int, reasons: list[str], event_id: str, truth: Truth
-    ) -> Event:
-        """transaction-flagged, the risk engine's delay after the arrival."""
-        payload = {
-            "transaction_id": row.tx_id,
-            "user_id": row.uid,
-            "type": row.tx_type,
-            "amount": amount,
+        self,
+        ctx: BlockContext[TransactionParams],
+        tx: _Transactions,
+        d: _Drawn,
+        c: _Shared,
+        rows: np.ndarray,
+        first: np.ndarray,
+    ) -> Part:
+        """transaction-flagged of the flagged transactions at `rows`, the risk engine's delay after the arrival."""
+        signals = d.access.signals
+        reasons = [
+            self._reasons(k, j, signals, tx.cont, d.reason_pick, d.young, d.new_dest)
+            for k, j in zip(tx.kind[rows].tolist(), rows.tolist())
+        ]
+        payload = self._head(c, d, rows) | {
             "currency": "USD",
-            "risk_score": row.score,
+            "risk_score": d.score[rows],
             "reasons": reasons,
-            "action_taken": ACTIONS[row.action],
-            "flagged_at": None,
+            "action_taken": ACTION_NAMES[d.action[rows]],
+            "flagged_at": Micros(tx.times[rows] + d.flag_us[rows]),
         }
-        return self._event(row, event_id, "transaction-flagged", row.t + flag_us, payload, "flagged_at", truth)
+        return self._part(ctx, tx, c, "transaction-flagged", rows, first[rows] + 1, payload)
 
-    def _settled(
-        self, row: _Row, amount: Decimal, flag_us: int, fee_amounts: dict[int, Decimal], event_id: str, truth: Truth
-    ) -> Event:
-        """transaction-failed or -completed, after any flag's delay and the processing time."""
-        if row.outcome == FAILED:
-            er = row.err
-            payload = {
-                "transaction_id": row.tx_id,
-                "user_id": row.uid,
-                "type": row.tx_type,
-                "amount": amount,
-                "currency": "USD",
-                "error_code": ERROR_CODES[er],
-                "error_message": ERROR_MESSAGES[er],
-                "failed_at": None,
-                "retry_eligible": RETRY_ELIGIBLE[er],
-            }
-            event_type, stamp = "transaction-failed", "failed_at"
-        else:
-            fee_amount = fee_amounts.get(row.fee)
-            if fee_amount is None:
-                fee_amount = fee_amounts[row.fee] = dollars(row.fee)
-            payload = {
-                "transaction_id": row.tx_id,
-                "user_id": row.uid,
-                "type": row.tx_type,
-                "amount": amount,
-                "fee_amount": fee_amount,
-                "net_amount": amount - fee_amount,
-                "currency": "USD",
-                "completed_at": None,
-                "processing_time_ms": (flag_us + row.proc_us) // 1000,
-            }
-            event_type, stamp = "transaction-completed", "completed_at"
-        done_us = row.t + flag_us + row.proc_us
-        return self._event(row, event_id, event_type, done_us, payload, stamp, truth)
+    def _failed(
+        self,
+        ctx: BlockContext[TransactionParams],
+        tx: _Transactions,
+        d: _Drawn,
+        c: _Shared,
+        rows: np.ndarray,
+        first: np.ndarray,
+    ) -> Part:
+        """transaction-failed of the failed transactions at `rows` (never flagged), the processing time later."""
+        err = d.err[rows]
+        payload = self._head(c, d, rows) | {
+            "currency": "USD",
+            "error_code": ERROR_CODE_NAMES[err],
+            "error_message": ERROR_MESSAGE_TEXT[err],
+            "failed_at": Micros(tx.times[rows] + d.proc_us[rows]),
+            "retry_eligible": RETRY_BY_ERROR[err],
+        }
+        return self._part(ctx, tx, c, "transaction-failed", rows, first[rows] + 1, payload)
+
+    def _completed(
+        self,
+        ctx: BlockContext[TransactionParams],
+        tx: _Transactions,
+        d: _Drawn,
+        c: _Shared,
+        rows: np.ndarray,
+        seq: np.ndarray,
+        flag_us: np.ndarray,
+    ) -> Part:
+        """transaction-completed of the transactions at `rows`, after any flag's delay and the processing time."""
+        fee, delay_us = d.fee[rows], flag_us[rows] + d.proc_us[rows]
+        payload = self._head(c, d, rows)
+        payload |= {
+            "fee_amount": Decimals(fee, 2),
+            "net_amount": Decimals(d.cents[rows] - fee, 2),  # exact: both scale 2, as Decimal subtraction gives
+            "currency": "USD",
+            "completed_at": Micros(tx.times[rows] + delay_us),
+            "processing_time_ms": delay_us // 1000,
+        }
+        return self._part(ctx, tx, c, "transaction-completed", rows, seq, payload)
 
     def _ends(
         self, rng: np.random.Generator, users: np.ndarray, ttype: np.ndarray, card: np.ndarray, new_dest: np.ndarray
-    ) -> tuple[list[str], list[str], list[str], list[str]]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Source type and id, destination type and id; a fraud may pay out to a new account or recipient."""
         bank, recipient, balance, circle = (
             a[users] for a in (self._bank, self._recipient, self._balance, self._circle)
@@ -624,7 +615,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         src_id = np.choose(ttype, [funding, circle, balance, balance, "platform_refunds"])
         dst_type = np.choose(ttype, ["circle_pool", "bank_account", "remittance_partner", "platform", "balance"])
         dst_id = np.choose(ttype, [circle, bank, recipient, "platform_fees", balance])
-        return src_type.tolist(), src_id.tolist(), dst_type.tolist(), dst_id.tolist()
+        return src_type, src_id, dst_type, dst_id
 
     @staticmethod
     def _reasons(

@@ -33,7 +33,7 @@ are those it would have reached; nothing is emitted, and every later arrival is 
 from __future__ import annotations
 
 from collections import deque
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -41,33 +41,27 @@ from pydantic import Field, field_validator, model_validator
 from producer.domains.common.base import (
     BlockContext,
     DomainParams,
-    Event,
+    Part,
     StreamGenerator,
     StreamSpec,
     check_weights,
-    envelope,
     uuids,
 )
+from producer.domains.telematics.driving_events_parts import LEVELS, Block, block_parts
 from producer.domains.telematics.driving_events_tables import (
     AGGRESSIVE,
-    AGGRESSIVE_TURN,
     ARCHETYPES,
     COMPLETE,
     DEFAULT_ARCHETYPE_WEIGHTS,
     DEFAULT_EVENT_WEIGHTS,
     DRIVE,
-    HARD_BRAKING,
-    HARSH_ACCELERATION,
     HOUR_US,
     LATE_NIGHT,
     MINUTE_US,
-    NO_PATTERN,
     PROFILE_MULTIPLIERS,
     RISK_LEVEL,
-    SPEEDING,
     SPORTINESS_PIVOT,
     START,
-    TAILGATING,
     TYPES,
     CarPool,
     TripPool,
@@ -88,8 +82,6 @@ from producer.domains.telematics.driving_events_warm import (
 )
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
-PATTERNS = (None, "crash", "sustained_speeding")  # by NO_PATTERN, CRASH, SUSTAINED
-LEVELS = ("low", "medium", "high")
 
 
 class OverSpeed(DomainParams):
@@ -279,7 +271,7 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
 
     def arrivals(
         self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[TelematicsParams]
-    ) -> list[Event]:
+    ) -> list[Part]:
         """One event per arrival: a trip start, a driving event of an active trip, or a trip's completion."""
         n = len(times_us)
         if n == 0:
@@ -324,7 +316,10 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
                 )
             if (co := idx[k == COMPLETE]).size:
                 self.trips.complete(co, slot[co], self.cars, drv[co], out)
-        return self._assemble(rng, ctx, times, kind, drv, hours, offsets, out)
+        ids = np.array(uuids(rng, n), dtype=object)
+        period = (times - self._t0_us) // MINUTE_US
+        block = Block(ctx, self.cars, times, kind, drv, self._risk_level[drv], ids, hours, offsets, period, out)
+        return block_parts(self.spec, TRIPS_SPEC, block)
 
     def _local_clock(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Drivers' UTC offset (minutes), local hour and whether it is late night, at each instant."""
@@ -444,168 +439,3 @@ class TelematicsGenerator(StreamGenerator[TelematicsParams]):
             slot_rank[s] = r + 1
         kind, slot, rank, drv, seq, crash = np.array(rows, dtype=np.int64).T
         return kind, slot, rank, drv, seq, plan, crash.astype(bool)
-
-    def _assemble(
-        self,
-        rng: np.random.Generator,
-        ctx: BlockContext[TelematicsParams],
-        times: np.ndarray,
-        kind: np.ndarray,
-        drv: np.ndarray,
-        hours: np.ndarray,
-        offsets: np.ndarray,
-        out: dict[str, Any],
-    ) -> list[Event]:
-        """Build the events of the block, in arrival order."""
-        n, cars = len(times), self.cars
-        ids = uuids(rng, n)
-        truths = {
-            (lv, pt, i): ctx.truth(anomaly=pt != NO_PATTERN, pattern=PATTERNS[pt], risk_level=LEVELS[lv], injected=i)
-            for lv in range(3)
-            for pt in range(3)
-            for i in (False, True)
-        }
-        period = ((times - self._t0_us) // MINUTE_US).tolist()
-        stream, svc = self.spec.name, self.spec.source_service
-        t_stream, t_svc = TRIPS_SPEC.name, TRIPS_SPEC.source_service
-        level = self._risk_level[drv].tolist()
-        columns = (
-            times.tolist(),
-            kind.tolist(),
-            drv.tolist(),
-            ids,
-            level,
-            out["trip"].tolist(),
-            out["type"].tolist(),
-            out["seq"].tolist(),
-            out["lat"].tolist(),
-            out["lon"].tolist(),
-            out["speed"].tolist(),
-            out["heading"].tolist(),
-            out["posted"].tolist(),
-            out["miles"].tolist(),
-            out["value"].tolist(),
-            out["flag"].tolist(),
-            out["dt"].tolist(),
-            out["pattern"].tolist(),
-            out["injected"].tolist(),
-            period,
-            hours.tolist(),
-            offsets.tolist(),
-        )
-        result: list[Event] = []
-        emit = result.append
-        driver_ids, car_values, sportiness, car_types = (
-            cars.ids,
-            cars.value_decimal,
-            cars.sportiness_list,
-            cars.type_names,
-        )
-        for j, (
-            t,
-            k,
-            d,
-            eid,
-            lv,
-            trip,
-            typ,
-            sq,
-            la,
-            lo,
-            sp,
-            hd,
-            ps,
-            mi,
-            val,
-            flag,
-            dt,
-            pt,
-            inj,
-            pm,
-            hr,
-            off,
-        ) in enumerate(zip(*columns)):
-            uid = driver_ids[d]
-            if k == DRIVE:
-                payload = {
-                    "driver_id": uid,
-                    "trip_id": trip,
-                    "trip_event_seq": sq,
-                    "latitude": la,
-                    "longitude": lo,
-                    "speed_mph": sp,
-                    "heading_deg": hd,
-                    "posted_speed_mph": ps,
-                    "trip_miles": mi,
-                    "period_minute": pm,
-                    "car_value": car_values[d],
-                    "car_sportiness": sportiness[d],
-                    "car_type": car_types[d],
-                }
-                event_type = TYPES[typ]
-                if typ == HARD_BRAKING:
-                    payload["braking_g"], payload["abs_activation"] = val, bool(flag)
-                elif typ == AGGRESSIVE_TURN:
-                    payload["lateral_g"], payload["turn_direction"] = val, "left" if flag else "right"
-                elif typ == SPEEDING:
-                    payload["over_speed_mph"], payload["duration_sec"] = val, round(dt)
-                elif typ == TAILGATING:
-                    payload["following_distance_m"] = val
-                elif typ == LATE_NIGHT:
-                    payload["local_hour"] = hr
-                elif typ == HARSH_ACCELERATION:
-                    payload["accel_g"] = val
-                emit(
-                    Event(
-                        stream,
-                        uid,
-                        t,
-                        envelope(
-                            event_id=eid,
-                            event_type=event_type,
-                            time_us=t,
-                            source_service=svc,
-                            correlation_id=trip,
-                            payload=payload,
-                            truth=truths[lv, pt, inj],
-                        ),
-                    )
-                )
-                continue
-            if k == START:
-                payload = {
-                    "trip_id": trip,
-                    "driver_id": uid,
-                    "started_at": None,
-                    "start_latitude": la,
-                    "start_longitude": lo,
-                    "local_hour": hr,
-                    "utc_offset_minutes": off,
-                    "car_value": car_values[d],
-                    "car_sportiness": sportiness[d],
-                    "car_type": car_types[d],
-                }
-                value = envelope(
-                    event_id=eid,
-                    event_type="trip-started",
-                    time_us=t,
-                    source_service=t_svc,
-                    correlation_id=trip,
-                    payload=payload,
-                    truth=truths[lv, NO_PATTERN, False],
-                )
-                payload["started_at"] = value["timestamp"]
-            else:
-                payload = self.trips.summary(j, t, out, cars, d)
-                value = envelope(
-                    event_id=eid,
-                    event_type="trip-completed",
-                    time_us=t,
-                    source_service=t_svc,
-                    correlation_id=trip,
-                    payload=payload,
-                    truth=truths[lv, pt, inj],
-                )
-                payload["completed_at"] = value["timestamp"]
-            emit(Event(t_stream, uid, t, value))
-        return result

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from producer.domains.common.base import dollars, to_datetime, uuids
+from producer.domains.common.base import uuids
 from producer.domains.common.sampling import pick
 
 # driving event types, in the column order of every per-type table below
@@ -272,14 +272,14 @@ class CarPool:
         n = params.num_drivers
         width = max(4, len(str(n - 1)))
         self.ids = [f"D{i:0{width}d}" for i in range(n)]  # the seed's D0000 codes
+        self.id_column = np.array(self.ids, dtype=object)
         mix = np.array([params.archetype_weights.get(a, 0.0) for a in ARCHETYPES])
         self.profile = pick(mix, rng.random(n))
         car = pick(CAR_P, rng.random(n))
-        self.type_names = [CAR_TYPES[c] for c in car.tolist()]
-        self.value = np.rint(CAR_BASE_VALUE[car] * rng.uniform(0.85, 1.25, n)).astype(np.int64)
-        self.value_decimal = [dollars(100 * v) for v in self.value.tolist()]
+        self.type_column = np.array(CAR_TYPES, dtype=object)[car]
+        self.value = np.rint(CAR_BASE_VALUE[car] * rng.uniform(0.85, 1.25, n)).astype(np.int64)  # USD
+        self.value_cents = 100 * self.value
         self.sportiness = np.clip(np.round(CAR_SPORTINESS[car] + rng.uniform(-0.05, 0.05, n), 3), 0.0, 1.0)
-        self.sportiness_list = self.sportiness.tolist()
         self.home_lat = params.base_lat + rng.uniform(-params.lat_jitter_deg, params.lat_jitter_deg, n)
         self.home_lon = params.base_lon + rng.uniform(-params.lon_jitter_deg, params.lon_jitter_deg, n)
         self.lat, self.lon = self.home_lat.copy(), self.home_lon.copy()  # where the driver's car is parked
@@ -429,48 +429,3 @@ class TripPool:
         out["injected"][idx] = np.where(
             self.crash[s], self.crash_injected[s], (self.acc[s, BURST_EVENTS] > 0) & self.burst_injected[s]
         )
-
-    @staticmethod
-    def summary(j: int, t: int, out: dict[str, np.ndarray], cars: CarPool, d: int) -> dict[str, Any]:
-        """The trip-completed payload of output row j: metrics, counts, rates per 100 miles, PAYD/PHYD inputs."""
-        acc, counts = out["acc"][j].tolist(), out["counts"][j].tolist()
-        t0, last = int(out["t0"][j]), int(out["last"][j])
-        miles, drive_s = float(np.round(acc[MILES], 6)), (last - t0) / 1e6  # as trip_miles
-        night_miles = acc[NIGHT_MILES]
-        per_100 = {TYPES[k]: round(counts[k] * 100.0 / miles, 3) for k in RATED} if miles > 0 else None
-        phyd = None
-        if miles > 0:
-            speeding_min = acc[SPEEDING_S] / 60.0 * 100.0 / miles
-            braking = counts[HARD_BRAKING] * 100.0 / miles
-            value = int(cars.value[d])
-            phyd = {
-                "hard_braking_events_per_100mi": round(braking, 3),
-                "aggressive_turning_events_per_100mi": round(counts[AGGRESSIVE_TURN] * 100.0 / miles, 3),
-                "tailgating_time_ratio": round(acc[TAILGATING_S] / drive_s, 4) if drive_s > 0 else 0.0,
-                "speeding_minutes_per_100mi": round(speeding_min, 3),
-                "late_night_miles_per_100mi": round(night_miles * 100.0 / miles, 3),
-                "miles": miles,
-                "prior_claim_count": int(cars.prior_claims[d]),
-                "car_value": value / 10_000 if value > 500 else float(value),
-                "car_sportiness": cars.sportiness_list[d],
-                "car_speeding_interaction": round(speeding_min / 10.0 * braking / 5.0, 4),
-            }
-        return {
-            "trip_id": out["trip"][j],
-            "driver_id": cars.ids[d],
-            "started_at": to_datetime(t0),
-            "completed_at": None,
-            "end_latitude": float(out["lat"][j]),
-            "end_longitude": float(out["lon"][j]),
-            "distance_miles": miles,
-            "duration_sec": (t - t0) / 1e6,
-            "driving_duration_sec": drive_s,
-            "avg_speed_mph": round(miles / (drive_s / 3600.0), 2) if drive_s > 0 else 0.0,
-            "max_speed_mph": acc[MAX_SPEED],
-            "driving_event_count": sum(counts),
-            "event_counts": dict(zip(TYPES, counts)),
-            "events_per_100mi": per_100,
-            "night_share": round(acc[NIGHT_S] / drive_s, 4) if drive_s > 0 else 0.0,
-            "payd": {"miles": miles, "driving_minutes": round(drive_s / 60.0, 3), "night_miles": round(night_miles, 6)},
-            "phyd": phyd,
-        }

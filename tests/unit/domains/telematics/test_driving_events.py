@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from scipy.stats import ks_2samp
 
 from producer.domains.common.base import Event, to_datetime
+from producer.domains.common.columns import Decimals, Micros, Part
 from producer.domains.telematics.driving_events import (
     TRIPS_SPEC,
     TelematicsGenerator,
@@ -111,6 +112,49 @@ def test_one_event_per_arrival_and_nothing_pending(default_run: Run) -> None:
     assert TelematicsGenerator.events_per_arrival == 1.0
     assert len(default_run.events) == default_run.arrivals  # exactly, by construction
     assert default_run.generator.pending_count == 0
+
+
+def column_lengths(column: Any) -> list[int]:
+    """Lengths of a Part column and of every column nested in it; [] for a value shared by every row."""
+    if isinstance(column, Micros):
+        return [len(column.values)]
+    if isinstance(column, Decimals):
+        return [len(column.units)]
+    if isinstance(column, dict):
+        return [n for c in column.values() for n in column_lengths(c)]
+    return [len(column)] if isinstance(column, np.ndarray | list) else []
+
+
+def test_arrivals_are_parts_of_whole_columns_one_row_per_arrival() -> None:
+    # short trips at tied instants: many trips end without moving (null rates and PHYD), plus crashes
+    # and injected windows, so every Part kind and label column is there (seed 7, 40 blocks of 256)
+    p = TelematicsParams(
+        num_drivers=300,
+        max_active_trips=60,
+        crash_rate=0.3,
+        sustained_speeding_rate=0.5,
+        trip_duration_minutes={"mean_minutes": 0.05, "std_minutes": 0.0, "min_minutes": 0.01},
+    )
+    gen, rng = TelematicsGenerator(p, np.random.default_rng(7)), np.random.default_rng(8)
+    ctx = context(p, injection={"sustained_speeding": 2.0})
+    kinds: Counter[tuple[str, bool]] = Counter()
+    for b in range(40):
+        times = START_US + (b * BLOCK + np.arange(BLOCK, dtype=np.int64)) // 4 * 37_000
+        parts = gen.arrivals(rng, times, ctx)
+        assert all(isinstance(part, Part) for part in parts)
+        assert sorted(np.concatenate([part.seq for part in parts]).tolist()) == list(range(BLOCK))
+        for part in parts:
+            envelope = {"time": part.time_us, "key": part.key, "id": part.event_id, "trip": part.correlation_id}
+            columns = {**envelope, "payload": part.payload, "truth": vars_of(part.truth)}
+            assert set(column_lengths(columns)) == {len(part)}, (part.stream, part.event_type)
+            assert part.event_type in {DRIVING.name: DRIVING, TRIPS.name: TRIPS}[part.stream].event_types
+            kinds[part.event_type, part.payload.get("phyd", {}) is None] += 1
+    assert kinds["trip-completed", True] and kinds["trip-completed", False] and kinds["hard_braking", False]
+
+
+def vars_of(truth: Any) -> dict[str, Any]:
+    """A TruthColumns' fields by name."""
+    return {name: getattr(truth, name) for name in truth.__slots__}
 
 
 # --- trips and their driving events --------------------------------------------------------------------
