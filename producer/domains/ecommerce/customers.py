@@ -53,7 +53,7 @@ event; truth.risk_level is the snapshot's true_risk_level.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -62,14 +62,12 @@ from producer.domains.common.base import (
     MICROS,
     BlockContext,
     DomainParams,
-    Event,
     StreamGenerator,
     StreamSpec,
     check_weights,
-    dollars,
-    envelope,
     uuids,
 )
+from producer.domains.common.columns import Decimals, Micros, Part, TruthColumns
 from producer.domains.common.sampling import pick
 from producer.domains.ecommerce import customers_profiles as tab
 
@@ -82,6 +80,11 @@ PRIME_LIFECYCLES = 0.25
 PRIME_MAX_SNAPSHOTS = 150
 PRIME_BLOCK = 4096
 NO_DRIFT = tab.drift_rows(0.0, 1.0)  # a customer's simulated history never depends on drift (see measure)
+# enum symbols as object arrays: a block's column is one fancy index into them, sharing the str objects
+_LEVELS = np.array(tab.LEVELS, dtype=object)
+_CATEGORIES = np.array(tab.CATEGORIES, dtype=object)
+_PAYMENT_METHODS = np.array(tab.PAYMENT_METHODS, dtype=object)
+_SHIPPING_METHODS = np.array(tab.SHIPPING_METHODS, dtype=object)
 
 
 class CustomerParams(DomainParams):
@@ -183,15 +186,13 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
 
     # --- snapshots -----------------------------------------------------------------------------------
 
-    def arrivals(
-        self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[CustomerParams]
-    ) -> list[Event]:
+    def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[CustomerParams]) -> list[Part]:
         """One snapshot per arrival: a level from the risk mix, then the next snapshot of a customer at it."""
         n = len(times_us)
         if n == 0:
             return []
         out_i, out_f, out_ids = self._advance(rng, ctx.params, n)
-        return self._assemble(rng, ctx, times_us, out_i, out_f, out_ids)
+        return self._part(rng, ctx, times_us, out_i, out_f, out_ids)
 
     def _advance(self, rng: np.random.Generator, p: CustomerParams, n: int) -> tuple[np.ndarray, ...]:
         """Take n snapshots (levels from the risk mix, customers dealt per level) and advance the panel past them."""
@@ -300,7 +301,7 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
 
     def replay_arrivals(
         self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[CustomerParams]
-    ) -> list[Event]:
+    ) -> list[Part]:
         """Each arrival starts a new customer: its whole lifecycle, one snapshot per interval from the arrival.
 
         Everything that may drift is read from ctx.params at the start and kept for the journey. Vectorised
@@ -321,7 +322,7 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
             if k + 1 < snapshots:
                 tab.evolve(rng, p, f, i, frequency)
         times = np.asarray(times_us, dtype=np.int64)[None, :] + out_i[:, :, 2] * DAY_US  # start + lifecycle_day
-        return self._assemble(
+        return self._part(
             rng,
             ctx,
             times.ravel(),
@@ -330,7 +331,7 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
             np.tile(np.asarray(ids, dtype=object), snapshots),
         )
 
-    def _assemble(
+    def _part(
         self,
         rng: np.random.Generator,
         ctx: BlockContext[CustomerParams],
@@ -338,73 +339,59 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
         out_i: np.ndarray,
         out_f: np.ndarray,
         out_ids: np.ndarray,
-    ) -> list[Event]:
-        """Build the block's events from its columns."""
-        n = len(times_us)
-        truths = [ctx.truth(risk_level=lvl) for lvl in tab.LEVELS]
-        stream, svc = self.spec.name, self.spec.source_service
-        out: list[Event] = []
-        emit, drift_progress = out.append, float(ctx.drift_progress)
-        columns = (times_us.tolist(), out_ids.tolist(), uuids(rng, n), out_i.tolist(), out_f.tolist())
-        for t, cid, event_id, (
-            lvl,
-            k,
-            day,
-            age,
-            acct,
-            rec,
-            orders,
-            revenue,
-            aov,
-            visits,
-            views,
-            t_total,
-            t_open,
-            returns,
-            refunds,
-            failed,
-            cat,
-            pay,
-            ship,
-        ), (freq, email, cart, discount, premium) in zip(*columns):
-            payload = {
-                "customer_id": cid,
-                "snapshot_index": k,
-                "lifecycle_day": day,
-                "timestamp": None,
-                "customer_age_days": age,
-                "account_age_days": acct,
-                "days_since_last_order": rec,
-                "total_orders": orders,
-                "total_revenue": dollars(revenue),
-                "avg_order_value": dollars(aov),
-                "order_frequency": freq,
-                "website_visits_30d": visits,
-                "email_open_rate": email,
-                "cart_abandonment_rate": cart,
-                "product_views_30d": views,
-                "support_tickets_total": t_total,
-                "support_tickets_open": t_open,
-                "returns_count": returns,
-                "refunds_count": refunds,
-                "favorite_category": tab.CATEGORIES[cat],
-                "discount_usage_rate": discount,
-                "premium_product_rate": premium,
-                "payment_method": tab.PAYMENT_METHODS[pay],
-                "shipping_method": tab.SHIPPING_METHODS[ship],
-                "failed_payment_count": failed,
-                "true_risk_level": tab.LEVELS[lvl],
-                "drift_progress": drift_progress,
-            }
-            value = envelope(
-                event_id=event_id,
-                event_type="customer-snapshot",
-                time_us=t,
-                source_service=svc,
-                correlation_id=cid,
-                payload=payload,
-                truth=truths[lvl],
-            )
-            payload["timestamp"] = value["timestamp"]
-            emit(Event(stream, cid, t, value))
-        return out
+    ) -> list[Part]:
+        """The block's snapshots as one Part of columns, rows in emission order (event ids drawn last)."""
+        times = np.asarray(times_us, dtype=np.int64)
+        payload = _payload(times, out_i, out_f, out_ids, float(ctx.drift_progress))
+        truth = TruthColumns(ctx.scenario, ctx.phase, ctx.drift_progress, risk_level=payload["true_risk_level"])
+        part = Part(
+            stream=self.spec.name,
+            event_type="customer-snapshot",
+            source_service=self.spec.source_service,
+            time_us=times,
+            key=out_ids,
+            event_id=uuids(rng, len(times)),
+            correlation_id=out_ids,
+            payload=payload,
+            truth=truth,
+        )
+        return [part]
+
+
+def _payload(
+    times: np.ndarray, out_i: np.ndarray, out_f: np.ndarray, ids: np.ndarray, drift_progress: float
+) -> dict[str, Any]:
+    """Snapshot payload columns from measure's integer and float columns, in the schema's field order."""
+    # one contiguous row per column, in measure's order
+    (lvl, k, day, age, acct, rec, orders, revenue, aov, visits, views, t_total, t_open, returns, refunds,
+     failed, cat, pay, ship) = out_i.T.copy()  # fmt: skip
+    freq, email, cart, discount, premium = out_f.T.copy()
+    return {
+        "customer_id": ids,
+        "snapshot_index": k,
+        "lifecycle_day": day,
+        "timestamp": Micros(times),
+        "customer_age_days": age,
+        "account_age_days": acct,
+        "days_since_last_order": rec,
+        "total_orders": orders,
+        "total_revenue": Decimals(revenue, 2),
+        "avg_order_value": Decimals(aov, 2),
+        "order_frequency": freq,
+        "website_visits_30d": visits,
+        "email_open_rate": email,
+        "cart_abandonment_rate": cart,
+        "product_views_30d": views,
+        "support_tickets_total": t_total,
+        "support_tickets_open": t_open,
+        "returns_count": returns,
+        "refunds_count": refunds,
+        "favorite_category": _CATEGORIES[cat],
+        "discount_usage_rate": discount,
+        "premium_product_rate": premium,
+        "payment_method": _PAYMENT_METHODS[pay],
+        "shipping_method": _SHIPPING_METHODS[ship],
+        "failed_payment_count": failed,
+        "true_risk_level": _LEVELS[lvl],
+        "drift_progress": drift_progress,
+    }

@@ -42,9 +42,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -52,16 +50,24 @@ from pydantic import Field, field_validator
 from producer.domains.common.base import (
     BlockContext,
     DomainParams,
-    Event,
+    Part,
     StreamGenerator,
     StreamSpec,
     check_weights,
-    dollars,
-    envelope,
     uuids,
 )
 from producer.domains.common.geo import CITY_NAME, HOME_P, IS_HAITI
 from producer.domains.common.sampling import hex_tokens, pick
+from producer.domains.fintech.remittances_columns import (
+    COMPACT_SLACK,
+    RATE_SCALE,
+    Records,
+    Senders,
+    Steps,
+    last_steps,
+    rate_part,
+    remittance_parts,
+)
 from producer.domains.fintech.remittances_tables import (
     CASH_PICKUP,
     DAY_US,
@@ -78,10 +84,8 @@ from producer.domains.fintech.remittances_tables import (
     MIN_SEND_CENTS,
     MOBILE_WALLET,
     PARTNER_P,
-    PARTNERS,
     REASON_CDF,
     RECIPIENT_P,
-    REFUND_STATUSES,
     REFUNDED_SHARE,
     STAGE_ALPHA,
     STAGES,
@@ -94,13 +98,10 @@ from producer.domains.fintech.remittances_tables import (
 )
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
-NORMAL, FRAUD = 0, 1
-PATTERNS = (None, "fraud")
-RATE_SCALE = 10_000  # exchange rates are kept as integers of 1/10,000 HTG
+PAIR_KEY = "USD/HTG"  # the key of the rate events
 MAX_LOG_WALK = math.log(100.0)  # the rate stays within 1/100 .. 100 x its base
 HOUR_US = 3_600_000_000
 PROCESSING_SIGMA = 0.7  # log-normal spread of the processing time
-PAIR_KEY = "USD/HTG"
 MAX_ADVANCES = len(STAGES) + 1  # steps after initiation of a remittance that completes: the stages, then done
 PRIME_BLOCK = 4096  # remittances drawn at once when the pool is primed
 HT_CITIES = np.flatnonzero(IS_HAITI)
@@ -178,12 +179,6 @@ def _vacancies(rng: np.random.Generator, per_remittance: float, cap: int) -> int
     return min(vacancies, cap - 1)
 
 
-def _truth_table(ctx: BlockContext[RemittanceParams]) -> list[dict[str, Any]]:
-    """Labels by remittance kind: genuine, fraud, fraud drawn inside an injection window."""
-    fraud = [ctx.truth(anomaly=True, pattern="fraud", risk_level="high", injected=i) for i in (False, True)]
-    return [ctx.truth(), *fraud]
-
-
 class RemittancesGenerator(StreamGenerator[RemittanceParams]):
     """Remittances of a bounded sender pool, advanced through a bounded FIFO of in-flight remittances."""
 
@@ -229,7 +224,8 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         self._recipient_phone = np.array(haitian_phones(rng, 3 * n), dtype=object).reshape(n, 3)
         self._recipient_city = HT_CITIES[rng.choice(len(HT_CITIES), size=(n, 3), p=HT_CITY_P)]
         self._agents = np.array(hex_tokens(rng, 400, 4, "agt_"), dtype=object)
-        self._in_flight: deque[list[Any]] = deque()  # [next step, remittance record], at most max_in_flight
+        self._records = Records()  # the remittances in flight (and some done, until compacted), as columns
+        self._in_flight: deque[int] = deque()  # their rows, in queue order, at most max_in_flight
         self._day: int | None = None  # last event-time day with a published rate
         self._walk = 0.0
         self._rate: int = 0  # that day's rate, in 1/RATE_SCALE HTG
@@ -256,92 +252,118 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         while len(flight) < size:
             m = min(PRIME_BLOCK, (size - len(flight)) * 21 // 20 + 8)  # spares: about 2% are rejected
             new = self._new_remittances(rng, ctx, m)
-            fail_stage = np.array(new["fail_stage"])
-            advances = np.where(fail_stage == 0, MAX_ADVANCES, fail_stage + 1)
+            advances = last_steps(new["fail_stage"])
             kept = np.flatnonzero(rng.random(m) * MAX_ADVANCES < advances)[: size - len(flight)]
             steps = 1 + (rng.random(m) * advances).astype(np.int64)
-            flight.extend([int(steps[j]), self._record(new, int(j), rate_e4)] for j in kept)
+            new["rate"][:] = rate_e4
+            first = self._records.append({name: column[kept] for name, column in new.items()}, steps[kept])
+            flight.extend(range(first, first + len(kept)))
 
     def arrivals(
         self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[RemittanceParams]
-    ) -> list[Event]:
+    ) -> list[Part]:
         """Rate updates for new days, then one event per producing arrival: a new remittance or a next step."""
         p = ctx.params
-        out: list[Event] = []
-        times, rates = self._producing(rng, ctx, times_us, out)
+        parts, times, rates = self._producing(rng, ctx, times_us)
         m = len(times)
         if m == 0:
-            return out
+            return parts
         start_p = min(1.0, 2.0 / events_per_remittance(p.success_rate, _fraud_rate(p, ctx), p.fraud_detection_rate))
         starts, event_ids = (rng.random(m) < start_p).tolist(), uuids(rng, m)
-        truths = _truth_table(ctx)
-        new, used = self._new_remittances(rng, ctx, sum(starts) + 1), 0  # only forced starts need more
-        flight, cap, emit = self._in_flight, self.params.max_in_flight, out.append
-        for j, t in enumerate(times.tolist()):
-            if not flight or (starts[j] and len(flight) < cap):
-                if used == len(new["sender"]):
-                    new, used = self._new_remittances(rng, ctx, m - j), 0
-                event, record = self._initiated(new, used, t, rates[j], event_ids[j], truths)
+        rows, steps = self._advance(rng, ctx, starts)
+        records = self._records
+        started = steps == 0
+        records.columns["rate"][rows[started]] = rates[started]  # a remittance locks its initiation day's rate
+        seq = sum(map(len, parts)) + np.arange(m, dtype=np.int64)  # after the rate events, in arrival order
+        events = Steps(rows, steps, times, seq, np.array(event_ids, dtype=object))
+        parts.extend(remittance_parts(self.spec, records.columns, events, self._senders(), ctx))
+        if records.size > 2 * len(self._in_flight) + COMPACT_SLACK:  # most rows are done: drop them
+            records.compact(np.fromiter(self._in_flight, dtype=np.int64, count=len(self._in_flight)))
+            self._in_flight = deque(range(records.size))
+        return parts
+
+    def _advance(
+        self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], starts: list[bool]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The pool's state loop: per producing arrival, the row of the remittance it moves and the step (0: start)."""
+        m, records = len(starts), self._records
+        flight, cap, step, last = self._in_flight, self.params.max_in_flight, records.step, records.last
+        drawn = sum(starts) + 1  # only forced starts need more
+        base, used = records.append(self._new_remittances(rng, ctx, drawn)), 0
+        rows, steps = [0] * m, [0] * m
+        for j, start in enumerate(starts):
+            if not flight or (start and len(flight) < cap):
+                if used == drawn:
+                    drawn = m - j
+                    base, used = records.append(self._new_remittances(rng, ctx, drawn)), 0
+                row = base + used
                 used += 1
-                flight.append([1, record])
+                flight.append(row)
             else:
-                entry = flight.popleft()
-                event, done = self._next_step(entry, t, event_ids[j], truths)
-                if not done:
-                    flight.append(entry)
-            emit(event)
-        return out
+                row = flight.popleft()
+                steps[j] = s = step[row]
+                step[row] = s + 1
+                if s != last[row]:
+                    flight.append(row)
+            rows[j] = row
+        return np.array(rows, dtype=np.int64), np.array(steps, dtype=np.int64)
+
+    def _senders(self) -> Senders:
+        """The sender pool as the payloads need it."""
+        assert self._t0_us is not None  # _block_times set it at the first block
+        return Senders(self._sender_ids, self._age0_days, self._t0_us)
 
     def replay_arrivals(
         self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[RemittanceParams]
-    ) -> list[Event]:
+    ) -> list[Part]:
         """Replay mode: each producing arrival initiates a remittance whose steps follow at their natural hours."""
-        out: list[Event] = []
         if len(times_us) == 0:
-            return out
-        times, rates = self._producing(rng, ctx, times_us, out)
+            return []
+        parts, times, rates = self._producing(rng, ctx, times_us)
         m = len(times)
         new = self._new_remittances(rng, ctx, m)
-        event_ids = iter(uuids(rng, 6 * m))  # a remittance has at most six events
-        truths = _truth_table(ctx)
-        for j, t in enumerate(times.tolist()):
-            event, record = self._initiated(new, j, t, rates[j], next(event_ids), truths)
-            out.append(event)
-            entry: list[Any] = [1, record]
-            done, hours, fail_stage, failed_after = False, record[8], record[9], record[14]
-            while not done:
-                step = entry[0]
-                at = (
-                    hours[step - 1]
-                    if step <= 4 and (fail_stage == 0 or step <= fail_stage)
-                    else (hours[4] if fail_stage == 0 else failed_after)
-                )
-                event, done = self._next_step(entry, t + int(at * HOUR_US), next(event_ids), truths)
-                out.append(event)
-        return out
+        new["rate"][:] = rates
+        event_ids = np.array(uuids(rng, 6 * m), dtype=object)  # a remittance has at most six events
+        last = last_steps(new["fail_stage"])
+        rows = np.repeat(np.arange(m), last + 1)  # its events in order: initiated, then steps 1 .. last
+        order = np.arange(len(rows))
+        steps = order - (np.cumsum(last + 1) - (last + 1))[rows]
+        seq = sum(map(len, parts)) + order  # after the rate events
+        events = Steps(rows, steps, times[rows] + self._step_offsets(new, rows, steps), seq, event_ids[order])
+        return parts + remittance_parts(self.spec, new, events, self._senders(), ctx)
+
+    @staticmethod
+    def _step_offsets(new: dict[str, np.ndarray], rows: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """µs from each remittance's initiation to its event at `steps`: the stage's hour, delivery or failure."""
+        fail_stage, hours = new["fail_stage"][rows], new["hours"][rows]
+        stage = np.maximum(steps, 1) - 1  # step 0 (initiated) has offset 0, whatever column it reads
+        processing = (steps <= len(STAGES)) & ((fail_stage == 0) | (steps <= fail_stage))
+        final = np.where(fail_stage == 0, hours[:, len(STAGES)], new["failed_after"][rows])
+        at = np.where(processing, hours[np.arange(len(rows)), stage], final)
+        return np.where(steps == 0, 0, (at * HOUR_US).astype(np.int64))
 
     def _producing(
-        self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], times_us: np.ndarray, out: list[Event]
-    ) -> tuple[np.ndarray, list[int]]:
-        """Publish new days' rates into out; the producing arrivals (seasonally thinned) and each one's day rate."""
+        self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], times_us: np.ndarray
+    ) -> tuple[list[Part], np.ndarray, np.ndarray]:
+        """New days' rate events; the producing arrivals (seasonally thinned) and each one's day rate."""
         times = self._block_times(times_us)
         if len(times) == 0:
-            return times, []
-        first_day, day_rates = self._exchange_rates(rng, ctx, times, out)
+            return [], times, np.empty(0, dtype=np.int64)
+        parts, first_day, day_rates = self._exchange_rates(rng, ctx, times)
         if ctx.params.seasonal_patterns:
             times = times[rng.random(len(times)) * MAX_MULTIPLIER < seasonal_multiplier(times)]
-        return times, day_rates[times // DAY_US - first_day].tolist()
+        return parts, times, day_rates[times // DAY_US - first_day]
 
     def _exchange_rates(
-        self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], times: np.ndarray, out: list[Event]
-    ) -> tuple[int, np.ndarray]:
-        """Publish the rate of every new event-time day; the rates of the block's days, from its first."""
+        self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], times: np.ndarray
+    ) -> tuple[list[Part], int, np.ndarray]:
+        """The rate event of every new event-time day; the rates of the block's days, from its first."""
         p, days = ctx.params, times // DAY_US
         d0, d1 = int(days[0]), int(days[-1])
         start = d0 if self._day is None else self._day + 1
         known = [self._rate] if d0 < start else []
         if d1 < start:
-            return d0, np.array(known, dtype=np.int64)
+            return [], d0, np.array(known, dtype=np.int64)
         k = d1 - start + 1
         steps = p.exchange_rate_volatility * rng.standard_normal(k)
         if self._day is None:
@@ -350,37 +372,17 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         walk = np.clip(self._walk + np.cumsum(steps), -MAX_LOG_WALK, MAX_LOG_WALK)
         rates = np.rint(p.exchange_rate_base * np.exp(walk) * RATE_SCALE).astype(np.int64)
         previous = [None if self._day is None else self._rate, *rates[:-1].tolist()]
-        ids, truth, svc = uuids(rng, 2 * k), ctx.truth(), self.spec.source_service
-        for i, (rate, prev) in enumerate(zip(rates.tolist(), previous)):
-            day = start + i
-            at = int(times[0]) if self._day is None and i == 0 else day * DAY_US
-            payload = {
-                "base_currency": "USD",
-                "quote_currency": "HTG",
-                "rate": Decimal(rate).scaleb(-4),
-                "previous_rate": None if prev is None else Decimal(prev).scaleb(-4),
-                "change_pct": 0.0 if prev is None else round((rate / prev - 1) * 100, 4),
-                "effective_date": datetime.fromtimestamp(day * 86_400, UTC).date().isoformat(),
-                "updated_at": None,
-            }
-            value = envelope(
-                event_id=ids[2 * i],
-                event_type="exchange-rate-updated",
-                time_us=at,
-                source_service=svc,
-                correlation_id=ids[2 * i + 1],
-                payload=payload,
-                truth=truth,
-            )
-            payload["updated_at"] = value["timestamp"]
-            out.append(Event(self.spec.name, PAIR_KEY, at, value))
+        at = (start + np.arange(k, dtype=np.int64)) * DAY_US
+        if self._day is None:
+            at[0] = times[0]  # the first day's rate is published at the first arrival
+        part = rate_part(self.spec, PAIR_KEY, start, at, rates.tolist(), previous, uuids(rng, 2 * k), ctx)
         self._walk, self._day, self._rate = float(walk[-1]), d1, int(rates[-1])
-        return d0, np.array(known + rates.tolist(), dtype=np.int64)
+        return [part], d0, np.array(known + rates.tolist(), dtype=np.int64)
 
     def _new_remittances(
         self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], m: int
-    ) -> dict[str, list[Any]]:
-        """m remittances to initiate, all but their day's rate and their instant, drawn at once."""
+    ) -> dict[str, np.ndarray]:
+        """m remittances to initiate as columns, all but their day's rate and their instant, drawn at once."""
         p = ctx.params
         senders = np.minimum(
             np.searchsorted(self._activity_cum, rng.random(m), side="right"), len(self._sender_ids) - 1
@@ -411,24 +413,25 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         fee = fee_cents(cents)
         hours = self._stage_hours(rng, p, method)
         outcome = self._outcomes(rng, p, fraud, method, hours)
-        ids = uuids(rng, 2 * m)
+        ids = np.array(uuids(rng, 2 * m), dtype=object)
         return {
             "remittance_id": ids[:m],
             "correlation_id": ids[m:],
-            "sender": senders.tolist(),
+            "sender": senders,
             # 0 genuine, 1 fraud, 2 fraud drawn inside an injection window (its later steps keep the label)
-            "kind": (fraud * (1 + ctx.injects("fraud"))).tolist(),
-            "name": name.tolist(),
-            "phone": phone.tolist(),
-            "city": CITY_NAME[city].tolist(),
-            "send": cents.tolist(),
-            "fee": fee.tolist(),
-            "method": method.tolist(),
-            "partner": partner.tolist(),
-            "agent": agent.tolist(),
-            "hours": np.round(hours, 3).tolist(),
-            "code": [c.upper() for c in hex_tokens(rng, m, 5, "LK")],
+            "kind": fraud * (1 + ctx.injects("fraud")),
+            "name": name,
+            "phone": phone,
+            "city": CITY_NAME[city],
+            "send": cents,
+            "fee": fee,
+            "method": method,
+            "partner": partner,
+            "agent": agent,
+            "hours": np.round(hours, 3),
+            "code": np.array([c.upper() for c in hex_tokens(rng, m, 5, "LK")], dtype=object),
             **outcome,
+            "rate": np.zeros(m, dtype=np.int64),  # the day's rate, in 1/RATE_SCALE HTG: locked when it starts
         }
 
     @staticmethod
@@ -442,7 +445,7 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
     @staticmethod
     def _outcomes(
         rng: np.random.Generator, p: RemittanceParams, fraud: np.ndarray, method: np.ndarray, hours: np.ndarray
-    ) -> dict[str, list[Any]]:
+    ) -> dict[str, np.ndarray]:
         """Completed (fail stage 0) or the last stage reached before failing, with reason and refund."""
         m = len(fraud)
         detected = fraud & (rng.random(m) < p.fraud_detection_rate)
@@ -458,142 +461,4 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         failed_after = reached + rng.random(m) * (following - reached)
         captured = stage >= 2
         refund = np.where(captured, np.where(rng.random(m) < REFUNDED_SHARE, 2, 1), 0)
-        return {
-            "fail_stage": stage.tolist(),
-            "reason": names.tolist(),
-            "refund": refund.tolist(),
-            "failed_after": np.round(failed_after, 3).tolist(),
-        }
-
-    def _initiated(
-        self, new: dict[str, list[Any]], j: int, t: int, rate_e4: int, event_id: str, truths: list[dict[str, Any]]
-    ) -> tuple[Event, tuple[Any, ...]]:
-        """remittance-initiated for candidate j at t, and the record its later steps are emitted from."""
-        record = self._record(new, j, rate_e4)
-        rid, sender, corr, kind, send, receive, rate, method = record[:8]
-        s = new["sender"][j]
-        assert self._t0_us is not None  # _block_times set it at the first block
-        payload = {
-            "remittance_id": rid,
-            "sender_id": sender,
-            "recipient_name": new["name"][j],
-            "recipient_phone": new["phone"][j],
-            "recipient_country": "HT",
-            "recipient_city": new["city"][j],
-            "send_amount": send,
-            "send_currency": "USD",
-            "receive_amount": receive,
-            "receive_currency": "HTG",
-            "exchange_rate": rate,
-            "delivery_method": method,
-            "delivery_partner": PARTNERS[new["partner"][j]],
-            "agent_id": new["agent"][j],
-            "fee_amount": dollars(new["fee"][j]),
-            "sender_account_age_days": int(self._age0_days[s] + (t - self._t0_us) / DAY_US),
-            "initiated_at": None,
-        }
-        value = envelope(
-            event_id=event_id,
-            event_type="remittance-initiated",
-            time_us=t,
-            source_service=self.spec.source_service,
-            correlation_id=corr,
-            payload=payload,
-            truth=truths[kind],
-        )
-        payload["initiated_at"] = value["timestamp"]
-        return Event(self.spec.name, sender, t, value), record
-
-    def _record(self, new: dict[str, list[Any]], j: int, rate_e4: int) -> tuple[Any, ...]:
-        """The record candidate j's steps after initiation are emitted from, at a day rate of rate_e4."""
-        cents, refund = new["send"][j], new["refund"][j]
-        send, fee = dollars(cents), dollars(new["fee"][j])
-        receive = dollars((cents * rate_e4 + RATE_SCALE // 2) // RATE_SCALE)  # half up, to the centime
-        return (
-            new["remittance_id"][j],
-            self._sender_ids[new["sender"][j]],
-            new["correlation_id"][j],
-            new["kind"][j],
-            send,
-            receive,
-            Decimal(rate_e4).scaleb(-4),
-            METHODS[new["method"][j]],
-            new["hours"][j],
-            new["fail_stage"][j],
-            new["reason"][j],
-            refund,
-            send + fee if refund else dollars(0),
-            new["code"][j],
-            new["failed_after"][j],
-        )
-
-    def _next_step(self, entry: list[Any], t: int, event_id: str, truths: list[dict[str, Any]]) -> tuple[Event, bool]:
-        """The next event of an in-flight remittance; True when it was the last."""
-        (
-            step,
-            (
-                rid,
-                sender,
-                corr,
-                kind,
-                send,
-                receive,
-                rate,
-                method,
-                hours,
-                fail_stage,
-                reason,
-                refund,
-                refund_amount,
-                code,
-                failed_after,
-            ),
-        ) = entry
-        entry[0] = step + 1
-        if step <= 4 and (fail_stage == 0 or step <= fail_stage):
-            payload = {
-                "remittance_id": rid,
-                "sender_id": sender,
-                "stage": STAGES[step - 1],
-                "stage_number": step,
-                "elapsed_hours": hours[step - 1],
-                "processed_at": None,
-            }
-            event_type, at, done = "remittance-processing", "processed_at", False
-        elif fail_stage == 0:
-            payload = {
-                "remittance_id": rid,
-                "sender_id": sender,
-                "send_amount": send,
-                "receive_amount": receive,
-                "exchange_rate": rate,
-                "delivery_method": method,
-                "confirmation_code": code,
-                "processing_time_hours": hours[4],
-                "completed_at": None,
-            }
-            event_type, at, done = "remittance-completed", "completed_at", True
-        else:
-            payload = {
-                "remittance_id": rid,
-                "sender_id": sender,
-                "send_amount": send,
-                "failed_stage": STAGES[fail_stage - 1],
-                "failure_reason": reason,
-                "refund_status": REFUND_STATUSES[refund],
-                "refund_amount": refund_amount,
-                "elapsed_hours": failed_after,
-                "failed_at": None,
-            }
-            event_type, at, done = "remittance-failed", "failed_at", True
-        value = envelope(
-            event_id=event_id,
-            event_type=event_type,
-            time_us=t,
-            source_service=self.spec.source_service,
-            correlation_id=corr,
-            payload=payload,
-            truth=truths[kind],
-        )
-        payload[at] = value["timestamp"]
-        return Event(self.spec.name, sender, t, value), done
+        return {"fail_stage": stage, "reason": names, "refund": refund, "failed_after": np.round(failed_after, 3)}

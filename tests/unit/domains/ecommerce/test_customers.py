@@ -14,6 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from producer.domains.common.base import Event, to_datetime
+from producer.domains.common.columns import Decimals, Micros, Part, as_events
 from producer.domains.ecommerce import customers_profiles as tab
 from producer.domains.ecommerce.customers import CustomerParams, CustomersGenerator
 from tests.unit.domains import helpers
@@ -99,6 +100,37 @@ def test_payload_carries_every_seed_feature(default_run: Run) -> None:
     }
     assert seed_schema <= set(default_run.payloads[0])
     assert set(default_run.payloads[0]) - seed_schema == {"snapshot_index", "lifecycle_day"}
+
+
+def column_lengths(column: Any) -> list[int]:
+    """Row counts of a column and of every column nested in it (one shared scalar counts as none)."""
+    if isinstance(column, dict):
+        return [n for c in column.values() for n in column_lengths(c)]
+    if isinstance(column, Micros):
+        return column_lengths(column.values)
+    if isinstance(column, Decimals):
+        return column_lengths(column.units)
+    if isinstance(column, np.ndarray):
+        assert column.ndim == 1 and column.dtype.kind in "ifOU", column.dtype
+        return [len(column)]
+    return [len(column)] if isinstance(column, list) else []
+
+
+@pytest.mark.parametrize("replay", [False, True])
+def test_a_block_is_one_part_whose_columns_all_have_its_rows(replay: bool) -> None:
+    # 30 customers (10 per level) and 500 arrivals: customers recur within a block, degrading ones move
+    params = CustomerParams(num_customers=30, degrading_share=1.0, lifecycle_days=28)
+    rng = np.random.default_rng(3)
+    gen = CustomersGenerator(params, rng)
+    times = START_US + np.arange(500, dtype=np.int64) * 1000
+    produce = gen.replay_arrivals if replay else gen.arrivals
+    (part,) = produce(rng, times, context(params, drift_progress=0.5))
+    assert isinstance(part, Part) and (part.stream, part.event_type) == (SPEC.name, "customer-snapshot")
+    assert part.truth is not None
+    assert len(part) == len(times) * (4 if replay else 1)  # replay: snapshot days 0, 7, 14, 21
+    columns = [part.time_us, part.key, part.event_id, part.correlation_id, part.payload, part.truth.risk_level]
+    assert {n for c in columns for n in column_lengths(c)} == {len(part)}
+    assert part.time_us.dtype == np.int64 and part.seq is None  # rows already in emission order
 
 
 # --- shape of the stream -------------------------------------------------------------------------------
@@ -595,7 +627,7 @@ def test_replay_calendar_follows_the_parameters(interval: int, life: int, snapsh
     gen = CustomersGenerator(params, rng)
     ctx = context(params)
     starts = START_US + np.arange(64, dtype=np.int64) * HOUR_US
-    events = gen.replay_arrivals(rng, starts, ctx)
+    events = as_events(gen.replay_arrivals(rng, starts, ctx))
     assert len(events) == len(starts) * snapshots  # snapshot days 0, interval, ... below lifecycle_days
     journeys: dict[str, list[Event]] = defaultdict(list)
     for e in sorted(events, key=lambda e: e.time_us):

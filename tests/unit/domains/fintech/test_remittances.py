@@ -17,15 +17,17 @@ from pydantic import ValidationError
 from scipy.stats import ks_2samp
 
 from producer.domains.common.base import Event, to_datetime
+from producer.domains.common.columns import Decimals, Micros, Part
 from producer.domains.fintech.remittances import (
     PAIR_KEY,
     RemittanceParams,
     RemittancesGenerator,
     expected_events_per_arrival,
 )
+from producer.domains.fintech.remittances_columns import COMPACT_SLACK
 from producer.domains.fintech.remittances_tables import MEAN_KEEP, STAGES, seasonal_multiplier
 from tests.unit.domains import helpers
-from tests.unit.domains.helpers import Driver, drive, of_type
+from tests.unit.domains.helpers import Driver, arrival_blocks, context, drive, of_type
 
 SPEC = RemittancesGenerator.spec
 JAN_1 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -468,3 +470,47 @@ def test_replay_mode_puts_stages_at_their_natural_hours() -> None:
     assert finished > 0.9 * starts
     assert driver.generator.in_flight == 0  # nothing held in the compressed pool
     assert len(of_type(r.events, RATE_EVENT)) >= 30
+
+
+# --- columns -----------------------------------------------------------------------------------------------
+
+
+def column_lengths(part: Part) -> dict[str, int]:
+    """The length of every per-row column of a part (shared scalars left out), nested records flattened."""
+    lengths: dict[str, int] = {}
+
+    def visit(name: str, column: Any) -> None:
+        if isinstance(column, dict):
+            for field, inner in column.items():
+                visit(f"{name}.{field}", inner)
+        elif isinstance(column, np.ndarray | list):
+            lengths[name] = len(column)
+        elif isinstance(column, Micros | Decimals):
+            lengths[name] = len(column.values if isinstance(column, Micros) else column.units)
+
+    visit("", {"time_us": part.time_us, "key": part.key, "event_id": part.event_id, "seq": part.seq})
+    visit("", {"correlation_id": part.correlation_id, "payload": part.payload, "truth": vars_of(part.truth)})
+    return lengths
+
+
+def vars_of(truth: Any) -> dict[str, Any]:
+    return {name: getattr(truth, name) for name in ("is_anomaly", "pattern", "risk_level", "injected")}
+
+
+@pytest.mark.parametrize("replay", [False, True])
+def test_parts_are_whole_columns_and_seq_orders_them(replay: bool) -> None:
+    params = RemittanceParams(max_in_flight=50)
+    generator = RemittancesGenerator(params, np.random.default_rng(3))
+    produce = generator.replay_arrivals if replay else generator.arrivals
+    ctx = context(params, injection={"fraud": 10.0})  # fraud in most blocks: truth labels as columns too
+    # 100 blocks of 256 arrivals 10 minutes apart (~178 days): a rate event every ~144 arrivals
+    for b, times in enumerate(arrival_blocks(JAN_1, 100, BLOCK, 600 * SECOND_US)):
+        parts = produce(np.random.default_rng([3, b]), times, ctx)
+        for part in parts:
+            assert len(part) > 0 and set(column_lengths(part).values()) == {len(part)}, part.event_type
+            if part.event_type != RATE_EVENT:  # the encoder takes arrays in bulk: lists only where a value may be null
+                assert [n for n, c in part.payload.items() if isinstance(c, list)] in ([], ["agent_id"])
+        seq = np.concatenate([part.seq for part in parts if part.seq is not None])
+        assert sorted(seq.tolist()) == list(range(sum(len(part) for part in parts)))
+        # rows of finished remittances are dropped: the store stays within the pool's bound plus one block's draws
+        assert generator._records.size <= 2 * params.max_in_flight + COMPACT_SLACK + BLOCK + 1
