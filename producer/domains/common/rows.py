@@ -41,6 +41,10 @@ class EventsPart:
         """The Events of `rows` (all by default)."""
         return self._events if rows is None else [self._events[i] for i in rows.tolist()]
 
+    def all_events(self) -> list[Event]:
+        """Every row's Event."""
+        return self._events
+
 
 AnyPart = Part | EventsPart
 
@@ -156,8 +160,9 @@ class RowSet:
         """The rows as Events, in order, their truth labels set from the label columns."""
         out: list[Any] = [None] * len(self)
         for part, at in self.groups():
-            for i, event in zip(at.tolist(), part.events(self.row[at])):
-                out[i] = event
+            every = part.all_events()
+            for i, row in zip(at.tolist(), self.row[at].tolist()):
+                out[i] = every[row]
         if self.phase is None and self.disorder is None:
             return out
         return _labelled(out, self)

@@ -27,7 +27,7 @@ first logins. Both are what scheduled_before counts, so pacing sees them like an
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -35,26 +35,24 @@ from pydantic import Field, field_validator
 from producer.domains.common.base import (
     BlockContext,
     DomainParams,
-    Event,
+    Part,
     StreamGenerator,
     StreamSpec,
     check_weights,
-    envelope,
     uuids,
 )
-from producer.domains.common.geo import CITY_COUNTRY, CITY_NAME, CITY_STATE, DEVICE_TYPES
+from producer.domains.common.columns import Micros
 from producer.domains.common.sampling import pick
+from producer.domains.fintech.sessions_parts import PATTERNS, Chains, Emitted, emit_logins, episode_columns
 from producer.domains.fintech.sessions_tables import (
     ACTION_NAMES,
     ACTIONS,
     ATO,
     ATO_ACTION_AFFINITY,
     ATO_FAILURE_RATE,
-    AUTH_METHODS,
     DEFAULT_ACTION_WEIGHTS,
     END_REASONS,
     EXPIRED_OTP_SHARE,
-    FAILURE_REASONS,
     HOUR_US,
     IT_FIRST,
     IT_MAX_DELAY_H,
@@ -69,11 +67,10 @@ from producer.domains.fintech.sessions_tables import (
 from producer.domains.fintech.sessions_warm import clipped_lognormal_parts, open_sessions
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
-PATTERNS = (None, "account_takeover", "impossible_travel", "impossible_travel")
-RISK = (None, "high", "medium", "high")  # the first login of an impossible-travel pair is the user's own
 SECOND_US = 1_000_000
 NEVER = np.iinfo(np.int64).max
 MAX_ACTIONS, DURATION_CLIP_S = 300, (5.0, 8 * 3600.0)
+END_REASON_NAMES = np.array(END_REASONS, dtype=object)
 IT_SHARE = 0.3  # of anomaly_injection_rate, per the seed
 POOL_FILL = 0.75  # share of max_active_sessions the rate may use before timelines are compressed
 
@@ -133,14 +130,6 @@ def _injection_rates(p: SessionParams, ctx: BlockContext | None = None) -> tuple
     pa = p.account_takeover_injection_rate * boost("account_takeover")
     scale = 1.0 / max(1.0, pi + pa)
     return pi * scale, pa * scale
-
-
-def _truth_table(ctx: BlockContext[SessionParams]) -> list[list[dict[str, Any]]]:
-    """Labels by login kind, then by whether its episode was drawn inside an injection window."""
-    return [
-        [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level=RISK[k], injected=i) for i in (False, True)]
-        for k in range(4)
-    ]
 
 
 def expected_events_per_arrival(p: SessionParams, ctx: BlockContext | None = None) -> float:
@@ -242,7 +231,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
             expected += 3.0 * int(np.count_nonzero(self._second_logins["time"] < mark_us))
         return expected
 
-    def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[SessionParams]) -> list[Event]:
+    def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[SessionParams]) -> list[Part]:
         """Login episodes at the arrivals, then every session action and end that has fallen due."""
         times = np.asarray(times_us, dtype=np.int64)
         n = len(times)
@@ -260,12 +249,12 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         rows = self._users.access(rng, times, users, kind, injected)
         horizon = int(times[-1])
         rows = self._with_due_second_logins(rows, self._users.second_logins(rng, rows, scale), horizon)
-        out: list[Event] = []
+        out = Emitted()
         opened = self._logins(rng, ctx, rows, out)
-        self._open(rng, p, opened, scale, int(times[0]), ctx, out)
+        self._open(rng, p, opened, scale, int(times[0]), out)
         self._advance(rng, ctx, horizon, out)
         self._horizon = horizon
-        return out
+        return out.parts(self.spec.name, self.spec.source_service, ctx)
 
     def _time_scale(self, times: np.ndarray, p: SessionParams) -> float:
         """1.0, or the compression that keeps expected active sessions, plus a block's new ones, in the pool."""
@@ -362,7 +351,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         return {k: np.concatenate([rows[k], waiting[k][due]]) for k in ROW_KEYS}
 
     def _logins(
-        self, rng: np.random.Generator, ctx: BlockContext[SessionParams], rows: dict[str, np.ndarray], out: list[Event]
+        self, rng: np.random.Generator, ctx: BlockContext[SessionParams], rows: dict[str, np.ndarray], out: Emitted
     ) -> tuple[np.ndarray, ...]:
         """Each episode's attempts and answers, and session-started on success; returns the new sessions."""
         p, kind, auth = ctx.params, rows["kind"], rows["auth"]
@@ -390,121 +379,12 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         )
         reason = np.choose(auth[src], [0, 1, np.where(rng.random(total) < EXPIRED_OTP_SHARE, 3, 2)])
         ids = uuids(rng, 3 * total + n + 2 * s)
-        attempt_ids, event_ids = ids[:total], iter(ids[total : 3 * total] + ids[3 * total + n + s :])
         corr = np.array(ids[3 * total : 3 * total + n], dtype=object)
         sid = np.empty(n, dtype=object)
         sid[opened] = ids[3 * total + n : 3 * total + n + s]
-        truths = _truth_table(ctx)
-        city, injected = rows["city"], rows["injected"].tolist()
-        geo = [
-            {"latitude": la, "longitude": lo, "country": c, "city": name, "state": st}
-            for la, lo, c, name, st in zip(
-                np.round(rows["lat"], 4).tolist(),
-                np.round(rows["lon"], 4).tolist(),
-                CITY_COUNTRY[city].tolist(),
-                CITY_NAME[city].tolist(),
-                CITY_STATE[city].tolist(),
-            )
-        ]
-        uid, dev, ip = self._user_ids[rows["user"]].tolist(), rows["device_id"].tolist(), rows["ip"].tolist()
-        dtype, ua = [DEVICE_TYPES[t] for t in rows["device_type"].tolist()], rows["ua"].tolist()
-        method, kinds, sids, corrs = (
-            [AUTH_METHODS[a] for a in auth.tolist()],
-            kind.tolist(),
-            sid.tolist(),
-            corr.tolist(),
-        )
-        stream, svc, emit, lockout = self.spec.name, self.spec.source_service, out.append, p.lockout_threshold
-        for i, k, att_id, t, t_answer, ok, why in zip(
-            src.tolist(),
-            pos.tolist(),
-            attempt_ids,
-            attempt_at.tolist(),
-            answer_at.tolist(),
-            won.tolist(),
-            reason.tolist(),
-        ):
-            truth = truths[kinds[i]][injected[i]]
-            payload = {
-                "user_id": uid[i],
-                "attempt_id": att_id,
-                "ip_address": ip[i],
-                "device_id": dev[i],
-                "device_type": dtype[i],
-                "user_agent": ua[i],
-                "geo_location": geo[i],
-                "attempted_at": None,
-                "auth_method": method[i],
-            }
-            value = envelope(
-                event_id=next(event_ids),
-                event_type="login-attempt",
-                time_us=t,
-                source_service=svc,
-                correlation_id=corrs[i],
-                payload=payload,
-                truth=truth,
-            )
-            payload["attempted_at"] = value["timestamp"]
-            emit(Event(stream, uid[i], t, value))
-            if ok:
-                payload = {
-                    "user_id": uid[i],
-                    "attempt_id": att_id,
-                    "session_id": sids[i],
-                    "device_id": dev[i],
-                    "auth_method": method[i],
-                    "attempt_number": k + 1,
-                    "succeeded_at": None,
-                }
-                event_type, at = "login-success", "succeeded_at"
-            else:
-                payload = {
-                    "user_id": uid[i],
-                    "attempt_id": att_id,
-                    "device_id": dev[i],
-                    "ip_address": ip[i],
-                    "auth_method": method[i],
-                    "failure_reason": FAILURE_REASONS[why],
-                    "consecutive_failures": k + 1,
-                    "account_locked": k + 1 == lockout,
-                    "failed_at": None,
-                }
-                event_type, at = "login-failed", "failed_at"
-            value = envelope(
-                event_id=next(event_ids),
-                event_type=event_type,
-                time_us=t_answer,
-                source_service=svc,
-                correlation_id=corrs[i],
-                payload=payload,
-                truth=truth,
-            )
-            payload[at] = value["timestamp"]
-            emit(Event(stream, uid[i], t_answer, value))
-        for i, t in zip(opened.tolist(), start_at.tolist()):
-            payload = {
-                "session_id": sids[i],
-                "user_id": uid[i],
-                "device_id": dev[i],
-                "device_type": dtype[i],
-                "user_agent": ua[i],
-                "ip_address": ip[i],
-                "geo_location": geo[i],
-                "auth_method": method[i],
-                "started_at": None,
-            }
-            value = envelope(
-                event_id=next(event_ids),
-                event_type="session-started",
-                time_us=t,
-                source_service=svc,
-                correlation_id=corrs[i],
-                payload=payload,
-                truth=truths[kinds[i]][injected[i]],
-            )
-            payload["started_at"] = value["timestamp"]
-            emit(Event(stream, uid[i], t, value))
+        episodes = episode_columns(rows, self._user_ids[rows["user"]], corr, sid)
+        chains = Chains(src, pos, attempt_at, answer_at, won, reason, opened, start_at)
+        emit_logins(out, episodes, chains, ids, p.lockout_threshold)
         return rows["user"][opened], kind[opened], start_at, sid[opened], corr[opened], rows["injected"][opened]
 
     def _open(
@@ -514,8 +394,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         opened: tuple[np.ndarray, ...],
         scale: float,
         now: int,
-        ctx: BlockContext[SessionParams],
-        out: list[Event],
+        out: Emitted,
     ) -> None:
         """Give each new session a pool slot with its length, action count and first action time."""
         users, kinds, start, sids, corrs, injected = opened
@@ -527,7 +406,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         actions = np.clip(np.rint(rng.lognormal(a.log_normal_mean, a.log_normal_std, k)), 1, MAX_ACTIONS)
         free = np.flatnonzero(self._next == NEVER)
         if len(free) < k:
-            self._evict(rng, ctx, k - len(free), now, out)
+            self._evict(rng, k - len(free), now, out)
             free = np.flatnonzero(self._next == NEVER)
         slots = free[:k]
         end = start + np.maximum((duration * scale * SECOND_US).astype(np.int64), 1)
@@ -538,28 +417,22 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         self._slot_user[slots], self._slot_kind[slots], self._sid[slots], self._corr[slots] = users, kinds, sids, corrs
         self._slot_injected[slots] = injected
 
-    def _evict(
-        self, rng: np.random.Generator, ctx: BlockContext[SessionParams], need: int, now: int, out: list[Event]
-    ) -> None:
+    def _evict(self, rng: np.random.Generator, need: int, now: int, out: Emitted) -> None:
         """Pool full: end the sessions that would end soonest, now (a burst beyond max_active_sessions)."""
         active = np.flatnonzero(self._next != NEVER)
         victims = active[np.argpartition(self._end[active], need - 1)[:need]]
-        self._end_sessions(rng, ctx, victims, np.maximum(now, self._start[victims] + 1), out, early=True)
+        self._end_sessions(rng, victims, np.maximum(now, self._start[victims] + 1), out, early=True)
 
-    def _advance(
-        self, rng: np.random.Generator, ctx: BlockContext[SessionParams], horizon: int, out: list[Event]
-    ) -> None:
+    def _advance(self, rng: np.random.Generator, ctx: BlockContext[SessionParams], horizon: int, out: Emitted) -> None:
         """Emit every action and session end due by the horizon, one per session per round."""
         p = ctx.params
         weights = np.array([p.action_type_weights.get(a, 0.0) for a in ACTIONS])
         ato_weights = weights * ATO_ACTION_AFFINITY if (weights * ATO_ACTION_AFFINITY).sum() > 0 else weights
-        truths = _truth_table(ctx)
-        stream, svc, emit = self.spec.name, self.spec.source_service, out.append
         # only a session that acted in a round can be due in the next: scan the pool once, then them
         due = np.flatnonzero(self._next <= horizon)
         while len(due):
             acting = self._left[due] > 0
-            self._end_sessions(rng, ctx, due[~acting], self._end[due[~acting]], out, early=False)
+            self._end_sessions(rng, due[~acting], self._end[due[~acting]], out, early=False)
             slots = due[acting]
             m = len(slots)
             if not m:
@@ -573,88 +446,37 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
             self._left[slots] = left
             self._done[slots] += 1
             ids = uuids(rng, 2 * m)
-            for at, uid, sid, corr, k, inj, name, seq, action_id, event_id in zip(
-                t.tolist(),
-                self._user_ids[self._slot_user[slots]].tolist(),
-                self._sid[slots].tolist(),
-                self._corr[slots].tolist(),
-                self._slot_kind[slots].tolist(),
-                self._slot_injected[slots].tolist(),
-                ACTION_NAMES[action].tolist(),
-                self._done[slots].tolist(),
-                ids[:m],
-                ids[m:],
-            ):
-                payload = {
-                    "session_id": sid,
-                    "user_id": uid,
-                    "action_id": action_id,
-                    "action_type": name,
-                    "sequence_number": seq,
-                    "performed_at": None,
-                }
-                value = envelope(
-                    event_id=event_id,
-                    event_type="user-action-performed",
-                    time_us=at,
-                    source_service=svc,
-                    correlation_id=corr,
-                    payload=payload,
-                    truth=truths[k][inj],
-                )
-                payload["performed_at"] = value["timestamp"]
-                emit(Event(stream, uid, at, value))
+            who = self._sessions(slots)
+            performed = {"session_id": who["sid"], "user_id": who["uid"], "action_id": ids[:m]}
+            performed.update(action_type=ACTION_NAMES[action], sequence_number=self._done[slots].astype(np.int64))
+            performed.update(performed_at=Micros(t))
+            out.add("user-action-performed", t, who, ids[m:], performed)
             due = slots[self._next[slots] <= horizon]
 
+    def _sessions(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """Who the sessions in `slots` are: user id, session and correlation ids, kind and injected flag."""
+        return {
+            "uid": self._user_ids[self._slot_user[slots]],
+            "sid": self._sid[slots],
+            "corr": self._corr[slots],
+            "kind": self._slot_kind[slots],
+            "injected": self._slot_injected[slots],
+        }
+
     def _end_sessions(
-        self,
-        rng: np.random.Generator,
-        ctx: BlockContext[SessionParams],
-        slots: np.ndarray,
-        at: np.ndarray,
-        out: list[Event],
-        *,
-        early: bool,
+        self, rng: np.random.Generator, slots: np.ndarray, at: np.ndarray, out: Emitted, *, early: bool
     ) -> None:
         """session-ended for the given slots at the given instants, freeing the slots."""
         m = len(slots)
         if not m:
             return
-        truths = _truth_table(ctx)
         start, end = self._start[slots], self._end[slots]
         seconds = self._duration_s[slots] * (np.minimum((at - start) / (end - start), 1.0) if early else 1.0)
         reason = np.where(~early & (rng.random(m) < LOGOUT_SHARE), 0, 1)  # pushed out of the pool: timeout
-        stream, svc, emit = self.spec.name, self.spec.source_service, out.append
-        for t, uid, sid, corr, k, inj, secs, count, why, event_id in zip(
-            at.tolist(),
-            self._user_ids[self._slot_user[slots]].tolist(),
-            self._sid[slots].tolist(),
-            self._corr[slots].tolist(),
-            self._slot_kind[slots].tolist(),
-            self._slot_injected[slots].tolist(),
-            np.round(seconds, 3).tolist(),
-            self._done[slots].tolist(),
-            reason.tolist(),
-            uuids(rng, m),
-        ):
-            payload = {
-                "session_id": sid,
-                "user_id": uid,
-                "duration_seconds": secs,
-                "action_count": count,
-                "end_reason": END_REASONS[why],
-                "ended_at": None,
-            }
-            value = envelope(
-                event_id=event_id,
-                event_type="session-ended",
-                time_us=t,
-                source_service=svc,
-                correlation_id=corr,
-                payload=payload,
-                truth=truths[k][inj],
-            )
-            payload["ended_at"] = value["timestamp"]
-            emit(Event(stream, uid, t, value))
+        who = self._sessions(slots)
+        ended = {"session_id": who["sid"], "user_id": who["uid"], "duration_seconds": np.round(seconds, 3)}
+        ended.update(action_count=self._done[slots].astype(np.int64), end_reason=END_REASON_NAMES[reason])
+        ended.update(ended_at=Micros(at))
+        out.add("session-ended", at, who, uuids(rng, m), ended)
         self._next[slots] = NEVER
         self._sid[slots] = self._corr[slots] = None

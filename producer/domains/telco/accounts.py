@@ -37,39 +37,23 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from producer.domains.common.base import (
-    BlockContext,
-    Event,
-    StreamGenerator,
-    StreamSpec,
-    dollars,
-    envelope,
-    to_datetime,
-    uuids,
-)
+from producer.domains.common.base import BlockContext, Part, StreamGenerator, StreamSpec, uuids
+from producer.domains.telco.accounts_parts import bundle_id_count, bundle_parts, bundle_sizes, snapshot_part
 from producer.domains.telco.accounts_replay import AccountReplay
 from producer.domains.telco.accounts_tables import (
     ADD_ONS,
     AGREEMENT_NAMES,
-    BILLING_AGREEMENT_TYPES,
     CHARGE_BINS,
     DAY_US,
-    DEVICE_CATEGORY,
-    DEVICE_MAKER,
-    DEVICE_MODEL,
-    DEVICE_PRICE_CENTS,
-    EIP_STATUSES,
     EIP_TERMS,
     GATEWAYS_CUM,
     HANDSETS_CUM,
     HOME_INTERNET,
-    LINE_STATUSES,
     MONTH_US,
     MULTIPLE_LINES,
     N_HANDSETS,
     PAYMENT_METHODS,
     PRODUCT_NAMES,
-    PRODUCT_TYPES,
     SERVICE_TYPES,
     STATUS_NAMES,
     SUSPENDED,
@@ -86,7 +70,6 @@ from producer.domains.telco.accounts_tables import (
     imeis,
     last_of_each,
     msisdns,
-    snapshot_events,
     snapshot_kinds,
     usage,
     weight_array,
@@ -171,7 +154,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         """Accounts currently in the pool (never more than max_accounts)."""
         return self._filled
 
-    def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[AccountParams]) -> list[Event]:
+    def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[AccountParams]) -> list[Part]:
         """An onboarding bundle or one usage snapshot per arrival, in arrival order."""
         n = len(times_us)
         if n == 0:
@@ -180,19 +163,23 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         new = rng.random(n) < ctx.params.new_account_rate
         if self._filled == 0:
             new[0] = True  # nothing to snapshot yet
-        bundles, slots = self._onboard(rng, ctx, times, np.flatnonzero(new))
-        snapshots = self._snapshots(rng, ctx, times, np.flatnonzero(~new))
+        onboarded, snap_idx = np.flatnonzero(new), np.flatnonzero(~new)
+        cust, lines, ids, slots = self._onboard(rng, ctx, onboarded)
+        snapshots, taken = self._snapshots(rng, ctx, times, snap_idx)
         self._created_at[slots] = -1
-        out: list[Event] = []
-        b, s = iter(bundles), iter(snapshots)
-        for is_new in new.tolist():
-            if is_new:
-                out.extend(next(b))
-            else:
-                snap = next(s)
-                if snap is not None:  # only when a tiny pool lost every line to this block's onboarding
-                    out.append(snap)
-        return out
+        # seq: each arrival's events follow those of the arrivals before it (a snapshot is skipped only when
+        # a tiny pool lost every line to this block's onboarding)
+        count = np.zeros(n, np.int64)
+        count[snap_idx] = taken
+        parts: list[Part] = []
+        if len(onboarded):
+            count[onboarded] = bundle_sizes(cust, lines)
+            start = (np.cumsum(count) - count)[onboarded]
+            parts = bundle_parts(self.spec, ctx, times[onboarded], cust, lines, ids, start)
+        if snapshots is not None and len(snapshots):
+            snapshots.seq = (np.cumsum(count) - count)[snap_idx[taken]]
+            parts.append(snapshots)
+        return parts
 
     def prime(self, rng: np.random.Generator, ctx: BlockContext[AccountParams]) -> None:
         """Fill the pool as a long run leaves it: full, churn-weighted, lines many cycles in (accounts_warm)."""
@@ -211,7 +198,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
 
     def replay_arrivals(
         self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[AccountParams]
-    ) -> list[Event]:
+    ) -> list[Part]:
         """Replay: each arrival onboards a new account; its whole lifecycle at natural times (accounts_replay)."""
         return self._replay.arrivals(rng, times_us, ctx)
 
@@ -252,20 +239,19 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         return slots
 
     def _onboard(
-        self, rng: np.random.Generator, ctx: BlockContext[AccountParams], times: np.ndarray, idx: np.ndarray
-    ) -> tuple[list[list[Event]], np.ndarray]:
-        """Create accounts at arrivals idx: customer attributes, churn score, lines, devices and EIPs."""
-        a = len(idx)
-        if a == 0:
-            return [], idx
+        self, rng: np.random.Generator, ctx: BlockContext[AccountParams], idx: np.ndarray
+    ) -> tuple[dict[str, Any], dict[str, Any], list[str], np.ndarray]:
+        """Create accounts at arrivals idx: customer attributes, churn score, lines, devices, EIPs and event ids."""
+        if len(idx) == 0:
+            return {}, {}, [], idx
         p, slots = ctx.params, self._claim_slots(rng, idx)
         tables = self._param_tables(p)
-        cust = draw_customers(rng, p, tables, a, self._anchor_us)
+        cust = draw_customers(rng, p, tables, len(idx), self._anchor_us)
         keep = last_of_each(slots)
         self._store_accounts(slots, keep, cust)
         lines = self._lines(rng, p, ctx, tables, cust)
         self._store_lines(slots, keep, lines)
-        return self._bundle_events(rng, ctx, times[idx], cust, lines), slots
+        return cust, lines, uuids(rng, bundle_id_count(cust, lines)), slots
 
     def _store_accounts(self, slots: np.ndarray, keep: np.ndarray, cust: dict[str, Any]) -> None:
         """Write the kept (last-claiming) new accounts' ids, tenure and churn score to their pool slots."""
@@ -341,121 +327,6 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
             getattr(self, name)[f] = lines[key][keep]
         self._cycle[f] = 0
 
-    def _bundle_events(
-        self, rng: np.random.Generator, ctx: BlockContext, times: np.ndarray, cust: dict, lines: dict
-    ) -> list[list[Event]]:
-        """Per new account: customer-created, then each line's line-activated and its eip-agreement-created."""
-        a, t = len(times), len(lines["owner"])
-        event_ids = iter(uuids(rng, a + t + int(lines["financed"].sum()) + a))
-        normal = ctx.truth()
-        ghost_truths = [
-            ctx.truth(anomaly=True, pattern="ghost_line", risk_level="high", injected=i) for i in (False, True)
-        ]
-        stream, svc, bundles = self.spec.name, self.spec.source_service, []
-        first = np.cumsum(cust["voice"] + cust["home"]) - (cust["voice"] + cust["home"])
-        ln = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in lines.items()}
-        act_us, eip_us = ln.get("act_us"), ln.get("eip_us")  # replay: per-event instants, else all at the arrival
-        for j, (t_us, acct, cid) in enumerate(zip(times.tolist(), cust["account_id"], cust["customer_id"])):
-            corr = next(event_ids)
-            voice, home = int(cust["voice"][j]), bool(cust["home"][j])
-            items = [
-                (
-                    "customer-created",
-                    {
-                        "customer_id": cid,
-                        "account_id": acct,
-                        "customer_since": to_datetime(cust["since"][j]),
-                        "tenure_months": int(cust["tenure"][j]),
-                        "service_type": SERVICE_TYPES[cust["service"][j]],
-                        "voice_lines": voice,
-                        "has_5g_home_internet": home,
-                        "payment_method": PAYMENT_METHODS[cust["payment"][j]],
-                        "paperless_billing": bool(cust["paperless"][j]),
-                        "monthly_charges": dollars(int(cust["charges"][j])),
-                        "device_payment_plan": bool(cust["plan"][j]),
-                        "add_ons": dict(zip(ADD_ONS, cust["add_ons"][j].tolist())),
-                        "churn_risk_score": float(cust["score"][j]),
-                        "trust_baseline": float(cust["trust"][j]),
-                        "patience": float(cust["patience"][j]),
-                    },
-                    normal,
-                    t_us,
-                )
-            ]
-            for i in range(int(first[j]), int(first[j]) + voice + home):
-                dev, imei = ln["device"][i], ln["imei"][i]
-                common = {
-                    "account_id": acct,
-                    "customer_id": cid,
-                    "line_id": ln["line_id"][i],
-                    "msisdn": ln["msisdn"][i],
-                }
-                items.append(
-                    (
-                        "line-activated",
-                        {
-                            **common,
-                            "line_number": ln["pos"][i] + 1,
-                            "product_type": PRODUCT_TYPES[ln["product"][i]],
-                            "line_status": LINE_STATUSES[ln["status"][i]],
-                            "activated_at": to_datetime(ln["activated"][i]),
-                            "device": {
-                                "imei": imei,
-                                "tac": imei[:8],
-                                "manufacturer": DEVICE_MAKER[dev],
-                                "model": DEVICE_MODEL[dev],
-                                "category": DEVICE_CATEGORY[dev],
-                            },
-                            "company_owned_equipment": ln["product"][i] == HOME_INTERNET,
-                            "billing_agreement_type": BILLING_AGREEMENT_TYPES[ln["type"][i]],
-                        },
-                        ghost_truths[ln["ghost_injected"][i]] if ln["ghost"][i] else normal,
-                        act_us[i] if act_us else t_us,
-                    )
-                )
-                if ln["financed"][i]:
-                    price, term = int(DEVICE_PRICE_CENTS[dev]), ln["term"][i]
-                    items.append(
-                        (
-                            "eip-agreement-created",
-                            {
-                                **common,
-                                "agreement_number": ln["agreement"][i],
-                                "eip_imei": imei,
-                                "device_model": DEVICE_MODEL[dev],
-                                "installment_months": term,
-                                "billing_agreement_type": BILLING_AGREEMENT_TYPES[ln["type"][i]],
-                                "financed_amount": dollars(price),
-                                "monthly_installment": dollars(-(-price // term)),
-                                "agreement_start": to_datetime(ln["start"][i]),
-                                "months_remaining": ln["left"][i],
-                                "eip_status": EIP_STATUSES[ln["closed"][i]],
-                            },
-                            normal,
-                            eip_us[i] if eip_us else t_us,
-                        )
-                    )
-            bundles.append(
-                [
-                    Event(
-                        stream,
-                        acct,
-                        at,
-                        envelope(
-                            event_id=next(event_ids),
-                            event_type=event_type,
-                            time_us=at,
-                            source_service=svc,
-                            correlation_id=corr,
-                            payload=payload,
-                            truth=truth,
-                        ),
-                    )
-                    for event_type, payload, truth, at in items
-                ]
-            )
-        return bundles
-
     # --- usage snapshots ----------------------------------------------------------------------------------
 
     def _pick_lines(self, rng: np.random.Generator, idx: np.ndarray) -> np.ndarray:
@@ -517,11 +388,14 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
 
     def _snapshots(
         self, rng: np.random.Generator, ctx: BlockContext[AccountParams], times: np.ndarray, idx: np.ndarray
-    ) -> list[Event | None]:
-        """The next monthly device-usage-snapshot of a random line per arrival, with injected IMEI defects."""
+    ) -> tuple[Part | None, np.ndarray]:
+        """The next monthly device-usage-snapshot of a random line per arrival, with injected IMEI defects.
+
+        Also says which arrivals got one (all but those of a tiny pool that lost every line to this block).
+        """
         s = len(idx)
         if s == 0:
-            return []
+            return None, np.zeros(0, bool)
         p, flat = ctx.params, self._pick_lines(rng, idx)
         cycle, f = self._next_cycles(flat), np.maximum(flat, 0)
         slot, product, status, ghost = f // SLOT_LINES, self._product[f], self._status[f], self._ghost[f]
@@ -533,30 +407,29 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
             observed[swapped] = self._donor_imeis(rng, f[swapped], registered[swapped], p.imei_swap_within_account)
         data_mb, minutes, sms = usage(rng, p.usage, product, status, ghost)
         day = (self._anchor_us + cycle * MONTH_US) // DAY_US * DAY_US
-        left = np.maximum(self._eip_left[f] - cycle, 0)
-        ids = uuids(rng, s)  # a snapshot is its own correlation root
-        columns = (
-            times[idx].tolist(),
-            self._account[slot].tolist(),
-            self._customer[slot].tolist(),
-            self._line_id[f].tolist(),
-            self._msisdn[f].tolist(),
-            PRODUCT_NAMES[np.maximum(product, 0)].tolist(),
-            STATUS_NAMES[status].tolist(),
-            (cycle + 1).tolist(),
-            day.tolist(),
-            (self._tenure[slot] + cycle).tolist(),
-            registered.tolist(),
-            observed.tolist(),
-            self._agreement[f].tolist(),
-            AGREEMENT_NAMES[atype].tolist(),
-            financed.tolist(),
-            left.tolist(),
-            data_mb.tolist(),
-            minutes.tolist(),
-            sms.tolist(),
-            kind.tolist(),
-            injected.tolist(),
-            ids,
-        )
-        return snapshot_events(self.spec.name, self.spec.source_service, ctx, columns, skip=(flat < 0).tolist())
+        ids = np.array(uuids(rng, s), dtype=object)  # a snapshot is its own correlation root
+        taken = flat >= 0
+        columns = {
+            "account": self._account[slot],
+            "customer": self._customer[slot],
+            "line": self._line_id[f],
+            "msisdn": self._msisdn[f],
+            "product": PRODUCT_NAMES[np.maximum(product, 0)],
+            "status": STATUS_NAMES[status],
+            "cycle": cycle + 1,
+            "day": day,
+            "tenure": self._tenure[slot] + cycle,
+            "registered": registered,
+            "observed": observed,
+            "agreement": self._agreement[f],
+            "agreement_type": AGREEMENT_NAMES[atype],
+            "financed": financed,
+            "left": np.maximum(self._eip_left[f] - cycle, 0),
+            "data_mb": data_mb,
+            "minutes": minutes,
+            "sms": sms,
+        }
+        if not taken.all():
+            columns = {name: column[taken] for name, column in columns.items()}
+            kind, injected, ids = kind[taken], injected[taken], ids[taken]
+        return snapshot_part(self.spec, ctx, times[idx[taken]], ids, kind, injected, columns), taken

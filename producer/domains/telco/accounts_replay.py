@@ -35,11 +35,12 @@ and usage_snapshot_date do not apply: the calendar is the arrival's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from producer.domains.common.base import BlockContext, Event, uuids
+from producer.domains.common.base import BlockContext, Part, uuids
+from producer.domains.telco.accounts_parts import bundle_id_count, bundle_parts, bundle_sizes, snapshot_part
 from producer.domains.telco.accounts_tables import (
     AGREEMENT_NAMES,
     DAY_US,
@@ -54,7 +55,6 @@ from producer.domains.telco.accounts_tables import (
     draw,
     draw_customers,
     imeis,
-    snapshot_events,
     snapshot_kinds,
     usage,
 )
@@ -81,7 +81,7 @@ class AccountReplay:
         """Handsets of earlier blocks held as swap donors (never more than RING)."""
         return self._ring_len
 
-    def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[AccountParams]) -> list[Event]:
+    def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[AccountParams]) -> list[Part]:
         """One new account per start: its onboarding and its monthly snapshots until churn or the horizon."""
         a = len(times_us)
         if a == 0:
@@ -92,8 +92,14 @@ class AccountReplay:
         cust = draw_customers(rng, p, tables, a, gen._anchor_us, times)
         lines = gen._lines(rng, p, ctx, tables, cust)  # devices, EIPs, ghosts; the calendar is replaced below
         self._calendar(rng, times, lines)
-        out = [e for bundle in gen._bundle_events(rng, ctx, times, cust, lines) for e in bundle]
-        out += self._snapshots(rng, ctx, cust, lines)
+        ids = uuids(rng, bundle_id_count(cust, lines))
+        size = bundle_sizes(cust, lines)
+        # the caller's times_us may be reused: the parts own a copy
+        out = bundle_parts(gen.spec, ctx, times.copy(), cust, lines, ids, np.cumsum(size) - size)
+        snapshots = self._snapshots(rng, ctx, cust, lines)
+        if snapshots is not None:  # after every bundle, as they were emitted
+            snapshots.seq = int(size.sum()) + np.arange(len(snapshots))
+            out.append(snapshots)
         self._remember(lines)
         return out
 
@@ -120,7 +126,7 @@ class AccountReplay:
 
     def _snapshots(
         self, rng: np.random.Generator, ctx: BlockContext[AccountParams], cust: dict[str, Any], lines: dict[str, Any]
-    ) -> list[Event]:
+    ) -> Part | None:
         """Each line's snapshot at every bill close k = 1.. before the account churns, at most replay_months."""
         p = ctx.params
         owner, a = lines["owner"], len(cust["since"])
@@ -131,7 +137,7 @@ class AccountReplay:
         line = np.repeat(np.arange(len(owner)), per_line)
         s = len(line)
         if s == 0:
-            return []
+            return None
         k = np.arange(s) - np.repeat(np.cumsum(per_line) - per_line, per_line) + 1
         acct = owner[line]
         day = (cust["since"][acct] + k * MONTH_US) // DAY_US * DAY_US
@@ -145,37 +151,28 @@ class AccountReplay:
         if len(swapped):
             observed[swapped] = self._donors(rng, p, cust, lines, line[swapped])
         data_mb, minutes, sms = usage(rng, p.usage, product, status, ghost, share)
-        left = np.maximum(lines["term"][line] - k, 0)
-        accounts, customers = (
-            np.array(cust[key], dtype=object)[acct].tolist() for key in ("account_id", "customer_id")
-        )
-        cycles = k.tolist()  # billing_cycle = tenure_months = k
-        columns = (
-            at.tolist(),
-            accounts,
-            customers,
-            lines["line_id"][line].tolist(),
-            lines["msisdn"][line].tolist(),
-            PRODUCT_NAMES[product].tolist(),
-            STATUS_NAMES[status].tolist(),
-            cycles,
-            day.tolist(),
-            cycles,
-            registered.tolist(),
-            observed.tolist(),
-            lines["agreement"][line].tolist(),
-            AGREEMENT_NAMES[lines["type"][line]].tolist(),
-            financed.tolist(),
-            left.tolist(),
-            data_mb.tolist(),
-            minutes.tolist(),
-            sms.tolist(),
-            kind.tolist(),
-            injected.tolist(),
-            uuids(rng, s),
-        )
-        # without `skip` no entry is None
-        return cast(list[Event], snapshot_events(self.gen.spec.name, self.gen.spec.source_service, ctx, columns))
+        columns = {
+            "account": np.array(cust["account_id"], dtype=object)[acct],
+            "customer": np.array(cust["customer_id"], dtype=object)[acct],
+            "line": lines["line_id"][line],
+            "msisdn": lines["msisdn"][line],
+            "product": PRODUCT_NAMES[product],
+            "status": STATUS_NAMES[status],
+            "cycle": k,  # billing_cycle = tenure_months = k
+            "day": day,
+            "tenure": k,
+            "registered": registered,
+            "observed": observed,
+            "agreement": lines["agreement"][line],
+            "agreement_type": AGREEMENT_NAMES[lines["type"][line]],
+            "financed": financed,
+            "left": np.maximum(lines["term"][line] - k, 0),
+            "data_mb": data_mb,
+            "minutes": minutes,
+            "sms": sms,
+        }
+        ids = np.array(uuids(rng, s), dtype=object)  # a snapshot is its own correlation root
+        return snapshot_part(self.gen.spec, ctx, at, ids, kind, injected, columns)
 
     def _donors(
         self,

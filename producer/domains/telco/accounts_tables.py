@@ -11,10 +11,7 @@ from pydantic import Field, field_validator
 from producer.domains.common.base import (
     BlockContext,
     DomainParams,
-    Event,
     check_weights,
-    envelope,
-    to_datetime,
     uuids,
 )
 
@@ -376,90 +373,6 @@ def snapshot_kinds(
     observed[(kind == GHOST) | (kind == CAPTURE)] = None
     injected = np.where(kind == GHOST, ghost_injected, np.array([ctx.injects(pattern) for pattern in PATTERNS])[kind])
     return kind, observed, injected
-
-
-def snapshot_events(
-    stream: str,
-    source_service: str,
-    ctx: BlockContext[AccountParams],
-    columns: tuple[list[Any], ...],
-    skip: list[bool] | None = None,
-) -> list[Event | None]:
-    """device-usage-snapshot events from per-snapshot columns, None where skip says so.
-
-    columns: time, account, customer, line, msisdn, product, status, billing cycle, snapshot day (µs), tenure,
-    registered and observed IMEI, agreement, agreement type, financed, EIP months left, data MB, minutes, SMS,
-    kind, injected and event id.
-    """
-    truths = [
-        [ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level=RISK[k], injected=i) for i in (False, True)]
-        for k in range(4)
-    ]
-    dates: dict[int, Any] = {}
-    out: list[Event | None] = []
-    rows = zip(*columns)
-    for gone, (
-        t_us,
-        acct,
-        cid,
-        line_id,
-        msisdn,
-        prod,
-        stat,
-        cyc,
-        d,
-        tenure,
-        reg,
-        obs,
-        agreement,
-        agreement_type,
-        fin,
-        months_left,
-        mb,
-        mins,
-        texts,
-        k,
-        inj,
-        event_id,
-    ) in zip(skip or [False] * len(columns[0]), rows):
-        if gone:
-            out.append(None)
-            continue
-        when = dates.get(d)
-        if when is None:
-            when = dates[d] = to_datetime(d)
-        payload = {
-            "account_id": acct,
-            "customer_id": cid,
-            "line_id": line_id,
-            "msisdn": msisdn,
-            "product_type": prod,
-            "line_status": stat,
-            "billing_cycle": cyc,
-            "snapshot_date": when,
-            "tenure_months": tenure,
-            "registered_imei": reg,
-            "observed_imei": obs,
-            "imei_mismatch": obs is not None and obs != reg,
-            "missing_usage_imei": obs is None,
-            "usage_eip_agreement_number": agreement,
-            "billing_agreement_type": agreement_type,
-            "eip_months_remaining": months_left if fin else None,
-            "data_usage_mb": mb,
-            "voice_minutes": mins,
-            "sms_count": texts,
-        }
-        value = envelope(
-            event_id=event_id,
-            event_type="device-usage-snapshot",
-            time_us=t_us,
-            source_service=source_service,
-            correlation_id=event_id,
-            payload=payload,
-            truth=truths[k][inj],
-        )
-        out.append(Event(stream, acct, t_us, value))
-    return out
 
 
 def expected_events_per_arrival(p: AccountParams) -> float:

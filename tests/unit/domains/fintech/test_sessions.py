@@ -16,7 +16,8 @@ import pytest
 from pydantic import ValidationError
 from scipy.stats import ks_2samp
 
-from producer.domains.common.base import Event, to_datetime
+from producer.domains.common.base import BlockContext, Event, Part, to_datetime
+from producer.domains.common.columns import Micros
 from producer.domains.fintech.sessions import (
     MAX_ACTIONS,
     NEVER,
@@ -462,3 +463,33 @@ def test_small_pools_and_partial_overrides() -> None:
     assert len({e.key for e in r.events}) <= 3
     own = [e.value["payload"] for e in of_type(r.events, "login-attempt") if pattern_of(e) is None]
     assert len({p["device_id"] for p in own}) <= 3
+
+
+def _column_lengths(column: Any) -> list[int]:
+    """Lengths of a Part column's row-wise pieces (none for a value shared by every row)."""
+    if isinstance(column, dict):
+        return [n for c in column.values() for n in _column_lengths(c)]
+    if isinstance(column, Micros):
+        return [len(column.values)]
+    return [len(column)] if isinstance(column, np.ndarray | list) else []
+
+
+def test_parts_are_whole_columns_numbered_in_emission_order() -> None:
+    # a 64-slot pool under 60 arrivals a block: evictions, several action rounds a block, every event type
+    params = SessionParams(max_active_sessions=64, num_users=50, account_takeover_injection_rate=0.2)
+    rng = np.random.default_rng(2)
+    g = SessionsGenerator(params, rng)
+    ctx = BlockContext(scenario="s", phase="p", params=params)
+    types: Counter[str] = Counter()
+    for b in range(30):
+        parts = g.arrivals(rng, START_US + (b * 60 + np.arange(60)) * 5_000, ctx)
+        assert all(isinstance(p, Part) for p in parts)
+        assert len({p.event_type for p in parts}) == len(parts)  # one Part per event type
+        for p in parts:
+            truth = dataclasses.astuple(p.truth) if p.truth is not None else ()
+            columns = [p.key, p.event_id, p.correlation_id, p.seq, p.payload, *truth]
+            assert {len(p)} == {n for c in columns for n in _column_lengths(c)}, p.event_type
+            types[p.event_type] += len(p)
+        seq = np.concatenate([p.seq for p in parts if p.seq is not None])
+        assert sorted(seq.tolist()) == list(range(sum(len(p) for p in parts)))  # every row numbered once
+    assert set(types) == set(SPEC.event_types)

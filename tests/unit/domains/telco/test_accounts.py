@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property, partial
 from itertools import pairwise
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from producer.domains.common.base import Event
+from producer.domains.common.base import Event, Part
+from producer.domains.common.columns import Decimals, Micros, as_events
 from producer.domains.telco.accounts import AccountParams, AccountsGenerator, expected_events_per_arrival
 from producer.domains.telco.accounts_replay import RING
 from producer.domains.telco.accounts_tables import AREA_CODES, TACS_OF_MODEL
@@ -812,3 +814,48 @@ def test_replay_is_deterministic_and_its_state_bounded() -> None:
     for times in arrival_blocks(START_US, 20, BLOCK, 60_000_000):
         gen.replay_arrivals(rng, times, ctx)
     assert gen._replay.remembered == RING == len(gen._replay._ring)
+
+
+# --- events as columns ---------------------------------------------------------------------------------
+
+
+def column_lengths(columns: dict[str, Any]) -> Iterator[tuple[str, int]]:
+    """(field, rows) of every per-row column of a payload, nested records included (shared scalars skipped)."""
+    for name, column in columns.items():
+        if isinstance(column, dict):
+            yield from ((f"{name}.{inner}", rows) for inner, rows in column_lengths(column))
+        elif isinstance(column, Micros):
+            yield name, len(column.values)
+        elif isinstance(column, Decimals):
+            yield name, len(column.units)
+        elif isinstance(column, np.ndarray | list):
+            yield name, len(column)
+
+
+@pytest.mark.parametrize(
+    ("params", "replay_mode"),
+    [
+        (AccountParams(), False),
+        (AccountParams(max_accounts=3, new_account_rate=0.5), False),  # snapshots skipped: lines lost to onboarding
+        (AccountParams(), True),
+    ],
+    ids=["rate", "rate-tiny-pool", "replay"],
+)
+def test_parts_are_whole_and_seq_keeps_each_account_in_order(params: AccountParams, replay_mode: bool) -> None:
+    gen, rng, ctx = AccountsGenerator(params, np.random.default_rng(1)), np.random.default_rng(2), context(params)
+    produce = gen.replay_arrivals if replay_mode else gen.arrivals
+    events: list[Event] = []
+    for times in arrival_blocks(START_US, 12, BLOCK, 20_000):
+        times[5:9] = times[5]  # arrivals at one instant: only seq orders their events
+        parts = produce(rng, times, ctx)
+        assert parts and all(isinstance(part, Part) and len(part) and part.seq is not None for part in parts)
+        for part in parts:
+            truth = {"truth." + k: getattr(part.truth, k) for k in ("is_anomaly", "pattern", "risk_level", "injected")}
+            ids = {"key": part.key, "event_id": part.event_id, "correlation_id": part.correlation_id, "seq": part.seq}
+            lengths = dict(column_lengths({**ids, **truth, **part.payload}))
+            assert set(lengths.values()) == {len(part)}, (part.event_type, lengths)
+        seq = np.concatenate([part.seq for part in parts if part.seq is not None])
+        assert np.array_equal(np.sort(seq), np.arange(len(seq)))  # one place each in the emission order
+        events += as_events(parts)
+    # events of one instant (a whole onboarding bundle in rate mode) keep their order only through seq
+    check_grammar(sorted(events, key=lambda e: e.time_us))
