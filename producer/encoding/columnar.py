@@ -1,50 +1,28 @@
-"""Columnar Avro encoder: a Part's rows -> their Avro bytes, a few array operations per field.
+"""Avro bodies of Parts: heads from the columns (producer.encoding.rowbytes), truth unions from label columns.
 
-A stream's schema is walked once per event type into a plan: every leaf of the record's byte
-layout gets a slot, every field an encoder that reads its column (any convention of
-producer.domains.common.columns) and hands it to the pool of its kind
-(producer.encoding.columnar_pools) with the rows' cells. The pools are converted once per call,
-however many fields and parts feed them, so encoding several parts together costs little more
-than one. The bytes are exactly those of producer.encoding.compiled's per-record encoder (and so
-fastavro's): a column the fast paths do not take (arrays, maps, Python values of another type)
-is encoded value by value with that encoder's own code, which raises for a bad value as it does.
-
-A body is `head + truth`: `encode_heads` writes every envelope field before the truth (payload
-included), `encode_truths` the truth union from per-row label columns (TruthLabels).
+A stream record's last field is its truth, so a body is `head + truth`: `encode_heads` writes
+every envelope field before the truth (payload included), `encode_truths` the truth union of rows
+whose labels are given as columns (TruthLabels), each distinct combination of labels encoded once.
+The bytes are exactly those of producer.encoding.compiled's per-record encoder (and so fastavro's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from producer.domains.common.columns import Decimals, Micros, Part, Rows, TruthColumns, values
-from producer.encoding.columnar_fields import Field, Planner, const_bytes
-from producer.encoding.columnar_pools import I64, Block, finish
 from producer.encoding.compiled import compile_encoder
+from producer.encoding.rowbytes import ENVELOPE, HeadEncoders, encode_many
+from producer.encoding.schema_names import SchemaNames
+
+I64 = np.int64
 
 TRUTH_FIELD = "truth"
 PAYLOAD_FIELD = "payload"
-# the Part attribute behind each envelope field (the envelope's timestamp is the part's event time)
-_ENVELOPE: dict[str, Callable[[Part], Any]] = {
-    "event_id": lambda part: part.event_id,
-    "event_type": lambda part: part.event_type,
-    "event_version": lambda part: part.event_version,
-    "timestamp": lambda part: Micros(part.time_us),
-    "source_service": lambda part: part.source_service,
-    "correlation_id": lambda part: part.correlation_id,
-}
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """One event type's head layout: (Part attribute getter, field) in byte order, and the slots it needs."""
-
-    fields: list[tuple[Callable[[Part], Any], Field]]
-    slots: int
 
 
 class PartEncoders:
@@ -54,19 +32,20 @@ class PartEncoders:
         names = [field["name"] for field in schema["fields"]]
         if TRUTH_FIELD not in names or names[-1] != TRUTH_FIELD:
             raise ValueError(f"schema {schema.get('name')}: expected {TRUTH_FIELD!r} as its last field")
-        unknown = sorted(set(names[:-1]) - set(_ENVELOPE) - {PAYLOAD_FIELD})
+        unknown = sorted(set(names[:-1]) - set(ENVELOPE) - {PAYLOAD_FIELD})
         if unknown:
             raise ValueError(f"schema {schema.get('name')}: no Part column for envelope fields {unknown}")
-        self.plans = {event_type: _plan(schema, event_type, record) for event_type, record in record_names.items()}
+        self.heads = HeadEncoders(schema, record_names)
         namespace = schema.get("namespace", "")
-        truth = Planner(schema).standalone(schema["fields"][-1]["type"], namespace)
+        truth = SchemaNames(schema).standalone(schema["fields"][-1]["type"], namespace)
         self._truth = compile_encoder(
             {"type": "record", "name": "_Truth", "namespace": namespace, "fields": [{"name": "v", "type": truth}]}
         )
 
     def encode_heads(self, part: Part, rows: Rows = None) -> list[bytes]:
         """The Avro bytes of every envelope field before the truth, for each of `rows` (all by default)."""
-        return encode_parts([(self, part, rows)])[0]
+        heads = self.heads.encode_heads(part)
+        return heads if rows is None else [heads[i] for i in np.asarray(rows, dtype=np.int64).tolist()]
 
     def encode_truths(self, labels: TruthLabels | None, n: int) -> list[bytes]:
         """The truth union of n rows: null for all of them when `labels` is None."""
@@ -74,61 +53,9 @@ class PartEncoders:
             return [self._truth({"v": None})] * n
         return _truths(self._truth, labels, n)
 
-    def plan(self, event_type: str) -> _Plan:
-        """The head layout of one event type (KeyError naming the known ones)."""
-        try:
-            return self.plans[event_type]
-        except KeyError:
-            raise KeyError(f"unknown event type {event_type!r}; expected one of {sorted(self.plans)}") from None
-
-
-def encode_parts(items: Sequence[tuple[PartEncoders, Part, Rows]]) -> list[list[bytes]]:
-    """encode_heads of several (encoders, part, rows) at once: the pools converted once for all of them."""
-    plans = [encoders.plan(part.event_type) for encoders, part, _ in items]
-    sizes = [len(part) if rows is None else len(rows) for _, part, rows in items]
-    block = Block(sum(sizes), max((plan.slots for plan in plans), default=1))
-    start = 0
-    for plan, (_, part, rows), size in zip(plans, items, sizes, strict=True):
-        at = np.arange(start, start + size, dtype=I64)
-        start += size
-        picked = None if rows is None else np.asarray(rows, dtype=I64)
-        for getter, field in plan.fields:
-            field(block, getter(part), picked, at)
-    heads = finish(block)
-    out, start = [], 0
-    for size in sizes:
-        out.append(heads[start : start + size])
-        start += size
-    return out
-
-
-def _plan(schema: dict[str, Any], event_type: str, record: str) -> _Plan:
-    """The fields of `schema` before the truth, its payload union fixed to the branch `record`."""
-    planner = Planner(schema)
-    namespace = schema.get("namespace", "")
-    fields: list[tuple[Callable[[Part], Any], Field]] = []
-    for spec in schema["fields"][:-1]:
-        name = spec["name"]
-        if name == PAYLOAD_FIELD:
-            index = [planner.branch_name(branch, namespace) for branch in spec["type"]].index(record)
-            branch = const_bytes(index)
-            fields.append((_constant(branch), planner.constant()))  # the branch index, one byte string
-            fields.append((_payload, planner.column(spec["type"][index], namespace)))
-        else:
-            fields.append((_ENVELOPE[name], planner.column(spec["type"], namespace)))
-    del event_type  # the plan's branch is named by `record`; the event type only keys the plans
-    return _Plan(fields, planner.slots)
-
-
-def _constant(value: bytes) -> Callable[[Part], Any]:
-    def get(part: Part) -> Any:
-        return value
-
-    return get
-
-
-def _payload(part: Part) -> Any:
-    return part.payload
+    def encode_many(self, parts: list[Part]) -> list[list[bytes]]:
+        """encode_heads of each of `parts` (all rows), parts of one event type encoded together."""
+        return encode_many(self.heads, parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,4 +147,4 @@ def _factorize(column: np.ndarray | list) -> tuple[np.ndarray, list[Any]]:
     return code, distinct
 
 
-__all__ = ["Decimals", "Micros", "PartEncoders", "TruthLabels", "encode_parts"]
+__all__ = ["Decimals", "Micros", "PartEncoders", "TruthLabels"]

@@ -17,7 +17,7 @@ from producer.domains import SPECS, STREAMS
 from producer.domains.common.columns import Decimals, Micros, Part, TruthColumns
 from producer.domains.common.event import Event
 from producer.encoding.avro import schemaless_encoder
-from producer.encoding.columnar import PartEncoders, TruthLabels, encode_parts
+from producer.encoding.columnar import PartEncoders, TruthLabels
 from producer.encoding.compiled import compile_encoder, micros
 from producer.encoding.schemas import schema_dict
 from tests.unit.domains.conftest import conformance_sample
@@ -187,12 +187,20 @@ def test_labels_as_columns_with_disorder_and_delays() -> None:
     assert enc.encode_truths(labels_of(truths), len(truths)) == expected
 
 
-def test_several_parts_encode_together_as_each_alone() -> None:
-    """encode_parts of parts of several streams and event types gives each part's encode_heads."""
-    streams = ("fintech.transactions", "telco.accounts", "fintech.sessions")
-    parts = [part for stream in streams for part in to_parts(conformance_sample(stream).events[:400], numpy=True)]
-    items = [(encoders(part.stream), part, row_choices(len(part))[2]) for part in parts]
-    assert encode_parts(items) == [enc.encode_heads(part, rows) for enc, part, rows in items]
+@pytest.mark.parametrize(
+    "stream", ["fintech.transactions", "telco.accounts", "fintech.sessions", "ecommerce.customers"]
+)
+def test_parts_of_one_event_type_encode_together_as_each_alone(stream: str) -> None:
+    """encode_many concatenates the parts of an event type (numpy, lists and shared values mixed) before encoding."""
+    events = conformance_sample(stream).events[:600]
+    parts = [
+        *to_parts(events[:200], numpy=True),
+        *to_parts(events[200:400], numpy=False),
+        *to_parts(events[400:], numpy=True),
+    ]
+    enc = encoders(stream)
+    assert enc.encode_many(parts) == [enc.encode_heads(part) for part in parts]
+    assert len({part.event_type for part in parts}) < len(parts)  # some event types do span several parts
 
 
 # --- properties ------------------------------------------------------------------------------------------
