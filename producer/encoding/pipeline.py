@@ -10,9 +10,12 @@ from typing import Any, Literal
 import numpy as np
 
 from producer.domains.common.base import EVENT_KEY, EVENT_STREAM, EVENT_TIME, EVENT_VALUE, Event, StreamSpec
+from producer.domains.common.columns import Part
+from producer.domains.common.rows import RowSet
 from producer.encoding.avro import Encode
 from producer.encoding.episodes import DriftSchedule, EpisodeTracker, drift_record, episode_record
 from producer.encoding.jsonl import encode_json
+from producer.encoding.part_records import PartRecords
 from producer.encoding.schemas import GROUND_TRUTH_SCHEMA, schema_text
 from producer.sinks.base import Record, TopicInfo
 
@@ -52,6 +55,7 @@ class Encoding:
         self._code: dict[str, int] = {}  # stream -> its index among the routes
         self._topics = np.empty(0, dtype=object)  # route index -> topic
         self._truth_encode: Callable[[dict[str, Any]], bytes] | None = None
+        self._parts: PartRecords | None = None  # Avro values read from Parts' columns (labels inline or off)
         self.episodes = EpisodeTracker()
         # drift episodes are announced on the ground-truth topic as event time reaches their start
         self.drifts = drifts if labels == "topic" else None
@@ -75,6 +79,8 @@ class Encoding:
             self._routes[spec.name] = _Route(self.topic(spec.name), self._value_encoder(spec))
         self._code = {name: code for code, name in enumerate(self._routes)}
         self._topics = np.array([route.topic for route in self._routes.values()], dtype=object)
+        if self.fmt == "avro" and self.labels != "topic":
+            self._parts = PartRecords(list(self.specs.values()), inline=self.labels == "inline")
         if self.labels == "topic":
             if self.fmt == "avro":
                 assert self._avro_factory is not None
@@ -111,6 +117,38 @@ class Encoding:
             append(self._truth_record(event, route.topic, truth))
         out.extend(self._episode_records(self.episodes.observe(events)))
         return out
+
+    def encode_rows(self, rows: RowSet) -> list[Record]:
+        """Records for a batch of rows: the same records, in the same order, as encode(rows.events()).
+
+        Avro without label records reads column Parts directly (producer.encoding.part_records);
+        other parts (Events from generators that build them) and other modes go through encode().
+        """
+        if not self._routes:
+            self.prepare()
+        parts = self._parts
+        if parts is None or not len(rows):
+            return self.encode(rows.events())
+        columnar: list[tuple[Part, np.ndarray]] = []
+        other: list[np.ndarray] = []
+        for part, at in rows.groups():
+            if isinstance(part, Part) and parts.columnar(part, rows, at, self._routes[part.stream].encode):
+                columnar.append((part, at))
+            else:
+                other.append(at)
+        n = len(rows)
+        topics = np.empty(n, dtype=object)
+        encoded, keys = parts.records(columnar, rows, n) if columnar else (np.empty(n, dtype=object), topics.copy())
+        times = rows.time_us // 1000
+        for part, at in columnar:
+            topics[at] = self._routes[part.stream].topic
+        if other:
+            at = np.sort(np.concatenate(other))
+            records = self._encode_columns(rows.take(at).events())
+            for column, field in zip((topics, keys, encoded, times), zip(*records), strict=True):
+                column[at] = field
+        columns = zip(topics.tolist(), keys.tolist(), encoded.tolist(), times.tolist())
+        return list(map(_NEW_RECORD, repeat(Record), columns))
 
     def _encode_columns(self, events: list[Event]) -> list[Record]:
         """Records of a batch without label records: each stream's values encoded as one block."""

@@ -7,12 +7,14 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, repeat
 from operator import itemgetter
 
 import numpy as np
 
 from producer.domains.common.base import EVENT_STREAM, EVENT_VALUE, Event
+from producer.domains.common.columns import Part
+from producer.domains.common.rows import RowSet
 
 _EVENT_TYPE, _TRUTH = itemgetter("event_type"), itemgetter("truth")
 _IS_ANOMALY, _PATTERN = itemgetter("is_anomaly"), itemgetter("pattern")
@@ -86,6 +88,26 @@ class RunStats:
         truths = list(map(_TRUTH, values))
         anomalous = list(map(_IS_ANOMALY, truths))
         patterns = Counter(zip(compress(streams, anomalous), map(_PATTERN, compress(truths, anomalous))))
+        self._count(by_type, patterns, topic_of, records_per_topic)
+
+    def on_rows(self, rows: RowSet, topic_of: dict[str, str], records_per_topic: Counter) -> None:
+        """on_produced for a batch of rows: counted from their parts' columns, no Events built."""
+        by_type: Counter = Counter()
+        patterns: Counter = Counter()
+        for part, at in rows.groups():
+            if not isinstance(part, Part):  # Events from a generator that builds them: counted as they are
+                events = part.events(rows.row[at])
+                by_type.update(zip(map(EVENT_STREAM, events), map(_EVENT_TYPE, map(EVENT_VALUE, events))))
+                truths = [t for t in map(_TRUTH, map(EVENT_VALUE, events)) if t and t["is_anomaly"]]
+                patterns.update(zip(repeat(part.stream), map(_PATTERN, truths)))
+                continue
+            by_type[(part.stream, part.event_type)] += len(at)
+            if part.truth is not None:
+                patterns.update(_injected(part, rows.row[at]))
+        self._count(by_type, patterns, topic_of, records_per_topic)
+
+    def _count(self, by_type: Counter, patterns: Counter, topic_of: dict[str, str], records_per_topic: Counter) -> None:
+        """Add a batch's counts: records per topic, events per (stream, event type), injected per (stream, pattern)."""
         with self.lock:
             for topic, count in records_per_topic.items():
                 self._topic(topic).produced += count
@@ -173,3 +195,22 @@ class RunStats:
                 out.failed += t.failed
                 out.failed_bytes += t.failed_bytes
             return out
+
+
+def _injected(part: Part, rows: np.ndarray) -> Counter:
+    """(stream, pattern) counts of a part's anomalous rows, from its truth columns."""
+    truth = part.truth
+    assert truth is not None
+    anomalous = truth.is_anomaly
+    if isinstance(anomalous, np.ndarray | list):
+        hits = rows[np.asarray(anomalous, dtype=bool)[rows]]
+    else:
+        hits = rows if anomalous else rows[:0]
+    if not len(hits):
+        return Counter()
+    pattern = truth.pattern
+    if isinstance(pattern, np.ndarray):
+        return Counter(zip(repeat(part.stream), pattern[hits].tolist()))
+    if isinstance(pattern, list):
+        return Counter(zip(repeat(part.stream), (pattern[i] for i in hits.tolist())))
+    return Counter({(part.stream, pattern): len(hits)})

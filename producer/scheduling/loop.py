@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
 
+from producer.domains.common.rows import RowSet
 from producer.encoding.pipeline import Encoding
 from producer.observability.stats import RunStats
 from producer.scheduling.sources import EventSource
@@ -104,36 +105,36 @@ class Scheduler:
         now = self.clock()
         if deadline is not None and now >= deadline:
             return "duration"
-        rate, n, events = self._take(now - start)
-        if events:
-            self._emit(events)
-            self._tau = self.source.tau_of(events[-1])
-        elif events is None or (n > 0 and self.source.ended):  # a replay with nothing left, or the scenario's end
+        rate, n, rows = self._take(now - start)
+        if rows:
+            self._emit(rows)
+            self._tau = self.source.tau_at(int(rows.time_us[-1]))
+        elif rows is None or (n > 0 and self.source.ended):  # a replay with nothing left, or the scenario's end
             return self.source.end_reason
         elif rate is not None and not self.source.replay:
             self._tau += self.pacer.tick  # nothing due yet (e.g. a ramp from zero): scenario time still passes
         if self.limits.events is not None and self.emitted >= self.limits.events:
             return "events"
-        self._observe(now, rate, self._tau, events)
+        self._observe(now, rate, self._tau, rows)
         self.sink.poll()
-        self._wait(rate, events)
+        self._wait(rate, rows)
         return None
 
-    def _take(self, elapsed: float) -> tuple[float | None, int, list | None]:
+    def _take(self, elapsed: float) -> tuple[float | None, int, RowSet | None]:
         """This tick's target rate, the events asked for (0 in replay) and the batch (None: the replay is over)."""
         if self.source.replay:
-            rate, events = self._replay_batch(elapsed)
-            return rate, 0, events
+            rate, rows = self._replay_batch(elapsed)
+            return rate, 0, rows
         rate = self.target_rate(self._tau)
         n = self.pacer.batch(rate)
         if self.limits.events is not None:
             n = min(n, self.limits.events - self.emitted)
-        return rate, n, self.source.take(n) if n > 0 else []
+        return rate, n, self.source.take_rows(n) if n > 0 else RowSet.empty()
 
-    def _wait(self, rate: float | None, events: list) -> None:
+    def _wait(self, rate: float | None, rows: RowSet | None) -> None:
         """Sleep until the next tick when paced; at max, only when the streams drew nothing (do not spin)."""
         if rate is None:
-            if not events:
+            if not rows:
                 self.stop.wait(self.pacer.tick)
             return
         self._next_tick += self.pacer.tick
@@ -143,21 +144,21 @@ class Scheduler:
         elif now - self._next_tick > self.pacer.tick:
             self._next_tick = now  # fell behind: never burst to catch up beyond one tick
 
-    def _replay_batch(self, elapsed: float) -> tuple[float | None, list | None]:
+    def _replay_batch(self, elapsed: float) -> tuple[float | None, RowSet | None]:
         """Replay pacing: everything due by now in event time (wall seconds x speed); all of it at max."""
         limit = MAX_BATCH if self.limits.events is None else min(MAX_BATCH, self.limits.events - self.emitted)
         if self.rate_override == "max":
-            return None, self.source.take_until(float("inf"), limit)
+            return None, self.source.take_rows_until(float("inf"), limit)
         if self.rate_override is not None:  # a cap on events/s on top of event-time pacing
             cap = self._per_shard(float(self.rate_override))
-            return cap, self.source.take_until(elapsed, min(limit, self.pacer.batch(cap)))
-        return 0.0, self.source.take_until(elapsed, limit)
+            return cap, self.source.take_rows_until(elapsed, min(limit, self.pacer.batch(cap)))
+        return 0.0, self.source.take_rows_until(elapsed, limit)
 
-    def _emit(self, events: list) -> None:
-        records = self.encoding.encode(events)
-        self.stats.on_produced(events, self._topic_of, Counter(map(_TOPIC, records)))
+    def _emit(self, rows: RowSet) -> None:
+        records = self.encoding.encode_rows(rows)
+        self.stats.on_rows(rows, self._topic_of, Counter(map(_TOPIC, records)))
         self.sink.write(records)
-        self.emitted += len(events)
+        self.emitted += len(rows)
 
     def finish(self) -> None:
         """Hand over what the encoding still owes at the end (e.g. episodes not yet closed)."""
@@ -166,13 +167,13 @@ class Scheduler:
             self.stats.on_produced([], self._topic_of, Counter(map(_TOPIC, records)))
             self.sink.write(records)
 
-    def _observe(self, now: float, rate: float | None, tau: float, events: list) -> None:
+    def _observe(self, now: float, rate: float | None, tau: float, rows: RowSet | None) -> None:
         stats = self.stats
         stats.tick(now, self.emitted)
         stats.target_rate = 0.0 if rate is None else rate
         stats.queue_depth = self.sink.queue_depth()
         stats.drift_progress = self.source.drift_by_domain()
-        if events:
+        if rows:
             point = self.source.timeline.at(tau)
             stats.phase, stats.phase_index = point.phase.name, point.index
-            stats.event_time_us = events[-1].time_us
+            stats.event_time_us = int(rows.time_us[-1])

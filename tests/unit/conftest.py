@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from producer.domains.common.base import Event
+from producer.domains.common.rows import RowSet
 from producer.scenario.loader import LoadedScenario, load_scenario
 from producer.scheduling.sources import EventSource
 from tests.helpers import track_origin
 
 STEADY_STATE_EVENTS = 100_000
+EVERY_STREAM = Path(__file__).parents[1] / "fixtures" / "every_stream.yaml"
 
 
 @dataclass(frozen=True)
@@ -36,3 +39,19 @@ def steady_state_sample() -> Sample:
     while len(events) < STEADY_STATE_EVENTS:
         events += source.take(min(2000, STEADY_STATE_EVENTS - len(events)))
     return Sample(loaded, events, origin)
+
+
+@pytest.fixture(scope="session")
+def every_stream_rows() -> tuple[LoadedScenario, list[RowSet]]:
+    """every_stream.yaml (seed 5: every stream, drift, injection, disorder) to its end, as batches of 500 rows.
+
+    ~5k events in ~10 batches, so most parts' rows go out over several batches; read-only.
+    """
+    loaded = load_scenario(str(EVERY_STREAM))
+    source = EventSource(loaded)
+    batches = []
+    while not source.ended:
+        rows = source.take_rows(500)
+        if len(rows):
+            batches.append(rows)
+    return loaded, batches

@@ -111,6 +111,8 @@ class Part:
     event_version: str = "1.0"
     uid: int = field(default_factory=_next_uid, repr=False)
     _events: list[Event] | None = field(default=None, repr=False)  # every row as Events, once asked for
+    # (encoders, every row's head and key bytes): the Avro row encoding's cache, as a part goes out over several batches
+    encoded: tuple[Any, ...] | None = field(default=None, repr=False)
 
     def all_events(self) -> list[Event]:
         """Every row's Event, built once: a part's rows are taken in several batches."""
