@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from producer.domains.common.columns import Decimals, Micros, Part, values
-from producer.encoding.compiled import _LEN, _VARINT, compile_encoder, long_bytes
+from producer.encoding.compiled import _LEN, compile_encoder, long_bytes
 from producer.encoding.schema_names import SchemaNames
 
 Pieces = list[Any]  # per field: a list of bytes (one per row) or one bytes shared by every row
@@ -160,6 +160,15 @@ def _strings(fallback: Writer) -> Writer:
         if not isinstance(items, list) or (items and set(map(type, items)) != {str}):
             fallback(column, n, pieces)
             return
+        lengths = set(map(len, items))
+        if len(lengths) == 1 and 0 < (size := lengths.pop()) < 64:  # e.g. uuids: one matrix, no per-value bytes
+            text = "".join(items).encode()
+            if len(text) == size * n:  # ASCII: each character one byte
+                matrix = np.empty((n, size + 1), _U8)
+                matrix[:, 0] = 2 * size  # the zig-zag varint of the length, one byte below 64
+                matrix[:, 1:] = np.frombuffer(text, _U8).reshape(n, size)
+                pieces.append(matrix)
+                return
         data = list(map(str.encode, items))
         sizes = list(map(len, data))
         if max(sizes, default=0) >= len(_LEN):
@@ -180,7 +189,7 @@ def _longs(fallback: Writer) -> Writer:
         if not isinstance(array, np.ndarray) or array.dtype.kind not in "iu" or len(array) != n:
             fallback(column, n, pieces)
             return
-        pieces.append(varints(array.astype(np.int64, copy=False)))
+        pieces.append(_varint_piece(array.astype(np.int64, copy=False)))
 
     return write
 
@@ -188,15 +197,19 @@ def _longs(fallback: Writer) -> Writer:
 _LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)  # zig-zagged: k+1 bytes from 2^(7k)
 
 
-def varints(array: np.ndarray) -> list[bytes]:
-    """The zig-zag varint of each int64, as bytes objects (a table for the small ones)."""
+def _varint_piece(array: np.ndarray) -> np.ndarray | list[bytes]:
+    """The zig-zag varint of each int64: a matrix when they are all as long (timestamps, small counts), else bytes."""
     z = ((array << 1) ^ (array >> 63)).view(np.uint64)
-    if not len(z) or int(z.max()) < len(_VARINT):
-        return list(map(_VARINT.__getitem__, z.tolist()))
+    if not len(z):
+        return []
+    if int(z.max()) < 128:
+        return z.astype(_U8).reshape(-1, 1)
     sizes = 1 + np.searchsorted(_LIMITS, z, side="right")
     width = int(sizes.max())
     digits = ((z[:, None] >> _SHIFTS[:width]) & np.uint64(0x7F)).astype(_U8)
     digits |= np.where(_STEPS[:width] < (sizes - 1)[:, None], _U8(0x80), _U8(0))  # more digits follow
+    if int(sizes.min()) == width:
+        return digits
     return _rows_of(digits, sizes)
 
 
@@ -227,12 +240,9 @@ def _doubles(fallback: Writer) -> Writer:
         if not isinstance(column, np.ndarray) or column.dtype != np.float64 or len(column) != n:
             fallback(column, n, pieces)
             return
-        pieces.append(column.astype("<f8").view("V8").tolist())
+        pieces.append(column.astype("<f8").view(_U8).reshape(n, 8))
 
     return write
-
-
-_BOOL = (b"\x00", b"\x01")
 
 
 def _booleans(fallback: Writer) -> Writer:
@@ -240,7 +250,7 @@ def _booleans(fallback: Writer) -> Writer:
         if not isinstance(column, np.ndarray) or column.dtype != np.bool_ or len(column) != n:
             fallback(column, n, pieces)
             return
-        pieces.append(list(map(_BOOL.__getitem__, column.tolist())))
+        pieces.append(column.view(_U8).reshape(n, 1))
 
     return write
 
@@ -314,15 +324,32 @@ def _optional(null_index: int, inner: Writer, fallback: Writer) -> Writer:
 
 
 def _join(pieces: Pieces, n: int) -> list[bytes]:
-    """Each row's pieces joined: shared pieces folded into their neighbours first."""
-    folded: list[Any] = []
-    for piece in pieces:
-        if isinstance(piece, bytes) and folded and isinstance(folded[-1], bytes):
-            folded[-1] += piece
-        else:
-            folded.append(piece)
-    columns = [repeat(piece, n) if isinstance(piece, bytes) else piece for piece in folded]
-    return list(map(b"".join, zip(*columns)))
+    """Each row's pieces joined: runs of fixed-width pieces (shared bytes, matrices) made one matrix first."""
+    columns: list[Any] = []
+    run: list[Any] = []
+    for piece in [*pieces, None]:
+        if isinstance(piece, bytes | np.ndarray):
+            run.append(piece)
+            continue
+        if run:
+            columns.append(_fixed(run, n))
+            run = []
+        if piece is not None:
+            columns.append(piece)
+    if not columns:
+        return [b""] * n
+    if len(columns) == 1:
+        return [columns[0]] * n if isinstance(columns[0], bytes) else columns[0]
+    return list(map(b"".join, zip(*[repeat(c, n) if isinstance(c, bytes) else c for c in columns])))
+
+
+def _fixed(run: list[Any], n: int) -> bytes | list[bytes]:
+    """Adjacent fixed-width pieces as one: shared bytes when all are, else each row's bytes of their matrix."""
+    if all(isinstance(piece, bytes) for piece in run):
+        return b"".join(run)
+    matrices = [np.broadcast_to(np.frombuffer(p, _U8), (n, len(p))) if isinstance(p, bytes) else p for p in run]
+    matrix = matrices[0] if len(matrices) == 1 else np.hstack(matrices)
+    return _void(matrix, matrix.shape[1])
 
 
 def encode_many(encoders: HeadEncoders, parts: list[Part]) -> list[list[bytes]]:
