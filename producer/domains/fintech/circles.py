@@ -37,10 +37,7 @@ defaults, up to a year for monthly twelve-member circles).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from decimal import Decimal
-from functools import cache
-from typing import Annotated, Any, ClassVar, NamedTuple
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -48,12 +45,10 @@ from pydantic import Field, field_validator, model_validator
 from producer.domains.common.base import (
     BlockContext,
     DomainParams,
-    Event,
+    Part,
     StreamGenerator,
     StreamSpec,
     check_weights,
-    dollars,
-    envelope,
     uuids,
 )
 from producer.domains.common.geo import (
@@ -67,26 +62,21 @@ from producer.domains.common.geo import (
     HOSTING_BLOCKS,
 )
 from producer.domains.common.sampling import element, fresh_ips, hex_tokens, home_users, pick, usual_ips, whereabouts
+from producer.domains.fintech.circles_columns import (
+    Transfers,
+    block_rows,
+    circle_parts,
+    money_columns,
+    transaction_parts,
+)
 from producer.domains.fintech.circles_lifecycle import (
-    COMPLETED,
-    CREATED,
-    DROP_REASONS,
-    DROPPED,
     EVENT_TYPES,
-    FAILED,
-    FAILURE_REASONS,
-    FRAUD,
     FREQUENCIES,
-    JOINED,
-    MISSED,
-    NORMAL,
     PATTERNS,
     PAYOUT,
     RECEIVED,
-    VERIFICATION,
     Circle,
     Draws,
-    iso_day,
     lifecycle_steps,
     natural_lifecycle,
     open_circle,
@@ -114,6 +104,7 @@ NAME_THEMES = (
     "Anba Lakay",
     "Fòs",
 )
+DEVICE_TYPE_NAMES = np.array(DEVICE_TYPES, dtype=object)
 NAME_KINDS = ("Savings Group", "Sou-Sou", "Sol", "Circle", "Mutual Fund", "Sabotay")
 DEFAULT_FREQUENCY_WEIGHTS = {"weekly": 0.2, "biweekly": 0.3, "monthly": 0.5}
 INSTANT_PAYOUT_P = 0.2  # payouts to a debit card (1.5%, min 25c); the rest by free ACH
@@ -236,7 +227,7 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
         """Circles in flight."""
         return len(self._active)
 
-    def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[CircleParams]) -> list[Event]:
+    def arrivals(self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[CircleParams]) -> list[Part]:
         """Each arrival creates a circle while the pool has room, else advances a random active circle."""
         n = len(times_us)
         if n == 0:
@@ -244,7 +235,8 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
         draws = Draws(rng, 4 * n)
         picks = rng.random(n).tolist()
         active, limit, p = self._active, self.params.max_active_circles, ctx.params
-        rows: list[tuple[int, Circle, tuple[Any, ...]]] = []
+        circles: list[Circle] = []  # per arrival: the circle it advances, and the step
+        steps: list[Step] = []
         opened: list[Circle] = []
         injected = tuple(ctx.injects(pattern) for pattern in PATTERNS)
         for t, u in zip(times_us.tolist(), picks):
@@ -259,16 +251,17 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
                 circle = active[i]
             if not circle.steps:
                 plan_cycle(circle, p, draws)
-            rows.append((t, circle, circle.steps.popleft()))
+            circles.append(circle)
+            steps.append(circle.steps.popleft())
             if circle.done and not circle.steps:
                 active[i] = active[-1]
                 active.pop()
         self._name(rng, opened)
-        return self._assemble(rng, ctx, rows)
+        return self._parts(rng, ctx, np.asarray(times_us, dtype=np.int64), circles, steps)
 
     def replay_arrivals(
         self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[CircleParams]
-    ) -> list[Event]:
+    ) -> list[Part]:
         """Each arrival creates a circle: its whole lifecycle at natural times (the base class holds the future).
 
         A step happens on its calendar day (natural_lifecycle); the times of a circle's steps on one day
@@ -289,7 +282,7 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
             circle.injected = injected
         owner: list[int] = []
         days: list[int] = []
-        steps: list[tuple[Any, ...]] = []
+        steps: list[Step] = []
         for i, circle in enumerate(circles):
             lifecycle = natural_lifecycle(circle, p, draws)
             owner += [i] * len(lifecycle)
@@ -303,8 +296,8 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
         u = rng.random(len(steps))
         u[np.flatnonzero(np.diff(own, prepend=-1))] = 0.0  # each circle's first step, its creation, at its start
         u = u[np.lexsort((u, day_arr, own))]  # rows are grouped by (circle, day): sort the draws in each group
-        t_us = (lo + np.minimum((u * span).astype(np.int64), span - 1)).tolist()
-        return self._assemble(rng, ctx, [(t, circles[i], step) for t, i, step in zip(t_us, owner, steps)])
+        t_us = lo + np.minimum((u * span).astype(np.int64), span - 1)
+        return self._parts(rng, ctx, t_us, [circles[i] for i in owner], steps)
 
     @staticmethod
     def _name(rng: np.random.Generator, circles: list[Circle]) -> None:
@@ -317,7 +310,7 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
 
     def _transfers(
         self, rng: np.random.Generator, users: np.ndarray, cents: np.ndarray, payout: np.ndarray, fraud: np.ndarray
-    ) -> tuple[list[Any], ...]:
+    ) -> Transfers:
         """Device, IP, geo, funding and timing of each money movement: the member's own, or a stolen identity's."""
         m = len(users)
         slot = ((rng.random(m) < 0.2) & self._two_devices[users]).astype(np.int64)
@@ -349,307 +342,43 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
         )
         fee = np.minimum(fee, cents // 2).astype(np.int64)
         proc_ms = np.clip(rng.lognormal(6.8, 0.8, m), 50.0, 120_000.0).astype(np.int64)
-        return (
-            dev_ids.tolist(),
-            [DEVICE_TYPES[t] for t in dev_types.tolist()],
-            ips.tolist(),
-            np.round(lat, 4).tolist(),
-            np.round(lon, 4).tolist(),
-            CITY_NAME[city].tolist(),
-            CITY_STATE[city].tolist(),
-            CITY_COUNTRY[city].tolist(),
-            card.tolist(),
-            funding.tolist(),
-            self._bank[users].tolist(),
-            fee.tolist(),
-            proc_ms.tolist(),
+        return Transfers(
+            dev_ids,
+            DEVICE_TYPE_NAMES[dev_types],
+            ips,
+            np.round(lat, 4),
+            np.round(lon, 4),
+            CITY_NAME[city],
+            CITY_STATE[city],
+            CITY_COUNTRY[city],
+            card,
+            funding,
+            self._bank[users],
+            fee,
+            proc_ms,
         )
 
-    def _assemble(
-        self, rng: np.random.Generator, ctx: BlockContext[CircleParams], rows: list[tuple[int, Circle, Step]]
-    ) -> list[Event]:
-        """Circle events for the block's steps, with each money step's transaction pair."""
-        n = len(rows)
-        money = [row for row in rows if row[2][0] in MONEY_STEPS]
-        ids = uuids(rng, 2 * n + 3 * len(money))
-        transfers = self._transfer_rows(rng, money, ids[2 * n :])
-        dollars_of = cache(dollars)  # amounts repeat (a circle's contribution): convert once per block
-        truths = [
-            [
-                ctx.truth(anomaly=k != NORMAL, pattern=PATTERNS[k], risk_level="high" if k else None, injected=i)
-                for i in (False, True)
-            ]
-            for k in range(len(PATTERNS))
-        ]
-        user_ids, stream, svc, out = self._user_ids, self.spec.name, self.spec.source_service, []
-        for (t, c, step), event_id, corr in zip(rows, ids[:n], ids[n : 2 * n]):
-            kind, pattern = step[0], step[1]
-            payload = PAYLOADS[kind](c, step, user_ids, dollars_of)
-            tx = next(transfers) if kind in MONEY_STEPS else None
-            if tx is not None:
-                payload["transaction_id"] = tx.tx_id  # the payload's last field, as the schema orders it
-            truth = truths[pattern][c.injected[pattern]]
-            value = envelope(
-                event_id=event_id,
-                event_type=EVENT_TYPES[kind],
-                time_us=t,
-                source_service=svc,
-                correlation_id=corr,
-                payload=payload,
-                truth=truth,
-            )
-            out.append(Event(stream, c.circle_id, t, value))
-            if tx is not None:
-                out += self._transaction_pair(t, c, kind == PAYOUT, payload["amount"], corr, truth, tx, dollars_of)
-        return out
-
-    def _transfer_rows(
-        self, rng: np.random.Generator, money: list[tuple[int, Circle, Step]], ids: list[str]
-    ) -> Iterator[_Transfer]:
-        """Per money step, in order: transaction and event ids, the member's user id and the drawn transfer."""
-        m = len(money)
-        users = np.array([c.members[step[2]] for _, c, step in money], dtype=np.int64)
-        payout = np.array([step[0] == PAYOUT for _, _, step in money], dtype=bool)
-        fraud = np.array([step[1] == FRAUD for _, _, step in money], dtype=bool)
-        cents = np.array([step[4] if step[0] == PAYOUT else c.cents for _, c, step in money], dtype=np.int64)
+    def _parts(
+        self,
+        rng: np.random.Generator,
+        ctx: BlockContext[CircleParams],
+        times: np.ndarray,
+        circles: list[Circle],
+        steps: list[Step],
+    ) -> list[Part]:
+        """Circle events for the block's steps (rows in emission order), with each money step's transaction pair."""
+        n = len(steps)
+        money = int(sum(s[0] in MONEY_STEPS for s in steps))
+        block = block_rows(times, circles, steps, uuids(rng, 2 * n + 3 * money))
+        users, cents, payout, fraud = drawn = money_columns(block, self._user_ids)
         transfers = self._transfers(rng, users, cents, payout, fraud)
-        return map(
-            _Transfer._make, zip(ids[:m], ids[m::2], ids[m + 1 :: 2], self._user_ids[users].tolist(), *transfers)
-        )
-
-    @staticmethod
-    def _transaction_pair(
-        t: int,
-        c: Circle,
-        is_payout: bool,
-        amount: Decimal,
-        corr: str,
-        truth: dict[str, Any],
-        tx: _Transfer,
-        dollars_of: DollarsOf,
-    ) -> list[Event]:
-        """transaction-initiated and -completed on fintech.transactions for one contribution or payout."""
-        pool = {"type": "circle_pool", "identifier": c.pool_id}
-        if is_payout:
-            kind, source, dest = "circle_payout", pool, {"type": "bank_account", "identifier": tx.bank}
-        else:
-            kind, source, dest = (
-                "circle_contribution",
-                {"type": "stripe" if tx.card else "bank_account", "identifier": tx.funding},
-                pool,
-            )
-        fee_amount = dollars_of(tx.fee)
-        spec = TransactionsGenerator.spec
-        initiated = envelope(
-            event_id=tx.init_id,
-            event_type="transaction-initiated",
-            time_us=t,
-            source_service=spec.source_service,
-            correlation_id=corr,
-            payload={
-                "transaction_id": tx.tx_id,
-                "user_id": tx.uid,
-                "type": kind,
-                "amount": amount,
-                "currency": "USD",
-                "source": source,
-                "destination": dest,
-                "initiated_at": None,
-                "ip_address": tx.ip,
-                "device_id": tx.device_id,
-                "device_type": tx.device_type,
-                "geo_location": {
-                    "latitude": tx.lat,
-                    "longitude": tx.lon,
-                    "country": tx.country,
-                    "city": tx.city,
-                    "state": tx.state,
-                },
-            },
-            truth=truth,
-        )
-        initiated["payload"]["initiated_at"] = initiated["timestamp"]
-        done_us = t + tx.proc_ms * 1000
-        completed = envelope(
-            event_id=tx.done_id,
-            event_type="transaction-completed",
-            time_us=done_us,
-            source_service=spec.source_service,
-            correlation_id=corr,
-            payload={
-                "transaction_id": tx.tx_id,
-                "user_id": tx.uid,
-                "type": kind,
-                "amount": amount,
-                "fee_amount": fee_amount,
-                "net_amount": amount - fee_amount,
-                "currency": "USD",
-                "completed_at": None,
-                "processing_time_ms": tx.proc_ms,
-            },
-            truth=truth,
-        )
-        completed["payload"]["completed_at"] = completed["timestamp"]
-        return [Event(spec.name, tx.uid, t, initiated), Event(spec.name, tx.uid, done_us, completed)]
+        uids = self._user_ids[users]
+        tx_ids = np.array(block.ids[2 * n : 2 * n + money], dtype=object)
+        return [
+            *circle_parts(self.spec, ctx, block, self._user_ids, tx_ids),
+            *transaction_parts(TransactionsGenerator.spec, ctx, block, drawn, uids, transfers),
+        ]
 
 
-# --- payload of each circle event, one builder per step kind (table-driven in CirclesGenerator._assemble)
-# A builder gets the circle, its step tuple (laid out as circles_lifecycle plans it), the user ids and
-# the block's cached dollar conversion.
 Step = tuple[Any, ...]
-Payload = dict[str, Any]
-DollarsOf = Callable[[int], Decimal]
 MONEY_STEPS = frozenset((RECEIVED, PAYOUT))  # steps that move money: each has a transaction pair
-
-
-class _Transfer(NamedTuple):
-    """One money step's transaction: its ids, the member's user id and what CirclesGenerator._transfers drew."""
-
-    tx_id: str
-    init_id: str  # event id of transaction-initiated
-    done_id: str  # event id of transaction-completed
-    uid: str
-    device_id: str
-    device_type: str
-    ip: str
-    lat: float
-    lon: float
-    city: str
-    state: str
-    country: str
-    card: bool
-    funding: str
-    bank: str
-    fee: int
-    proc_ms: int
-
-
-def _received_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
-    """circle-contribution-received (the caller adds its transaction_id)."""
-    _, _, slot, cycle, due, paid, late = step
-    return {
-        "circle_id": c.circle_id,
-        "member_id": user_ids[c.members[slot]],
-        "cycle": cycle,
-        "amount": dollars_of(c.cents),
-        "currency": "USD",
-        "due_date": iso_day(due),
-        "paid_date": iso_day(paid),
-        "days_late": late,
-        "status": "late" if late else "on_time",
-    }
-
-
-def _joined_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
-    """circle-member-joined."""
-    _, _, slot, status, day = step
-    return {
-        "circle_id": c.circle_id,
-        "member_id": user_ids[c.members[slot]],
-        "position": slot + 1,
-        "role": "member" if slot else "organizer",
-        "verification_status": VERIFICATION[status],
-        "joined_date": iso_day(day),
-    }
-
-
-def _payout_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
-    """circle-payout-executed (the caller adds its transaction_id)."""
-    _, _, slot, cycle, cents, day, position, received, missed = step
-    return {
-        "circle_id": c.circle_id,
-        "recipient_id": user_ids[c.members[slot]],
-        "cycle": cycle,
-        "amount": dollars_of(cents),
-        "currency": "USD",
-        "payout_date": iso_day(day),
-        "rotation_position": position,
-        "contributions_received": received,
-        "contributions_missed": missed,
-    }
-
-
-def _missed_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
-    """circle-contribution-missed."""
-    _, _, slot, cycle, due, count = step
-    return {
-        "circle_id": c.circle_id,
-        "member_id": user_ids[c.members[slot]],
-        "cycle": cycle,
-        "amount_due": dollars_of(c.cents),
-        "currency": "USD",
-        "due_date": iso_day(due),
-        "missed_count": count,
-    }
-
-
-def _dropped_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
-    """circle-member-dropped."""
-    _, _, slot, cycle, reason, day, got_payout, made, remaining = step
-    return {
-        "circle_id": c.circle_id,
-        "member_id": user_ids[c.members[slot]],
-        "cycle": cycle,
-        "reason": DROP_REASONS[reason],
-        "dropped_date": iso_day(day),
-        "received_payout": got_payout,
-        "contributions_made": made,
-        "members_remaining": remaining,
-    }
-
-
-def _created_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
-    """circle-created: the circle's terms."""
-    return {
-        "circle_id": c.circle_id,
-        "organizer_id": user_ids[c.members[0]],
-        "name": c.name,
-        "contribution_amount": dollars_of(c.cents),
-        "currency": "USD",
-        "frequency": FREQUENCIES[c.frequency],
-        "max_members": c.size,
-        "rotation_order": "random" if c.random_rotation else "sequential",
-        "start_date": iso_day(c.start_day),
-        "status": "pending",
-    }
-
-
-def _completed_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
-    """circle-completed."""
-    _, _, cycles, day, remaining, dropped, paid_out = step
-    return {
-        "circle_id": c.circle_id,
-        "cycles_completed": cycles,
-        "completed_date": iso_day(day),
-        "members_remaining": remaining,
-        "members_dropped": dropped,
-        "total_paid_out": dollars(paid_out),
-        "currency": "USD",
-    }
-
-
-def _failed_payload(c: Circle, step: Step, user_ids: np.ndarray, dollars_of: DollarsOf) -> Payload:
-    """circle-failed."""
-    _, _, reason, cycle, day, remaining, cycles, paid_out = step
-    return {
-        "circle_id": c.circle_id,
-        "reason": FAILURE_REASONS[reason],
-        "cycle": cycle,
-        "failed_date": iso_day(day),
-        "members_remaining": remaining,
-        "cycles_completed": cycles,
-        "total_paid_out": dollars(paid_out),
-        "currency": "USD",
-    }
-
-
-PAYLOADS: dict[int, Callable[[Circle, Step, np.ndarray, DollarsOf], Payload]] = {
-    CREATED: _created_payload,
-    JOINED: _joined_payload,
-    RECEIVED: _received_payload,
-    MISSED: _missed_payload,
-    PAYOUT: _payout_payload,
-    DROPPED: _dropped_payload,
-    FAILED: _failed_payload,
-    COMPLETED: _completed_payload,
-}

@@ -14,6 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from producer.domains.common.base import Event, to_datetime
+from producer.domains.common.columns import Decimals, Micros, Part, as_events
 from producer.domains.common.geo import FOREIGN_BLOCKS, HOSTING_BLOCKS
 from producer.domains.fintech.circles import CircleParams, CirclesGenerator, expected_events_per_arrival
 from producer.domains.fintech.transactions import TransactionsGenerator
@@ -599,7 +600,7 @@ def replay_small() -> list[Event]:
     rng = np.random.default_rng(11)
     gen = CirclesGenerator(params, rng)
     ctx = context(params)
-    return gen.replay_arrivals(rng, START_US + np.arange(2000, dtype=np.int64) * 60_000_000, ctx)
+    return as_events(gen.replay_arrivals(rng, START_US + np.arange(2000, dtype=np.int64) * 60_000_000, ctx))
 
 
 def lifecycles(events: list[Event]) -> dict[str, list[Event]]:
@@ -820,7 +821,7 @@ def test_replay_collusion_and_fraud_keep_their_shape() -> None:
     rng = np.random.default_rng(5)
     gen = CirclesGenerator(params, rng)
     ctx = context(params, injection={"collusion": 10.0, "fraud": 5.0})
-    events = gen.replay_arrivals(rng, START_US + np.arange(150, dtype=np.int64) * HOUR_US, ctx)
+    events = as_events(gen.replay_arrivals(rng, START_US + np.arange(150, dtype=np.int64) * HOUR_US, ctx))
     colluded = 0
     for ev in lifecycles(events).values():
         for i, e in enumerate(ev):
@@ -851,3 +852,51 @@ def test_replay_is_deterministic_and_reads_ctx_params() -> None:
     due = drifted.of("circle-contribution-received") + drifted.of("circle-contribution-missed")
     late = sum(e.event_type == "circle-contribution-received" and pl(e)["days_late"] > 0 for e in due)
     assert abs(late / len(due) - 0.4) < 0.04  # ± 4 pp (3 sd) on ~1.5k contributions (fraud/collusion pay on time)
+
+
+# --- columns: what arrivals() hands the encoders ---------------------------------------------------------
+
+
+def column_lengths(columns: dict[str, Any]) -> set[int]:
+    """Lengths of every per-row column in a payload (nested records included); shared scalars have none."""
+    out: set[int] = set()
+    for column in columns.values():
+        if isinstance(column, dict):
+            out |= column_lengths(column)
+        elif isinstance(column, Micros):
+            out.add(len(column.values))
+        elif isinstance(column, Decimals):
+            out.add(len(column.units))
+        elif isinstance(column, np.ndarray | list):
+            out.add(len(column))
+    return out
+
+
+@pytest.mark.parametrize("replay", [False, True])
+def test_parts_are_whole_and_their_seq_is_the_emission_order(replay: bool) -> None:
+    """Every column of a Part has its length; seq over a block is a permutation; pairs follow their circle event."""
+    params = CircleParams(max_active_circles=40)
+    rng = np.random.default_rng(17)
+    gen = CirclesGenerator(params, rng)
+    ctx = context(params, injection={"collusion": 20.0, "fraud": 10.0})
+    produce = gen.replay_arrivals if replay else gen.arrivals
+    for b in range(2 if replay else 6):
+        parts = produce(rng, START_US + (b * BLOCK + np.arange(BLOCK, dtype=np.int64)) * 1_000_000, ctx)
+        assert parts and all(isinstance(part, Part) for part in parts)
+        for part in parts:
+            truth = [getattr(part.truth, name) for name in ("is_anomaly", "pattern", "risk_level", "injected")]
+            other = [part.key, part.event_id, part.correlation_id, part.seq, *truth]
+            lengths = column_lengths(part.payload) | column_lengths({str(i): column for i, column in enumerate(other)})
+            assert lengths == {len(part)}, part.event_type
+        seq = np.concatenate([part.seq for part in parts])
+        assert np.array_equal(np.sort(seq), np.arange(len(seq)))
+        by_type = {part.event_type: part for part in parts}
+        for kind in ("circle-contribution-received", "circle-payout-executed"):
+            money = by_type[kind]  # a transaction pair right after each, with the same ids and correlation
+            initiated, completed = by_type["transaction-initiated"], by_type["transaction-completed"]
+            assert initiated.seq is not None and completed.seq is not None and money.seq is not None
+            at = np.searchsorted(initiated.seq, money.seq + 1)
+            assert np.array_equal(initiated.seq[at], money.seq + 1)
+            assert np.array_equal(completed.seq[at], money.seq + 2)
+            assert np.array_equal(initiated.payload["transaction_id"][at], money.payload["transaction_id"])
+            assert np.array_equal(initiated.correlation_id[at], money.correlation_id)
