@@ -79,11 +79,16 @@ class RegistryAvro:
         record is encoded both ways and compared, and on any difference the AvroSerializer is used.
         `record_names` as for schemaless_encoder (the AvroSerializer gets the avro_value form).
         """
+        from confluent_kafka.schema_registry import Schema, topic_subject_name_strategy
         from confluent_kafka.schema_registry.avro import AvroSerializer
         from confluent_kafka.serialization import MessageField, SerializationContext
 
         schema_id = self._register(topic, schema_file, max_backoff)
-        serializer = AvroSerializer(self.client, schema_text(schema_file), conf={"auto.register.schemas": False})
+        # the subject is `<topic>-value`, as registered; looked up now (cached by the client), the first
+        # record's serializer call below asks the registry nothing while the run is producing
+        self.client.lookup_schema(f"{topic}-value", Schema(schema_text(schema_file), "AVRO"))
+        conf = {"auto.register.schemas": False, "subject.name.strategy": topic_subject_name_strategy}
+        serializer = AvroSerializer(self.client, schema_text(schema_file), conf=conf)
         ctx = SerializationContext(topic, MessageField.VALUE)
         body = schemaless_encoder(schema_file, record_names)
         header = b"\x00" + struct.pack(">I", schema_id)
