@@ -522,6 +522,11 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         k = len(start)
         if not k:
             return
+        cap = len(self._next)
+        if k > cap:  # a burst beyond the whole pool: eviction frees at most the pool, so open it a pool at a time
+            for at in range(0, k, cap):
+                self._open(rng, p, tuple(column[at : at + cap] for column in opened), scale, now, ctx, out)
+            return
         d, a = p.session_duration_distribution, p.actions_per_session_distribution
         duration = np.clip(rng.lognormal(d.log_normal_mean, d.log_normal_std, k), *DURATION_CLIP_S)
         actions = np.clip(np.rint(rng.lognormal(a.log_normal_mean, a.log_normal_std, k)), 1, MAX_ACTIONS)

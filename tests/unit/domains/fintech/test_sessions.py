@@ -462,3 +462,23 @@ def test_small_pools_and_partial_overrides() -> None:
     assert len({e.key for e in r.events}) <= 3
     own = [e.value["payload"] for e in of_type(r.events, "login-attempt") if pattern_of(e) is None]
     assert len({p["device_id"] for p in own}) <= 3
+
+
+def test_a_block_opening_more_sessions_than_the_pool_holds_ends_the_soonest_early() -> None:
+    """A burst beyond the whole pool (300 starts, 64 slots) in one block: each start gets a slot, none is lost.
+
+    It raised ValueError (a shape mismatch, or argpartition's kth out of bounds) before: eviction can free
+    at most the whole pool, so the starts are opened in pool-sized chunks, each evicting the soonest-ending.
+    Reached by `datagen run` with max_active_sessions: 64 at a high rate.
+    """
+    params = SessionParams(max_active_sessions=64, num_users=1_000)
+    gen = SessionsGenerator(params, np.random.default_rng(1))
+    rng, ctx = np.random.default_rng(2), helpers.context(params)
+    events: list[Event] = []
+    for times in helpers.arrival_blocks(1_767_225_600_000_000, 3, 1_000, 1_000):  # 1,000 arrivals in 1 s each
+        events += gen.generate(rng, times, ctx)
+        assert gen.active_sessions <= 64
+    started = Counter(e.value["correlation_id"] for e in of_type(events, "session-started"))
+    ended = Counter(e.value["correlation_id"] for e in of_type(events, "session-ended"))
+    assert len(started) > 64 and max(started.values()) == 1 == max(ended.values())
+    assert set(ended) <= set(started)  # each session ends once, after it started
