@@ -49,7 +49,7 @@ def emitted_by_stream(scenario: str, events: int, shard: Shard) -> tuple[dict[st
 
         def tracked(partition=partition, block=partition.next_block):  # type: ignore[no-untyped-def]
             out = block()
-            for event in out or ():
+            for event in out.events() if out is not None else ():
                 drawn_by[event.value["event_id"]] = partition.stream
             return out
 
