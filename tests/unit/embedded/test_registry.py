@@ -221,3 +221,24 @@ def test_serve_forever_prints_url_and_exits_on_sigterm(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_responses_leave_without_waiting_for_the_clients_ack(monkeypatch, client) -> None:
+    """The registry's sockets have Nagle off: headers and body are two writes, and with Nagle on the body
+    waited for the client's delayed ACK (40 ms on Linux), so each keep-alive request took ~44 ms and a
+    run's schema registrations cost a second of start-up. Checked on the server's socket of a real request.
+    """
+    import socket
+
+    from producer.embedded import registry as registry_module
+
+    seen: list[int] = []
+    setup = registry_module._Handler.setup
+
+    def recording(self) -> None:  # type: ignore[no-untyped-def]
+        setup(self)
+        seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(registry_module._Handler, "setup", recording)
+    client.get_subjects()
+    assert seen and all(seen)
