@@ -152,7 +152,7 @@ class Run:
             gc.collect()
             gc.freeze()
             gc.set_threshold(50_000, 20, 100)
-            started = time.monotonic()
+            started, started_at = time.monotonic(), time.time()  # the wall clock too: workers' windows are compared
             try:
                 ended = scheduler.run()
                 scheduler.finish()
@@ -165,7 +165,13 @@ class Run:
             if report is None:
                 self.say(render_summary(self.stats, producing, ended, remaining, flushing))
             else:  # the parent prints one summary for all workers
-                final = {"ended_by": ended, "producing": producing, "flushing": flushing, "outstanding": remaining}
+                final = {
+                    "ended_by": ended,
+                    "producing": producing,
+                    "flushing": flushing,
+                    "outstanding": remaining,
+                    "started_at": started_at,
+                }
                 report.finish(final)
             if self.settings.linger and self.settings.metrics_port is not None and not self.stop.is_set():
                 self.stats.last_heartbeat = float("inf")  # finished, not stalled

@@ -279,7 +279,7 @@ class WorkerPool:
         return all(r is not None and r["ready"] for r in reports) and all(w.alive for w in self.workers)
 
     def _summary(self, wall: float) -> str:
-        """One summary over all workers; the rate is total delivered over the parent's wall time."""
+        """One summary over all workers; the rate is total delivered over their producing window."""
         reports = [w.report() for w in self.workers]
         known = [r for r in reports if r is not None]
         finals = [r["final"] for r in known if r.get("final")]
@@ -289,7 +289,13 @@ class WorkerPool:
         if len(finals) < len(self.workers):
             ended = ["worker_died"]
         stats = combine_reports(self.validated.loaded.scenario.name, known)
-        text = render_summary(stats, max(0.0, wall - flushing), "+".join(ended) or "signal", outstanding, flushing)
+        text = render_summary(
+            stats,
+            producing_window(finals, wall, flushing, len(self.workers)),
+            "+".join(ended) or "signal",
+            outstanding,
+            flushing,
+        )
         lines = [text, f"  workers: {self.count} (shards {', '.join(str(w.shard) for w in self.workers)})"]
         for worker, report in zip(self.workers, reports, strict=True):
             if report is None or not report.get("final"):
@@ -352,3 +358,17 @@ def _worker_main(path: str) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(_worker_main(sys.argv[1]))
+
+
+def producing_window(finals: list[dict[str, Any]], wall: float, flushing: float, workers: int) -> float:
+    """The workers' producing time: from the first one's clock start to the last one's end of producing.
+
+    As for one process, it leaves out start-up (imports, connecting, schema registration, warm start),
+    which each worker does at its own pace. When a worker has no final report (it died) the parent's
+    wall time stands in, flush excluded.
+    """
+    if len(finals) < workers or not all("started_at" in final for final in finals):
+        return max(0.0, wall - flushing)
+    first = min(final["started_at"] for final in finals)
+    last = max(final["started_at"] + final["producing"] for final in finals)
+    return max(0.0, last - first)

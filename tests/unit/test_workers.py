@@ -8,7 +8,7 @@ import pytest
 
 from producer.errors import UsageError
 from producer.scheduling.shard import Shard
-from producer.workers import describe_exit, run_exit_code, split_events, worker_shard
+from producer.workers import describe_exit, producing_window, run_exit_code, split_events, worker_shard
 
 PARTITIONS = 240  # divisible by every process count below
 
@@ -52,3 +52,16 @@ def test_the_worst_worker_exit_code_is_the_runs(codes, expected):
 def test_describe_exit():
     assert describe_exit(-signal.SIGKILL) == "killed by SIGKILL"
     assert describe_exit(3) == "exit code 3"
+
+
+def test_the_rate_of_workers_is_over_their_producing_window() -> None:
+    """From the first worker's clock start to the last one's end of producing: start-up left out, as for one run."""
+    finals = [
+        {"started_at": 1000.0, "producing": 6.0, "flushing": 0.1},
+        {"started_at": 1000.5, "producing": 5.8, "flushing": 0.2},
+    ]
+    assert producing_window(finals, wall=8.0, flushing=0.2, workers=2) == pytest.approx(6.3)
+    # a worker without a final report (it died): the parent's wall time, flush excluded
+    assert producing_window(finals[:1], wall=8.0, flushing=0.2, workers=2) == pytest.approx(7.8)
+    # reports from a release without started_at: the same
+    assert producing_window([{"producing": 6.0}] * 2, wall=8.0, flushing=0.0, workers=2) == pytest.approx(8.0)
