@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 _TOPIC = itemgetter(Record._fields.index("topic"))
 TICK_SECONDS = 0.02
-MAX_BATCH = 2000  # events per tick at --rate max: large enough to amortise, small enough to stay responsive
+MAX_BATCH = 8000  # events per tick at --rate max: large enough to amortise per-batch work, ~0.15 s of it at most
 
 
 @dataclass(frozen=True)
