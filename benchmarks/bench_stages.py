@@ -32,6 +32,7 @@ def measure(scenario: str, events: int) -> dict[str, float]:
     from producer.encoding.pipeline import Encoding
     from producer.observability.stats import RunStats
     from producer.scenario.loader import load_scenario
+    from producer.scheduling import loop
     from producer.scheduling.sources import EventSource
 
     loaded = load_scenario(scenario)
@@ -56,7 +57,7 @@ def measure(scenario: str, events: int) -> dict[str, float]:
     count = stats.on_rows if rows else stats.on_produced
     while done < events:
         t0 = time.process_time()
-        batch = take(2000)
+        batch = take(loop.MAX_BATCH)  # a tick's batch at --rate max, in the tree measured
         t1 = time.process_time()
         records = encode(batch)
         t2 = time.process_time()
