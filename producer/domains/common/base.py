@@ -270,7 +270,7 @@ class StreamGenerator(ABC, Generic[P]):
             horizon_us = int(times_us[-1]) if len(times_us) else -1
         cut = int(np.searchsorted(rows.time_us, horizon_us, side="right"))
         if cut < len(rows):
-            self._held = self._held.merged(rows.take(slice(cut, None)))
+            self._held = self._held.merged(rows.take(slice(cut, None)).compacted())
             rows = rows.take(slice(0, cut))
         return self.release(horizon_us).merged(rows)
 

@@ -120,6 +120,25 @@ class Part:
             self._events = self.events()
         return self._events
 
+    def subset(self, rows: np.ndarray) -> Part:
+        """A new part of these `rows` only (in this order): held rows must not keep a whole block alive."""
+        truth = self.truth
+        if truth is not None:
+            truth = TruthColumns(**{name: pick(getattr(truth, name), rows) for name in _TRUTH_FIELDS})
+        return Part(
+            stream=self.stream,
+            event_type=self.event_type,
+            source_service=self.source_service,
+            time_us=self.time_us[rows],
+            key=pick(self.key, rows),
+            event_id=pick(self.event_id, rows),
+            correlation_id=pick(self.correlation_id, rows),
+            payload=pick(self.payload, rows),
+            truth=truth,
+            seq=None if self.seq is None else self.seq[rows],
+            event_version=self.event_version,
+        )
+
     def __len__(self) -> int:
         return len(self.time_us)
 
@@ -144,6 +163,24 @@ class Part:
         )
         columns = zip(repeat(self.stream), values(self.key, rows, n), times, envelopes)
         return list(map(_NEW_TUPLE, repeat(Event), columns))
+
+
+_TRUTH_FIELDS = ("scenario", "phase", "drift_progress", "is_anomaly", "pattern", "risk_level", "injected")
+
+
+def pick(column: Any, rows: np.ndarray) -> Any:
+    """A column's values at `rows`, in the same convention (a shared value stays shared)."""
+    if isinstance(column, np.ndarray):
+        return column[rows]
+    if isinstance(column, list):
+        return [column[i] for i in rows.tolist()]
+    if isinstance(column, Micros):
+        return Micros(column.values[rows])
+    if isinstance(column, Decimals):
+        return Decimals(column.units[rows], column.scale)
+    if isinstance(column, dict):
+        return {name: pick(value, rows) for name, value in column.items()}
+    return column
 
 
 def values(column: Any, rows: Rows, n: int, seen: dict[int, list[Any]] | None = None) -> list[Any]:

@@ -41,6 +41,11 @@ class EventsPart:
         """The Events of `rows` (all by default)."""
         return self._events if rows is None else [self._events[i] for i in rows.tolist()]
 
+    def subset(self, rows: np.ndarray) -> EventsPart:
+        """A new part of these `rows` only (in this order)."""
+        seq = self.seq[rows] if self.seq is not None else np.arange(len(rows), dtype=np.int64)
+        return EventsPart(self.stream, self.events(rows), seq)
+
     def all_events(self) -> list[Event]:
         """Every row's Event."""
         return self._events
@@ -112,9 +117,12 @@ class RowSet:
         return {"phase": self.phase, "drift": self.drift, "disorder": self.disorder, "delay_ms": self.delay_ms}
 
     def take(self, index: np.ndarray | slice) -> RowSet:
-        """The rows at `index` (positions or a slice), over the same parts."""
+        """The rows at `index` (positions or a slice), over the same parts (none when no row is taken)."""
+        pid = self.pid[index]
+        if not len(pid):
+            return RowSet.empty()  # an emptied buffer must not keep its parts (and their caches) alive
         labels = {name: None if column is None else column[index] for name, column in self.labels().items()}
-        return RowSet(self.parts, self.pid[index], self.row[index], self.time_us[index], labels)
+        return RowSet(self.parts, pid, self.row[index], self.time_us[index], labels)
 
     @staticmethod
     def concat(sets: Sequence[RowSet]) -> RowSet:
@@ -128,11 +136,26 @@ class RowSet:
         for s in sets:
             parts.update(s.parts)
         pid = np.concatenate([s.pid for s in sets])
-        if len(parts) > 64 and len(parts) > 2 * len(np.unique(pid)):  # forget parts no row points to any more
-            parts = {uid: parts[uid] for uid in np.unique(pid).tolist()}
+        if len(parts) > 2:  # forget parts no row points to any more: a part lives only while a row needs it
+            live = np.unique(pid)
+            if len(live) < len(parts):
+                parts = {uid: parts[uid] for uid in live.tolist()}
         labels = {name: _concat_label(name, sets) for name in ("phase", "drift", "disorder", "delay_ms")}
         row, times = np.concatenate([s.row for s in sets]), np.concatenate([s.time_us for s in sets])
         return RowSet(parts, pid, row, times, labels)
+
+    def compacted(self) -> RowSet:
+        """The same rows over new parts holding only them: what a generator keeps for later releases nothing else."""
+        if not len(self):
+            return self
+        parts: dict[int, AnyPart] = {}
+        row = np.empty(len(self), np.int64)
+        pid = np.empty(len(self), np.int64)
+        for part, at in self.groups():
+            small = part.subset(self.row[at])
+            parts[small.uid] = small
+            pid[at], row[at] = small.uid, np.arange(len(at), dtype=np.int64)
+        return RowSet(parts, pid, row, self.time_us, self.labels())
 
     def merged(self, other: RowSet) -> RowSet:
         """These rows and `other`'s in time order, stable: on equal times this set's rows come first."""
