@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from producer.domains.common.columns import Decimals, Micros, Part, Rows, TruthColumns, values
+from producer.domains.common.columns import TRUTH_COLUMNS, Decimals, Micros, Part, Rows, TruthColumns, values
 from producer.encoding.compiled import compile_encoder
 from producer.encoding.rowbytes import ENVELOPE, HeadEncoders, encode_many
 from producer.encoding.schema_names import SchemaNames
@@ -58,23 +58,17 @@ class PartEncoders:
         return encode_many(self.heads, parts)
 
 
-@dataclass(frozen=True, slots=True)
-class TruthLabels:
-    """The truth labels of n rows: each a column (numpy array or list, one value per row) or one shared value.
+@dataclass(slots=True)
+class TruthLabels(TruthColumns):
+    """The truth labels of n rows: a part's TruthColumns, plus the disorder and delay the scheduler gave each row.
 
-    is_anomaly, injected: bool; pattern, risk_level, disorder: str or None; scenario, phase: str;
-    drift_progress: float; delay_ms: int.
+    Each a column (numpy array or list, one value per row) or one shared value: is_anomaly, injected
+    bool; pattern, risk_level, disorder str or None; scenario, phase str; drift_progress float;
+    delay_ms int.
     """
 
-    scenario: Any
-    phase: Any
-    drift_progress: Any
-    is_anomaly: Any = False
-    pattern: Any = None
-    risk_level: Any = None
     disorder: Any = None
     delay_ms: Any = 0
-    injected: Any = False
 
     @classmethod
     def of(cls, truth: TruthColumns, rows: Rows, n: int) -> TruthLabels:
@@ -85,15 +79,7 @@ class TruthLabels:
                 return values(column, rows, n)
             return column
 
-        return cls(
-            scenario=pick(truth.scenario),
-            phase=pick(truth.phase),
-            drift_progress=pick(truth.drift_progress),
-            is_anomaly=pick(truth.is_anomaly),
-            pattern=pick(truth.pattern),
-            risk_level=pick(truth.risk_level),
-            injected=pick(truth.injected),
-        )
+        return cls(**{name: pick(getattr(truth, name)) for name in TRUTH_COLUMNS})
 
 
 _TRUTH_NAMES: tuple[str, ...] = ("is_anomaly", "pattern", "risk_level", "scenario", "phase", "drift_progress")

@@ -124,7 +124,7 @@ class Part:
         """A new part of these `rows` only (in this order): held rows must not keep a whole block alive."""
         truth = self.truth
         if truth is not None:
-            truth = TruthColumns(**{name: pick(getattr(truth, name), rows) for name in _TRUTH_FIELDS})
+            truth = TruthColumns(**{name: pick(getattr(truth, name), rows) for name in TRUTH_COLUMNS})
         return Part(
             stream=self.stream,
             event_type=self.event_type,
@@ -165,7 +165,7 @@ class Part:
         return list(map(_NEW_TUPLE, repeat(Event), columns))
 
 
-_TRUTH_FIELDS = ("scenario", "phase", "drift_progress", "is_anomaly", "pattern", "risk_level", "injected")
+TRUTH_COLUMNS = ("scenario", "phase", "drift_progress", "is_anomaly", "pattern", "risk_level", "injected")
 
 
 def pick(column: Any, rows: np.ndarray) -> Any:

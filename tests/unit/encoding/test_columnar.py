@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,20 +20,12 @@ from producer.domains.common.event import Event
 from producer.encoding.avro import schemaless_encoder
 from producer.encoding.columnar import PartEncoders, TruthLabels
 from producer.encoding.compiled import compile_encoder, micros
-from producer.encoding.schemas import schema_dict
+from producer.encoding.schemas import schema_dict, schemas_dir
 from tests.unit.domains.conftest import conformance_sample
 
-TRUTH_NAMES: tuple[str, ...] = (
-    "is_anomaly",
-    "pattern",
-    "risk_level",
-    "scenario",
-    "phase",
-    "drift_progress",
-    "disorder",
-    "delay_ms",
-)
-TRUTH_NAMES += ("injected",)
+TRUTH_NAMES = [
+    field["name"] for field in json.loads((schemas_dir() / "common" / "datagen.Truth.avsc").read_text())["fields"]
+]
 
 
 def same(values: list[Any]) -> bool:
