@@ -37,14 +37,6 @@ def phase_names(timeline: Timeline, taus: list[float]) -> str | list[str]:
     return [timeline.at(tau).phase.name for tau in taus]
 
 
-def drift_values(plan: DriftPlan, stream: str, taus: list[float]) -> float | list[float]:
-    """The drift progress of `stream` at each instant; one value when it cannot move among them."""
-    low, high = min(taus), max(taus)
-    if plan.steady(stream, low, high):
-        return plan.drift_progress(stream, low)
-    return plan.drift_progress_many(stream, taus)
-
-
 def relabel(rows: RowSet, timeline: Timeline, plan: DriftPlan, start_us: int, us_per_tau: float) -> RowSet:
     """`rows` with phase and drift progress label columns set from each row's own event time."""
     n = len(rows)

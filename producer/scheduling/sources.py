@@ -418,11 +418,6 @@ class EventSource:
             self.merge.give_back(ready.take(slice(cut, None)))
         return ready.take(slice(0, cut))
 
-    def take_until(self, tau: float, limit: int) -> list[Event] | None:
-        """Events up to scenario instant `tau` (at most `limit`); None once the scenario has ended."""
-        rows = self.take_rows_until(tau, limit)
-        return None if rows is None else rows.events()
-
     @property
     def end_reason(self) -> str:
         """Why the sequence ended: the scenario's last phase, or the end of representable event time."""

@@ -6,13 +6,12 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from producer.domains.common.columns import Part
+from producer.domains.common.columns import Part, TruthColumns
 from producer.domains.common.event import EVENT_KEY, EVENT_STREAM, EVENT_TIME, EVENT_VALUE, Event
 from producer.domains.common.rows import RowSet, as_parts
 
@@ -76,31 +75,15 @@ class BlockContext(Generic[P]):
     time_us: int = 0
     event_rate: float = 0.0
 
-    def truth(
-        self,
-        *,
-        anomaly: bool = False,
-        pattern: str | None = None,
-        risk_level: str | None = None,
-        injected: bool = False,
-    ) -> dict[str, Any]:
-        """The ground-truth label record for one event.
+    def truth(self, **labels: Any) -> TruthColumns:
+        """The ground-truth labels of a part's rows: this block's scenario, phase and drift progress, and `labels`.
 
-        injected: the event belongs to an anomaly episode drawn while an injection window boosted its
+        labels: is_anomaly, pattern, risk_level and injected, each a column or one value for every row.
+        injected: the row belongs to an anomaly episode drawn while an injection window boosted its
         pattern (see `injects`); the episode's generator keeps the flag on every event of it, so the
         events it emits after the window has closed say they were carried over from it.
         """
-        return {
-            "is_anomaly": anomaly,
-            "pattern": pattern,
-            "risk_level": risk_level,
-            "scenario": self.scenario,
-            "phase": self.phase,
-            "drift_progress": self.drift_progress,
-            "disorder": None,
-            "delay_ms": 0,
-            "injected": injected,
-        }
+        return TruthColumns(self.scenario, self.phase, self.drift_progress, **labels)
 
     def boost(self, pattern: str) -> float:
         """Multiplier an injection window applies to one anomaly pattern's base rate (1.0 outside)."""
@@ -133,35 +116,6 @@ def uuids(rng: np.random.Generator, n: int) -> list[str]:
 
 
 _UUID_GROUPS = ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24))  # hex [start, stop) -> column
-
-
-def dollars(cents: int) -> Decimal:
-    """Integer cents as a scale-2 Decimal (Avro decimal, scale 2)."""
-    return Decimal(cents).scaleb(-2)
-
-
-def envelope(
-    *,
-    event_id: str,
-    event_type: str,
-    time_us: int,
-    source_service: str,
-    correlation_id: str,
-    payload: dict[str, Any],
-    truth: dict[str, Any],
-    event_version: str = "1.0",
-) -> dict[str, Any]:
-    """The seed envelope every event carries, with its ground-truth labels."""
-    return {
-        "event_id": event_id,
-        "event_type": event_type,
-        "event_version": event_version,
-        "timestamp": to_datetime(time_us),
-        "source_service": source_service,
-        "correlation_id": correlation_id,
-        "payload": payload,
-        "truth": truth,
-    }
 
 
 class StreamGenerator(ABC, Generic[P]):

@@ -67,7 +67,7 @@ from producer.domains.common.base import (
     check_weights,
     uuids,
 )
-from producer.domains.common.columns import Decimals, Micros, Part, TruthColumns
+from producer.domains.common.columns import Decimals, Micros, Part
 from producer.domains.common.sampling import pick
 from producer.domains.ecommerce import customers_profiles as tab
 
@@ -343,7 +343,7 @@ class CustomersGenerator(StreamGenerator[CustomerParams]):
         """The block's snapshots as one Part of columns, rows in emission order (event ids drawn last)."""
         times = np.asarray(times_us, dtype=np.int64)
         payload = _payload(times, out_i, out_f, out_ids, float(ctx.drift_progress))
-        truth = TruthColumns(ctx.scenario, ctx.phase, ctx.drift_progress, risk_level=payload["true_risk_level"])
+        truth = ctx.truth(risk_level=payload["true_risk_level"])
         part = Part(
             stream=self.spec.name,
             event_type="customer-snapshot",

@@ -110,11 +110,8 @@ def iso_days(days: np.ndarray) -> np.ndarray:
 def _truth(ctx: BlockContext, pattern: np.ndarray, injected: np.ndarray) -> TruthColumns:
     """Labels by pattern; one shared value for a part of ordinary rows only (most of them)."""
     if not pattern.any() and not injected.any():
-        return TruthColumns(ctx.scenario, ctx.phase, ctx.drift_progress)
-    return TruthColumns(
-        ctx.scenario,
-        ctx.phase,
-        ctx.drift_progress,
+        return ctx.truth()
+    return ctx.truth(
         is_anomaly=pattern != 0,
         pattern=PATTERN_NAMES[pattern],
         risk_level=RISK_LEVELS[pattern],

@@ -149,11 +149,8 @@ def _part(
 def _truth(ctx: BlockContext, kind: np.ndarray) -> TruthColumns:
     """Labels by remittance kind; one shared value for a part without fraud (most of them)."""
     if not kind.any():
-        return TruthColumns(ctx.scenario, ctx.phase, ctx.drift_progress)
-    return TruthColumns(
-        ctx.scenario,
-        ctx.phase,
-        ctx.drift_progress,
+        return ctx.truth()
+    return ctx.truth(
         is_anomaly=kind > 0,
         pattern=PATTERN_BY_KIND[kind],
         risk_level=RISK_BY_KIND[kind],
@@ -269,6 +266,6 @@ def rate_part(
         event_id=ids[0::2],
         correlation_id=ids[1::2],
         payload=payload,
-        truth=TruthColumns(ctx.scenario, ctx.phase, ctx.drift_progress),
+        truth=ctx.truth(),
         seq=np.arange(len(rates), dtype=np.int64),
     )

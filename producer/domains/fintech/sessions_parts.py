@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from producer.domains.common.base import BlockContext
-from producer.domains.common.columns import Micros, Part, TruthColumns
+from producer.domains.common.columns import Micros, Part
 from producer.domains.common.geo import CITY_COUNTRY, CITY_NAME, CITY_STATE, DEVICE_TYPES
 from producer.domains.fintech.sessions_tables import AUTH_METHODS, FAILURE_REASONS, NORMAL
 
@@ -95,10 +95,7 @@ class Emitted:
         for event_type, chunks in self._chunks.items():
             c = join(chunks)
             kind = c["kind"]
-            truth = TruthColumns(
-                ctx.scenario,
-                ctx.phase,
-                ctx.drift_progress,
+            truth = ctx.truth(
                 is_anomaly=kind != NORMAL,
                 pattern=PATTERN_BY_KIND[kind],
                 risk_level=RISK_BY_KIND[kind],

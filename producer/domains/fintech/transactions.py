@@ -17,7 +17,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from producer.domains.common.base import BlockContext, StreamGenerator, StreamSpec, uuids
-from producer.domains.common.columns import Decimals, Micros, Part, TruthColumns
+from producer.domains.common.columns import Decimals, Micros, Part
 from producer.domains.common.geo import (
     CITY_COUNTRY,
     CITY_NAME,
@@ -482,10 +482,7 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         The event time is the payload's own timestamp field (the one Micros column), as the envelope's.
         """
         kind = tx.kind[rows]
-        truth = TruthColumns(
-            ctx.scenario,
-            ctx.phase,
-            ctx.drift_progress,
+        truth = ctx.truth(
             is_anomaly=kind != NORMAL,
             pattern=PATTERN_NAMES[kind],
             risk_level=RISK_LEVELS[kind],

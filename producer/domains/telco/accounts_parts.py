@@ -74,7 +74,7 @@ def bundle_parts(
     ids_of = np.array(ids, dtype=object)
     corr_at = np.cumsum(size + 1) - (size + 1)  # each bundle's ids: its correlation id, then its events' ids
     account, customer = (np.array(cust[k], dtype=object) for k in ("account_id", "customer_id"))
-    normal = TruthColumns(ctx.scenario, ctx.phase, ctx.drift_progress)
+    normal = ctx.truth()
 
     def part(event_type: str, at: np.ndarray, acct: np.ndarray, w: Any, payload: dict, truth: TruthColumns) -> Part:
         event_id, corr = ids_of[corr_at[acct] + 1 + w], ids_of[corr_at[acct]]
@@ -175,10 +175,7 @@ def _eip_payload(lines: dict[str, Any], e: np.ndarray, account: np.ndarray, cust
 def _ghost_truth(ctx: BlockContext, ghost: np.ndarray, ghost_injected: np.ndarray) -> TruthColumns:
     """Truth of line activations: ghost lines labelled (injected if opened in a window), the rest normal."""
     kind = np.where(ghost, GHOST, NORMAL)
-    return TruthColumns(
-        ctx.scenario,
-        ctx.phase,
-        ctx.drift_progress,
+    return ctx.truth(
         is_anomaly=ghost,
         pattern=PATTERN_NAMES[kind].tolist(),
         risk_level=RISK_NAMES[kind].tolist(),
@@ -225,10 +222,7 @@ def snapshot_part(
         "voice_minutes": c["minutes"],
         "sms_count": c["sms"],
     }
-    truth = TruthColumns(
-        ctx.scenario,
-        ctx.phase,
-        ctx.drift_progress,
+    truth = ctx.truth(
         is_anomaly=kind != NORMAL,
         pattern=PATTERN_NAMES[kind].tolist(),
         risk_level=RISK_NAMES[kind].tolist(),

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from producer.domains.common.base import BlockContext, StreamSpec
-from producer.domains.common.columns import Decimals, Micros, Part, TruthColumns
+from producer.domains.common.columns import Decimals, Micros, Part
 from producer.domains.telematics.driving_events_tables import (
     AGGRESSIVE_TURN,
     COMPLETE,
@@ -75,7 +75,7 @@ def block_parts(driving: StreamSpec, trips: StreamSpec, b: Block) -> list[Part]:
 def _part(spec: StreamSpec, event_type: str, b: Block, rows: np.ndarray, payload: dict, labelled: bool) -> Part:
     """One event type's rows: envelope columns, the payload's, and the labels (risk level; pattern if labelled)."""
     ctx = b.ctx
-    truth = TruthColumns(ctx.scenario, ctx.phase, ctx.drift_progress, risk_level=LEVEL_NAMES[b.level[rows]])
+    truth = ctx.truth(risk_level=LEVEL_NAMES[b.level[rows]])
     if labelled:  # a trip start carries no pattern: its trip's crash or window comes later
         pattern = b.out["pattern"][rows]
         truth.is_anomaly, truth.pattern = pattern != NO_PATTERN, PATTERN_NAMES[pattern]

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import numpy as np
 
-from producer.domains.common.base import dollars, to_datetime, uuids
+from producer.domains.common.base import to_datetime, uuids
+from producer.domains.common.columns import Decimals, values
 
 
 def test_uuids_are_version4_and_reproducible():
@@ -21,10 +22,11 @@ def test_uuids_are_version4_and_reproducible():
     assert uuids(np.random.default_rng(5), 0) == []
 
 
-def test_dollars_are_exact_at_scale_two():
-    for cents in (0, 1, 99, 100, 123456, 999999999):
-        assert dollars(cents) == Decimal(cents) / 100 == Decimal(f"{cents / 100:.2f}")
-        assert dollars(cents).as_tuple().exponent == -2
+def test_decimal_columns_are_exact_at_scale_two():
+    cents = (0, 1, 99, 100, 123456, 999999999)
+    for amount, units in zip(values(Decimals(np.array(cents), 2), None, len(cents)), cents, strict=True):
+        assert amount == Decimal(units) / 100 == Decimal(f"{units / 100:.2f}")
+        assert amount.as_tuple().exponent == -2
 
 
 def test_to_datetime_is_utc_microseconds():
