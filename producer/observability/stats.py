@@ -81,14 +81,7 @@ class RunStats:
 
     def on_produced(self, events: list[Event], topic_of: dict[str, str], records_per_topic: Counter) -> None:
         """A batch was handed to the sink: count it per topic, event type and injected pattern."""
-        # counted with C-level iterators (map, zip, compress): a generator per event costs ~1 µs a batch's event
-        streams = list(map(EVENT_STREAM, events))
-        values = list(map(EVENT_VALUE, events))
-        by_type = Counter(zip(streams, map(_EVENT_TYPE, values)))
-        truths = list(map(_TRUTH, values))
-        anomalous = list(map(_IS_ANOMALY, truths))
-        patterns = Counter(zip(compress(streams, anomalous), map(_PATTERN, compress(truths, anomalous))))
-        self._count(by_type, patterns, topic_of, records_per_topic)
+        self._count(*_event_counts(events), topic_of, records_per_topic)
 
     def on_rows(self, rows: RowSet, topic_of: dict[str, str], records_per_topic: Counter) -> None:
         """on_produced for a batch of rows: counted from their parts' columns, no Events built."""
@@ -96,10 +89,9 @@ class RunStats:
         patterns: Counter = Counter()
         for part, at in rows.groups():
             if not isinstance(part, Part):  # Events from a generator that builds them: counted as they are
-                events = part.events(rows.row[at])
-                by_type.update(zip(map(EVENT_STREAM, events), map(_EVENT_TYPE, map(EVENT_VALUE, events))))
-                truths = [t for t in map(_TRUTH, map(EVENT_VALUE, events)) if t and t["is_anomaly"]]
-                patterns.update(zip(repeat(part.stream), map(_PATTERN, truths)))
+                types, injected = _event_counts(part.events(rows.row[at]))
+                by_type.update(types)
+                patterns.update(injected)
                 continue
             by_type[(part.stream, part.event_type)] += len(at)
             if part.truth is not None:
@@ -195,6 +187,19 @@ class RunStats:
                 out.failed += t.failed
                 out.failed_bytes += t.failed_bytes
             return out
+
+
+def _event_counts(events: list[Event]) -> tuple[Counter, Counter]:
+    """Events per (stream, event type) and anomalous ones per (stream, pattern), with C-level iterators.
+
+    (map, zip, compress: a generator expression per event costs ~1 µs a batch's event.)
+    """
+    streams = list(map(EVENT_STREAM, events))
+    values = list(map(EVENT_VALUE, events))
+    by_type = Counter(zip(streams, map(_EVENT_TYPE, values)))
+    truths = list(map(_TRUTH, values))
+    anomalous = list(map(_IS_ANOMALY, truths))
+    return by_type, Counter(zip(compress(streams, anomalous), map(_PATTERN, compress(truths, anomalous))))
 
 
 def _injected(part: Part, rows: np.ndarray) -> Counter:
