@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from producer.domains.common.base import Event, StreamSpec
-from producer.domains.common.columns import Part, values
+from producer.domains.common.columns import Part, pick, values
 from producer.domains.common.rows import DISORDERS, RowSet
 from producer.encoding.columnar import PartEncoders, TruthLabels
+from producer.encoding.rowbytes import same_value
 from producer.encoding.schema_names import SchemaNames
 from producer.encoding.schemas import schema_dict
 
@@ -190,7 +191,7 @@ def merge_columns(groups: list[tuple[Columns, int]], n: int) -> Columns:
     for name in _NAMES:
         items = [columns[name] for columns, _ in groups]
         first = items[0]
-        if not any(isinstance(v, np.ndarray) for v in items) and all(_same(v, first) for v in items):
+        if not any(isinstance(v, np.ndarray) for v in items) and all(same_value(v, first) for v in items):
             out[name] = first
             continue
         merged: np.ndarray = np.empty(n, dtype=_TYPED.get(name, object))
@@ -203,12 +204,9 @@ def merge_columns(groups: list[tuple[Columns, int]], n: int) -> Columns:
 
 
 def _pick(column: Any, rows: np.ndarray) -> Any:
-    """A label column's values at `rows` (a numpy array), or the shared value."""
-    if isinstance(column, np.ndarray):
-        return column[rows]
-    if isinstance(column, list):
-        return _objects([column[i] for i in rows.tolist()])
-    return column
+    """A label column's values at `rows` (a list's as an object array), or the shared value."""
+    picked = pick(column, rows)
+    return _objects(picked) if isinstance(picked, list) else picked
 
 
 def _objects(items: list[Any]) -> np.ndarray:
@@ -216,11 +214,6 @@ def _objects(items: list[Any]) -> np.ndarray:
     out = np.empty(len(items), dtype=object)
     out[:] = items
     return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Alike as Avro writes them: same type and spelling (0.0 and -0.0, 1 and True differ)."""
-    return a is b or (type(a) is type(b) and a == b and repr(a) == repr(b))
 
 
 def _shared(column: np.ndarray) -> Any:

@@ -150,6 +150,11 @@ def _record(fields: list[tuple[str, Writer]], fallback: Writer) -> Writer:
     return write
 
 
+def same_value(a: Any, b: Any) -> bool:
+    """Alike as Avro writes them: same type and spelling (0.0 and -0.0, 1 and True differ)."""
+    return a is b or (type(a) is type(b) and a == b and repr(a) == repr(b))
+
+
 def _shared(column: Any) -> bool:
     return not isinstance(column, np.ndarray | list | Micros | Decimals | dict)
 
@@ -394,7 +399,7 @@ def _concat(columns: list[Any], sizes: list[int]) -> Any:
     """Columns of consecutive row ranges as one column, keeping the fastest convention they all share."""
     first = columns[0]
     if all(_shared(c) for c in columns):
-        if all(type(c) is type(first) and repr(c) == repr(first) for c in columns):  # repr: -0.0 is not 0.0
+        if all(same_value(c, first) for c in columns):
             return first
     elif all(isinstance(c, np.ndarray) for c in columns):
         return np.concatenate(columns)
