@@ -240,10 +240,18 @@ def as_events(produced: Sequence[Event] | Sequence[Part]) -> list[Event]:
     if not produced or not isinstance(produced[0], Part):
         return list(produced)  # type: ignore[arg-type]
     parts: list[Part] = list(produced)  # type: ignore[arg-type]
-    sizes = [len(p) for p in parts]
-    if all(p.seq is None for p in parts):
-        return [event for p in parts for event in p.events()]
-    offsets = np.cumsum([0, *sizes[:-1]])
-    seq = np.concatenate([p.seq if p.seq is not None else o + np.arange(s) for p, s, o in zip(parts, sizes, offsets)])
     events = [event for p in parts for event in p.events()]
-    return [events[i] for i in np.argsort(seq, kind="stable").tolist()]
+    if all(p.seq is None for p in parts):
+        return events
+    return [events[i] for i in np.argsort(emission_order(parts), kind="stable").tolist()]
+
+
+def emission_order(parts: Sequence[Any]) -> np.ndarray:
+    """Each row's place in the order the generator emitted the rows of `parts` (one after another).
+
+    A part's `seq` where it has one; a part without rows in the order after the parts before it.
+    """
+    sizes = [len(p) for p in parts]
+    offsets = np.cumsum([0, *sizes[:-1]])
+    seq = [p.seq if p.seq is not None else o + np.arange(s) for p, s, o in zip(parts, sizes, offsets, strict=True)]
+    return np.concatenate(seq).astype(np.int64, copy=False)

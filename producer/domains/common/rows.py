@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from producer.domains.common.columns import Part, Rows, _next_uid
+from producer.domains.common.columns import Part, Rows, _next_uid, emission_order
 from producer.domains.common.event import Event
 
 DISORDERS = (None, "late", "out_of_order", "duplicate")  # truth.disorder by code
@@ -43,8 +43,7 @@ class EventsPart:
 
     def subset(self, rows: np.ndarray) -> EventsPart:
         """A new part of these `rows` only (in this order)."""
-        seq = self.seq[rows] if self.seq is not None else np.arange(len(rows), dtype=np.int64)
-        return EventsPart(self.stream, self.events(rows), seq)
+        return EventsPart(self.stream, self.events(rows), self.seq[rows])
 
     def all_events(self) -> list[Event]:
         """Every row's Event."""
@@ -102,11 +101,7 @@ class RowSet:
         if len(parts) == 1 and parts[0].seq is None:
             order = np.argsort(times, kind="stable")
         else:
-            offsets = np.cumsum([0, *sizes[:-1]])
-            seq = np.concatenate(
-                [p.seq if p.seq is not None else o + np.arange(s) for p, s, o in zip(parts, sizes, offsets)]
-            ).astype(np.int64, copy=False)
-            order = np.lexsort((seq, times))
+            order = np.lexsort((emission_order(parts), times))
         return cls({p.uid: p for p in parts}, pid[order], row[order], times[order])
 
     def __len__(self) -> int:
