@@ -5,19 +5,17 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from producer.domains.common.columns import Part, TruthColumns
+from producer.domains.common.columns import EPOCH, Part, TruthColumns, to_datetime
 from producer.domains.common.event import EVENT_KEY, EVENT_STREAM, EVENT_TIME, EVENT_VALUE, Event
 from producer.domains.common.rows import RowSet, as_parts
 
-__all__ = ["EVENT_KEY", "EVENT_STREAM", "EVENT_TIME", "EVENT_VALUE", "Event", "Part"]
+__all__ = ["EPOCH", "EVENT_KEY", "EVENT_STREAM", "EVENT_TIME", "EVENT_VALUE", "Event", "Part", "to_datetime"]
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROS = 1_000_000
 
 
@@ -92,11 +90,6 @@ class BlockContext(Generic[P]):
     def injects(self, pattern: str | None) -> bool:
         """Whether an episode of `pattern` drawn now is an injected one: its rate is boosted above base."""
         return pattern is not None and self.injection.get(pattern, 1.0) > 1.0
-
-
-def to_datetime(time_us: int) -> datetime:
-    """Event time in microseconds since the epoch as an aware UTC datetime."""
-    return EPOCH + timedelta(0, 0, int(time_us))
 
 
 def uuids(rng: np.random.Generator, n: int) -> list[str]:

@@ -31,7 +31,7 @@ import numpy as np
 
 from producer.domains.common.event import Event
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Rows = np.ndarray | None  # row indices into a part (int64), or None for all of its rows
 _next_uid = count().__next__  # every part gets an id, so rows of many parts can be grouped by part in numpy
 
@@ -146,7 +146,7 @@ class Part:
         """The Events of `rows` (all by default), exactly as a generator building dicts would make them."""
         n = len(self.time_us) if rows is None else len(rows)
         times = values(self.time_us, rows, n)
-        stamps = list(map(_datetime, times))
+        stamps = list(map(to_datetime, times))
         seen = {id(self.time_us): stamps}  # a payload timestamp column that is the event time: one datetime each
         payloads = record_dicts(self.payload, rows, n, seen)
         truths = repeat(None, n) if self.truth is None else self.truth.dicts(rows, n)
@@ -192,7 +192,7 @@ def values(column: Any, rows: Rows, n: int, seen: dict[int, list[Any]] | None = 
     if isinstance(column, Micros):
         if seen is not None and id(column.values) in seen:
             return seen[id(column.values)]
-        return list(map(_datetime, values(column.values, rows, n)))
+        return list(map(to_datetime, values(column.values, rows, n)))
     if isinstance(column, Decimals):
         return list(map(_decimal(column.scale), values(column.units, rows, n)))
     if isinstance(column, dict):
@@ -224,8 +224,9 @@ _ENVELOPE = _dict_builder(
 _NEW_TUPLE = tuple.__new__  # Events from plain tuples without the NamedTuple's Python-level __new__
 
 
-def _datetime(time_us: int) -> datetime:
-    return _EPOCH + timedelta(0, 0, time_us)
+def to_datetime(time_us: int) -> datetime:
+    """Event time in microseconds since the epoch as an aware UTC datetime."""
+    return EPOCH + timedelta(0, 0, int(time_us))
 
 
 def _decimal(scale: int) -> Callable[[int], Decimal]:
