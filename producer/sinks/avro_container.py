@@ -49,26 +49,39 @@ class ContainerWriter:
         header += _long(0) + self.sync
         handle.write(header)
 
-    def write(self, bodies: list[bytes]) -> None:
-        """Append schemaless record bodies, writing every full block."""
+    @property
+    def buffered(self) -> int:
+        """Records appended but not yet written in a block."""
+        return len(self._buffer)
+
+    def write(self, bodies: list[bytes]) -> tuple[int, int]:
+        """Append schemaless record bodies, writing every full block; returns (records, body bytes) written."""
         buffer = self._buffer
         buffer.extend(bodies)
         size = self.block_records
+        written = nbytes = 0
         if len(buffer) >= size:
             full = len(buffer) - len(buffer) % size
             for start in range(0, full, size):
-                self._write_block(buffer[start : start + size])
+                nbytes += self._write_block(buffer[start : start + size])
             del buffer[:full]
+            written = full
+        return written, nbytes
 
-    def flush(self) -> None:
-        """Write the last, partial block."""
-        if self._buffer:
-            self._write_block(self._buffer)
-            self._buffer = []
+    def flush(self) -> tuple[int, int]:
+        """Write the last, partial block; returns (records, body bytes) written."""
+        if not self._buffer:
+            return 0, 0
+        written, nbytes = len(self._buffer), self._write_block(self._buffer)
+        self._buffer = []
+        return written, nbytes
 
-    def _write_block(self, bodies: list[bytes]) -> None:
+    def _write_block(self, bodies: list[bytes]) -> int:
+        """Write one block; returns its uncompressed body bytes."""
         data = b"".join(bodies)
+        size = len(data)
         if self.codec == "deflate":
             compressor = zlib.compressobj(1, zlib.DEFLATED, -15)  # fast: files are a sink, not an archive
             data = compressor.compress(data) + compressor.flush()
         self.handle.write(_long(len(bodies)) + _long(len(data)) + data + self.sync)
+        return size

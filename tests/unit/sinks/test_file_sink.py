@@ -62,3 +62,30 @@ def test_container_bytes_do_not_depend_on_write_batching():
     a.flush()
     b.flush()
     assert one.getvalue() == many.getvalue()
+
+
+def test_what_the_file_sink_counts_delivered_has_reached_the_file(tmp_path):
+    # a worker killed by SIGKILL loses its Python buffers: the count it last reported must be on disk
+    stats = RunStats()
+    sink = FileSink(stats, tmp_path, "jsonl")
+    sink.open([TopicInfo("t")])
+    sink.write([Record("t", b"", b'{"n":%d}' % i, 0) for i in range(5)])
+    on_disk = (tmp_path / "t.jsonl").read_bytes().splitlines()
+    assert len(on_disk) == stats.topics["t"].delivered == 5
+    sink.close()
+
+
+def test_avro_file_records_count_delivered_once_their_block_is_written(tmp_path):
+    stats = RunStats()
+    sink = FileSink(stats, tmp_path, "avro")
+    sink.open([TopicInfo("t", json.dumps(SCHEMA))])
+    sink.write([Record("t", b"", body({"a": i, "b": "z"}), 0) for i in range(1500)])
+    assert stats.topics["t"].delivered == 1000 and sink.queue_depth() == 500  # one full block written
+    with open(tmp_path / "t.avro", "rb") as handle:
+        assert len(list(fastavro.reader(handle))) == 1000
+    assert sink.flush(1) == 0
+    assert stats.topics["t"].delivered == 1500 and sink.queue_depth() == 0
+    sink.close()
+    assert stats.topics["t"].delivered == 1500
+    with open(tmp_path / "t.avro", "rb") as handle:
+        assert len(list(fastavro.reader(handle))) == 1500
