@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Message
+from scripts import real_kafka
 
 from producer.embedded.broker import EmbeddedBroker
 from producer.embedded.registry import LocalSchemaRegistry
@@ -31,9 +32,24 @@ def _docker_answers(timeout: float = 2.0) -> bool:
         return False
 
 
+def real_kafka_or_why_not() -> str | None:
+    """None when the real-Kafka tier runs here; else why not. With DATAGEN_REAL_KAFKA=require, an error instead.
+
+    DATAGEN_REAL_KAFKA: `auto` (default) uses the jars when `java` and `mvn` exist, `0` opts out,
+    `require` (what .ci/run sets) turns every reason not to run into a failure.
+    """
+    mode = os.environ.get("DATAGEN_REAL_KAFKA", "auto")
+    if mode == "0":
+        return "DATAGEN_REAL_KAFKA=0"
+    why = real_kafka.available()
+    if why is not None and mode == "require":
+        pytest.fail(f"DATAGEN_REAL_KAFKA=require, but real Kafka cannot run here: {why}", pytrace=False)
+    return why
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
-    """Bootstrap servers of a real broker: env var, else testcontainers, else embedded Tansu."""
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap servers of a real broker: env var, else testcontainers, else Apache Kafka from the jars, else Tansu."""
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if configured:
         log.info("test broker source=env bootstrap_servers=%s", configured)
@@ -47,6 +63,17 @@ def kafka_bootstrap() -> Iterator[str]:
             log.info("test broker source=testcontainers bootstrap_servers=%s", servers)
             yield servers
         return
+    why = real_kafka_or_why_not()
+    if why is None:
+        with real_kafka.KafkaCluster(1, workdir=tmp_path_factory.mktemp("kafka")) as cluster:
+            log.info(
+                "test broker source=jars kafka=%s bootstrap_servers=%s",
+                real_kafka.KAFKA_VERSION,
+                cluster.bootstrap_servers,
+            )
+            yield cluster.bootstrap_servers
+        return
+    log.warning("test broker source=embedded (Tansu): real Kafka unavailable: %s", why)
     with EmbeddedBroker() as broker:
         log.info("test broker source=embedded bootstrap_servers=%s", broker.bootstrap_servers)
         yield broker.bootstrap_servers
