@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Message
-from scripts import real_kafka
 
 from producer.embedded.broker import EmbeddedBroker
 from producer.embedded.registry import LocalSchemaRegistry
+from scripts import real_kafka
 from tests.helpers import consume_all as _consume_all
 
 log = logging.getLogger(__name__)

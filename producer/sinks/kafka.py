@@ -6,10 +6,11 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from producer.errors import BrokerUnavailable, UsageError
 from producer.observability import repeats
@@ -34,6 +35,12 @@ DEFAULTS: dict[str, Any] = {
     "queue.buffering.max.kbytes": 262144,
     "message.timeout.ms": 120000,
 }
+# Record timestamps are event time, which a scenario clock may put months in the past: time-based retention
+# (Kafka's default is 7 days) would delete such records at the broker's next check, minutes after delivery.
+# So topics datagen creates keep records whatever their timestamps; an existing topic that would delete
+# them gets one warning naming it.
+CREATED_TOPIC_CONFIG = {"retention.ms": "-1"}
+_RETENTION_CHECK_BATCHES = 8  # batches whose records are compared with existing topics' retention
 # librdkafka keys that configure the client (and so the admin client too), not just the producer
 _ADMIN_PREFIXES = ("security.", "sasl.", "ssl.", "client.", "socket.", "broker.", "enable.ssl", "bootstrap")
 
@@ -73,6 +80,23 @@ def conf_error(exc: Exception, conf: dict[str, Any]) -> UsageError:
     return UsageError(f"-X: expected valid librdkafka properties, found {redact_values(message, conf)}")
 
 
+def _time_retention(admin: AdminClient, topics: list[str]) -> dict[str, int]:
+    """retention.ms of each of `topics` that deletes by time; a topic whose config cannot be read is left out."""
+    if not topics:
+        return {}
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in topics]
+    found = {}
+    for resource, future in admin.describe_configs(resources).items():
+        try:
+            entry = future.result(timeout=10).get("retention.ms")
+        except KafkaException as exc:  # not authorised to describe it, say: no warning rather than no run
+            log.debug("cannot read retention.ms of topic %s: %s", resource.name, exc)
+            continue
+        if entry is not None and entry.value is not None and int(entry.value) >= 0:
+            found[resource.name] = int(entry.value)
+    return found
+
+
 def check_producer_overrides(overrides: dict[str, str]) -> None:
     """Check the -X overrides merged over the sink's defaults, as KafkaSink.open() will use them."""
     check_conf({**DEFAULTS, **overrides})
@@ -106,6 +130,8 @@ class KafkaSink(Sink):
         self.first_error: str | None = None
         self._brokers_down = False  # librdkafka said all brokers are down; cleared by a delivery
         self._cause: str | None = None  # first client-level error since the last delivery
+        self._retention: dict[str, int] = {}  # existing topics with time-based retention, until checked
+        self._retention_batches = _RETENTION_CHECK_BATCHES
 
     def _client_conf(self) -> dict[str, Any]:
         admin = {k: v for k, v in self.overrides.items() if k.startswith(_ADMIN_PREFIXES)}
@@ -130,6 +156,7 @@ class KafkaSink(Sink):
         missing = [t.name for t in topics if t.name not in metadata.topics]
         if missing:
             self._create_topics(admin, missing, min(3, len(metadata.brokers)))
+        self._retention = _time_retention(admin, [t.name for t in topics if t.name in metadata.topics])
         self._producer.poll(0)  # serve errors queued while the broker was away: they are history now
         self._brokers_down, self._cause = False, None
         self._ready = True
@@ -147,7 +174,7 @@ class KafkaSink(Sink):
 
     def _create_topics(self, admin: AdminClient, names: list[str], replication: int) -> None:
         futures = admin.create_topics(
-            [NewTopic(name, num_partitions=self.partitions, replication_factor=replication) for name in names]
+            [NewTopic(name, self.partitions, replication, config=dict(CREATED_TOPIC_CONFIG)) for name in names]
         )
         for name, future in futures.items():
             try:
@@ -221,6 +248,8 @@ class KafkaSink(Sink):
         """Produce a batch; on a full local queue, serve callbacks and retry (never drop)."""
         producer = self._producer
         assert producer is not None, "open() first"
+        if self._retention:
+            self._check_retention(records)
         produce, callback = producer.produce, self._on_delivery
         for index, (topic, key, value, timestamp_ms) in enumerate(records):
             while True:
@@ -235,6 +264,26 @@ class KafkaSink(Sink):
                     self._report()
         producer.poll(0)
         self._report()
+
+    def _check_retention(self, records: list[Record]) -> None:
+        """Warn once per existing topic whose time-based retention would delete these records at once."""
+        now_ms = time.time() * 1000
+        for topic, _, _, timestamp_ms in records:
+            retention = self._retention.pop(topic, None)
+            if retention is not None and timestamp_ms < now_ms - retention:
+                log.warning(
+                    "topic %s keeps records for retention.ms=%d, but these carry event times from %s, older than "
+                    "that: Kafka deletes them at its next retention check (log.retention.check.interval.ms, "
+                    "5 min by default); set retention.ms=-1 on the topic or start the scenario clock later",
+                    topic,
+                    retention,
+                    datetime.fromtimestamp(timestamp_ms / 1000, UTC).isoformat(timespec="seconds"),
+                )
+            if not self._retention:
+                return
+        self._retention_batches -= 1
+        if not self._retention_batches:
+            self._retention.clear()  # topics that got no records early on are not looked for in every batch
 
     def _fail_unqueued(self, records: list[Record]) -> None:
         """Count records that never entered the producer's queue as failed."""

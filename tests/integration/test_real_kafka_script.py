@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
+
 from scripts import real_kafka
 from scripts.real_kafka import RealKafkaUnavailable
-
 from tests.conftest import real_kafka_or_why_not
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from scripts import real_kafka
 from scripts.real_kafka import KafkaCluster, RealKafkaUnavailable
 
