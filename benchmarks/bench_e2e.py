@@ -1,10 +1,12 @@
 """End-to-end throughput: `datagen run --rate max` vs a plain confluent-kafka loop, on one broker.
 
 Usage: python benchmarks/bench_e2e.py [--events N] [--scenario stress_test] [--repeats R] [--workers N]
-                                     [--baseline DIR]
+                                     [--baseline DIR] [--broker embedded|real]
 
 Uses KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL when set, else starts the embedded Tansu
-broker and the local schema registry. Prints events/s of both and their ratio; asserts nothing.
+broker and the local schema registry. With --broker real it starts one Apache Kafka node from the
+jars instead (scripts/real_kafka.py, topics of 6 partitions as datagen creates them), whatever
+KAFKA_BOOTSTRAP_SERVERS says. Prints events/s of both and their ratio; asserts nothing.
 With --baseline DIR (a source tree of another release, e.g. `git archive v0.9 | tar -x -C DIR`),
 that release's `datagen run` is played too, alternating with this one on the same broker, and
 the ratio this/baseline is printed: over producing time (the summary's rate) and over the whole
@@ -107,20 +109,26 @@ def run_raw(bootstrap: str, events: int, size: int, topic: str) -> float:
     return events / elapsed
 
 
-def _broker(stack: ExitStack) -> tuple[str, str]:
-    """The broker and registry to measure on: the environment's, else the embedded ones."""
+def _broker(stack: ExitStack, kind: str) -> tuple[str, str, str]:
+    """Broker, registry and what the broker is: real Kafka if asked, else the environment's, else the embedded ones."""
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     registry = os.environ.get("SCHEMA_REGISTRY_URL")
+    label = "KAFKA_BOOTSTRAP_SERVERS"
+    if kind == "real":
+        from scripts.real_kafka import KAFKA_VERSION, KafkaCluster
+
+        bootstrap = stack.enter_context(KafkaCluster(1, overrides={"num.partitions": "6"})).bootstrap_servers
+        label = f"Apache Kafka {KAFKA_VERSION} (1 node, jars)"
     if not bootstrap:
         from producer.embedded.broker import EmbeddedBroker
 
-        bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap_servers
+        bootstrap, label = stack.enter_context(EmbeddedBroker()).bootstrap_servers, "embedded Tansu"
     if not registry:
         from producer.embedded.registry import LocalSchemaRegistry
 
         data = stack.enter_context(tempfile.TemporaryDirectory())
         registry = stack.enter_context(LocalSchemaRegistry(data_dir=data)).url
-    return bootstrap, registry
+    return bootstrap, registry, label
 
 
 def _variants(args: argparse.Namespace) -> list[tuple[str, Path, int]]:
@@ -140,13 +148,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="also measure --workers N (1: one process only)")
     parser.add_argument("--baseline", type=Path, help="source tree of the release to compare with")
+    parser.add_argument("--broker", choices=["embedded", "real"], default="embedded", help="real: Apache Kafka jars")
     args = parser.parse_args()
     variants = _variants(args)
     rates: dict[str, list[float]] = {label: [] for label, _, _ in variants}
     whole: dict[str, list[float]] = {label: [] for label, _, _ in variants}
     raw_rates, sizes = [], []
     with ExitStack() as stack:
-        bootstrap, registry = _broker(stack)
+        bootstrap, registry, broker = _broker(stack, args.broker)
         for r in range(args.repeats):
             for v, (label, tree, workers) in enumerate(variants):
                 rate, whole_rate, size = run_datagen(
@@ -157,7 +166,8 @@ def main() -> None:
                 sizes.append(size)
             raw_rates.append(run_raw(bootstrap, args.events, round(statistics.mean(sizes)), f"bench-raw{r}"))
     ceiling = statistics.median(raw_rates)
-    print(f"broker: {bootstrap}  scenario: {args.scenario}  events per run: {args.events}  repeats: {args.repeats}")
+    print(f"broker: {broker} at {bootstrap}")
+    print(f"scenario: {args.scenario}  events per run: {args.events}  repeats: {args.repeats}")
     print(f"mean value size: {statistics.mean(sizes):.0f} bytes; figures are medians, events/s end to end")
     print(f"raw confluent-kafka loop (ceiling): {ceiling:,.0f} events/s  (runs: {_runs(raw_rates)})")
     print(f"{'variant':36s} {'producing':>11s} {'whole process':>14s} {'/ ceiling':>10s}  runs (producing)")

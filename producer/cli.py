@@ -91,6 +91,12 @@ def _prefix(text: str) -> str:
     return text
 
 
+def _group(text: str) -> str:
+    if not text or not text.isprintable() or any(c.isspace() for c in text):
+        raise ValueError
+    return text
+
+
 def _log_level(text: str) -> str:
     level = text.strip().upper()
     level = _LOG_ALIASES.get(level, level)
@@ -135,6 +141,7 @@ def _shard(text: str) -> Shard | int:
 
 SHARD = _flag_type("i/n with 0 <= i < n (e.g. 0/3), or auto or auto/N inside a compose service", _shard)
 PREFIX = _flag_type("letters, digits, '.', '_' or '-'", _prefix)
+GROUP = _flag_type("a consumer group id: printable characters, no spaces", _group)
 
 
 @dataclass(frozen=True)
@@ -271,10 +278,31 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print a stream's Avro value schema as registered (envelope composed in)")
     schema.add_argument("stream", help="a stream name (e.g. fintech.transactions) or ground-truth")
 
-    tail = sub.add_parser("tail", help="print a topic's last events, decoded, as JSON lines")
+    tail = sub.add_parser(
+        "tail",
+        help="print a topic's last events, decoded, as JSON lines",
+        description="Print a topic's last N events, decoded, as JSON lines; with --follow, then every new one "
+        "until Ctrl+C or SIGTERM. On Kafka, tail is an ordinary consumer-group member; on the embedded broker "
+        "it reads without a group.",
+    )
     tail.add_argument("topic")
-    tail.add_argument("-n", type=POSITIVE, default=10, help="how many events (default 10)")
-    tail.add_argument("--timeout", type=DURATION, default=10.0, help="give up reading after this long")
+    tail.add_argument(
+        "-n",
+        type=NON_NEGATIVE,
+        default=10,
+        help="how many events (default 10); with --follow, how many of each partition first (0: only new ones)",
+    )
+    tail.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new events until Ctrl+C or SIGTERM (exit 0)"
+    )
+    tail.add_argument(
+        "--group",
+        type=GROUP,
+        metavar="NAME",
+        help="consumer group to join (default: a private datagen-tail-<random>); with --follow, offsets of "
+        "printed events are committed to it and a restart resumes there; members of one group split the partitions",
+    )
+    tail.add_argument("--timeout", type=DURATION, default=10.0, help="give up reading after this long (not --follow)")
     _add_connection(tail)
 
     registry = sub.add_parser("registry", help="run the local schema registry standalone")
@@ -399,8 +427,17 @@ def _schema(args: argparse.Namespace) -> int:
 def _tail(args: argparse.Namespace) -> int:
     from producer.tail import tail
 
+    if args.n == 0 and not args.follow:
+        raise UsageError("-n: expected a positive integer (0, only new events, needs --follow), found 0")
     return tail(
-        args.topic, args.n, args.bootstrap_servers, args.schema_registry_url, args.timeout, dict(args.kafka_conf)
+        args.topic,
+        args.n,
+        args.bootstrap_servers,
+        args.schema_registry_url,
+        args.timeout,
+        dict(args.kafka_conf),
+        group=args.group,
+        follow=args.follow,
     )
 
 

@@ -15,6 +15,7 @@ import yaml
 
 from producer.cli import build_parser
 from producer.errors import UsageError
+from scripts import real_kafka
 from tests.stack import (
     COMPOSE_FILE,
     DASHBOARD,
@@ -145,6 +146,12 @@ def test_images_are_pinned_to_current_releases(raw):
         match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", tag)
         assert match, f"{name}:{tag} is not pinned to a release (major.minor.patch)"
         assert (int(match.group(1)), int(match.group(2))) >= MIN_IMAGE_VERSIONS[name], f"{name}:{tag} is too old"
+
+
+def test_compose_kafka_is_the_release_line_the_tests_run(raw):
+    # the real-Kafka test tier runs the jars of real_kafka.KAFKA_VERSION: compose must not drift from them
+    tag = raw["services"]["kafka"]["image"].split(":")[1]
+    assert tag.split(".")[:2] == real_kafka.KAFKA_VERSION.split(".")[:2], (tag, real_kafka.KAFKA_VERSION)
 
 
 def test_nothing_is_pinned_to_one_platform(raw):
