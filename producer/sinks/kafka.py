@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
 # them gets one warning naming it.
 CREATED_TOPIC_CONFIG = {"retention.ms": "-1"}
 _RETENTION_CHECK_BATCHES = 8  # batches whose records are compared with existing topics' retention
+# Kafka also forgets an idempotent producer by its records' timestamps (producer.id.expiration.ms, 1 day by
+# default, checked every 10 min and when a restarted broker reloads its log): past that, a batch retried
+# after a broker failure can be appended twice. The first batch is compared with the broker's setting.
 # librdkafka keys that configure the client (and so the admin client too), not just the producer
 _ADMIN_PREFIXES = ("security.", "sasl.", "ssl.", "client.", "socket.", "broker.", "enable.ssl", "bootstrap")
 
@@ -78,6 +81,19 @@ def conf_error(exc: Exception, conf: dict[str, Any]) -> UsageError:
     message = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
     message = message.removeprefix("Failed to create producer: ").removeprefix("Failed to create consumer: ")
     return UsageError(f"-X: expected valid librdkafka properties, found {redact_values(message, conf)}")
+
+
+def _producer_expiration(admin: AdminClient, brokers: Any) -> int | None:
+    """The broker's producer.id.expiration.ms, or None when it does not say (as the embedded broker)."""
+    if not brokers:
+        return None
+    resource = ConfigResource(ConfigResource.Type.BROKER, str(next(iter(brokers))))
+    try:
+        entry = admin.describe_configs([resource])[resource].result(timeout=10).get("producer.id.expiration.ms")
+    except KafkaException as exc:
+        log.debug("cannot read producer.id.expiration.ms: %s", exc)
+        return None
+    return int(entry.value) if entry is not None and entry.value is not None else None
 
 
 def _time_retention(admin: AdminClient, topics: list[str]) -> dict[str, int]:
@@ -132,6 +148,7 @@ class KafkaSink(Sink):
         self._cause: str | None = None  # first client-level error since the last delivery
         self._retention: dict[str, int] = {}  # existing topics with time-based retention, until checked
         self._retention_batches = _RETENTION_CHECK_BATCHES
+        self._producer_expiration: int | None = None  # the broker's, until the first batch is compared
 
     def _client_conf(self) -> dict[str, Any]:
         admin = {k: v for k, v in self.overrides.items() if k.startswith(_ADMIN_PREFIXES)}
@@ -157,6 +174,8 @@ class KafkaSink(Sink):
         if missing:
             self._create_topics(admin, missing, min(3, len(metadata.brokers)))
         self._retention = _time_retention(admin, [t.name for t in topics if t.name in metadata.topics])
+        if str(conf.get("enable.idempotence", False)).lower() == "true":
+            self._producer_expiration = _producer_expiration(admin, metadata.brokers)
         self._producer.poll(0)  # serve errors queued while the broker was away: they are history now
         self._brokers_down, self._cause = False, None
         self._ready = True
@@ -248,6 +267,8 @@ class KafkaSink(Sink):
         """Produce a batch; on a full local queue, serve callbacks and retry (never drop)."""
         producer = self._producer
         assert producer is not None, "open() first"
+        if self._producer_expiration is not None and records:
+            self._check_producer_expiration(records)
         if self._retention:
             self._check_retention(records)
         produce, callback = producer.produce, self._on_delivery
@@ -264,6 +285,20 @@ class KafkaSink(Sink):
                     self._report()
         producer.poll(0)
         self._report()
+
+    def _check_producer_expiration(self, records: list[Record]) -> None:
+        """Warn once when the first batch's record timestamps are past the broker's producer expiration."""
+        expiration, self._producer_expiration = self._producer_expiration, None
+        oldest = min(record.timestamp_ms for record in records)
+        if expiration is not None and oldest < time.time() * 1000 - expiration:
+            log.warning(
+                "record timestamps (event time) from %s are older than the broker's producer.id.expiration.ms=%d: "
+                "Kafka forgets an idempotent producer by its records' timestamps, so after a broker crash a "
+                "retried batch can be written twice; start the scenario clock within that window of now for "
+                "no duplicates across broker failures (README: Guarantees)",
+                datetime.fromtimestamp(oldest / 1000, UTC).isoformat(timespec="seconds"),
+                expiration,
+            )
 
     def _check_retention(self, records: list[Record]) -> None:
         """Warn once per existing topic whose time-based retention would delete these records at once."""

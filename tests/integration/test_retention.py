@@ -1,10 +1,12 @@
-"""Event-time record timestamps on real Kafka: time-based retention must not delete what datagen just delivered."""
+"""Event-time record timestamps on real Kafka: retention must not delete what datagen delivered, and a clock
+too far in the past for Kafka's idempotence bookkeeping is named in a warning."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -31,11 +33,11 @@ def eager_retention_broker(tmp_path_factory: pytest.TempPathFactory):
         yield cluster.bootstrap_servers
 
 
-def run(bootstrap: str, registry: str, prefix: str) -> subprocess.CompletedProcess[str]:
+def run(bootstrap: str, registry: str, prefix: str, scenario: str = SCENARIO) -> subprocess.CompletedProcess[str]:
     """Two thousand transactions to `prefix`fintech.transactions."""
     return subprocess.run(
         [
-            *(sys.executable, "-m", "producer", "run", SCENARIO, "--events", "2000", "--rate", "max", "--no-metrics"),
+            *(sys.executable, "-m", "producer", "run", scenario, "--events", "2000", "--rate", "max", "--no-metrics"),
             *("--bootstrap-servers", bootstrap, "--schema-registry-url", registry, "--topic-prefix", prefix),
         ],
         cwd=ROOT,
@@ -68,3 +70,22 @@ def test_an_existing_topic_that_would_delete_the_events_is_named_in_a_warning(
     warnings = [line for line in done.stderr.splitlines() if "retention.ms=604800000" in line]
     assert len(warnings) == 1, done.stderr
     assert topic in warnings[0] and "2026-01-01" in warnings[0] and "retention.ms=-1" in warnings[0]
+
+
+def expiration_warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "producer.id.expiration.ms=86400000" in line]
+
+
+def test_a_clock_months_back_warns_that_duplicates_can_follow_a_broker_crash(
+    eager_retention_broker, schema_registry_url, tmp_path
+):
+    done = run(eager_retention_broker, schema_registry_url, "old.")
+    assert done.returncode == 0, done.stderr
+    (warning,) = expiration_warnings(done.stderr)
+    assert "from 2026-01-01T00:00:00+00:00" in warning and "written twice" in warning
+    recent = tmp_path / "recent.yaml"
+    start = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    recent.write_text(Path(SCENARIO).read_text().replace("seed: 42", f'seed: 42\nclock: {{start: "{start}"}}'))
+    done = run(eager_retention_broker, schema_registry_url, "recent.", str(recent))
+    assert done.returncode == 0, done.stderr
+    assert expiration_warnings(done.stderr) == []

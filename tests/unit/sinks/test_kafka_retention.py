@@ -37,3 +37,24 @@ def test_topics_without_records_stop_being_looked_for_after_a_few_batches():
         assert sink._retention
         sink._check_retention(records("busy", 0))
     assert sink._retention == {}
+
+
+def test_the_first_batch_alone_is_compared_with_the_producer_expiration(caplog):
+    sink = KafkaSink(RunStats(), "127.0.0.1:9")
+    day_ms = 24 * 3600 * 1000
+    sink._producer_expiration = day_ms
+    now_ms = int(time.time() * 1000)
+    with caplog.at_level(logging.WARNING, logger="producer.sinks.kafka"):
+        sink._check_producer_expiration(records("t", now_ms - 1000) + records("t", now_ms - 2 * day_ms))
+        sink._check_producer_expiration(records("t", 0))  # checked once: no second line
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "older than the broker's producer.id.expiration.ms=86400000" in warning
+    assert sink._producer_expiration is None
+
+
+def test_recent_record_times_give_no_expiration_warning(caplog):
+    sink = KafkaSink(RunStats(), "127.0.0.1:9")
+    sink._producer_expiration = 24 * 3600 * 1000
+    with caplog.at_level(logging.WARNING, logger="producer.sinks.kafka"):
+        sink._check_producer_expiration(records("t", int(time.time() * 1000)))
+    assert caplog.records == []

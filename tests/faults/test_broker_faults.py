@@ -1,0 +1,164 @@
+"""Faults on a real three-node Apache Kafka cluster while datagen produces 5,000 events/s: nothing lost, nothing twice.
+
+Each test checks with an outside consumer (read_committed, Avro through the registry) that every event the
+run counted delivered is on its topic exactly once, and records its figures as one JSON line.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from scripts.real_kafka import KafkaCluster
+from tests.faults.harness import RATE, TOPIC, DatagenRun, ReadyzPoller, outcome, record_figures
+
+pytestmark = pytest.mark.faults
+FLOWING = RATE * 4  # delivered events before a fault: the run is past connecting and warm-up, all partitions busy
+FINISH_GRACE = 90.0  # seconds past --duration a run may take to flush, summarise and linger before it is a hang
+
+
+def _assert_exactly_once(fig: dict, run: DatagenRun) -> None:
+    """The guarantee: exit 0, all produced delivered, every delivered event on the topic exactly once."""
+    context = f"{fig}\n{run.stderr_tail()}"
+    assert fig["exit_code"] == 0, context
+    assert fig["failed"] == 0 and fig["delivered"] == fig["produced"] > 0, context
+    assert fig["delivered_counter"] == fig["delivered"], context  # /metrics agrees with the summary
+    assert fig["consumed_distinct"] == fig["delivered"], context  # 0 lost (and nothing unaccounted for)
+    assert fig["duplicates"] == 0, context
+
+
+def test_leader_killed_and_not_restarted(
+    cluster: KafkaCluster, tmp_path: Path, schema_registry_url: str, figures_file: Path
+) -> None:
+    """SIGKILL the leader of a busy partition mid-run; the other two (min.insync.replicas 2) carry on."""
+    duration = 30.0
+    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, duration)
+    try:
+        run.wait_delivered(FLOWING)
+        leader = cluster.leader_of(TOPIC, 0)
+        killed_at = time.monotonic()
+        cluster.kill(leader)
+        fig = outcome(run, cluster.bootstrap_servers, schema_registry_url, duration + FINISH_GRACE)
+    finally:
+        run.kill()
+    fig |= {"fault": f"SIGKILL node {leader} (leader of {TOPIC}-0), not restarted"}
+    fig["outage_s"] = round(run.started + fig["run_s"] - killed_at, 1)  # down until the end
+    record_figures(figures_file, "leader_killed", fig)
+    _assert_exactly_once(fig, run)
+
+
+def test_leader_frozen_longer_than_request_timeout(
+    cluster: KafkaCluster, tmp_path: Path, schema_registry_url: str, figures_file: Path
+) -> None:
+    """SIGSTOP the leader of a busy partition for 40 s (librdkafka's request timeout is 30 s), then SIGCONT."""
+    duration, frozen_for = 60.0, 40.0
+    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, duration)
+    try:
+        run.wait_delivered(FLOWING)
+        leader = cluster.leader_of(TOPIC, 0)
+        frozen_at = time.monotonic()
+        cluster.freeze(leader)
+        time.sleep(frozen_for)
+        cluster.thaw(leader)
+        outage = time.monotonic() - frozen_at
+        fig = outcome(run, cluster.bootstrap_servers, schema_registry_url, duration + FINISH_GRACE)
+    finally:
+        run.kill()
+    fig |= {"fault": f"SIGSTOP node {leader} (leader of {TOPIC}-0), then SIGCONT", "outage_s": round(outage, 1)}
+    record_figures(figures_file, "leader_frozen", fig)
+    _assert_exactly_once(fig, run)
+
+
+def test_whole_cluster_killed_and_restarted(
+    cluster: KafkaCluster, tmp_path: Path, schema_registry_url: str, figures_file: Path
+) -> None:
+    """SIGKILL all three nodes, restart them from their log dirs 15 s later; /readyz says 503 meanwhile, then 200."""
+    duration, down_for = 50.0, 15.0
+    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, duration)
+    poller = ReadyzPoller(run)
+    try:
+        run.wait_delivered(FLOWING)
+        killed_at = time.monotonic() - run.started
+        cluster.kill_all()
+        time.sleep(down_for)
+        restarted_at = time.monotonic() - run.started
+        cluster.restart()
+        healthy_at = time.monotonic() - run.started
+        fig = outcome(run, cluster.bootstrap_servers, schema_registry_url, duration + FINISH_GRACE)
+    finally:
+        run.kill()
+    changes = poller.stop()
+    fig |= {"fault": "SIGKILL all 3 nodes, restart from log dirs", "outage_s": round(healthy_at - killed_at, 1)}
+    fig |= {"killed_at_s": round(killed_at, 1), "restarted_at_s": round(restarted_at, 1)}
+    fig |= {"healthy_at_s": round(healthy_at, 1), "readyz_changes": changes}
+    fig["readyz_503_s"] = _first_503_interval(changes, killed_at)
+    record_figures(figures_file, "cluster_killed", fig)
+    _assert_exactly_once(fig, run)
+    # readyz: 200 before the kill, 503 after it (within the outage), then 200 again once the cluster is back
+    before = [t for t, code in changes if code == 200 and t < killed_at]
+    down = [t for t, code in changes if code == 503 and killed_at <= t <= healthy_at]
+    back = [t for t, code in changes if code == 200 and down and t > down[0]]
+    assert before and down and back, fig
+
+
+def _first_503_interval(changes: list[tuple[float, int | None]], after: float) -> list[float] | None:
+    """[start, end] (s since the run started) of the first stretch of 503 answers after `after`."""
+    for i, (t, code) in enumerate(changes):
+        if code == 503 and t >= after:
+            end = next((t2 for t2, c2 in changes[i + 1 :] if c2 != 503), None)
+            return [t, end] if end is not None else [t]
+    return None
+
+
+def test_leader_isolated_from_network(
+    netns_cluster: KafkaCluster, tmp_path: Path, schema_registry_url: str, figures_file: Path
+) -> None:
+    """Cut the leader of a busy partition off the network (its veth down) for 30 s, then heal it."""
+    cluster, duration, cut_for = netns_cluster, 55.0, 30.0
+    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, duration)
+    try:
+        run.wait_delivered(FLOWING)
+        leader = cluster.leader_of(TOPIC, 0)
+        cut_at = time.monotonic()
+        cluster.isolate(leader)
+        time.sleep(cut_for)
+        cluster.heal(leader)
+        outage = time.monotonic() - cut_at
+        fig = outcome(run, cluster.bootstrap_servers, schema_registry_url, duration + FINISH_GRACE)
+    finally:
+        run.kill()
+    fig |= {"fault": f"node {leader} (leader of {TOPIC}-0) isolated, then healed", "outage_s": round(outage, 1)}
+    record_figures(figures_file, "leader_isolated", fig)
+    _assert_exactly_once(fig, run)
+
+
+def test_outage_longer_than_message_timeout_counts_failures(
+    cluster: KafkaCluster, tmp_path: Path, schema_registry_url: str, figures_file: Path
+) -> None:
+    """Where exactly-once cannot hold: the whole cluster down 25 s with message.timeout.ms=10000.
+
+    Events older than the timeout fail (exit 4); every event is still accounted for, and nothing
+    counted delivered is missing (an event that timed out may yet have been written: >=, not ==).
+    """
+    duration, down_for = 50.0, 25.0
+    timeout = ("-X", "message.timeout.ms=10000")
+    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, duration, *timeout)
+    try:
+        run.wait_delivered(FLOWING)
+        killed_at = time.monotonic()
+        cluster.kill_all()
+        time.sleep(down_for)
+        cluster.restart()
+        outage = time.monotonic() - killed_at
+        fig = outcome(run, cluster.bootstrap_servers, schema_registry_url, duration + FINISH_GRACE)
+    finally:
+        run.kill()
+    fig |= {"fault": "SIGKILL all 3 nodes for longer than message.timeout.ms=10000", "outage_s": round(outage, 1)}
+    record_figures(figures_file, "outage_beyond_message_timeout", fig)
+    context = f"{fig}\n{run.stderr_tail()}"
+    assert fig["exit_code"] == 4, context
+    assert fig["failed"] > 0 and fig["delivered"] + fig["failed"] == fig["produced"], context
+    assert (fig["delivered_counter"], fig["failed_counter"]) == (fig["delivered"], fig["failed"]), context
+    assert fig["consumed_distinct"] >= fig["delivered"], context
