@@ -101,13 +101,6 @@ def available() -> str | None:
     return None
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 _QUIET = logging.getLogger("real_kafka.client")
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False  # a probe's "connection refused" while a broker starts is expected, not news
@@ -204,6 +197,8 @@ class KafkaCluster:
                 self._make_bridge()
             host = f"{self._subnet}.{10 + node_id}"
             return Node(node_id, host, 9092, 9093, home, netns=f"dg{self._tag}n{node_id}")
+        from producer.embedded.broker import free_port  # here: `fetch` runs before datagen is installed
+
         return Node(node_id, "127.0.0.1", free_port(), free_port(), home)
 
     @property

@@ -89,6 +89,7 @@ class DatagenRun:
         with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
             self.proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err, text=True)
         self.started = time.monotonic()
+        self.duration = duration
 
     @property
     def stdout(self) -> str:

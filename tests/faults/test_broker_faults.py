@@ -7,6 +7,7 @@ run counted delivered is on its topic exactly once, and records its figures as o
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,29 @@ def _assert_exactly_once(fig: dict, run: DatagenRun) -> None:
     assert fig["delivered_counter"] == fig["delivered"], context  # /metrics agrees with the summary
     assert fig["consumed_distinct"] == fig["delivered"], context  # 0 lost (and nothing unaccounted for)
     assert fig["duplicates"] == 0, context
+
+
+def _leader_out_for(
+    cluster: KafkaCluster,
+    run: DatagenRun,
+    seconds: float,
+    take_out: Callable[[int], None],
+    bring_back: Callable[[int], None],
+    registry_url: str,
+) -> tuple[int, dict]:
+    """Take the leader of a busy partition out for `seconds` once events flow, bring it back; the run's figures."""
+    try:
+        run.wait_delivered(FLOWING)
+        leader = cluster.leader_of(TOPIC, 0)
+        out_at = time.monotonic()
+        take_out(leader)
+        time.sleep(seconds)
+        bring_back(leader)
+        outage = time.monotonic() - out_at
+        fig = outcome(run, cluster.bootstrap_servers, registry_url, run.duration + FINISH_GRACE)
+    finally:
+        run.kill()
+    return leader, fig | {"outage_s": round(outage, 1)}
 
 
 def test_leader_killed_and_not_restarted(
@@ -53,20 +77,9 @@ def test_leader_frozen_longer_than_request_timeout(
     cluster: KafkaCluster, tmp_path: Path, schema_registry_url: str, figures_file: Path
 ) -> None:
     """SIGSTOP the leader of a busy partition for 40 s (librdkafka's request timeout is 30 s), then SIGCONT."""
-    duration, frozen_for = 60.0, 40.0
-    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, duration)
-    try:
-        run.wait_delivered(FLOWING)
-        leader = cluster.leader_of(TOPIC, 0)
-        frozen_at = time.monotonic()
-        cluster.freeze(leader)
-        time.sleep(frozen_for)
-        cluster.thaw(leader)
-        outage = time.monotonic() - frozen_at
-        fig = outcome(run, cluster.bootstrap_servers, schema_registry_url, duration + FINISH_GRACE)
-    finally:
-        run.kill()
-    fig |= {"fault": f"SIGSTOP node {leader} (leader of {TOPIC}-0), then SIGCONT", "outage_s": round(outage, 1)}
+    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, 60.0)
+    leader, fig = _leader_out_for(cluster, run, 40.0, cluster.freeze, cluster.thaw, schema_registry_url)
+    fig["fault"] = f"SIGSTOP node {leader} (leader of {TOPIC}-0), then SIGCONT"
     record_figures(figures_file, "leader_frozen", fig)
     _assert_exactly_once(fig, run)
 
@@ -116,20 +129,10 @@ def test_leader_isolated_from_network(
     netns_cluster: KafkaCluster, tmp_path: Path, schema_registry_url: str, figures_file: Path
 ) -> None:
     """Cut the leader of a busy partition off the network (its veth down) for 30 s, then heal it."""
-    cluster, duration, cut_for = netns_cluster, 55.0, 30.0
-    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, duration)
-    try:
-        run.wait_delivered(FLOWING)
-        leader = cluster.leader_of(TOPIC, 0)
-        cut_at = time.monotonic()
-        cluster.isolate(leader)
-        time.sleep(cut_for)
-        cluster.heal(leader)
-        outage = time.monotonic() - cut_at
-        fig = outcome(run, cluster.bootstrap_servers, schema_registry_url, duration + FINISH_GRACE)
-    finally:
-        run.kill()
-    fig |= {"fault": f"node {leader} (leader of {TOPIC}-0) isolated, then healed", "outage_s": round(outage, 1)}
+    cluster = netns_cluster
+    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, 55.0)
+    leader, fig = _leader_out_for(cluster, run, 30.0, cluster.isolate, cluster.heal, schema_registry_url)
+    fig["fault"] = f"node {leader} (leader of {TOPIC}-0) isolated, then healed"
     record_figures(figures_file, "leader_isolated", fig)
     _assert_exactly_once(fig, run)
 
