@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 KAFKA_VERSION = "4.4.0"
 SLF4J_BINDING = "2.25.5"  # log4j-slf4j-impl: Kafka logs through slf4j 1.7 to log4j2, as its distribution does
@@ -239,7 +240,8 @@ class KafkaCluster:
                     raise RuntimeError(f"kafka node {node.node_id} exited ({node.proc.returncode}):\n{node.log()}")
             listening = [n for n in self.nodes if n.node_id in want and _listening(n.host, n.port)]
             if len(listening) == len(want):
-                admin = AdminClient({"bootstrap.servers": ",".join(n.address for n in listening), "logger": _QUIET})
+                conf: dict[str, Any] = {"bootstrap.servers": ",".join(n.address for n in listening), "logger": _QUIET}
+                admin = AdminClient(conf)
                 try:
                     seen = set(admin.list_topics(timeout=3).brokers)
                 except Exception:  # the controller quorum is still electing
