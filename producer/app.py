@@ -25,7 +25,7 @@ from producer.observability.summary import render_summary
 from producer.observability.worker_report import ReportWriter
 from producer.redact import safe_url
 from producer.scenario.loader import LoadedScenario, load_scenario
-from producer.scheduling.loop import Limits, Scheduler
+from producer.scheduling.loop import TICK_SECONDS, Limits, Scheduler
 from producer.scheduling.shard import Shard
 from producer.scheduling.sources import EventSource
 from producer.sinks.base import Sink
@@ -62,6 +62,7 @@ class RunSettings:
     shard: Shard = Shard()
     linger: float = 0.0  # seconds to keep serving /metrics after the run ends
     kafka_conf: dict[str, str] = field(default_factory=dict)
+    transactional_id: str | None = None  # each batch one Kafka transaction (the shard appended when sharded)
     report_file: Path | None = None  # set by `--workers N` in its workers: report there, no summary here
 
     @property
@@ -94,6 +95,8 @@ class Run:
             raise UsageError("--sink stdout: writes JSON lines; use --format jsonl (or another sink for Avro)")
         if settings.sink == "kafka":  # a bad -X fails here: before metrics, the embedded stack or any network
             check_client_conf(settings.kafka_conf, settings.schema_registry_url)
+        if settings.transactional_id is not None and settings.sink != "kafka":
+            raise UsageError(f"--transactional-id: expected --sink kafka, found --sink {settings.sink}")
         self.out = out or (sys.stderr if settings.sink == "stdout" else sys.stdout)
         self.stop = threading.Event()
         self._signalled_at: float | None = None
@@ -137,6 +140,7 @@ class Run:
                 self.stop,
                 Limits(self.settings.events, duration_left),
                 self.settings.rate,
+                tick=sink.tick or TICK_SECONDS,
             )
             self.stats.sink_healthy = lambda: sink.ready  # read live by /readyz, not copied once
             self.stats.ready = sink.ready
@@ -289,7 +293,6 @@ class Run:
 
     def _make_kafka_sink(self) -> tuple[Sink, EncoderFactory | None]:
         from producer.encoding.avro import RegistryAvro
-        from producer.sinks.kafka import KafkaSink
 
         s = self.settings
         bootstrap, registry_url = s.bootstrap_servers, s.schema_registry_url
@@ -303,10 +306,22 @@ class Run:
                     "(set SCHEMA_REGISTRY_URL, run `datagen registry`, or use --format jsonl)"
                 )
             factory = RegistryAvro(registry_url, registry_part(s.kafka_conf), self.stop).encoder
-        sink = KafkaSink(self.stats, bootstrap, kafka_part(s.kafka_conf), s.partitions, self.stop)
+        sink = self._kafka_sink(bootstrap)
         shown_registry = f" schema-registry={safe_url(registry_url)}" if factory and registry_url else ""
         self.say(f"kafka: bootstrap={safe_url(bootstrap)}{shown_registry}")
         return sink, factory
+
+    def _kafka_sink(self, bootstrap: str) -> Sink:
+        """The plain Kafka sink, or the transactional one, its id suffixed by the shard when sharded."""
+        from producer.sinks.kafka import KafkaSink
+        from producer.sinks.transactional import TransactionalKafkaSink
+
+        s = self.settings
+        args = (self.stats, bootstrap, kafka_part(s.kafka_conf), s.partitions, self.stop)
+        if s.transactional_id is None:
+            return KafkaSink(*args)
+        shard = f"-{s.shard.index}of{s.shard.count}" if s.shard.count > 1 else ""
+        return TransactionalKafkaSink(*args, transactional_id=s.transactional_id + shard)
 
     def _start_embedded(self, registry_url: str | None) -> tuple[str, str | None]:
         from producer.embedded import stack

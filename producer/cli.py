@@ -142,6 +142,7 @@ def _shard(text: str) -> Shard | int:
 SHARD = _flag_type("i/n with 0 <= i < n (e.g. 0/3), or auto or auto/N inside a compose service", _shard)
 PREFIX = _flag_type("letters, digits, '.', '_' or '-'", _prefix)
 GROUP = _flag_type("a consumer group id: printable characters, no spaces", _group)
+TRANSACTIONAL_ID = _flag_type("a transactional id: printable characters, no spaces", _group)
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="ground truth in the event, on <prefix>ground-truth, or dropped",
     )
     run.add_argument("--partitions", type=POSITIVE, default=6, help="partitions of topics datagen creates")
+    run.add_argument(
+        "--transactional-id",
+        type=TRANSACTIONAL_ID,
+        metavar="ID",
+        help="send each batch as one Kafka transaction under this id (read_committed consumers see whole batches; "
+        "with --shard or --workers, '-<i>of<n>' is appended per shard)",
+    )
     run.add_argument(
         "--shard",
         type=SHARD,
@@ -379,6 +387,7 @@ def _run(args: argparse.Namespace) -> int:
         linger=args.linger,
         shard=_resolve_shard(args.shard),
         kafka_conf=dict(args.kafka_conf),
+        transactional_id=args.transactional_id,
         report_file=args.report_file,
     )
     if args.workers > 1:

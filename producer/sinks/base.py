@@ -41,6 +41,7 @@ class Sink(ABC):
     """open() prepares, write() hands records over, poll() serves callbacks, flush() waits, close() ends."""
 
     name: str = "sink"
+    tick: float | None = None  # the scheduler's tick this sink wants (seconds), else the default
 
     def __init__(self, listener: DeliveryListener) -> None:
         self.listener = listener

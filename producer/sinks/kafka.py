@@ -115,6 +115,9 @@ def _time_retention(admin: AdminClient, topics: list[str]) -> dict[str, int]:
 
 def check_producer_overrides(overrides: dict[str, str]) -> None:
     """Check the -X overrides merged over the sink's defaults, as KafkaSink.open() will use them."""
+    if "transactional.id" in overrides:  # produce() outside a transaction would fail every event
+        found = overrides["transactional.id"]
+        raise UsageError(f"-X transactional.id: expected --transactional-id {found} (it runs the transactions)")
     check_conf({**DEFAULTS, **overrides})
 
 
@@ -265,12 +268,19 @@ class KafkaSink(Sink):
 
     def write(self, records: list[Record]) -> None:
         """Produce a batch; on a full local queue, serve callbacks and retry (never drop)."""
+        self._check_record_times(records)
+        queued = self._produce(records)
+        if queued < len(records):
+            self._fail_unqueued(records[queued:])
+            return
+        assert self._producer is not None
+        self._producer.poll(0)
+        self._report()
+
+    def _produce(self, records: list[Record]) -> int:
+        """Hand records to the producer, waiting while its queue is full; how many it took (fewer if stopped)."""
         producer = self._producer
         assert producer is not None, "open() first"
-        if self._producer_expiration is not None and records:
-            self._check_producer_expiration(records)
-        if self._retention:
-            self._check_retention(records)
         produce, callback = producer.produce, self._on_delivery
         for index, (topic, key, value, timestamp_ms) in enumerate(records):
             while True:
@@ -279,12 +289,17 @@ class KafkaSink(Sink):
                     break
                 except BufferError:
                     if self._stop.is_set():  # a signal with the local queue full: exit promptly, not when it drains
-                        self._fail_unqueued(records[index:])
-                        return
+                        return index
                     producer.poll(0.05)
                     self._report()
-        producer.poll(0)
-        self._report()
+        return len(records)
+
+    def _check_record_times(self, records: list[Record]) -> None:
+        """The early batches' timestamps against the broker's producer expiration and the topics' retention."""
+        if self._producer_expiration is not None and records:
+            self._check_producer_expiration(records)
+        if self._retention:
+            self._check_retention(records)
 
     def _check_producer_expiration(self, records: list[Record]) -> None:
         """Warn once when the first batch's record timestamps are past the broker's producer expiration."""

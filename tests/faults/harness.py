@@ -47,9 +47,9 @@ phases:
 LINGER = 4.0  # seconds the run keeps serving /metrics after its summary: the final counters are read then
 
 
-def scenario_now() -> str:
-    """The faults scenario, its event time starting now (UTC)."""
-    return SCENARIO.format(start=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), rate=RATE)
+def scenario_text(start: str | None = None) -> str:
+    """The faults scenario, its event time starting at `start`, else now (UTC)."""
+    return SCENARIO.format(start=start or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), rate=RATE)
 
 
 _ROW = re.compile(r"^\s{2}(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\S+ \S+$")
@@ -77,11 +77,13 @@ def parse_summary(stdout: str) -> Summary:
 class DatagenRun:
     """`python -m producer run` of the faults scenario against a cluster, output kept in files under `tmp`."""
 
-    def __init__(self, tmp: Path, bootstrap: str, registry_url: str, duration: float, *extra: str) -> None:
+    def __init__(
+        self, tmp: Path, bootstrap: str, registry_url: str, duration: float, *extra: str, clock_start: str | None = None
+    ) -> None:
         self.tmp = tmp
         self.port = free_port()
         scenario = tmp / "faults.yaml"
-        scenario.write_text(scenario_now())
+        scenario.write_text(scenario_text(clock_start))
         self.stdout_path, self.stderr_path = tmp / "datagen.stdout", tmp / "datagen.stderr"
         command = [sys.executable, "-m", "producer", "run", str(scenario), "--duration", f"{duration:g}s"]
         command += ["--bootstrap-servers", bootstrap, "--schema-registry-url", registry_url]

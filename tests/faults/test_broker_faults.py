@@ -17,6 +17,7 @@ from tests.faults.harness import RATE, TOPIC, DatagenRun, ReadyzPoller, outcome,
 
 pytestmark = pytest.mark.faults
 FLOWING = RATE * 4  # delivered events before a fault: the run is past connecting and warm-up, all partitions busy
+OLD_CLOCK = "2026-01-01T00:00:00Z"  # the bundled scenarios' start: months before any run of these tests
 FINISH_GRACE = 90.0  # seconds past --duration a run may take to flush, summarise and linger before it is a hang
 
 
@@ -165,3 +166,30 @@ def test_outage_longer_than_message_timeout_counts_failures(
     assert fig["failed"] > 0 and fig["delivered"] + fig["failed"] == fig["produced"], context
     assert (fig["delivered_counter"], fig["failed_counter"]) == (fig["delivered"], fig["failed"]), context
     assert fig["consumed_distinct"] >= fig["delivered"], context
+
+
+def test_transactions_keep_an_old_clock_exactly_once_across_a_cluster_restart(
+    cluster: KafkaCluster, tmp_path: Path, schema_registry_url: str, figures_file: Path
+) -> None:
+    """--transactional-id, event time months back (idempotence alone duplicated there): all nodes killed, back 15 s on.
+
+    The broker never expires a producer with a transaction open, so a batch retried after the restart is
+    recognised; each batch is counted when it commits.
+    """
+    duration, down_for = 50.0, 15.0
+    txn = ("--transactional-id", "faults")
+    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, duration, *txn, clock_start=OLD_CLOCK)
+    try:
+        run.wait_delivered(FLOWING)
+        killed_at = time.monotonic()
+        cluster.kill_all()
+        time.sleep(down_for)
+        cluster.restart()
+        outage = time.monotonic() - killed_at
+        fig = outcome(run, cluster.bootstrap_servers, schema_registry_url, duration + FINISH_GRACE)
+    finally:
+        run.kill()
+    fig |= {"fault": f"SIGKILL all 3 nodes, restart from log dirs; --transactional-id, clock {OLD_CLOCK}"}
+    fig["outage_s"] = round(outage, 1)
+    record_figures(figures_file, "transactions_cluster_killed_old_clock", fig)
+    _assert_exactly_once(fig, run)

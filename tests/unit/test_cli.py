@@ -40,6 +40,7 @@ def test_validate_broken_file_exits_2_naming_the_field(tmp_path, capsys):
         (["--labels", "maybe"], "argument --labels: invalid choice"),
         (["-X", "novalue"], "argument -X: expected key=value"),
         (["--topic-prefix", "bad prefix!"], "argument --topic-prefix"),
+        (["--transactional-id", "two words"], "argument --transactional-id: expected a transactional id"),
     ],
 )
 def test_bad_flags_exit_2_with_one_message(flags, fragment, capsys):
@@ -187,6 +188,7 @@ def test_x_with_a_colon_never_echoes_the_secret(capsys):
         ("sasl.oauthbearer.method=SECRETVALUE", 'Invalid value "***"'),
         ("error_cb=x", "error_cb property as a callable"),  # refused by confluent-kafka's Python layer
         ("schema.registry.ssl.ca.location=/nonexistent/ca.pem", "No such file"),
+        ("transactional.id=t1", "-X transactional.id: expected --transactional-id t1"),
     ],
 )
 def test_bad_x_is_rejected_before_connecting(conf, expected, capsys):
@@ -212,3 +214,11 @@ def test_schema_of_an_unknown_stream_is_one_line_and_exit_2(capsys):
     assert main(["schema", "fintech.nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown stream 'fintech.nope'" in err[0] and "fintech.transactions" in err[0]
+
+
+def test_transactional_id_needs_the_kafka_sink(capsys):
+    argv = ["run", "steady_state", "--sink", "file", "--out", "/tmp/unused", "--no-metrics", "--transactional-id", "t"]
+    assert main(argv) == 2
+    assert _one_error_line(capsys.readouterr().err).endswith(
+        "--transactional-id: expected --sink kafka, found --sink file"
+    )
