@@ -54,6 +54,24 @@ def _leader_out_for(
     return leader, fig | {"outage_s": round(outage, 1)}
 
 
+def _cluster_down_for(cluster: KafkaCluster, run: DatagenRun, seconds: float, registry_url: str) -> dict:
+    """Kill every node once events flow, restart them `seconds` later; the run's figures and the fault's times."""
+    try:
+        run.wait_delivered(FLOWING)
+        killed_at = time.monotonic() - run.started
+        cluster.kill_all()
+        time.sleep(seconds)
+        restarted_at = time.monotonic() - run.started
+        cluster.restart()
+        healthy_at = time.monotonic() - run.started
+        fig = outcome(run, cluster.bootstrap_servers, registry_url, run.duration + FINISH_GRACE)
+    finally:
+        run.kill()
+    # unrounded: /readyz observations are compared with them
+    times = {"killed_at_s": killed_at, "restarted_at_s": restarted_at, "healthy_at_s": healthy_at}
+    return fig | times | {"outage_s": round(healthy_at - killed_at, 1)}
+
+
 def test_leader_killed_and_not_restarted(
     cluster: KafkaCluster, tmp_path: Path, schema_registry_url: str, figures_file: Path
 ) -> None:
@@ -89,24 +107,12 @@ def test_whole_cluster_killed_and_restarted(
     cluster: KafkaCluster, tmp_path: Path, schema_registry_url: str, figures_file: Path
 ) -> None:
     """SIGKILL all three nodes, restart them from their log dirs 15 s later; /readyz says 503 meanwhile, then 200."""
-    duration, down_for = 50.0, 15.0
-    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, duration)
+    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, 50.0)
     poller = ReadyzPoller(run)
-    try:
-        run.wait_delivered(FLOWING)
-        killed_at = time.monotonic() - run.started
-        cluster.kill_all()
-        time.sleep(down_for)
-        restarted_at = time.monotonic() - run.started
-        cluster.restart()
-        healthy_at = time.monotonic() - run.started
-        fig = outcome(run, cluster.bootstrap_servers, schema_registry_url, duration + FINISH_GRACE)
-    finally:
-        run.kill()
+    fig = _cluster_down_for(cluster, run, 15.0, schema_registry_url)
     changes = poller.stop()
-    fig |= {"fault": "SIGKILL all 3 nodes, restart from log dirs", "outage_s": round(healthy_at - killed_at, 1)}
-    fig |= {"killed_at_s": round(killed_at, 1), "restarted_at_s": round(restarted_at, 1)}
-    fig |= {"healthy_at_s": round(healthy_at, 1), "readyz_changes": changes}
+    fig |= {"fault": "SIGKILL all 3 nodes, restart from log dirs", "readyz_changes": changes}
+    killed_at, healthy_at = fig["killed_at_s"], fig["healthy_at_s"]
     fig["readyz_503_s"] = _first_503_interval(changes, killed_at)
     record_figures(figures_file, "cluster_killed", fig)
     _assert_exactly_once(fig, run)
@@ -146,20 +152,10 @@ def test_outage_longer_than_message_timeout_counts_failures(
     Events older than the timeout fail (exit 4); every event is still accounted for, and nothing
     counted delivered is missing (an event that timed out may yet have been written: >=, not ==).
     """
-    duration, down_for = 50.0, 25.0
     timeout = ("-X", "message.timeout.ms=10000")
-    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, duration, *timeout)
-    try:
-        run.wait_delivered(FLOWING)
-        killed_at = time.monotonic()
-        cluster.kill_all()
-        time.sleep(down_for)
-        cluster.restart()
-        outage = time.monotonic() - killed_at
-        fig = outcome(run, cluster.bootstrap_servers, schema_registry_url, duration + FINISH_GRACE)
-    finally:
-        run.kill()
-    fig |= {"fault": "SIGKILL all 3 nodes for longer than message.timeout.ms=10000", "outage_s": round(outage, 1)}
+    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, 50.0, *timeout)
+    fig = _cluster_down_for(cluster, run, 25.0, schema_registry_url)
+    fig["fault"] = "SIGKILL all 3 nodes for longer than message.timeout.ms=10000"
     record_figures(figures_file, "outage_beyond_message_timeout", fig)
     context = f"{fig}\n{run.stderr_tail()}"
     assert fig["exit_code"] == 4, context
@@ -176,20 +172,9 @@ def test_transactions_keep_an_old_clock_exactly_once_across_a_cluster_restart(
     The broker never expires a producer with a transaction open, so a batch retried after the restart is
     recognised; each batch is counted when it commits.
     """
-    duration, down_for = 50.0, 15.0
     txn = ("--transactional-id", "faults")
-    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, duration, *txn, clock_start=OLD_CLOCK)
-    try:
-        run.wait_delivered(FLOWING)
-        killed_at = time.monotonic()
-        cluster.kill_all()
-        time.sleep(down_for)
-        cluster.restart()
-        outage = time.monotonic() - killed_at
-        fig = outcome(run, cluster.bootstrap_servers, schema_registry_url, duration + FINISH_GRACE)
-    finally:
-        run.kill()
-    fig |= {"fault": f"SIGKILL all 3 nodes, restart from log dirs; --transactional-id, clock {OLD_CLOCK}"}
-    fig["outage_s"] = round(outage, 1)
+    run = DatagenRun(tmp_path, cluster.bootstrap_servers, schema_registry_url, 50.0, *txn, clock_start=OLD_CLOCK)
+    fig = _cluster_down_for(cluster, run, 15.0, schema_registry_url)
+    fig["fault"] = f"SIGKILL all 3 nodes, restart from log dirs; --transactional-id, clock {OLD_CLOCK}"
     record_figures(figures_file, "transactions_cluster_killed_old_clock", fig)
     _assert_exactly_once(fig, run)
