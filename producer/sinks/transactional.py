@@ -20,6 +20,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
+from producer.errors import BrokerUnavailable
 from producer.sinks.base import Record, TopicInfo
 from producer.sinks.kafka import DEFAULTS, KafkaSink
 
@@ -71,9 +72,8 @@ class TransactionalKafkaSink(KafkaSink):
                 if not error.retriable() or self._stop.is_set():
                     raise self._unusable(error) from exc
 
-    def _unusable(self, error: KafkaError) -> Exception:
-        from producer.errors import BrokerUnavailable
-
+    def _unusable(self, error: KafkaError) -> BrokerUnavailable:
+        """The error that ends a run whose transactional id cannot be registered (exit 3)."""
         return BrokerUnavailable(f"--transactional-id {self.transactional_id}: {error.name()}: {error.str()}")
 
     def write(self, records: list[Record]) -> None:
@@ -177,6 +177,7 @@ class TransactionalKafkaSink(KafkaSink):
                     return False
 
     def _remember(self, error: KafkaError) -> None:
+        """Keep a definite (not retriable) error as the first cause."""
         if self.first_error is None and not error.retriable():
             self.first_error = f"{error.name()}: {error.str()}"
 
