@@ -63,6 +63,8 @@ TOTAL_REVENUE = np.array([(2000, 15000), (300, 2000), (50, 500)], dtype=float)  
 # integer counts drawn inclusive at enrolment: randint(lo, hi)
 TICKETS_TOTAL = np.array([(0, 3), (2, 5), (3, 10)])
 TICKETS_OPEN = np.array([(0, 0), (0, 1), (1, 3)])
+# returns are of orders: the seed's range cut at the customer's total_orders (a high-risk customer with
+# 3 orders has 2 or 3 returns, with 1 order 1), since the seed's independent draws give more returns than orders
 RETURNS = np.array([(0, 2), (1, 4), (2, 6)])
 REFUNDS = np.array([(0, 1), (0, 2), (1, 4)])
 FAILED_PAYMENTS = np.array([(0, 1), (0, 2), (1, 5)])
@@ -202,10 +204,13 @@ def fresh(rng: np.random.Generator, prof: np.ndarray, p: CustomerParams) -> tupl
     orders = np.maximum(((orders[:, 0] + u[:, 3] * (orders[:, 1] - orders[:, 0])) * mult).astype(np.int64), 1)
     revenue = TOTAL_REVENUE[prof]
     revenue = np.rint((revenue[:, 0] + u[:, 4] * (revenue[:, 1] - revenue[:, 0])) * mult * 100).astype(np.int64)
+    # the seed draws recency and tenure independently; the last order cannot predate the customer, so
+    # recency is uniform on its level's range cut at the customer's age (every age is above its range's
+    # bottom, so only young high-risk customers' draws change)
     rec = RECENCY[prof]
     f = np.empty((m, NF))
     f[:, :NR] = u[:, 6 : 6 + NR]
-    f[:, REC] = rec[:, 0] + u[:, 5] * (rec[:, 1] - rec[:, 0])
+    f[:, REC] = rec[:, 0] + u[:, 5] * (np.minimum(rec[:, 1], age) - rec[:, 0])
     f[:, AOV] = revenue / orders
     f[:, SIGN] = np.where(u[:, 21] < 0.5, -1.0, 1.0)
     failed = np.where(
@@ -220,7 +225,7 @@ def fresh(rng: np.random.Generator, prof: np.ndarray, p: CustomerParams) -> tupl
             revenue,
             randint_rows(TICKETS_TOTAL[prof], u[:, 13]),
             randint_rows(TICKETS_OPEN[prof], u[:, 14]),
-            randint_rows(RETURNS[prof], u[:, 15]),
+            randint_rows(np.minimum(RETURNS[prof], orders[:, None]), u[:, 15]),  # see RETURNS
             randint_rows(REFUNDS[prof], u[:, 16]),
             failed,
             (u[:, 18] * len(CATEGORIES)).astype(np.int64),
@@ -255,7 +260,9 @@ def measure(
     rolling[:, CART] = np.where(deg, np.minimum(rolling[:, CART], LIFECYCLE_CART_CAP), rolling[:, CART])
     rates = np.round(np.clip(rolling[:, RATE_ROLLING], 0.0, 1.0), 2)
     counts = rolling[:, INTEGER_ROLLING].astype(np.int64)
-    recency = (f[:, REC] * drift[1][row] * life_rec).astype(np.int64)
+    # drift lengthens recency (x 1.4 on high risk) but the last order cannot predate the customer:
+    # capped at its age, as rates are at 1 (undrifted recency is within the age already, see fresh)
+    recency = np.minimum((f[:, REC] * drift[1][row] * life_rec).astype(np.int64), i[:, AGE] + day)
     aov = np.rint(i[:, REVENUE] / i[:, ORDERS]).astype(np.int64)
     out_i = np.column_stack(
         [
@@ -326,7 +333,8 @@ def evolve(
     now_open = np.where(deg, lifecycle_open(np.minimum(next_day / life, 1.0)), now_open)
     i[:, T_TOTAL] += new + np.maximum(now_open - was_open - new, 0)
     i[:, T_OPEN] = now_open
-    i[:, N_RETURNS] += poisson_from_uniform(u[:, 4], orders * RETURN_PER_ORDER[prof])
+    # an order is returned at most once, so returns never overtake orders
+    i[:, N_RETURNS] += np.minimum(poisson_from_uniform(u[:, 4], orders * RETURN_PER_ORDER[prof]), orders)
     i[:, N_REFUNDS] += poisson_from_uniform(u[:, 5], orders * REFUND_PER_ORDER[prof])
     i[:, FAILED] += poisson_from_uniform(u[:, 6], orders * FAILED_PER_ORDER[prof])
     for col, share, u_col, choices in (

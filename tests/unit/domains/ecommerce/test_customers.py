@@ -214,9 +214,10 @@ def assert_seed_draws(p: dict[str, Any]) -> None:
     assert age_lo <= p["customer_age_days"] <= age_hi and p["account_age_days"] >= tab.ACCOUNT_AGE_MIN[lvl]
     assert tab.TOTAL_ORDERS[lvl][0] <= p["total_orders"] <= tab.TOTAL_ORDERS[lvl][1]
     assert tab.TOTAL_REVENUE[lvl][0] <= float(p["total_revenue"]) <= tab.TOTAL_REVENUE[lvl][1]
+    lo, hi = np.minimum(tab.RETURNS[lvl], p["total_orders"])  # returns are of orders: the range cut at them
+    assert lo <= p["returns_count"] <= hi
     for feature, table in (
         ("support_tickets_total", tab.TICKETS_TOTAL),
-        ("returns_count", tab.RETURNS),
         ("refunds_count", tab.REFUNDS),
         ("failed_payment_count", tab.FAILED_PAYMENTS),
     ):
@@ -308,6 +309,40 @@ def test_customer_traits_are_sticky(steady_run: Run) -> None:
         assert abs(changed - want) < 0.006, field  # e.g. 2.6% ± 0.6 pp on ~19k steps, seed 7
 
 
+# the drift scenario's end point: full drift (recency x 1.4 on high risk), mix 10/30/60
+DRIFTED = CustomerParams(drift_factor=1.0, risk_distribution={"low": 0.1, "medium": 0.3, "high": 0.6})
+
+
+def payload_columns(params: CustomerParams, ctx_params: CustomerParams, replay: bool) -> dict[str, np.ndarray]:
+    """Payload columns of a primed panel's 40,960 snapshots, or of 2,048 replayed journeys (53,248), seed 7."""
+    gen = CustomersGenerator(params, np.random.default_rng(7))
+    ctx = context(ctx_params)
+    gen.prime(np.random.default_rng(8), ctx)
+    rng, produce = np.random.default_rng(9), gen.replay_arrivals if replay else gen.arrivals
+    blocks = [START_US + (np.arange(1024) + b * 1024) * 20_000 for b in range(2 if replay else 40)]
+    parts = [part for times in blocks for part in produce(rng, times, ctx)]
+    fields = ("true_risk_level", "total_orders", "returns_count", "customer_age_days", "days_since_last_order")
+    return {k: np.concatenate([np.asarray(p.payload[k]) for p in parts]) for k in fields}
+
+
+@pytest.mark.parametrize(
+    ("ctx_params", "replay"), [(CustomerParams(), False), (DRIFTED, False), (CustomerParams(), True)]
+)
+def test_returns_never_exceed_orders_and_the_last_order_never_predates_the_customer(
+    ctx_params: CustomerParams, replay: bool
+) -> None:
+    # issue 12: the seed draws returns (high risk 2-6) apart from orders (1-7), and recency (45-120 days,
+    # x 1.4 under drift) apart from tenure (90-365). Before the fix, in 40,960 primed snapshots (seed 7),
+    # returns > orders in 4.7% by default, 17.5% at the drift end point, 5.4% of 53,248 replayed ones;
+    # recency > age in 23, 384 and 24 of them. Both are invariants: tolerance zero, on every snapshot.
+    c = payload_columns(CustomerParams(), ctx_params, replay)
+    high = c["true_risk_level"] == "high"
+    assert (high & (c["total_orders"] < tab.RETURNS[2][1])).sum() > 1000  # returns' seed range exceeds orders
+    assert (high & (c["customer_age_days"] < tab.RECENCY[2][1] * 1.4)).sum() > 50  # recency's exceeds age
+    assert (c["returns_count"] <= c["total_orders"]).all()
+    assert (c["days_since_last_order"] <= c["customer_age_days"]).all()
+
+
 def degrading(r: Run) -> list[list[dict[str, Any]]]:
     """Customers whose whole 180-day lifecycle was seen and whose level changed."""
     return [
@@ -393,6 +428,8 @@ def assert_scaled(pairs: list[tuple[dict[str, Any], dict[str, Any]]], feature: s
         want = a[feature] * factor
         if feature in ("email_open_rate", "cart_abandonment_rate", "premium_product_rate"):
             want = min(want, 1.0)
+        if feature == "days_since_last_order":  # the last order cannot predate the customer
+            want = min(want, b["customer_age_days"])
         assert abs(b[feature] - want) <= slack, (feature, a[feature], b[feature])
 
 
