@@ -7,8 +7,9 @@ line's eip-agreement-created if its handset is financed, all at the arrival inst
 monthly device-usage-snapshot of one existing line, drawn uniformly over lines. Once the pool is full a new
 account replaces one that churned, chosen with probability proportional to its churn_risk_score. Event
 time is the arrival time; the accounts' natural calendar is in the payloads: customer_since (tenure before
-the seed's usage_snapshot_date), line activation and EIP start dates, and per line a billing_cycle whose
-snapshot_date is usage_snapshot_date plus (billing_cycle - 1) months. Per account the order is always
+the seed's usage_snapshot_date), line activation and EIP start dates, and per line a billing_cycle (a
+compressed counter: cycles come faster than months) and the snapshot_date, the UTC day of the snapshot
+event itself, never after it. Per account the order is always
 customer-created, then each line's activation before its EIP and its snapshots.
 
 Warm start (`prime`, before the scheduler's burn-in; accounts_warm): the pool takes hours to fill and far
@@ -406,7 +407,9 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         if len(swapped):
             observed[swapped] = self._donor_imeis(rng, f[swapped], registered[swapped], p.imei_swap_within_account)
         data_mb, minutes, sms = usage(rng, p.usage, product, status, ghost)
-        day = (self._anchor_us + cycle * MONTH_US) // DAY_US * DAY_US
+        # the day the usage run took the snapshot: event time runs slower than the lines' compressed cycles,
+        # so a date counted in cycles from usage_snapshot_date would run ahead of the event (issue 12)
+        day = times[idx] // DAY_US * DAY_US
         ids = np.array(uuids(rng, s), dtype=object)  # a snapshot is its own correlation root
         taken = flat >= 0
         columns = {

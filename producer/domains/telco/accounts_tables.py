@@ -255,7 +255,9 @@ class AccountParams(DomainParams):
     new_account_rate: Rate = Field(
         0.05, description="share of arrivals that onboard an account; the rest are usage snapshots"
     )
-    usage_snapshot_date: date = Field(date(2026, 2, 22), description="billing cycle 0 of every line's snapshots")
+    usage_snapshot_date: date = Field(
+        date(2026, 2, 22), description="as-of date of onboarded tenure (customer_since, EIP starts)"
+    )
     p_inject_eip_usage_mismatch: Rate = Field(0.06, description="per snapshot of a financed line: imei_swap")
     imei_swap_within_account: bool = Field(
         True,

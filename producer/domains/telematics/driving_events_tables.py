@@ -89,6 +89,9 @@ SPEED_MEMORY, SPEED_NOISE_MPH = 0.6, 3.0  # AR(1) of the segment speed around th
 HEADING_PULL, HEADING_NOISE_DEG = 0.35, 12.0  # how fast the heading turns toward the destination
 TURN_DEG = (45.0, 110.0)  # heading change of an aggressive turn
 BRAKE_KEEP = (0.3, 0.6)  # share of speed kept after a hard braking
+# a trip starts from rest and speeds up as an everyday driver does (~0.2 g, 0-60 mph in 13 s): no event
+# reports a speed the car cannot have reached since the trip started (issue 12: speeding at 71 mph 8 ft out)
+ACCEL_MPH_S = 4.5
 HOME_RADIUS_MI, ERRAND_MI = 2.0, (2.0, 12.0)  # at home: drive to an errand 2-12 mi away; else drive home
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -183,6 +186,16 @@ def speed_cap(p: Any, posted: np.ndarray) -> np.ndarray:
     return np.clip(posted + (over_speed.min_mph - 1.0), p.min_speed_mph, max(p.max_speed_mph, p.min_speed_mph))
 
 
+def from_rest(typ: np.ndarray, forced: np.ndarray, since_start_s: np.ndarray) -> np.ndarray:
+    """Event types, a speeding or tailgating event a ping where the car cannot be that fast yet since its start.
+
+    Speeding needs its forced speed (posted + over), tailgating TAILGATING_MIN_MPH; from rest the car
+    reaches ACCEL_MPH_S x the seconds since the trip started, so such events come once it has ramped up.
+    """
+    need = np.where(typ == SPEEDING, forced, np.where(typ == TAILGATING, TAILGATING_MIN_MPH, 0.0))
+    return np.where(need > ACCEL_MPH_S * since_start_s, PING, typ)
+
+
 def over_speed(p: Any, posted: np.ndarray, prof: np.ndarray, burst: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Miles per hour over the limit of speeding events: the archetype's range, or a sustained window's."""
     limits = p.over_speed_mph
@@ -207,10 +220,17 @@ class Segment(NamedTuple):
     turn: np.ndarray  # an aggressive turn's heading change (degrees), else 0
     keep: np.ndarray  # share of speed kept after the event: braking's, 0 after a crash, else 1
     harsh: np.ndarray  # a harsh acceleration
+    reach: np.ndarray  # fastest the car can be (mph): ACCEL_MPH_S x the seconds since the trip started
 
 
 def segment(
-    dt: np.ndarray, typ: np.ndarray, crash: np.ndarray, forced: np.ndarray, u: np.ndarray, z: np.ndarray
+    dt: np.ndarray,
+    typ: np.ndarray,
+    crash: np.ndarray,
+    forced: np.ndarray,
+    u: np.ndarray,
+    z: np.ndarray,
+    since_start_s: np.ndarray,
 ) -> Segment:
     """The segments ending at driving events of types typ, from their uniforms u[2:5] and normals z[0:2]."""
     steps = np.minimum(dt, 3600.0) / REFERENCE_S  # the processes forget over time, not over events
@@ -230,6 +250,7 @@ def segment(
         turn,
         keep,
         typ == HARSH_ACCELERATION,
+        ACCEL_MPH_S * since_start_s,
     )
 
 
@@ -247,11 +268,13 @@ def move(
 ) -> tuple[np.ndarray, ...]:
     """Drive cars over segments: speed, heading, latitude, longitude, speed after the event, miles.
 
-    Speed is an AR(1) around the cruise speed (bounded by min_mph and cap), the heading turns toward
+    Speed is an AR(1) around the cruise speed (bounded by min_mph, cap and the ramp from rest: seg.reach;
+    a speeding or tailgating event is only drawn once the car can be that fast), the heading turns toward
     the destination, and the car moves at that speed on that heading for dt. The warm start's replay
     calls this once per step of few operations, so it does only what depends on the car's state.
     """
     v = np.minimum(np.maximum(cruise + seg.memory * (v - cruise) + seg.noise, min_mph), cap)  # as np.clip
+    v = np.minimum(v, seg.reach)
     v = np.where(seg.tailgating, np.minimum(np.maximum(v, TAILGATING_MIN_MPH), cap), v)
     speed = np.where(seg.speeding, seg.forced, v).round(1)
     north = np.radians(dest_lat - lat)  # bearing to the destination, as bearing_and_miles
@@ -372,9 +395,12 @@ class TripPool:
         any event with odds rate / planned events, once per trip, so a trip has one with odds ~rate.
         """
         p = ctx.params
-        dt = (t - self.last[s]) / 1e6
+        dt, since_start = (t - self.last[s]) / 1e6, (t - self.t0[s]) / 1e6
         odds = min(1.0, p.sustained_speeding_rate * ctx.boost("sustained_speeding"))
-        opens = (self.burst_hi[s] == 0) & (u[7] * self.plan[s] < odds)
+        posted, cap = self.posted[s], speed_cap(p, self.posted[s])
+        # a window opens once the car can be at any of its speeds, not in the trip's first seconds
+        ramped = ACCEL_MPH_S * since_start >= posted + SUSTAINED_OVER_SPEED[1]
+        opens = (self.burst_hi[s] == 0) & (u[7] * self.plan[s] < odds) & ramped
         length = np.maximum(3, np.rint(span(SUSTAINED_MINUTES, u[8]) * 60.0 / spacing)).astype(np.int64)
         self.burst_lo[s] = np.where(opens, seq, self.burst_lo[s])
         self.burst_hi[s] = np.where(opens, seq + length, self.burst_hi[s])
@@ -382,11 +408,10 @@ class TripPool:
         burst = (seq >= self.burst_lo[s]) & (seq < self.burst_hi[s])
         self.crash[s] |= crash
         self.crash_injected[s] |= crash & ctx.injects("crash")
-        typ = np.where(crash, HARD_BRAKING, np.where(burst, SPEEDING, typ))
-        posted, cap = self.posted[s], speed_cap(p, self.posted[s])
-        speeding, braking, turn, left = typ == SPEEDING, typ == HARD_BRAKING, typ == AGGRESSIVE_TURN, u[2] < 0.5
         over = over_speed(p, posted, prof, burst, u[1])
-        seg = segment(dt, typ, crash, posted + over, u, z)
+        typ = np.where(crash, HARD_BRAKING, np.where(burst, SPEEDING, from_rest(typ, posted + over, since_start)))
+        speeding, braking, turn, left = typ == SPEEDING, typ == HARD_BRAKING, typ == AGGRESSIVE_TURN, u[2] < 0.5
+        seg = segment(dt, typ, crash, posted + over, u, z, since_start)
         speed, heading, lat, lon, self.v[s], miles = move(
             seg,
             self.v[s],

@@ -33,6 +33,7 @@ from producer.domains.telematics.driving_events_tables import (
     Segment,
     TripPool,
     advance,
+    from_rest,
     move,
     over_speed,
     pick_rows,
@@ -176,12 +177,15 @@ def replay(
     opened = burst_at <= events
     night = night_of(t)
     window = np.where(opened, burst_at, NEVER)
-    counts, rep, windowed, crash, in_window = _types(rng, cells, crashed, window, length, night, type_odds)
     u, z = rng.random((5, len(t))), rng.standard_normal((2, len(t)))
-    posted = trips.posted[slots][cells.trip]
-    seg = segment(
-        dt, rep, crash, posted + over_speed(p, posted, cars.profile[drivers][cells.trip], windowed, u[1]), u, z
+    posted, prof, since_start = (
+        trips.posted[slots][cells.trip],
+        cars.profile[drivers][cells.trip],
+        (t - t0[cells.trip]) / 1e6,
     )
+    ramp = (posted + over_speed(p, posted, prof, np.zeros(len(t), bool), u[1]), since_start)
+    counts, rep, windowed, crash, in_window = _types(rng, cells, crashed, window, length, night, type_odds, ramp)
+    seg = segment(dt, rep, crash, posted + over_speed(p, posted, prof, windowed, u[1]), u, z, since_start)
     speed = _drive(cells, trips, slots, seg, p)
     miles, share = speed * dt / 3600.0, counts / cells.events[:, None]
     acc = np.column_stack(
@@ -228,18 +232,20 @@ def _types(
     length: np.ndarray,
     night: np.ndarray,
     type_odds: np.ndarray,
+    ramp: tuple[np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, ...]:
     """Events by type per cell, the type of its last event, whether that is in the window or a crash; window events.
 
     A speeding window (seqs window .. window + length - 1) makes its events speeding, a crash makes
-    the trip's last event hard braking, the others are drawn at the trip's odds by day or night.
+    the trip's last event hard braking, the others are drawn at the trip's odds by day or night (`ramp`: a
+    drawn speeding event's speed and the seconds since the trip's start, for from_rest).
     """
     trip, to, k = cells.trip, cells.to, cells.events
     lo, hi = window[trip], window[trip] + length[trip]
     in_window = np.maximum(0, np.minimum(to, hi - 1) - np.maximum(to - k + 1, lo) + 1)
     crash, windowed = crashed[trip] & cells.last, (to >= lo) & (to < hi)
     w = type_odds[night.astype(np.int64), trip]
-    drawn = pick_rows(w, rng.random(len(k)))  # the last event's type, when neither crash nor window sets it
+    drawn = from_rest(pick_rows(w, rng.random(len(k))), *ramp)  # the last event's type, unless crash or window
     rep = np.where(crash, HARD_BRAKING, np.where(windowed, SPEEDING, drawn))
     others = k - in_window - (crash & ~windowed) - ~(crash | windowed)  # the other events the odds type
     if others.any():  # only when steps stride over several events

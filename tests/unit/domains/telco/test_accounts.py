@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from producer.domains.common.base import Event, Part
+from producer.domains.common.base import Event, Part, to_datetime
 from producer.domains.common.columns import Decimals, Micros, as_events
 from producer.domains.telco.accounts import AccountParams, AccountsGenerator, expected_events_per_arrival
 from producer.domains.telco.accounts_replay import RING
-from producer.domains.telco.accounts_tables import AREA_CODES, TACS_OF_MODEL
+from producer.domains.telco.accounts_tables import AREA_CODES, DAY_US, TACS_OF_MODEL
 from tests.unit.domains import helpers
 from tests.unit.domains.helpers import (
     arrival_blocks,
@@ -398,8 +398,6 @@ def test_snapshot_calendar_and_usage(default_run: Run) -> None:
     voice_mb, home_mb = [], []
     for p in default_run.of("device-usage-snapshot"):
         k = p["billing_cycle"] - 1
-        expected = datetime.combine((ANCHOR + k * MONTH).date(), datetime.min.time(), UTC)
-        assert p["snapshot_date"] == expected
         assert p["tenure_months"] == tenure[p["account_id"]] + k
         agreement = p["usage_eip_agreement_number"]
         assert (p["billing_agreement_type"] != "month_to_month") == (agreement is not None)
@@ -411,6 +409,18 @@ def test_snapshot_calendar_and_usage(default_run: Run) -> None:
     assert abs(statistics.median(home_mb) / 1024 / 350.0 - 1) < 0.1  # median 350 GB ± 10%
     cycles = [p["billing_cycle"] for p in default_run.of("device-usage-snapshot")]
     assert max(cycles) > 12  # lines live for many months of their own calendar
+
+
+def test_snapshot_date_is_the_day_of_its_event(default_run: Run) -> None:
+    # issue 12: the date was usage_snapshot_date + (billing_cycle - 1) months, weeks ahead of a run that starts
+    # before that date (here 2026-01-01 vs 2026-02-22) and, as rate-mode cycles come faster than months,
+    # ever further ahead of any run. ~19k snapshots (20,480 arrivals, seed 7); tolerance none: by construction
+    # a snapshot is dated its event's UTC day (before the fix every one of them was dated after its event)
+    snaps = [e for e in default_run.events if e.event_type == "device-usage-snapshot"]
+    late = [e for e in snaps if e.value["payload"]["snapshot_date"] > to_datetime(e.time_us)]
+    assert not late, f"{len(late)} of {len(snaps)} snapshots dated after their event"
+    for e in snaps:
+        assert e.value["payload"]["snapshot_date"] == to_datetime(e.time_us // DAY_US * DAY_US)
 
 
 def test_usage_medians_drift_with_ctx_params() -> None:
@@ -493,8 +503,8 @@ def test_param_overrides_from_plain_values() -> None:
     assert p.usage_snapshot_date == date(2025, 12, 31) and p.churn_risk.base == 0.05
     r = run(p, blocks=4)
     assert {e["installment_months"] for e in r.of("eip-agreement-created")} == {36}
-    first = min(e["snapshot_date"] for e in r.of("device-usage-snapshot"))
-    assert first == datetime(2025, 12, 31, tzinfo=UTC)
+    # the as-of date of tenure: customers joined by then (snapshots are dated by their events)
+    assert max(c["customer_since"] for c in r.of("customer-created")) <= datetime(2025, 12, 31, tzinfo=UTC)
 
 
 # unknown keys, wrong types and numeric bounds are test_conformance's; these are the stream's own rules
