@@ -15,7 +15,9 @@ times. A bounded pool of active circles (max_active_circles) is kept; each arriv
 circle, chosen uniformly, by its next lifecycle step, or creates a circle while the pool has room.
 Event time is the arrival time, so each circle's events keep their lifecycle order; the circle's
 own calendar (start_date, cycle, due_date, paid_date, days_late, payout_date) is in the payload and
-follows its frequency. Memory is bounded by the pool and the user pool, whatever the run length.
+follows its frequency. A lifecycle takes minutes of event time, so its calendar is history, moved
+back at creation to end by the creation day: no date of something that happened lies after its
+event (start_date has passed too). Memory is bounded by the pool and the user pool, whatever the run length.
 
 Replay mode (scenario `mode: replay`, `replay_arrivals`): every arrival creates a new circle at its
 instant, and the circle's whole lifecycle is returned at once at natural event times: the joins over

@@ -4,7 +4,9 @@ Pure bookkeeping, no events and no clock: a `Circle` holds its members' standing
 planned steps; the generator pops one step per arrival and turns it into events. The creation and
 the joins are planned when a circle opens; each contribution cycle is planned when the previous
 one is done, from the (drift-aware) parameters of that moment. Calendar dates are day numbers
-(days since 1970-01-01) following the circle's frequency, independent of event time.
+(days since 1970-01-01) following the circle's frequency. The compressed mode emits a whole
+lifecycle within minutes of event time, so its calendar is history: it is moved back to end by the
+creation day (`_backdate`), and no date of something that happened lies after its event.
 
 Natural calendar (replay mode, `open_circle(..., natural=True)` then `natural_lifecycle`): the
 same draws and rules, with the calendar made sequential so that the steps, timed at their dates,
@@ -79,6 +81,8 @@ FRAUD_CONTRIBUTIONS = (1, 3)  # a stolen identity is removed after this many con
 SECOND_COLLUDER_P, SECOND_COLLUDER_MIN_SIZE = 0.4, 6
 EPOCH_DATE = date(1970, 1, 1)
 DAY_US = 86_400_000_000
+LATE_Z_MAX = 5.0  # a backdated calendar leaves room for late payments up to mean + 5 std days
+NO_HORIZON = 1 << 40  # natural calendars: no last day
 
 
 @lru_cache(maxsize=8192)
@@ -138,6 +142,7 @@ class Circle:
     pattern: list[int]  # NORMAL, FRAUD or COLLUSION per slot
     injected: tuple[bool, ...]  # per pattern: drawn while an injection window boosted it (set by the generator)
     fraud_quota: list[int]
+    horizon: int  # compressed mode: the last day any date may take (the creation day)
     steps: deque[tuple[Any, ...]]
     cycle: int
     active: list[bool]
@@ -168,6 +173,7 @@ class Circle:
         "fail_cycle",
         "fraud_quota",
         "frequency",
+        "horizon",
         "injected",
         "last_day",
         "lates",
@@ -196,6 +202,7 @@ class Circle:
         self.done = self.natural = False
         self.injected = (False,) * len(PATTERNS)
         self.slip = 0  # days a natural calendar runs behind its frequency grid
+        self.horizon = NO_HORIZON
 
     def due_day(self, cycle: int) -> int:
         """Due date (day number) of a cycle's contributions, from the start date and the frequency."""
@@ -252,6 +259,8 @@ def open_circle(
     joins = _draw_terms(circle, p, boost, draws)
     circle.created_day = day
     circle.start_day = circle.last_day = _start_day(circle.frequency, day, draws)
+    if not natural:
+        _backdate(circle, day, joins, p)
     circle.random_rotation = not circle.colluders and draws.u() < RANDOM_ROTATION_SHARE
     circle.members = distinct_users(draws, num_users, joins)
     circle.pattern, circle.fraud_quota = _draw_patterns(joins, circle.colluders, p, boost, draws)
@@ -259,7 +268,7 @@ def open_circle(
     circle.active, circle.paid = [True] * joins, [False] * joins
     circle.misses, circle.lates, circle.contributed = [0] * joins, [0] * joins, [0] * joins
     circle.natural = natural
-    _queue_joins(circle, day, joins, draws)
+    _queue_joins(circle, circle.created_day, joins, draws)
     if circle.fail_cycle == -1:
         _end(circle, (FAILED, NORMAL, INSUFFICIENT_MEMBERS, 0, circle.start_day, joins, 0, 0))
     return circle
@@ -298,6 +307,28 @@ def _start_day(frequency: int, day: int, draws: Draws) -> int:
     else:
         start = (d.replace(day=1) + timedelta(days=32)).replace(day=1)
     return (start - EPOCH_DATE).days
+
+
+def _backdate(circle: Circle, day: int, joins: int, p: CircleParams) -> None:
+    """Compressed mode: move the calendar back, on its grid, so that every date of the lifecycle is by `day`.
+
+    A lifecycle has at most `joins` cycles (each pays a member or ends the circle); the last one ends
+    by its due date plus a tail: the grace week or a late payment (up to mean + LATE_Z_MAX std days at
+    creation; later payments are capped, see _contributions), then the payout and a colluder's drop.
+    Monthly calendars move by whole months to keep the 1st or 15th; the lead from creation stays.
+    """
+    late = math.ceil(p.late_payment_days_mean + LATE_Z_MAX * p.late_payment_days_std)
+    tail = 2 + max(MISS_GRACE_DAYS, late)
+    lead, start = circle.start_day - circle.created_day, circle.start_day
+    if circle.frequency == MONTHLY:
+        months = 0
+        while add_months(start, joins - 1 - months) + tail > day:
+            months += 1
+        start = add_months(start, -months)
+    else:
+        start -= max(0, circle.due_day(joins) + tail - day)
+    circle.start_day = circle.last_day = start
+    circle.created_day, circle.horizon = start - lead, day
 
 
 def _draw_patterns(
@@ -485,6 +516,8 @@ def _contributions(
         days_late = 0
         if pattern[slot] == NORMAL and miss <= u < miss + late:
             days_late = max(1, round(p.late_payment_days_mean + p.late_payment_days_std * draws.z()))
+            # a backdated calendar ends by its horizon: the payout and a colluder's drop follow the last payment
+            days_late = min(days_late, circle.horizon - 2 - due)
             circle.lates[slot] += 1
             if circle.lates[slot] == LATES_BEFORE_REVIEW and draws.u() < LATE_REMOVAL_P:
                 circle.remove_next.append((slot, REMOVED))
