@@ -711,14 +711,7 @@ def test_replay_lifecycles_follow_the_grammar(replay_run: Replay) -> None:
 
 
 def test_replay_timestamps_are_the_payload_dates(replay_run: Replay) -> None:
-    field = {
-        "circle-member-joined": "joined_date",
-        "circle-contribution-received": "paid_date",
-        "circle-payout-executed": "payout_date",
-        "circle-member-dropped": "dropped_date",
-        "circle-failed": "failed_date",
-        "circle-completed": "completed_date",
-    }
+    field = PAST_DATES  # in replay each event's timestamp is its past date
     for events in replay_run.by_circle.values():
         created, start = events[0], day(pl(events[0])["start_date"])
         assert date_of(created) + timedelta(days=7) <= start
