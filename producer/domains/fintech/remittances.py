@@ -12,13 +12,10 @@ not scheduled at their natural times. A bounded FIFO pool of in-flight remittanc
 is kept; each producing arrival either initiates a remittance (while the pool has room, with
 probability 2 / mean events per remittance, so the pool fills and then stays full) or advances the
 longest-waiting one by its next step. Event time is the arrival time, so each remittance's events
-keep their order, and a remittance lasts about (steps + 1) x pool / rate, not a day: its payloads'
-elapsed_hours and processing_time_hours are the hours since its initiated event, so they agree
-with the timestamps (the natural calendar would put the payload a day from its own event time).
-Memory is bounded by the pools, whatever the run length. In replay mode instead, each producing
-arrival initiates a remittance and its stages follow at their natural hours (log-normal total with
-mean processing_time_hours_mean, split across stages; held by the base class until due: memory is
-start rate x processing time), which the payloads then report.
+keep their order; its natural calendar (elapsed_hours at each stage, processing_time_hours) is in
+the payload. Memory is bounded by the pools, whatever the run length. In replay mode instead, each
+producing arrival initiates a remittance and its stages follow at their natural hours (held by the
+base class until due: memory is start rate x processing time).
 
 Warm start (`prime`, before the scheduler's burn-in, rate mode): the pool starts as a long run
 leaves it, not empty and filling for thousands of arrivals. Full, it advances round robin, so each
@@ -34,10 +31,9 @@ per day are proportional to the multiplier: 20 December (2.5) has 2.5 times the 
 (1.0). The scheduler's target rate is met on average over a year (events_per_arrival is the mean
 keep share, 0.454); it runs 2.2x above it in the holidays and 0.7x in summer.
 
-USD/HTG: the seed's walk. Each day's rate is the previous one times 1 + U, U uniform within
-+-exchange_rate_volatility (by default a daily move of at most 2%, sd 1.15%), published once per
-event-time day (at midnight UTC, the first day at the first arrival, skipped days included) as
-exchange-rate-updated, keyed "USD/HTG" rather than a sender.
+USD/HTG: the day's rate is exchange_rate_base * exp(W), W a random walk of N(0, volatility) daily
+log returns, published once per event-time day (at midnight UTC, the first day at the first
+arrival, skipped days included) as exchange-rate-updated, keyed "USD/HTG" rather than a sender.
 These rate events come on top of events_per_arrival. A remittance locks the rate of its
 initiation day: receive_amount = send_amount * exchange_rate, rounded half up to the centime.
 """
@@ -80,7 +76,6 @@ from producer.domains.fintech.remittances_tables import (
     FAILURE_REASONS,
     FRAUD_DOLLARS,
     FRAUD_METHOD_P,
-    HOUR_US,
     MAX_MULTIPLIER,
     MAX_SEND_CENTS,
     MEAN_KEEP,
@@ -105,8 +100,7 @@ from producer.domains.fintech.remittances_tables import (
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 PAIR_KEY = "USD/HTG"  # the key of the rate events
 MAX_LOG_WALK = math.log(100.0)  # the rate stays within 1/100 .. 100 x its base
-SECOND_US = 1_000_000
-UNANCHORED = np.iinfo(np.int64).min  # t0 of a primed remittance until the first arrivals anchor it
+HOUR_US = 3_600_000_000
 PROCESSING_SIGMA = 0.7  # log-normal spread of the processing time
 MAX_ADVANCES = len(STAGES) + 1  # steps after initiation of a remittance that completes: the stages, then done
 PRIME_BLOCK = 4096  # remittances drawn at once when the pool is primed
@@ -145,9 +139,7 @@ class RemittanceParams(DomainParams):
         description=("window before the run over which senders opened their accounts (sender_account_age_days)"),
     )
     exchange_rate_base: float = Field(132.50, gt=0.0, le=1_000_000.0, description="USD/HTG on the first day")
-    exchange_rate_volatility: float = Field(
-        0.02, ge=0.0, le=0.5, description="largest daily move, as a fraction: each day's is uniform within +-it"
-    )
+    exchange_rate_volatility: float = Field(0.02, ge=0.0, le=0.5, description="std of daily log returns")
     send_amount_distribution: SendAmountDistribution = Field(default_factory=SendAmountDistribution)
     delivery_method_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_METHOD_WEIGHTS))
     success_rate: Rate = Field(0.95, description="share of (undetected) remittances that complete")
@@ -237,7 +229,6 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         self._day: int | None = None  # last event-time day with a published rate
         self._walk = 0.0
         self._rate: int = 0  # that day's rate, in 1/RATE_SCALE HTG
-        self._unanchored = False  # primed remittances wait for an initiation instant (at the first arrivals)
 
     @property
     def in_flight(self) -> int:
@@ -267,24 +258,6 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             new["rate"][:] = rate_e4
             first = self._records.append({name: column[kept] for name, column in new.items()}, steps[kept])
             flight.extend(range(first, first + len(kept)))
-        self._unanchored = bool(flight)
-
-    def _anchor_primed(self, times: np.ndarray, per_remittance: float) -> None:
-        """Initiation instants of primed remittances, as far back as the pool's pace puts them (unseen events).
-
-        A full pool advances round robin: a turn of it takes pool x events / (events - 1) producing
-        arrivals (one in events starts a remittance). The remittance at queue place i takes its next
-        step s after about i arrivals, s turns after its initiation.
-        """
-        self._unanchored = False
-        flight = np.fromiter(self._in_flight, dtype=np.int64, count=len(self._in_flight))
-        t0 = self._records.columns["t0"]
-        place = np.flatnonzero(t0[flight] == UNANCHORED)
-        primed = flight[place]
-        gap = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else SECOND_US  # µs between arrivals
-        turn = len(flight) * per_remittance / max(per_remittance - 1.0, 1.0)
-        steps = np.asarray(self._records.step, dtype=np.int64)[primed]
-        t0[primed] = times[0] + np.rint((place - steps * turn) * gap).astype(np.int64)
 
     def arrivals(
         self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[RemittanceParams]
@@ -295,16 +268,12 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         m = len(times)
         if m == 0:
             return parts
-        per_remittance = events_per_remittance(p.success_rate, _fraud_rate(p, ctx), p.fraud_detection_rate)
-        start_p = min(1.0, 2.0 / per_remittance)
+        start_p = min(1.0, 2.0 / events_per_remittance(p.success_rate, _fraud_rate(p, ctx), p.fraud_detection_rate))
         starts, event_ids = (rng.random(m) < start_p).tolist(), uuids(rng, m)
-        if self._unanchored:
-            self._anchor_primed(times, per_remittance)
         rows, steps = self._advance(rng, ctx, starts)
         records = self._records
         started = steps == 0
         records.columns["rate"][rows[started]] = rates[started]  # a remittance locks its initiation day's rate
-        records.columns["t0"][rows[started]] = times[started]
         seq = sum(map(len, parts)) + np.arange(m, dtype=np.int64)  # after the rate events, in arrival order
         events = Steps(rows, steps, times, seq, np.array(event_ids, dtype=object))
         parts.extend(remittance_parts(self.spec, records.columns, events, self._senders(), ctx))
@@ -353,7 +322,7 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         parts, times, rates = self._producing(rng, ctx, times_us)
         m = len(times)
         new = self._new_remittances(rng, ctx, m)
-        new["rate"][:], new["t0"][:] = rates, times
+        new["rate"][:] = rates
         event_ids = np.array(uuids(rng, 6 * m), dtype=object)  # a remittance has at most six events
         last = last_steps(new["fail_stage"])
         rows = np.repeat(np.arange(m), last + 1)  # its events in order: initiated, then steps 1 .. last
@@ -396,8 +365,7 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         if d1 < start:
             return [], d0, np.array(known, dtype=np.int64)
         k = d1 - start + 1
-        # the seed's daily move: the rate times 1 + U, U uniform within +-volatility (sd volatility / sqrt 3)
-        steps = np.log1p(p.exchange_rate_volatility * rng.uniform(-1.0, 1.0, k))
+        steps = p.exchange_rate_volatility * rng.standard_normal(k)
         if self._day is None:
             steps[0] = 0.0  # the first day's rate is the base rate
         # bounded: over centuries of event time an unbounded walk reaches a rate of 0 (or overflows)
@@ -464,7 +432,6 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             "code": np.array([c.upper() for c in hex_tokens(rng, m, 5, "LK")], dtype=object),
             **outcome,
             "rate": np.zeros(m, dtype=np.int64),  # the day's rate, in 1/RATE_SCALE HTG: locked when it starts
-            "t0": np.full(m, UNANCHORED, dtype=np.int64),  # event time (µs) of remittance-initiated: set when it starts
         }
 
     @staticmethod
