@@ -21,7 +21,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -105,14 +104,6 @@ def available() -> str | None:
 _QUIET = logging.getLogger("real_kafka.client")
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False  # a probe's "connection refused" while a broker starts is expected, not news
-
-
-def _listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _cluster_id() -> str:
@@ -238,7 +229,9 @@ class KafkaCluster:
             for node in self.nodes:
                 if node.node_id in want and node.proc is not None and node.proc.poll() is not None:
                     raise RuntimeError(f"kafka node {node.node_id} exited ({node.proc.returncode}):\n{node.log()}")
-            listening = [n for n in self.nodes if n.node_id in want and _listening(n.host, n.port)]
+            from producer.embedded.broker import accepts_connections  # here: `fetch` needs no datagen
+
+            listening = [n for n in self.nodes if n.node_id in want and accepts_connections(n.host, n.port, 1.0)]
             if len(listening) == len(want):
                 conf: dict[str, Any] = {"bootstrap.servers": ",".join(n.address for n in listening), "logger": _QUIET}
                 admin = AdminClient(conf)

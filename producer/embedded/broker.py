@@ -30,9 +30,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _accepts_connections(host: str, port: int) -> bool:
+def accepts_connections(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True when something accepts a TCP connection on host:port within `timeout` seconds."""
     try:
-        with socket.create_connection((host, port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -168,7 +169,7 @@ class EmbeddedBroker:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             self._check_alive(port)
-            if _accepts_connections(self.host, port) and self._answers_metadata(port, deadline):
+            if accepts_connections(self.host, port) and self._answers_metadata(port, deadline):
                 self._check_alive(port)  # the port could belong to someone else if Tansu died binding it
                 return
             time.sleep(0.05)

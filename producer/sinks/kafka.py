@@ -83,34 +83,37 @@ def conf_error(exc: Exception, conf: dict[str, Any]) -> UsageError:
     return UsageError(f"-X: expected valid librdkafka properties, found {redact_values(message, conf)}")
 
 
-def _producer_expiration(admin: AdminClient, brokers: Any) -> int | None:
-    """The broker's producer.id.expiration.ms, or None when it does not say (as the embedded broker)."""
-    if not brokers:
-        return None
-    resource = ConfigResource(ConfigResource.Type.BROKER, str(next(iter(brokers))))
-    try:
-        entry = admin.describe_configs([resource])[resource].result(timeout=10).get("producer.id.expiration.ms")
-    except KafkaException as exc:
-        log.debug("cannot read producer.id.expiration.ms: %s", exc)
-        return None
-    return int(entry.value) if entry is not None and entry.value is not None else None
-
-
-def _time_retention(admin: AdminClient, topics: list[str]) -> dict[str, int]:
-    """retention.ms of each of `topics` that deletes by time; a topic whose config cannot be read is left out."""
-    if not topics:
+def _config_ms(admin: AdminClient, resources: list[ConfigResource], key: str) -> dict[str, int]:
+    """`key` (a number of ms) of each resource that reports it; one whose config cannot be read is left out."""
+    if not resources:
         return {}
-    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in topics]
     found = {}
     for resource, future in admin.describe_configs(resources).items():
         try:
-            entry = future.result(timeout=10).get("retention.ms")
+            entry = future.result(timeout=10).get(key)
         except KafkaException as exc:  # not authorised to describe it, say: no warning rather than no run
-            log.debug("cannot read retention.ms of topic %s: %s", resource.name, exc)
+            log.debug("cannot read %s of %s: %s", key, resource.name, exc)
             continue
-        if entry is not None and entry.value is not None and int(entry.value) >= 0:
+        if entry is not None and entry.value is not None:
             found[resource.name] = int(entry.value)
     return found
+
+
+def _producer_expiration(admin: AdminClient, brokers: Any) -> int | None:
+    """The broker's producer.id.expiration.ms, or None when it does not say (as the embedded broker)."""
+    resources = [ConfigResource(ConfigResource.Type.BROKER, str(next(iter(brokers))))] if brokers else []
+    return next(iter(_config_ms(admin, resources, "producer.id.expiration.ms").values()), None)
+
+
+def _time_retention(admin: AdminClient, topics: list[str]) -> dict[str, int]:
+    """retention.ms of each of `topics` that deletes by time (not -1)."""
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in topics]
+    return {name: ms for name, ms in _config_ms(admin, resources, "retention.ms").items() if ms >= 0}
+
+
+def _iso(timestamp_ms: float) -> str:
+    """A record timestamp as an ISO instant (UTC, seconds), for warnings."""
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 def check_producer_overrides(overrides: dict[str, str]) -> None:
@@ -242,11 +245,7 @@ class KafkaSink(Sink):
         size = len(msg)  # the value's length, without copying the value out
         if err is None:
             entry = self._delivered[msg.topic()]
-            latency = msg.latency()
-            if latency is not None:
-                self._latencies.append(latency)
-            if self._brokers_down or self._cause is not None:
-                self._brokers_down, self._cause = False, None  # a broker acknowledged: the outage is over
+            self._acknowledged(msg)
         else:
             entry = self._failed[msg.topic()]
             if self.first_error is None:
@@ -254,6 +253,14 @@ class KafkaSink(Sink):
                 log.error("delivery failed topic=%s error=%s", msg.topic(), self.first_error)
         entry[0] += 1
         entry[1] += size
+
+    def _acknowledged(self, msg: Any) -> None:
+        """A broker acknowledged `msg`: keep its latency, and any outage is over."""
+        latency = msg.latency()
+        if latency is not None:
+            self._latencies.append(latency)
+        if self._brokers_down or self._cause is not None:
+            self._brokers_down, self._cause = False, None
 
     def describe_failure(self, err: KafkaError) -> str:
         """A delivery error, named by its cause: a purge or timeout says only that librdkafka gave up."""
@@ -311,7 +318,7 @@ class KafkaSink(Sink):
                 "Kafka forgets an idempotent producer by its records' timestamps, so after a broker crash a "
                 "retried batch can be written twice; start the scenario clock within that window of now for "
                 "no duplicates across broker failures (README: Guarantees)",
-                datetime.fromtimestamp(oldest / 1000, UTC).isoformat(timespec="seconds"),
+                _iso(oldest),
                 expiration,
             )
 
@@ -327,7 +334,7 @@ class KafkaSink(Sink):
                     "5 min by default); set retention.ms=-1 on the topic or start the scenario clock later",
                     topic,
                     retention,
-                    datetime.fromtimestamp(timestamp_ms / 1000, UTC).isoformat(timespec="seconds"),
+                    _iso(timestamp_ms),
                 )
             if not self._retention:
                 return
@@ -337,13 +344,18 @@ class KafkaSink(Sink):
 
     def _fail_unqueued(self, records: list[Record]) -> None:
         """Count records that never entered the producer's queue as failed."""
-        for record in records:
-            entry = self._failed[record.topic]
-            entry[0] += 1
-            entry[1] += len(record.value or b"")
+        self._tally(records, self._failed)
         if self.first_error is None:
             self.first_error = "not queued: stopped while the producer's local queue was full"
         self._report()
+
+    @staticmethod
+    def _tally(records: list[Record], into: dict[str, list[int]]) -> None:
+        """Add the records and their value bytes, per topic, to `into` (delivered or failed)."""
+        for record in records:
+            entry = into[record.topic]
+            entry[0] += 1
+            entry[1] += len(record.value or b"")
 
     def _report(self) -> None:
         if self._delivered:

@@ -22,7 +22,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from producer.errors import BrokerUnavailable
 from producer.sinks.base import Record, TopicInfo
-from producer.sinks.kafka import DEFAULTS, KafkaSink
+from producer.sinks.kafka import KafkaSink
 
 log = logging.getLogger(__name__)
 SLICE = 1.0  # seconds one blocking transaction call may take before the stop flag is looked at again
@@ -48,6 +48,7 @@ class TransactionalKafkaSink(KafkaSink):
         self._fatal: str | None = None
         self._stopped_at: float | None = None
         self._abort_pending = False  # an abort that did not go through yet: done before the next transaction
+        self._batch_timeout = int(self.producer_conf()["message.timeout.ms"]) / 1000  # seconds a batch may take
         self.aborted = 0  # transactions aborted and sent again
 
     def producer_conf(self) -> dict[str, Any]:
@@ -85,23 +86,15 @@ class TransactionalKafkaSink(KafkaSink):
         while True:
             outcome = _Outcome.GAVE_UP if self._fatal else self._transaction(records, started)
             if outcome is _Outcome.COMMITTED:
-                self._count(records, self._delivered)  # committed: every record of the batch is on its topic
+                self._tally(records, self._delivered)  # committed: every record of the batch is on its topic
             if outcome is not _Outcome.ABORTED:
                 break
             self.aborted += 1
             log.warning("transaction aborted; sending its %d events again in a new one", len(records))
         if outcome is _Outcome.GAVE_UP:
             self.first_error = self.first_error or self._fatal or "transaction not committed in time"
-            self._count(records, self._failed)
+            self._tally(records, self._failed)
         self._report()
-
-    @staticmethod
-    def _count(records: list[Record], into: dict[str, list[int]]) -> None:
-        """Add the batch's events and value bytes per topic to `into`."""
-        for record in records:
-            entry = into[record.topic]
-            entry[0] += 1
-            entry[1] += len(record.value)
 
     def _transaction(self, records: list[Record], started: float) -> _Outcome:
         """Begin, produce every record, commit: what became of it."""
@@ -150,9 +143,8 @@ class TransactionalKafkaSink(KafkaSink):
 
     def _out_of_time(self, started: float) -> bool:
         """Past the batch's message.timeout.ms, or past the budget a signal leaves."""
-        timeout_ms = float(self.overrides.get("message.timeout.ms", DEFAULTS["message.timeout.ms"]))
         now = time.monotonic()
-        if now - started >= timeout_ms / 1000:
+        if now - started >= self._batch_timeout:
             return True
         if self._stop.is_set():
             self._stopped_at = self._stopped_at or now
@@ -187,8 +179,4 @@ class TransactionalKafkaSink(KafkaSink):
             if self.first_error is None and err.code() not in (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT):
                 self.first_error = self.describe_failure(err)
             return
-        latency = msg.latency()
-        if latency is not None:
-            self._latencies.append(latency)
-        if self._brokers_down or self._cause is not None:
-            self._brokers_down, self._cause = False, None  # a broker acknowledged: the outage is over
+        self._acknowledged(msg)
