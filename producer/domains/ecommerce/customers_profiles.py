@@ -66,6 +66,8 @@ TICKETS_OPEN = np.array([(0, 0), (0, 1), (1, 3)])
 # returns are of orders: the seed's range cut at the customer's total_orders (a high-risk customer with
 # 3 orders has 2 or 3 returns, with 1 order 1), since the seed's independent draws give more returns than orders
 RETURNS = np.array([(0, 2), (1, 4), (2, 6)])
+# refunds are of orders too, cut likewise (high risk 1-4 with 1 order: 1). Not of returns: the seed does not
+# relate the two, and an order is refunded without a return when it is lost, damaged or cancelled
 REFUNDS = np.array([(0, 1), (0, 2), (1, 4)])
 FAILED_PAYMENTS = np.array([(0, 1), (0, 2), (1, 5)])
 LOW_FAILED_PAYMENT_P = 0.10  # the seed's low-risk customers have 0 failures, 1 with probability 0.1
@@ -226,7 +228,7 @@ def fresh(rng: np.random.Generator, prof: np.ndarray, p: CustomerParams) -> tupl
             randint_rows(TICKETS_TOTAL[prof], u[:, 13]),
             randint_rows(TICKETS_OPEN[prof], u[:, 14]),
             randint_rows(np.minimum(RETURNS[prof], orders[:, None]), u[:, 15]),  # see RETURNS
-            randint_rows(REFUNDS[prof], u[:, 16]),
+            randint_rows(np.minimum(REFUNDS[prof], orders[:, None]), u[:, 16]),  # see REFUNDS
             failed,
             (u[:, 18] * len(CATEGORIES)).astype(np.int64),
             (u[:, 19] * len(PAYMENT_METHODS)).astype(np.int64),
@@ -333,9 +335,9 @@ def evolve(
     now_open = np.where(deg, lifecycle_open(np.minimum(next_day / life, 1.0)), now_open)
     i[:, T_TOTAL] += new + np.maximum(now_open - was_open - new, 0)
     i[:, T_OPEN] = now_open
-    # an order is returned at most once, so returns never overtake orders
+    # an order is returned at most once and refunded at most once, so neither overtakes orders
     i[:, N_RETURNS] += np.minimum(poisson_from_uniform(u[:, 4], orders * RETURN_PER_ORDER[prof]), orders)
-    i[:, N_REFUNDS] += poisson_from_uniform(u[:, 5], orders * REFUND_PER_ORDER[prof])
+    i[:, N_REFUNDS] += np.minimum(poisson_from_uniform(u[:, 5], orders * REFUND_PER_ORDER[prof]), orders)
     i[:, FAILED] += poisson_from_uniform(u[:, 6], orders * FAILED_PER_ORDER[prof])
     for col, share, u_col, choices in (
         (CATEGORY, CATEGORY_SWITCH, 7, len(CATEGORIES)),

@@ -7,7 +7,8 @@ line's eip-agreement-created if its handset is financed, all at the arrival inst
 monthly device-usage-snapshot of one existing line, drawn uniformly over lines. Once the pool is full a new
 account replaces one that churned, chosen with probability proportional to its churn_risk_score. Event
 time is the arrival time; the accounts' natural calendar is in the payloads: customer_since (tenure before
-the seed's usage_snapshot_date), line activation and EIP start dates, and per line a billing_cycle (a
+the seed's usage_snapshot_date, or before the customer-created event's day if that is earlier, so no date
+lies after the event that reports it), line activation and EIP start dates, and per line a billing_cycle (a
 compressed counter: cycles come faster than months) and the snapshot_date, the UTC day of the snapshot
 event itself, never after it. Per account the order is always
 customer-created, then each line's activation before its EIP and its snapshots.
@@ -165,7 +166,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         if self._filled == 0:
             new[0] = True  # nothing to snapshot yet
         onboarded, snap_idx = np.flatnonzero(new), np.flatnonzero(~new)
-        cust, lines, ids, slots = self._onboard(rng, ctx, onboarded)
+        cust, lines, ids, slots = self._onboard(rng, ctx, onboarded, times[onboarded])
         snapshots, taken = self._snapshots(rng, ctx, times, snap_idx)
         self._created_at[slots] = -1
         # seq: each arrival's events follow those of the arrivals before it (a snapshot is skipped only when
@@ -240,14 +241,18 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         return slots
 
     def _onboard(
-        self, rng: np.random.Generator, ctx: BlockContext[AccountParams], idx: np.ndarray
+        self, rng: np.random.Generator, ctx: BlockContext[AccountParams], idx: np.ndarray, times: np.ndarray
     ) -> tuple[dict[str, Any], dict[str, Any], list[str], np.ndarray]:
-        """Create accounts at arrivals idx: customer attributes, churn score, lines, devices, EIPs and event ids."""
+        """Create accounts at arrivals idx (instants times): attributes, churn score, lines, devices, EIPs, ids."""
         if len(idx) == 0:
             return {}, {}, [], idx
         p, slots = ctx.params, self._claim_slots(rng, idx)
         tables = self._param_tables(p)
-        cust = draw_customers(rng, p, tables, len(idx), self._anchor_us)
+        # tenure is counted to usage_snapshot_date, or to the day of the customer-created event if that is
+        # earlier: a run before that date would otherwise date customers and lines after the events that
+        # create them (issue 12). Shifting an account's calendar keeps its tenure, activation and EIP draws
+        asof = np.minimum(self._anchor_us, times)
+        cust = draw_customers(rng, p, tables, len(idx), asof)
         keep = last_of_each(slots)
         self._store_accounts(slots, keep, cust)
         lines = self._lines(rng, p, ctx, tables, cust)
@@ -273,7 +278,8 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         product, u = np.where(pos < voice[owner], VOICE, HOME_INTERNET), rng.random((7, t))
         ghost = u[0] < anomaly_rates(p, ctx)[0]
         status = np.where((product == VOICE) & ~ghost & (u[1] < p.suspended_line_rate), SUSPENDED, 0)
-        span = self._anchor_us - since[owner]
+        asof = cust["asof"][owner]
+        span = asof - since[owner]
         activated = np.where(pos == 0, since[owner], since[owner] + (u[2] * span).astype(np.int64))
         activated = activated // DAY_US * DAY_US
         device = np.where(product == VOICE, draw(HANDSETS_CUM, u[3]), N_HANDSETS + draw(GATEWAYS_CUM, u[3]))
@@ -282,7 +288,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
         # the seed's months paid: Beta(1.5 + 4 min(tenure / 48, 1), 3.5) of the term; none before activation
         progress = np.minimum(cust["tenure"][owner] / 48.0, 1.0)
         paid = np.clip(np.rint(rng.beta(1.5 + 4.0 * progress, 3.5) * term), 0, term - 1).astype(np.int64)
-        paid = np.minimum(paid, (self._anchor_us - activated) // MONTH_US)
+        paid = np.minimum(paid, (asof - activated) // MONTH_US)
         closed = financed & (u[6] < 0.02)
         agreement = np.full(t, None, dtype=object)
         agreement[financed] = agreement_numbers(rng, int(financed.sum()))
@@ -299,7 +305,7 @@ class AccountsGenerator(StreamGenerator[AccountParams]):
             "term": term,
             "closed": closed,
             "left": np.where(financed & ~closed, term - paid, 0),
-            "start": (self._anchor_us - paid * MONTH_US) // DAY_US * DAY_US,
+            "start": (asof - paid * MONTH_US) // DAY_US * DAY_US,
             "type": np.where(financed, 1 + np.searchsorted(EIP_TERMS, term), 0),
             "agreement": agreement,
             "line_id": np.array(uuids(rng, t), dtype=object),

@@ -256,7 +256,8 @@ class AccountParams(DomainParams):
         0.05, description="share of arrivals that onboard an account; the rest are usage snapshots"
     )
     usage_snapshot_date: date = Field(
-        date(2026, 2, 22), description="as-of date of onboarded tenure (customer_since, EIP starts)"
+        date(2026, 2, 22),
+        description="as-of date of onboarded tenure (customer_since, EIP starts), or the onboarding's day if earlier",
     )
     p_inject_eip_usage_mismatch: Rate = Field(0.06, description="per snapshot of a financed line: imei_swap")
     imei_swap_within_account: bool = Field(
@@ -425,13 +426,14 @@ def draw_customers(
     p: AccountParams,
     tables: dict[str, Any],
     a: int,
-    anchor_us: int,
+    anchor_us: int | np.ndarray,
     start_us: np.ndarray | None = None,
     ids: bool = True,
     risk: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Attributes and churn risk of `a` new customers. Compressed mode: tenure from tenure_weights, customer
-    since that long before anchor_us; replay (start_us given): brand-new customers of tenure 0 since that day.
+    since that long before anchor_us (one as-of instant, or one per customer; `asof`, its day); replay
+    (start_us given): brand-new customers of tenure 0 since that day, which is their as-of day.
     The warm start passes `risk` (onboarding_risk's columns, drawn and accepted already) and no ids."""
     u, z = rng.random((9 + len(ADD_ONS), a)), rng.standard_normal((2, a))
     if risk is None:
@@ -439,7 +441,8 @@ def draw_customers(
     months, multiple = risk["months"], risk["multiple"]
     voice = np.choose(multiple, [1, np.minimum(1 + rng.geometric(EXTRA_LINES_P, a), 5), 0])
     drawn = uuids(rng, 2 * a) if ids else []  # before patience's draws, as ever
-    since = (anchor_us - (months * MONTH_US).astype(np.int64) if start_us is None else start_us) // DAY_US * DAY_US
+    asof = np.broadcast_to(np.asarray(anchor_us if start_us is None else start_us, np.int64) // DAY_US * DAY_US, a)
+    since = (asof - (months * MONTH_US).astype(np.int64)) // DAY_US * DAY_US
     out = {
         "tenure": months.astype(np.int64),  # exact tenure; whole months in the payload
         "charges": np.rint((20 + 20 * draw(tables["charges"], u[2]) + 20 * u[3]) * 100).astype(np.int64),
@@ -454,6 +457,7 @@ def draw_customers(
         "trust": np.round(np.clip(72.0 + 12.0 * z[1], 5.0, 98.0), 2),
         "patience": np.round(np.clip(rng.beta(2.2, 2.0, a), 0.02, 0.98), 4),
         "since": since,
+        "asof": asof,  # the day tenure, line activations and EIP payments are counted to
     }
     if ids:
         out["account_id"], out["customer_id"] = drawn[:a], drawn[a:]

@@ -44,6 +44,12 @@ class Run(helpers.Run[AccountsGenerator]):
     def of(self, event_type: str) -> list[dict[str, Any]]:
         return [e.value["payload"] for e in self.events if e.event_type == event_type]
 
+    @cached_property
+    def as_of(self) -> dict[str, datetime]:
+        """Per onboarded account, the day its tenure counts to: usage_snapshot_date, or its creation's if earlier."""
+        created = (e for e in self.events if e.event_type == "customer-created")
+        return {e.key: min(ANCHOR, midnight(e.value["timestamp"])) for e in created}
+
 
 # drive generate() the way the scheduler does: blocks of 256 evenly spaced arrival instants (seed 7 unless given)
 run = partial(drive, AccountsGenerator, blocks=80, block_size=BLOCK, spacing_us=20_000, start_us=START_US, into=Run)
@@ -139,9 +145,9 @@ def test_lines_services_and_products(onboarding_run: Run) -> None:
         }[(c["voice_lines"] > 0, c["has_5g_home_internet"])]
         assert c["service_type"] == expected
         assert 20 <= c["monthly_charges"] <= 120 and 0 <= c["tenure_months"] <= 71
-        since = c["customer_since"]
-        assert ANCHOR - (c["tenure_months"] + 1) * MONTH - timedelta(days=1) <= since <= ANCHOR
-        assert all(since <= p["activated_at"] <= ANCHOR for p in own)
+        since, as_of = c["customer_since"], onboarding_run.as_of[c["account_id"]]
+        assert as_of - (c["tenure_months"] + 1) * MONTH - timedelta(days=1) <= since <= as_of
+        assert all(since <= p["activated_at"] <= as_of for p in own)
     for p in (p for own in lines.values() for p in own):
         gateway = p["product_type"] == "home_internet_5g"
         assert p["company_owned_equipment"] == gateway == (p["device"]["category"] == "gateway_5g_hsi")
@@ -190,7 +196,7 @@ def test_eip_terms_and_billing_agreement_types(onboarding_run: Run) -> None:
         assert line["product_type"] == "voice" and p["line_id"] not in ghosts
         assert customers[p["account_id"]]["device_payment_plan"]
         assert p["eip_imei"] == line["device"]["imei"] and p["device_model"] == line["device"]["model"]
-        assert p["agreement_start"] >= line["activated_at"] and p["agreement_start"] <= ANCHOR
+        assert line["activated_at"] <= p["agreement_start"] <= onboarding_run.as_of[p["account_id"]]
         assert 0 <= p["months_remaining"] <= p["installment_months"]
         assert (p["months_remaining"] == 0) == (p["eip_status"] == "closed")  # active: installments left
         assert p["monthly_installment"] * p["installment_months"] >= p["financed_amount"] > 0
@@ -421,6 +427,36 @@ def test_snapshot_date_is_the_day_of_its_event(default_run: Run) -> None:
     assert not late, f"{len(late)} of {len(snaps)} snapshots dated after their event"
     for e in snaps:
         assert e.value["payload"]["snapshot_date"] == to_datetime(e.time_us // DAY_US * DAY_US)
+
+
+# the date each event type reports about its account, which must not lie after that event
+OWN_DATES = {
+    "customer-created": "customer_since",
+    "line-activated": "activated_at",
+    "eip-agreement-created": "agreement_start",
+}
+
+
+@pytest.mark.parametrize("sample", ["default_run", "onboarding_run"])
+def test_no_account_date_lies_after_the_event_that_reports_it(sample: str, request: pytest.FixtureRequest) -> None:
+    # issue 12: tenure, activations and EIP starts were counted back from usage_snapshot_date (2026-02-22), so a
+    # run before it (here 2026-01-01) created customers whose tenure began weeks later. Before the fix, of the
+    # default run's 1,075 customers, 2,569 lines and 1,222 EIPs (seed 7), 41, 301 and 168 were dated after their
+    # event, and 2,210 of 19,405 snapshots were dated before their line's activation; of the 5,120 accounts
+    # onboarded in onboarding_run, 229 customers, 1,472 of 12,296 lines and 780 of 6,015 EIPs. Tolerance zero.
+    r: Run = request.getfixturevalue(sample)
+    late: Counter[str] = Counter()
+    activated: dict[str, datetime] = {}
+    for e in r.events:
+        p = e.value["payload"]
+        if e.event_type in OWN_DATES:
+            late[e.event_type] += p[OWN_DATES[e.event_type]] > e.value["timestamp"]
+        if e.event_type == "line-activated":
+            activated[p["line_id"]] = p["activated_at"]
+        elif e.event_type == "device-usage-snapshot":  # every line was onboarded in this run: none primed
+            late[e.event_type] += p["snapshot_date"] < activated[p["line_id"]]
+    assert sum(d < ANCHOR for d in r.as_of.values()) > 1000  # runs before usage_snapshot_date: the case at issue
+    assert not +late, f"dated after their event (snapshots: before their line's activation): {dict(late)}"
 
 
 def test_usage_medians_drift_with_ctx_params() -> None:
