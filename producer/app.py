@@ -16,6 +16,7 @@ from typing import Literal, TextIO
 
 from producer.client_conf import check_client_conf, kafka_part, registry_part
 from producer.domains import output_specs
+from producer.encoding.delayed_labels import LabelQueue
 from producer.encoding.episodes import DriftSchedule
 from producer.encoding.pipeline import EncoderFactory, Encoding, Format, LabelMode
 from producer.errors import BrokerUnavailable, DeliveryError, UsageError
@@ -126,6 +127,7 @@ class Run:
                 self.settings.topic_prefix,
                 avro_factory,
                 drifts=drifts,
+                delayed=self._label_queue(),
             )
             self._connect(sink, encoding, run_started)
             source = EventSource(self.loaded, shard=self.settings.shard)
@@ -185,6 +187,15 @@ class Run:
             if totals.failed:
                 raise DeliveryError(f"{totals.failed} events failed delivery; first error: {self.stats.first_error}")
         return 0
+
+    def _label_queue(self) -> LabelQueue | None:
+        """The delayed fraud labels of the scenario's delayed_labels, counted in the run's stats."""
+        config, scenario = self.loaded.scenario.delayed_labels, self.loaded.scenario
+        if config is None:
+            return None
+        queue = LabelQueue(config, scenario.seed, self.settings.topic_prefix)
+        self.stats.delayed_labels = queue.counts  # the same dict: its counts stay live for /metrics
+        return queue
 
     def _connect(self, sink: Sink, encoding: Encoding, run_started: float) -> None:
         """Open the sink and register the schemas; a run that ends before they answer exits 3.

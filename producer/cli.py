@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="domains, streams, event types and bundled scenarios")
 
     schema = sub.add_parser("schema", help="print a stream's Avro value schema as registered (envelope composed in)")
-    schema.add_argument("stream", help="a stream name (e.g. fintech.transactions) or ground-truth")
+    schema.add_argument("stream", help="a stream name (e.g. fintech.transactions), ground-truth or labels")
 
     tail = sub.add_parser(
         "tail",
@@ -423,10 +423,12 @@ def _list(args: argparse.Namespace) -> int:
 
 def _schema(args: argparse.Namespace) -> int:
     from producer.domains import SPECS
+    from producer.encoding.delayed_labels import LABELS
     from producer.encoding.pipeline import GROUND_TRUTH
-    from producer.encoding.schemas import GROUND_TRUTH_SCHEMA, schema_text
+    from producer.encoding.schemas import GROUND_TRUTH_SCHEMA, LABELS_SCHEMA, schema_text
 
     files = {name: spec.schema for name, spec in SPECS.items()} | {GROUND_TRUTH: GROUND_TRUTH_SCHEMA}
+    files[LABELS] = LABELS_SCHEMA  # the delayed labels topic (scenario delayed_labels)
     if args.stream not in files:
         raise UsageError(f"schema: unknown stream {args.stream[:200]!r}; expected one of: {', '.join(sorted(files))}")
     print(schema_text(files[args.stream]))

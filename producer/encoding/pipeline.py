@@ -13,10 +13,11 @@ from producer.domains.common.base import EVENT_KEY, EVENT_STREAM, EVENT_TIME, EV
 from producer.domains.common.columns import Part
 from producer.domains.common.rows import RowSet
 from producer.encoding.avro import Encode
+from producer.encoding.delayed_labels import LABELS, Label, LabelQueue
 from producer.encoding.episodes import DriftSchedule, EpisodeTracker, drift_record, episode_record
 from producer.encoding.jsonl import encode_json
 from producer.encoding.part_records import PartRecords
-from producer.encoding.schemas import GROUND_TRUTH_SCHEMA, schema_text
+from producer.encoding.schemas import GROUND_TRUTH_SCHEMA, LABELS_SCHEMA, schema_text
 from producer.sinks.base import Record, TopicInfo
 
 LabelMode = Literal["inline", "topic", "off"]
@@ -46,6 +47,7 @@ class Encoding:
         prefix: str,
         avro_factory: EncoderFactory | None = None,
         drifts: DriftSchedule | None = None,
+        delayed: LabelQueue | None = None,
     ) -> None:
         self.fmt, self.labels, self.prefix = fmt, labels, prefix
         self.specs = {spec.name: spec for spec in specs}
@@ -59,6 +61,10 @@ class Encoding:
         self.episodes = EpisodeTracker()
         # drift episodes are announced on the ground-truth topic as event time reaches their start
         self.drifts = drifts if labels == "topic" else None
+        # delayed fraud labels (scenario delayed_labels) go to <prefix>labels whatever the label mode
+        self.delayed = delayed
+        self.labels_topic = prefix + LABELS
+        self._label_encode: Callable[[dict[str, Any]], bytes] | None = None
 
     def topic(self, stream: str) -> str:
         """The topic a stream is written to."""
@@ -71,6 +77,8 @@ class Encoding:
         if self.labels == "topic":
             schema = schema_text(GROUND_TRUTH_SCHEMA) if self.fmt == "avro" else None
             out.append(TopicInfo(self.ground_truth_topic, schema))
+        if self.delayed is not None:
+            out.append(TopicInfo(self.labels_topic, schema_text(LABELS_SCHEMA) if avro else None))
         return out
 
     def prepare(self) -> None:
@@ -87,6 +95,12 @@ class Encoding:
                 self._truth_encode = self._avro_factory(self.ground_truth_topic, GROUND_TRUTH_SCHEMA, None)
             else:
                 self._truth_encode = encode_json
+        if self.delayed is not None:
+            if self.fmt == "avro":
+                assert self._avro_factory is not None
+                self._label_encode = self._avro_factory(self.labels_topic, LABELS_SCHEMA, None)
+            else:
+                self._label_encode = encode_json
 
     def _value_encoder(self, spec: StreamSpec) -> Callable[[dict[str, Any]], bytes]:
         if self.fmt == "jsonl":
@@ -119,6 +133,20 @@ class Encoding:
         return out
 
     def encode_rows(self, rows: RowSet) -> list[Record]:
+        """Records for a batch of rows, then the delayed labels the batch's event time made due."""
+        records = self._rows_records(rows)
+        if self.delayed is not None:
+            records.extend(self._label_records(self.delayed.observe(rows)))
+        return records
+
+    def _label_records(self, labels: list[Label]) -> list[Record]:
+        """Label records keyed by the labelled event's key, timestamped at their label time."""
+        encode = self._label_encode
+        assert encode is not None
+        topic = self.labels_topic
+        return [Record(topic, x.entity_key.encode(), encode(x.value()), x.label_time_us // 1000) for x in labels]
+
+    def _rows_records(self, rows: RowSet) -> list[Record]:
         """Records for a batch of rows: the same records, in the same order, as encode(rows.events()).
 
         Avro without label records reads column Parts directly (producer.encoding.part_records);
@@ -169,10 +197,11 @@ class Encoding:
         return list(map(_NEW_RECORD, repeat(Record), columns))
 
     def finish(self) -> list[Record]:
-        """Records still owed at the end of a run (episodes that had not ended yet)."""
-        if self.labels != "topic":
-            return []
-        return self._episode_records(self.episodes.finish())
+        """Records still owed at the end of a run (episodes that had not ended yet, labels not yet due)."""
+        out = self._episode_records(self.episodes.finish()) if self.labels == "topic" else []
+        if self.delayed is not None:
+            out.extend(self._label_records(self.delayed.finish()))
+        return out
 
     def _drift_records(self, drifts: DriftSchedule, time_us: int) -> list[Record]:
         """Records of the drift episodes started by `time_us` (of the streams this encoding writes)."""

@@ -21,6 +21,7 @@ from producer.errors import DatagenError
 
 TRUTH_RECORD = "datagen.Truth"
 GROUND_TRUTH_SCHEMA = "common/ground_truth.avsc"
+LABELS_SCHEMA = "common/labels.avsc"  # <prefix>labels: delayed fraud labels (producer.encoding.delayed_labels)
 SHARED_TYPES_DIR = "common"  # where `<full name>.avsc` defines a named type shared by several schemas
 PAYLOAD_FIELD = "payload"  # the envelope field whose empty union the stream's payload records fill
 # what a stream file may declare; everything else comes from its envelope

@@ -67,6 +67,10 @@ def combine_reports(scenario: str, reports: Iterable[dict[str, Any]]) -> RunStat
         # the summary counts generated events through produced_by_type; one bucket per worker suffices
         stats.produced_by_type[("", str(len(stats.produced_by_type)))] += report.get("generated", 0)
         stats.first_error = stats.first_error or report.get("first_error")
+        delayed = report.get("delayed_labels")
+        if delayed is not None:  # what became of the delayed labels, summed over the workers
+            base = stats.delayed_labels or {}
+            stats.delayed_labels = {k: base.get(k, 0) + delayed.get(k, 0) for k in {*base, *delayed}}
     return stats
 
 

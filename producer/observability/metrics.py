@@ -29,6 +29,7 @@ METRIC_NAMES = (
     "datagen_delivered_bytes_total",
     "datagen_failed_bytes_total",
     "datagen_injected_anomalies_total",
+    "datagen_delayed_labels_total",
     "datagen_target_rate_events_per_second",
     "datagen_achieved_rate_events_per_second",
     "datagen_delivery_latency_seconds",
@@ -60,6 +61,7 @@ class StatsCollector:
             injected = dict(s.injected)
             buckets, lat_sum = s.latency_buckets.cumsum().tolist(), s.latency_sum
             drift = dict(s.drift_progress)
+            delayed = dict(s.delayed_labels or {})
         info = GaugeMetricFamily("datagen_info", "datagen build and scenario", labels=["version", "scenario"])
         info.add_metric([__version__, s.scenario], 1)
         yield info
@@ -85,6 +87,12 @@ class StatsCollector:
         for (topic, pattern), count in sorted(injected.items()):
             anomalies.add_metric([topic, pattern], count)
         yield anomalies
+        labels = CounterMetricFamily(
+            "datagen_delayed_labels", "Delayed fraud labels by what became of them", labels=["state"]
+        )
+        for state, count in sorted(delayed.items()):
+            labels.add_metric([state], count)
+        yield labels
         yield GaugeMetricFamily(
             "datagen_target_rate_events_per_second", "Target emit rate (0 = max)", value=s.target_rate
         )

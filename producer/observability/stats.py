@@ -60,6 +60,7 @@ class RunStats:
     phase_index: int = 0
     event_time_us: int = 0
     drift_progress: dict[str, float] = field(default_factory=dict)  # domain -> p(t)
+    delayed_labels: dict[str, int] | None = None  # LabelQueue.counts when the scenario has delayed_labels
     ready: bool = False
     last_heartbeat: float = field(default_factory=time.monotonic)
     first_error: str | None = None

@@ -31,6 +31,14 @@ def _rate_line(delivered: int, generated: int, producing: float, flush_seconds: 
     return f"{line}; {generated} events generated"
 
 
+def _labels_line(counts: dict[str, int]) -> str:
+    """What became of the delayed labels: none is lost without a count."""
+    return (
+        f"  delayed labels: {counts['made']} made; {counts['sent_when_due']} sent when due, "
+        f"{counts['sent_early']} sent before due (run ended or queue full), {counts['held_at_end']} held at the end"
+    )
+
+
 def render_summary(
     stats: RunStats, producing: float, ended_by: str, outstanding: int = 0, flush_seconds: float = 0.0
 ) -> str:
@@ -54,6 +62,8 @@ def render_summary(
         total_bytes += t.delivered_bytes
     lines.append(_row("total", width, total_produced, total_delivered, total_failed, total_bytes))
     lines.append(_rate_line(total_delivered, produced_types, producing, flush_seconds, outstanding))
+    if stats.delayed_labels is not None:
+        lines.append(_labels_line(stats.delayed_labels))
     if total_failed or outstanding:
         lines.append(f"  failures: {total_failed} failed; first error: {stats.first_error}")
     return "\n".join(lines)

@@ -32,6 +32,7 @@ def snapshot(stats: RunStats, final: dict[str, Any] | None = None) -> dict[str, 
     with stats.lock:
         topics = {name: asdict(totals) for name, totals in stats.topics.items()}
         generated = sum(stats.produced_by_type.values())
+        delayed = None if stats.delayed_labels is None else dict(stats.delayed_labels)
     healthy = not stats.ready or time.monotonic() - stats.last_heartbeat < STALE_AFTER
     return {
         "pid": os.getpid(),
@@ -41,6 +42,7 @@ def snapshot(stats: RunStats, final: dict[str, Any] | None = None) -> dict[str, 
         "topics": topics,
         "generated": generated,
         "first_error": stats.first_error,
+        "delayed_labels": delayed,
         "final": final,
     }
 

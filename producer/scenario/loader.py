@@ -12,11 +12,11 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from producer._data import bundled_dir
-from producer.domains import STREAMS, emitted_with
+from producer.domains import STREAMS, emitted_with, output_specs
 from producer.domains.common.base import DomainParams
 from producer.errors import ConfigError, Plain
 from producer.scenario.durations import format_duration
-from producer.scenario.model import RuleBroken, Scenario
+from producer.scenario.model import CHARGEBACK_STREAM, RuleBroken, Scenario
 from producer.scenario.safe_yaml import MAX_DEPTH, MAX_FILE_BYTES, NodeChecker, Rejected, ScenarioLoader
 from producer.scheduling.drift import get_path, set_path
 from producer.scheduling.profiles import PROFILE_NAMES
@@ -218,6 +218,8 @@ def _validated(source: str, data: dict[Any, Any]) -> LoadedScenario:
             _check_drift(source, f"phases[{i}].drift[{j}]", block, scenario, params, length)
         for j, inject in enumerate(phase.inject):
             _check_inject(source, f"phases[{i}].inject[{j}]", inject, scenario, length)
+    if scenario.delayed_labels is not None:
+        _check_delayed_labels(source, scenario)
     return LoadedScenario(source=source, scenario=scenario, params=params)
 
 
@@ -283,3 +285,32 @@ def _check_inject(source: str, where: str, block: Any, scenario: Any, length: fl
         raise ConfigError(
             source, f"{where}.pattern", f"a pattern of {block.stream} (one of: {', '.join(patterns)})", block.pattern
         )
+
+
+def _check_delayed_labels(source: str, scenario: Any) -> None:
+    """Label sources named explicitly: streams this scenario writes, their patterns and event types."""
+    labels = scenario.delayed_labels
+    written = {spec.name: spec for spec in output_specs(list(scenario.streams))}
+    confirmed = labels.confirmed_fraud
+    for stream, rule in confirmed.streams.items() if "streams" in confirmed.model_fields_set else ():
+        where = f"delayed_labels.confirmed_fraud.streams.{stream}"
+        if stream not in written:
+            raise ConfigError(source, where, f"a stream this scenario writes (one of: {', '.join(written)})", stream)
+        _check_names(source, f"{where}.patterns", rule.patterns, _patterns_of(stream), f"a pattern of {stream}")
+        types = tuple(written[stream].event_types)
+        _check_names(source, f"{where}.event_types", rule.event_types, types, f"an event type of {stream}")
+    known = STREAMS[CHARGEBACK_STREAM].patterns
+    where = "delayed_labels.chargeback.patterns"
+    _check_names(source, where, labels.chargeback.patterns, known, f"a pattern of {CHARGEBACK_STREAM}")
+
+
+def _patterns_of(stream: str) -> tuple[str, ...]:
+    """The anomaly patterns a stream's events may carry: those of every generator that writes it."""
+    owners = [gen for gen in STREAMS.values() if stream in {gen.spec.name, *(c.name for c in gen.companions)}]
+    return tuple(dict.fromkeys(p for gen in owners for p in gen.patterns))
+
+
+def _check_names(source: str, where: str, names: list[str], known: tuple[str, ...], what: str) -> None:
+    for i, name in enumerate(names):
+        if name not in known:
+            raise ConfigError(source, f"{where}[{i}]", f"{what} (one of: {', '.join(known)})", name)

@@ -180,6 +180,85 @@ class Disorder(Strict):
     duplicate_share: float = Field(default=0.0, ge=0, le=0.5)
 
 
+DAY = 86_400.0
+MAX_LABEL_DELAY_SECONDS = 365 * DAY  # a year: beyond any card network's dispute window (120 days for fraud)
+
+
+class LabelDelay(Strict):
+    """A label's delay after its event in event time: lognormal (median, sigma) or exponential (mean), in [min, max]."""
+
+    distribution: Literal["lognormal", "exponential"] = "lognormal"
+    median: Seconds | None = Field(default=None, le=MAX_LABEL_DELAY_SECONDS, description="lognormal only")
+    sigma: float = Field(default=0.8, gt=0, le=5, description="lognormal only: the spread of ln(delay)")
+    mean: Seconds | None = Field(default=None, le=MAX_LABEL_DELAY_SECONDS, description="exponential only")
+    min: Offset = Field(default=0.0, le=MAX_LABEL_DELAY_SECONDS)
+    max: Seconds = Field(default=MAX_LABEL_DELAY_SECONDS, le=MAX_LABEL_DELAY_SECONDS)
+
+    @model_validator(mode="after")
+    def _shape(self) -> LabelDelay:
+        wanted, other = ("median", "mean") if self.distribution == "lognormal" else ("mean", "median")
+        if getattr(self, wanted) is None:
+            raise RuleBroken(wanted, f"a {wanted} for distribution {self.distribution}", Plain("nothing"))
+        if getattr(self, other) is not None:
+            raise RuleBroken(other, f"no {other} for distribution {self.distribution} (it takes {wanted})", other)
+        if not self.min < self.max:
+            raise RuleBroken("max", f"a max above min ({self.min:g} s)", self.max)
+        if self.median is not None and not self.min < self.median < self.max:
+            raise RuleBroken("median", f"a median between min and max ({self.min:g} s to {self.max:g} s)", self.median)
+        return self
+
+
+class LabelSource(Strict):
+    """The events of one stream that get labels: those of these event types with these anomaly patterns."""
+
+    patterns: list[str] = Field(min_length=1)
+    event_types: list[str] = Field(min_length=1)
+
+
+def _fraud_sources() -> dict[str, LabelSource]:
+    """Default: one event per fraudulent transaction, remittance, circle membership or taken-over login."""
+    return {
+        "fintech.transactions": LabelSource(
+            patterns=["fraud", "velocity_spike"], event_types=["transaction-completed"]
+        ),
+        "fintech.remittances": LabelSource(patterns=["fraud"], event_types=["remittance-completed"]),
+        "fintech.circles": LabelSource(patterns=["fraud", "collusion"], event_types=["circle-member-joined"]),
+        "fintech.sessions": LabelSource(patterns=["account_takeover"], event_types=["login-success"]),
+    }
+
+
+class ConfirmedFraud(Strict):
+    """Investigation outcomes: a share of the labelled events is confirmed as fraud after a delay."""
+
+    share: float = Field(default=0.6, ge=0, le=1)
+    delay: LabelDelay = Field(default_factory=lambda: LabelDelay(median=2.5 * DAY, sigma=0.8, min=3600, max=30 * DAY))
+    streams: dict[str, LabelSource] = Field(default_factory=_fraud_sources)
+
+
+CHARGEBACK_STREAM = "fintech.transactions"  # the one stream with card payments
+
+
+class Chargeback(Strict):
+    """Cardholder disputes: a share of the completed card-funded fraudulent fintech.transactions."""
+
+    share: float = Field(default=0.7, ge=0, le=1)
+    delay: LabelDelay = Field(
+        default_factory=lambda: LabelDelay(median=30 * DAY, sigma=0.5, min=3 * DAY, max=120 * DAY)
+    )
+    patterns: list[str] = Field(default_factory=lambda: ["fraud"], min_length=1)
+
+
+class DelayedLabels(Strict):
+    """Fraud labels that arrive days after their event, on <prefix>labels (see docs/delayed_labels.md)."""
+
+    confirmed_fraud: ConfirmedFraud = Field(default_factory=ConfirmedFraud)
+    chargeback: Chargeback = Field(default_factory=Chargeback)
+    at_end: Literal["send", "hold"] = Field(
+        default="send", description="labels not yet due when the run ends: sent early (counted) or held (counted)"
+    )
+    max_pending: int = Field(default=1_000_000, ge=1, le=100_000_000, description="beyond it the earliest goes early")
+
+
 # virtual partitions per stream: 4 splits evenly over 1, 2 and 4 shards (or workers); each costs some
 # fixed work per block, so more (12 for 3 or 6 shards) trade generation speed for an even split
 DEFAULT_PARTITIONS = 4
@@ -200,6 +279,7 @@ class Scenario(Strict):
     repeat: int | Literal["forever"] = 1
     mode: Literal["rate", "replay"] = "rate"
     disorder: Disorder | None = None
+    delayed_labels: DelayedLabels | None = None
     virtual_partitions: int = Field(
         default=DEFAULT_PARTITIONS,
         ge=1,
