@@ -18,6 +18,7 @@ from producer.client_conf import check_client_conf, kafka_part, registry_part
 from producer.domains import output_specs
 from producer.encoding.delayed_labels import LabelQueue
 from producer.encoding.episodes import DriftSchedule
+from producer.encoding.oracle import Oracles
 from producer.encoding.pipeline import EncoderFactory, Encoding, Format, LabelMode
 from producer.errors import BrokerUnavailable, DeliveryError, UsageError
 from producer.observability.metrics import MetricsServer
@@ -26,6 +27,7 @@ from producer.observability.summary import render_summary
 from producer.observability.worker_report import ReportWriter
 from producer.redact import safe_url
 from producer.scenario.loader import LoadedScenario, load_scenario
+from producer.scenario.oracle_checks import check_oracle_sharding
 from producer.scheduling.loop import TICK_SECONDS, Limits, Scheduler
 from producer.scheduling.shard import Shard
 from producer.scheduling.sources import EventSource
@@ -92,6 +94,7 @@ class Run:
         self.settings = settings
         self.loaded = with_seed(load_scenario(settings.scenario), settings.seed)
         settings.shard.check(self.loaded.scenario.virtual_partitions)
+        check_oracle_sharding(self.loaded.scenario, settings.shard.count)
         if settings.sink == "stdout" and settings.output_format == "avro":
             raise UsageError("--sink stdout: writes JSON lines; use --format jsonl (or another sink for Avro)")
         if settings.sink == "kafka":  # a bad -X fails here: before metrics, the embedded stack or any network
@@ -118,6 +121,7 @@ class Run:
             report = self._start_report()
             specs = output_specs([name for name, c in self.loaded.scenario.streams.items() if c.weight > 0])
             sink, avro_factory = self._make_sink()
+            scenario = self.loaded.scenario
             # drift episodes go to the ground truth once: from shard 0 (of the run, or of the workers)
             drifts = DriftSchedule(self.loaded.scenario, self.loaded.params) if self.settings.shard.index == 0 else None
             encoding = Encoding(
@@ -128,6 +132,7 @@ class Run:
                 avro_factory,
                 drifts=drifts,
                 delayed=self._label_queue(),
+                oracles=Oracles(scenario.oracle, self.settings.topic_prefix) if scenario.oracle else None,
             )
             self._connect(sink, encoding, run_started)
             source = EventSource(self.loaded, shard=self.settings.shard)

@@ -35,6 +35,7 @@ from producer.errors import BrokerUnavailable, DatagenError, DeliveryError, Usag
 from producer.observability.merged import PoolMetricsServer, combine_reports
 from producer.observability.summary import render_summary
 from producer.observability.worker_report import read_report
+from producer.scenario.oracle_checks import check_oracle_sharding
 from producer.scheduling.shard import Shard
 
 EXIT_RANK = {0: 0, 130: 1, 2: 2, 3: 3, 4: 4}  # which worker's exit code becomes the run's
@@ -336,6 +337,7 @@ def run_workers(args: argparse.Namespace, settings: RunSettings) -> int:
     """`datagen run --workers N` (N > 1): validate like a plain run, then run N worker processes."""
     validated = Run(settings)  # loads and checks the scenario and the flags; starts nothing
     settings.shard.check(validated.loaded.scenario.virtual_partitions, args.workers)
+    check_oracle_sharding(validated.loaded.scenario, settings.shard.count * args.workers)
     split_events(settings.events, args.workers)
     if settings.sink == "file":
         try:

@@ -16,6 +16,7 @@ from producer.encoding.avro import Encode
 from producer.encoding.delayed_labels import LABELS, Label, LabelQueue
 from producer.encoding.episodes import DriftSchedule, EpisodeTracker, drift_record, episode_record
 from producer.encoding.jsonl import encode_json
+from producer.encoding.oracle import EXPECTED_SCHEMA, Oracles
 from producer.encoding.part_records import PartRecords
 from producer.encoding.schemas import GROUND_TRUTH_SCHEMA, LABELS_SCHEMA, schema_text
 from producer.sinks.base import Record, TopicInfo
@@ -48,6 +49,7 @@ class Encoding:
         avro_factory: EncoderFactory | None = None,
         drifts: DriftSchedule | None = None,
         delayed: LabelQueue | None = None,
+        oracles: Oracles | None = None,
     ) -> None:
         self.fmt, self.labels, self.prefix = fmt, labels, prefix
         self.specs = {spec.name: spec for spec in specs}
@@ -65,6 +67,8 @@ class Encoding:
         self.delayed = delayed
         self.labels_topic = prefix + LABELS
         self._label_encode: Callable[[dict[str, Any]], bytes] | None = None
+        self.oracles = oracles  # the `oracle:` answer key, on <prefix>expected (producer/encoding/oracle.py)
+        self._expected_encode: Callable[[dict[str, Any]], bytes] | None = None
 
     def topic(self, stream: str) -> str:
         """The topic a stream is written to."""
@@ -79,6 +83,8 @@ class Encoding:
             out.append(TopicInfo(self.ground_truth_topic, schema))
         if self.delayed is not None:
             out.append(TopicInfo(self.labels_topic, schema_text(LABELS_SCHEMA) if avro else None))
+        if self.oracles is not None:
+            out.append(TopicInfo(self.oracles.topic, schema_text(EXPECTED_SCHEMA) if avro else None))
         return out
 
     def prepare(self) -> None:
@@ -101,6 +107,12 @@ class Encoding:
                 self._label_encode = self._avro_factory(self.labels_topic, LABELS_SCHEMA, None)
             else:
                 self._label_encode = encode_json
+        if self.oracles is not None:
+            if self.fmt == "avro":
+                assert self._avro_factory is not None
+                self._expected_encode = self._avro_factory(self.oracles.topic, EXPECTED_SCHEMA, None)
+            else:
+                self._expected_encode = encode_json
 
     def _value_encoder(self, spec: StreamSpec) -> Callable[[dict[str, Any]], bytes]:
         if self.fmt == "jsonl":
@@ -133,8 +145,10 @@ class Encoding:
         return out
 
     def encode_rows(self, rows: RowSet) -> list[Record]:
-        """Records for a batch of rows, then the delayed labels the batch's event time made due."""
-        records = self._rows_records(rows)
+        """Records for a batch of rows, then the oracle windows it closed and the delayed labels it made due."""
+        records = self._encode_rows(rows)
+        if self.oracles is not None and len(rows):
+            records.extend(self._expected_records(self.oracles.observe(rows)))
         if self.delayed is not None:
             records.extend(self._label_records(self.delayed.observe(rows)))
         return records
@@ -146,7 +160,13 @@ class Encoding:
         topic = self.labels_topic
         return [Record(topic, x.entity_key.encode(), encode(x.value()), x.label_time_us // 1000) for x in labels]
 
-    def _rows_records(self, rows: RowSet) -> list[Record]:
+    def _expected_records(self, results: list[dict[str, Any]]) -> list[Record]:
+        """Expected-topic records: keyed by group, timestamped with the watermark at closing."""
+        assert self.oracles is not None and self._expected_encode is not None
+        topic, encode = self.oracles.topic, self._expected_encode
+        return [Record(topic, r["group"].encode(), encode(r), r["watermark"]) for r in results]
+
+    def _encode_rows(self, rows: RowSet) -> list[Record]:
         """Records for a batch of rows: the same records, in the same order, as encode(rows.events()).
 
         Avro without label records reads column Parts directly (producer.encoding.part_records);
@@ -197,8 +217,10 @@ class Encoding:
         return list(map(_NEW_RECORD, repeat(Record), columns))
 
     def finish(self) -> list[Record]:
-        """Records still owed at the end of a run (episodes that had not ended yet, labels not yet due)."""
+        """Records still owed at the end of a run: episodes not ended, windows still open, labels not yet due."""
         out = self._episode_records(self.episodes.finish()) if self.labels == "topic" else []
+        if self.oracles is not None:
+            out.extend(self._expected_records(self.oracles.finish()))
         if self.delayed is not None:
             out.extend(self._label_records(self.delayed.finish()))
         return out

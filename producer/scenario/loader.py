@@ -17,6 +17,7 @@ from producer.domains.common.base import DomainParams
 from producer.errors import ConfigError, Plain
 from producer.scenario.durations import format_duration
 from producer.scenario.model import CHARGEBACK_STREAM, RuleBroken, Scenario
+from producer.scenario.oracle_checks import check_oracles
 from producer.scenario.safe_yaml import MAX_DEPTH, MAX_FILE_BYTES, NodeChecker, Rejected, ScenarioLoader
 from producer.scheduling.drift import get_path, set_path
 from producer.scheduling.profiles import PROFILE_NAMES
@@ -220,6 +221,7 @@ def _validated(source: str, data: dict[Any, Any]) -> LoadedScenario:
             _check_inject(source, f"phases[{i}].inject[{j}]", inject, scenario, length)
     if scenario.delayed_labels is not None:
         _check_delayed_labels(source, scenario)
+    check_oracles(source, scenario)
     return LoadedScenario(source=source, scenario=scenario, params=params)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -259,6 +260,52 @@ class DelayedLabels(Strict):
     max_pending: int = Field(default=1_000_000, ge=1, le=100_000_000, description="beyond it the earliest goes early")
 
 
+_FIELD_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _whole_ms(value: float) -> int:
+    """A duration in seconds as whole milliseconds; ValueError when it is not one (window bounds are ms)."""
+    ms = round(value * 1000)
+    if abs(value * 1000 - ms) > 1e-6:
+        raise ValueError("a whole number of milliseconds (window bounds are Kafka timestamps, in ms)")
+    return ms
+
+
+class OracleSpec(Strict):
+    """An expected aggregation (docs/oracle.md): tumbling event-time windows over one topic's events."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    stream: str = Field(min_length=1, description="the topic's stream name (its events, whoever emits them)")
+    window: Seconds = Field(le=MAX_DELAY_SECONDS, description="tumbling window length, whole ms")
+    group_by: Literal["key", "event_type"] = "key"
+    sum: str | None = Field(default=None, description="dotted path of a numeric field, e.g. payload.amount")
+    allowed_lateness: Offset = Field(default=0.0, le=MAX_DELAY_SECONDS, description="grace after the window end")
+    duplicates: Literal["count_twice", "count_once"] = "count_twice"
+
+    @field_validator("window", "allowed_lateness")
+    @classmethod
+    def _ms(cls, value: float) -> float:
+        _whole_ms(value)
+        return value
+
+    @field_validator("sum")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and not _FIELD_PATH.fullmatch(value):
+            raise ValueError("a dotted field path such as payload.amount")
+        return value
+
+    @property
+    def window_ms(self) -> int:
+        """The window length in ms."""
+        return _whole_ms(self.window)
+
+    @property
+    def grace_ms(self) -> int:
+        """The allowed lateness in ms."""
+        return _whole_ms(self.allowed_lateness)
+
+
 # virtual partitions per stream: 4 splits evenly over 1, 2 and 4 shards (or workers); each costs some
 # fixed work per block, so more (12 for 3 or 6 shards) trade generation speed for an even split
 DEFAULT_PARTITIONS = 4
@@ -280,6 +327,7 @@ class Scenario(Strict):
     mode: Literal["rate", "replay"] = "rate"
     disorder: Disorder | None = None
     delayed_labels: DelayedLabels | None = None
+    oracle: list[OracleSpec] = Field(default_factory=list, description="expected aggregations, on <prefix>expected")
     virtual_partitions: int = Field(
         default=DEFAULT_PARTITIONS,
         ge=1,
@@ -305,6 +353,14 @@ class Scenario(Strict):
             raise RuleBroken("streams", "at least one stream with a positive weight", Plain("none"))
         if not math.isfinite(sum(weights)):  # shares of an infinite total are NaN
             raise RuleBroken("streams", "weights with a finite sum", Plain(f"a sum of {sum(weights):g}"))
+        return self
+
+    @model_validator(mode="after")
+    def _oracle_names_unique(self) -> Scenario:
+        names = [o.name for o in self.oracle]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise RuleBroken("oracle", "unique oracle names", Plain(f"repeated: {', '.join(dupes)}"))
         return self
 
     @model_validator(mode="after")
