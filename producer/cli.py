@@ -201,6 +201,55 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _watch(text: str) -> tuple[str, str, str]:
+    detector, sep, rest = text.partition("=")
+    topic, _, kind = rest.partition(":")
+    if not sep or not detector or not topic or kind not in ("", "drift", "anomaly"):
+        raise ValueError(text)
+    return detector, topic, kind or "drift"
+
+
+WATCH = _flag_type("DETECTOR=TOPIC or DETECTOR=TOPIC:anomaly", _watch)
+
+
+def _add_score(sub: Any) -> None:
+    """The `score` subcommand: alarms against the ground truth (docs/scoring.md)."""
+    score = sub.add_parser(
+        "score",
+        help="score a detector's alarms against the ground truth (drift delay, false alarms, precision/recall)",
+        description="Read <prefix>ground-truth (from `datagen run --labels topic`) and the alarms topic from the "
+        "beginning up to where they ended when score started, score every detector, print the tables. "
+        "Definitions: docs/scoring.md.",
+    )
+    score.add_argument(
+        "--topic-prefix",
+        type=PREFIX,
+        default=_Env("DATAGEN_TOPIC_PREFIX", PREFIX, ""),
+        help="the run's topic prefix (env DATAGEN_TOPIC_PREFIX)",
+    )
+    score.add_argument("--alarms-topic", metavar="TOPIC", help="where alarms are read (default: <prefix>alarms)")
+    score.add_argument(
+        "--watch",
+        type=WATCH,
+        action="append",
+        default=[],
+        metavar="DETECTOR=TOPIC[:KIND]",
+        help="score DETECTOR's drift (or, with :anomaly, anomaly) alarms on TOPIC even if it raised none there "
+        "(repeatable; default: the topics of its alarms)",
+    )
+    score.add_argument(
+        "--until-idle", type=DURATION, metavar="DURATION", help="after the end offsets, read on until idle this long"
+    )
+    score.add_argument(
+        "-f", "--follow", action="store_true", help="read until Ctrl+C or SIGTERM, then report (serves live metrics)"
+    )
+    score.add_argument("--json", type=Path, metavar="FILE", help="write the scores as JSON")
+    score.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML page with a timeline")
+    score.add_argument("--svg", type=Path, metavar="FILE", help="write the timeline alone as SVG")
+    score.add_argument("--metrics-port", type=PORT, help="serve the scores on /metrics at this port (0: any free)")
+    _add_connection(score)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _Parser(prog="datagen", description="Play scenario files into Kafka as realistic, labelled Avro events.")
@@ -312,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tail.add_argument("--timeout", type=DURATION, default=10.0, help="give up reading after this long (not --follow)")
     _add_connection(tail)
+
+    _add_score(sub)
 
     registry = sub.add_parser("registry", help="run the local schema registry standalone")
     registry.add_argument("--host", default="127.0.0.1")
@@ -452,6 +503,34 @@ def _tail(args: argparse.Namespace) -> int:
     )
 
 
+def _score(args: argparse.Namespace) -> int:
+    from producer.client_conf import check_client_conf, kafka_part, registry_part
+    from producer.encoding.pipeline import GROUND_TRUTH
+    from producer.scoring.alarms import ALARMS
+    from producer.scoring.run import ScoreSettings, run_score
+    from producer.tail import connection
+
+    conf = dict(args.kafka_conf)
+    check_client_conf(conf, args.schema_registry_url, consumer=True)
+    link = connection(args.bootstrap_servers, args.schema_registry_url)
+    settings = ScoreSettings(
+        bootstrap=link.bootstrap,
+        registry_url=link.registry_url,
+        ground_truth_topic=args.topic_prefix + GROUND_TRUTH,
+        alarms_topic=args.alarms_topic or args.topic_prefix + ALARMS,
+        watch=set(args.watch),
+        until_idle=args.until_idle,
+        follow=args.follow,
+        json_path=args.json,
+        html_path=args.html,
+        svg_path=args.svg,
+        metrics_port=args.metrics_port,
+        kafka_conf=kafka_part(conf),
+        registry_conf=registry_part(conf),
+    )
+    return run_score(settings)
+
+
 def _registry(args: argparse.Namespace) -> int:
     from producer.embedded.registry import serve_forever
 
@@ -488,6 +567,7 @@ COMMANDS = {
     "list": _list,
     "schema": _schema,
     "tail": _tail,
+    "score": _score,
     "registry": _registry,
     "embedded": _embedded,
 }

@@ -14,6 +14,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from producer import __version__
+from producer.encoding.delayed_labels import COUNTS as LABEL_COUNTS
 from producer.errors import UsageError
 from producer.observability.stats import LATENCY_BUCKETS, RunStats
 
@@ -61,7 +62,7 @@ class StatsCollector:
             injected = dict(s.injected)
             buckets, lat_sum = s.latency_buckets.cumsum().tolist(), s.latency_sum
             drift = dict(s.drift_progress)
-            delayed = dict(s.delayed_labels or {})
+            delayed = dict.fromkeys(LABEL_COUNTS, 0) | dict(s.delayed_labels or {})  # zeros without delayed_labels
         info = GaugeMetricFamily("datagen_info", "datagen build and scenario", labels=["version", "scenario"])
         info.add_metric([__version__, s.scenario], 1)
         yield info

@@ -30,6 +30,11 @@ REQUIRED_PANELS = {
     "drift progress per domain": ("drift", "domain"),
     "current phase": ("current phase",),
     "injected anomalies per pattern": ("anomalies", "pattern"),
+    # the Scoreboard row, read from `datagen score --metrics-port`
+    "drift episodes detected": ("drift episodes detected",),
+    "detection delay": ("detection delay",),
+    "false alarms per event-hour": ("false alarms per event-hour",),
+    "precision, recall and F1 per pattern": ("precision", "recall", "f1", "pattern"),
 }
 
 

@@ -43,7 +43,36 @@ def datagen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDatagen
 
 @pytest.fixture(scope="module")
 def exposed(datagen: RunningDatagen) -> set[str]:
-    return exposed_sample_names(datagen.scrape())
+    """What a running datagen exposes, and what `datagen score` exposes (the dashboard's Scoreboard row)."""
+    return exposed_sample_names(datagen.scrape()) | _scoreboard_exposed()
+
+
+def _scoreboard_exposed() -> set[str]:
+    """Sample names a scorer's /metrics serves for a board with one detected drift episode and one alarmed anomaly."""
+    from producer.scoring.alarms import Alarm
+    from producer.scoring.exporter import SCORE_METRIC_NAMES, ScoreCollector, serve
+    from producer.scoring.score import score
+    from producer.scoring.truth import GroundTruth
+
+    truth, s = GroundTruth(), 1_000_000
+    label = {"kind": "event", "topic": "t", "entity_key": "k", "truth": {"is_anomaly": True, "pattern": "fraud"}}
+    truth.add({**label, "event_id": "00000000-0000-4000-8000-000000000001", "timestamp": 5 * s}, "gt@0")
+    truth.add({**label, "event_id": "00000000-0000-4000-8000-000000000002", "timestamp": 9 * s}, "gt@1")
+    window = {"episode_id": "e", "stream": "t", "start": 6 * s, "end": 8 * s}
+    truth.add({"kind": "drift", "topic": "t", "drift": window}, "gt@2")
+    truth.add({"kind": "episode", "topic": "t", "entity_key": "k",
+               "episode": {"episode_id": "a", "pattern": "fraud", "start": 5 * s, "end": 9 * s}}, "gt@3")  # fmt: skip
+    alarms = [
+        Alarm("d", "t", "drift", 1 * s),
+        Alarm("d", "t", "drift", 7 * s),
+        Alarm("d", "t", "anomaly", 5 * s, "00000000-0000-4000-8000-000000000001"),
+    ]
+    collector = ScoreCollector()
+    collector.update(score(truth, alarms), truth)
+    port = serve(collector, 0, "127.0.0.1")
+    names = exposed_sample_names(http_get(f"http://127.0.0.1:{port}/metrics").decode())
+    assert set(SCORE_METRIC_NAMES) <= names
+    return names
 
 
 def test_every_metric_family_is_exposed(exposed):
