@@ -210,6 +210,7 @@ class StreamSource:
         self.tau = -min(self.cls.burn_in_s * 1e6 / self.us_per_tau, WARM_EVENTS / rate)
         at_us, per_event_second = self.start_us + int(self.tau * self.us_per_tau), rate * 1e6 / self.us_per_tau
         ctx = dataclasses.replace(self._context(self.tau), time_us=at_us, event_rate=per_event_second)
+        self._yield_sums = (float(self.generator.yield_at(ctx.params, at_us)), 1.0)  # the burn-in's pace
         self.generator.prime(self._seed(_PRIME), ctx)
         index = 0
         while self.tau < 0:

@@ -20,13 +20,13 @@ def test_validate_good_bundled_scenario(capsys):
 def test_validate_broken_file_exits_2_naming_the_field(tmp_path, capsys):
     broken = tmp_path / "broken.yaml"
     broken.write_text(
-        "name: b\nstreams:\n  fintech.transactions:\n    params: {velocity_anomaly_rate: lots}\n"
+        "name: b\nstreams:\n  fintech.transactions:\n    params: {velocity_spike_share: lots}\n"
         "phases: [{name: p, duration: 1m, rate: 10}]\n"
     )
     assert main(["validate", str(broken)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0  # one line
-    assert f"{broken}: streams.fintech.transactions.params.velocity_anomaly_rate: expected" in err
+    assert f"{broken}: streams.fintech.transactions.params.velocity_spike_share: expected" in err
     assert "'lots'" in err
 
 

@@ -171,6 +171,14 @@ class StreamGenerator(ABC, Generic[P]):
         ctx.time_us and ctx.event_rate say when it primes and at what rate (entities in flight scale with it).
         """
 
+    def yield_at(self, params: P, time_us: int) -> float:
+        """Mean events one arrival yields at `time_us` under `params`: pacing's first estimate, at the burn-in.
+
+        The class mean by default; a generator whose yield depends on the date (remittances' seasons)
+        says so, or its burn-in (one pacing block, before any yield is learned) runs at the wrong pace.
+        """
+        return self.events_per_arrival
+
     def _block_times(self, times_us: np.ndarray) -> np.ndarray:
         """The block's arrival instants as int64 µs; the first instant ever given is kept as _t0_us."""
         times = np.asarray(times_us, dtype=np.int64)

@@ -12,17 +12,23 @@ not scheduled at their natural times. A bounded FIFO pool of in-flight remittanc
 is kept; each producing arrival either initiates a remittance (while the pool has room, with
 probability 2 / mean events per remittance, so the pool fills and then stays full) or advances the
 longest-waiting one by its next step. Event time is the arrival time, so each remittance's events
-keep their order; its natural calendar (elapsed_hours at each stage, processing_time_hours) is in
-the payload. Memory is bounded by the pools, whatever the run length. In replay mode instead, each
-producing arrival initiates a remittance and its stages follow at their natural hours (held by the
-base class until due: memory is start rate x processing time).
+keep their order, and a remittance lasts about (steps + 1) x pool / rate, not a day: its payloads'
+elapsed_hours and processing_time_hours are the hours since its initiated event, so they agree
+with the timestamps (the natural calendar would put the payload a day from its own event time).
+Memory is bounded by the pools, whatever the run length. In replay mode instead, each producing
+arrival initiates a remittance and its stages follow at their natural hours (log-normal total with
+mean processing_time_hours_mean, split across stages; held by the base class until due: memory is
+start rate x processing time), which the payloads then report.
 
 Warm start (`prime`, before the scheduler's burn-in, rate mode): the pool starts as a long run
 leaves it, not empty and filling for thousands of arrivals. Full, it advances round robin, so each
 of its places holds a renewal sequence of remittances counted in turns of the queue: a primed place
 holds a length-biased remittance (weighted by its steps after initiation) at its next step, uniform
 over those steps; the pool is full but for a stationary draw of places not yet refilled (_vacancies).
-Primed remittances lock the first day's rate, the one the walk starts from.
+Primed remittances lock the first day's rate, the one the walk starts from, and are dated back
+from the priming instant by the turns they have spent, at the paced event rate (_date_primed). The
+burn-in is paced at the start date's seasonal yield (yield_at) and lasts ten minutes of event time,
+long enough at common rates for every primed remittance to finish before the clock start.
 
 Seasonality by event-time date: with seasonal_patterns, an arrival produces an event with
 probability multiplier / 2.5 (the table's maximum) and is otherwise dropped. Every producing
@@ -31,9 +37,10 @@ per day are proportional to the multiplier: 20 December (2.5) has 2.5 times the 
 (1.0). The scheduler's target rate is met on average over a year (events_per_arrival is the mean
 keep share, 0.454); it runs 2.2x above it in the holidays and 0.7x in summer.
 
-USD/HTG: the day's rate is exchange_rate_base * exp(W), W a random walk of N(0, volatility) daily
-log returns, published once per event-time day (at midnight UTC, the first day at the first
-arrival, skipped days included) as exchange-rate-updated, keyed "USD/HTG" rather than a sender.
+USD/HTG: the seed's walk. Each day's rate is the previous one times 1 + U, U uniform within
++-exchange_rate_volatility (by default a daily move of at most 2%, sd 1.15%), published once per
+event-time day (at midnight UTC, the first day at the first arrival, skipped days included) as
+exchange-rate-updated, keyed "USD/HTG" rather than a sender.
 These rate events come on top of events_per_arrival. A remittance locks the rate of its
 initiation day: receive_amount = send_amount * exchange_rate, rounded half up to the centime.
 """
@@ -76,6 +83,7 @@ from producer.domains.fintech.remittances_tables import (
     FAILURE_REASONS,
     FRAUD_DOLLARS,
     FRAUD_METHOD_P,
+    HOUR_US,
     MAX_MULTIPLIER,
     MAX_SEND_CENTS,
     MEAN_KEEP,
@@ -100,7 +108,7 @@ from producer.domains.fintech.remittances_tables import (
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 PAIR_KEY = "USD/HTG"  # the key of the rate events
 MAX_LOG_WALK = math.log(100.0)  # the rate stays within 1/100 .. 100 x its base
-HOUR_US = 3_600_000_000
+UNSET = np.iinfo(np.int64).min  # t0 of a remittance not yet initiated
 PROCESSING_SIGMA = 0.7  # log-normal spread of the processing time
 MAX_ADVANCES = len(STAGES) + 1  # steps after initiation of a remittance that completes: the stages, then done
 PRIME_BLOCK = 4096  # remittances drawn at once when the pool is primed
@@ -139,7 +147,9 @@ class RemittanceParams(DomainParams):
         description=("window before the run over which senders opened their accounts (sender_account_age_days)"),
     )
     exchange_rate_base: float = Field(132.50, gt=0.0, le=1_000_000.0, description="USD/HTG on the first day")
-    exchange_rate_volatility: float = Field(0.02, ge=0.0, le=0.5, description="std of daily log returns")
+    exchange_rate_volatility: float = Field(
+        0.02, ge=0.0, le=0.5, description="largest daily move, as a fraction: each day's is uniform within +-it"
+    )
     send_amount_distribution: SendAmountDistribution = Field(default_factory=SendAmountDistribution)
     delivery_method_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_METHOD_WEIGHTS))
     success_rate: Rate = Field(0.95, description="share of (undetected) remittances that complete")
@@ -211,6 +221,11 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
     patterns = ("fraud",)
     pool_fields = ("num_senders", "max_in_flight")
     events_per_arrival: ClassVar[float] = expected_events_per_arrival(RemittanceParams())
+    # a remittance lasts ~6 x its partition's pool in arrivals (5 turns of 1.2 x the pool): 150-400 s at
+    # steady_state's pace. Ten minutes (at most WARM_EVENTS) usually see every primed remittance done
+    # before the clock start, so those visible were initiated by the run itself; primed ones that
+    # outlive it have their mean duration right but a narrower spread (the turns' noise is not drawn)
+    burn_in_s: ClassVar[float] = 600.0
 
     def __init__(self, params: RemittanceParams, rng: np.random.Generator) -> None:
         super().__init__(params, rng)
@@ -235,6 +250,12 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         """Remittances initiated and not yet completed or failed."""
         return len(self._in_flight)
 
+    def yield_at(self, params: RemittanceParams, time_us: int) -> float:
+        """Events per arrival on `time_us`'s date: its seasonal keep share (one event per producing arrival)."""
+        if not params.seasonal_patterns:
+            return 1.0
+        return float(seasonal_multiplier(np.array([time_us], dtype=np.int64))[0]) / MAX_MULTIPLIER
+
     def prime(self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams]) -> None:
         """Fill the in-flight pool as a long run leaves it, emitting nothing.
 
@@ -258,6 +279,25 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             new["rate"][:] = rate_e4
             first = self._records.append({name: column[kept] for name, column in new.items()}, steps[kept])
             flight.extend(range(first, first + len(kept)))
+        self._date_primed(rng, ctx, per_remittance)
+
+    def _date_primed(
+        self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], per_remittance: float
+    ) -> None:
+        """Initiation instants of the primed remittances: as long before the priming instant as a long run puts them.
+
+        Full, the pool advances round robin: the remittance at queue place i (0: next) with next step s
+        was initiated s x pool - i - 1 advances ago, one turn of the pool per step; about one advance in
+        events - 1 ends a remittance and lets an arrival start one, so those advances took that many
+        arrivals plus a binomial number of starts, each lasting 1 / the paced event rate (a producing
+        arrival yields one event). Without a rate (ctx.event_rate 0) they date from the priming instant.
+        """
+        flight = np.fromiter(self._in_flight, dtype=np.int64, count=len(self._in_flight))
+        steps = np.asarray(self._records.step, dtype=np.int64)[flight]
+        advances = steps * len(flight) - np.arange(len(flight)) - 1
+        arrivals = advances + rng.binomial(advances, 1.0 / max(per_remittance - 1.0, 1.0))
+        gap_us = 1e6 / ctx.event_rate if ctx.event_rate > 0 else 0.0
+        self._records.columns["t0"][flight] = ctx.time_us - np.rint(arrivals * gap_us).astype(np.int64)
 
     def arrivals(
         self, rng: np.random.Generator, times_us: np.ndarray, ctx: BlockContext[RemittanceParams]
@@ -274,6 +314,7 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         records = self._records
         started = steps == 0
         records.columns["rate"][rows[started]] = rates[started]  # a remittance locks its initiation day's rate
+        records.columns["t0"][rows[started]] = times[started]
         seq = sum(map(len, parts)) + np.arange(m, dtype=np.int64)  # after the rate events, in arrival order
         events = Steps(rows, steps, times, seq, np.array(event_ids, dtype=object))
         parts.extend(remittance_parts(self.spec, records.columns, events, self._senders(), ctx))
@@ -322,7 +363,7 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         parts, times, rates = self._producing(rng, ctx, times_us)
         m = len(times)
         new = self._new_remittances(rng, ctx, m)
-        new["rate"][:] = rates
+        new["rate"][:], new["t0"][:] = rates, times
         event_ids = np.array(uuids(rng, 6 * m), dtype=object)  # a remittance has at most six events
         last = last_steps(new["fail_stage"])
         rows = np.repeat(np.arange(m), last + 1)  # its events in order: initiated, then steps 1 .. last
@@ -365,7 +406,8 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         if d1 < start:
             return [], d0, np.array(known, dtype=np.int64)
         k = d1 - start + 1
-        steps = p.exchange_rate_volatility * rng.standard_normal(k)
+        # the seed's daily move: the rate times 1 + U, U uniform within +-volatility (sd volatility / sqrt 3)
+        steps = np.log1p(p.exchange_rate_volatility * rng.uniform(-1.0, 1.0, k))
         if self._day is None:
             steps[0] = 0.0  # the first day's rate is the base rate
         # bounded: over centuries of event time an unbounded walk reaches a rate of 0 (or overflows)
@@ -432,6 +474,7 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             "code": np.array([c.upper() for c in hex_tokens(rng, m, 5, "LK")], dtype=object),
             **outcome,
             "rate": np.zeros(m, dtype=np.int64),  # the day's rate, in 1/RATE_SCALE HTG: locked when it starts
+            "t0": np.full(m, UNSET, dtype=np.int64),  # event time (µs) of remittance-initiated: set when it starts
         }
 
     @staticmethod

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import numpy as np
 
 DAY_US = 86_400_000_000
+HOUR_US = 3_600_000_000
 
 # (first month, first day, last month, last day, multiplier): the seed's seasonal table, inclusive ranges
 SEASONS = (

@@ -6,7 +6,8 @@ completed). An arrival may instead start an injected episode, labelled on every 
 fraud (an account takeover: new device, other IP or place, larger amount, usually flagged),
 structuring (amounts just under $3k or $10k, continued on the user's later arrivals hours apart)
 or a velocity spike (8-15 transactions seconds apart). The risk engine's flags are not the truth:
-it misses some fraud and flags some genuine transactions.
+it misses some fraud and flags some genuine transactions. Each pattern's parameter is its share of
+this stream's events; episode_starts turns the shares into per-arrival start chances.
 """
 
 from __future__ import annotations
@@ -156,8 +157,8 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         "type_weights",
         "amount_distribution",
         "fraud_injection_rate",
-        "structuring_injection_rate",
-        "velocity_anomaly_rate",
+        "structuring_share",
+        "velocity_spike_share",
         "failure_rate",
         "device_weights",
         "new_device_share",
@@ -231,9 +232,13 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         sizes = 1 + pick(SERIES_P, rng.random(c))
         gaps = (np.clip(rng.lognormal(math.log(7200.0), 0.6, c), 1800.0, 28800.0) * SECOND_US).astype(np.int64)
         bands = (rng.random(c) < 0.45).astype(np.int8)  # 0: $2,800-$2,999 (under $3k), 1: $9,500-$9,999
+        alternates = rng.integers(0, len(left), (c, 4))
         for j, i in enumerate(cand.tolist()):
             user, t = users[i], times[i]
             if kind[i] == STRUCTURING:
+                if left[user] > 0:  # one series per user at a time (a new one would cut the old short): hand it on
+                    free = [a for a in alternates[j].tolist() if left[a] == 0]
+                    user = users[i] = free[0] if free else user
                 left[user], nxt[user], user_band[user] = sizes[j] - 1, t + gaps[j], bands[j]
                 series_injected[user] = injected[i]
             elif left[user] > 0 and nxt[user] <= t:  # re-checked: an earlier arrival may have used it

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Any, NamedTuple
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from producer.domains.common.base import BlockContext, DomainParams, check_weights
 from producer.domains.common.geo import DEVICE_P, DEVICE_TYPES
@@ -90,12 +90,27 @@ DEFAULT_TYPE_WEIGHTS = {
 }
 
 
+# keys the seed named by a per-arrival chance, now shares of events: refused, naming the new key
+RENAMED = {
+    "velocity_anomaly_rate": (
+        "velocity_spike_share (the share of events in velocity spikes)",
+        "a per-arrival chance of an 8-15-transaction spike (0.02 made ~19% of events anomalous)",
+    ),
+    "structuring_injection_rate": (
+        "structuring_share (the share of events in structuring series)",
+        "a per-arrival chance of a 1-4-transaction series (0.01 made ~1.9% of events structuring)",
+    ),
+}
+
+
 class TransactionParams(DomainParams):
     """Parameters of fintech.transactions (seed table plus outcome and timing extras).
 
-    Injection rates are per-arrival probabilities that an episode starts: a fraud transaction, a
-    structuring series (1-4 transactions, the rest on the user's next arrivals hours apart), or a
-    velocity spike (8-15 transactions seconds apart).
+    The anomaly parameters are shares of the events this stream generates (initiated, completed,
+    failed, flagged) that belong to each injected pattern, in steady state: fraud_injection_rate
+    (one transaction per case), structuring_share (series of 1-4 transactions, the rest on the
+    user's next arrivals hours apart) and velocity_spike_share (spikes of 8-15 transactions seconds
+    apart). The generator turns them into per-arrival episode start chances (episode_starts).
     """
 
     num_users: int = Field(500, ge=1, le=5_000_000, description="size of the bounded user pool")
@@ -110,9 +125,15 @@ class TransactionParams(DomainParams):
     )
     type_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TYPE_WEIGHTS))
     amount_distribution: AmountDistribution = Field(default_factory=AmountDistribution)
-    fraud_injection_rate: Rate = 0.03
-    structuring_injection_rate: Rate = 0.01
-    velocity_anomaly_rate: Rate = 0.02
+    fraud_injection_rate: Rate = Field(
+        0.03, description="share of this stream's events that are injected fraud (one transaction per case)"
+    )
+    structuring_share: Rate = Field(
+        0.01, description="share of this stream's events in structuring series (1-4 transactions hours apart)"
+    )
+    velocity_spike_share: Rate = Field(
+        0.02, description="share of this stream's events in velocity spikes (8-15 transactions seconds apart)"
+    )
     failure_rate: Rate = Field(0.03, description="share of unflagged transactions that fail")
     false_positive_rate: Rate = Field(0.005, description="share of genuine transactions the risk engine flags")
     fraud_detection_rate: Rate = Field(0.85, description="share of fraud flagged (the rest goes through)")
@@ -127,6 +148,20 @@ class TransactionParams(DomainParams):
         0.002, description="share of genuine transactions made on a device the user just got"
     )
     travel_share: Rate = Field(0.03, description="share of genuine transactions made away from the home city")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        for old, (new, meant) in RENAMED.items():
+            if isinstance(data, dict) and old in data:
+                raise ValueError(f"{new} instead of {old}, {meant}")
+        return data
+
+    @model_validator(mode="after")
+    def _shares_fit(self) -> TransactionParams:
+        if self.fraud_injection_rate + self.structuring_share + self.velocity_spike_share > 1.0:
+            raise ValueError("fraud_injection_rate + structuring_share + velocity_spike_share at most 1")
+        return self
 
     @field_validator("device_weights")
     @classmethod
@@ -156,12 +191,50 @@ def _allowed_share(kind: int) -> float:
     return _beta_cdf(min(max((0.7 - low) / span, 0.0), 1.0), a, b)
 
 
+class EventsPer(NamedTuple):
+    """Mean events of one genuine transaction, fraud case, structuring member and velocity spike; series length."""
+
+    genuine: float
+    fraud: float
+    structuring: float
+    velocity: float
+    series: float
+
+
+def events_per(p: TransactionParams) -> EventsPer:
+    """Mean events per transaction (or spike) of each kind: initiated, an outcome, and allowed-flag completions."""
+    spike = sum(VELOCITY_SIZE) / 2
+    return EventsPer(
+        genuine=2 + p.false_positive_rate * _allowed_share(NORMAL),
+        fraud=2 + p.fraud_detection_rate * _allowed_share(FRAUD),
+        structuring=2 + p.structuring_detection_rate * _allowed_share(STRUCTURING),
+        velocity=2 * spike + p.velocity_detection_rate * (spike - 2) * _allowed_share(VELOCITY),
+        series=float(np.dot(SERIES_P, np.arange(1, 5))),
+    )
+
+
+def episode_starts(p: TransactionParams) -> tuple[float, float, float]:
+    """Per-arrival chances that a velocity spike, a structuring series or a fraud case starts, from the shares.
+
+    With s the shares of events and e the mean events per arrival each kind takes (a spike, a
+    series member, a fraud case, a genuine transaction: e_g), E events per arrival solve
+    E = sum(s) E + e_g (1 - sum(s E / e)), so E = e_g / (1 - sum(s) + e_g sum(s / e)), and a
+    kind's start chance is s E / e (per series: / its mean length, its later members replacing
+    genuine arrivals).
+    """
+    e = events_per(p)
+    sv, ss, sf = p.velocity_spike_share, p.structuring_share, p.fraud_injection_rate
+    total = min(sv + ss + sf, 1.0)  # drift may step past the validator's bound
+    episodes = sv / e.velocity + ss / e.structuring + sf / e.fraud  # arrivals the patterns take, per event
+    per_arrival = e.genuine / max(1.0 - total + e.genuine * episodes, 1e-12)
+    return sv * per_arrival / e.velocity, ss * per_arrival / (e.structuring * e.series), sf * per_arrival / e.fraud
+
+
 def _episode_rates(p: TransactionParams, ctx: BlockContext | None = None) -> tuple[float, float, float]:
-    """Per-arrival start probabilities of velocity, structuring, fraud, scaled down if they exceed 1."""
+    """Per-arrival start chances of velocity, structuring, fraud (injection boosts applied), scaled down past 1."""
     boost = ctx.boost if ctx is not None else (lambda _: 1.0)
-    pv = p.velocity_anomaly_rate * boost("velocity_spike")
-    ps = p.structuring_injection_rate * boost("structuring")
-    pf = p.fraud_injection_rate * boost("fraud")
+    pv, ps, pf = episode_starts(p)
+    pv, ps, pf = pv * boost("velocity_spike"), ps * boost("structuring"), pf * boost("fraud")
     scale = 1.0 / max(1.0, pv + ps + pf)
     return pv * scale, ps * scale, pf * scale
 
@@ -169,13 +242,11 @@ def _episode_rates(p: TransactionParams, ctx: BlockContext | None = None) -> tup
 def expected_events_per_arrival(p: TransactionParams) -> float:
     """Mean events one arrival yields under `p`, in steady state (structuring series complete)."""
     pv, ps, pf = _episode_rates(p)
-    spike = sum(VELOCITY_SIZE) / 2
-    series = float(np.dot(SERIES_P, np.arange(1, 5)))
-    continuations = min(ps * (series - 1), 1 - pv - ps - pf)  # later series members replace genuine arrivals
-    genuine = 2 + p.false_positive_rate * _allowed_share(NORMAL)
-    fraud = 2 + p.fraud_detection_rate * _allowed_share(FRAUD)
-    structuring = 2 + p.structuring_detection_rate * _allowed_share(STRUCTURING)
-    velocity = 2 * spike + p.velocity_detection_rate * (spike - 2) * _allowed_share(VELOCITY)
+    e = events_per(p)
+    continuations = min(ps * (e.series - 1), 1 - pv - ps - pf)  # later series members replace genuine arrivals
     return (
-        (1 - pv - ps - pf - continuations) * genuine + pf * fraud + (ps + continuations) * structuring + pv * velocity
+        (1 - pv - ps - pf - continuations) * e.genuine
+        + pf * e.fraud
+        + (ps + continuations) * e.structuring
+        + pv * e.velocity
     )

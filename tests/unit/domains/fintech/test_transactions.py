@@ -22,6 +22,7 @@ from producer.domains.fintech.transactions import (
     TransactionsGenerator,
     expected_events_per_arrival,
 )
+from producer.domains.fintech.transactions_params import episode_starts, events_per
 from tests.unit.domains.helpers import Run, drive, pattern_of
 
 SPEC = TransactionsGenerator.spec
@@ -230,7 +231,8 @@ def test_anomalies_are_high_risk(sample: Run) -> None:
 def test_fraud_share_and_flagging(default_run: Run) -> None:
     inits = initiations(default_run.events)
     fraud = [e for e in inits if pattern_of(e) == "fraud"]
-    assert abs(len(fraud) / default_run.arrivals - 0.03) < 0.005  # 3% ± 0.5 pp (3 sd) of 10,240 arrivals, seed 7
+    # fraud cases start at 2.89% of arrivals (3% of events): ± 0.5 pp (3 sd) of 10,240 arrivals, seed 7
+    assert abs(len(fraud) / default_run.arrivals - episode_starts(TransactionParams())[2]) < 0.005
     outcome = {}
     for e in default_run.events:
         if e.event_type != "transaction-initiated":
@@ -265,14 +267,15 @@ def test_fraud_share_and_flagging(default_run: Run) -> None:
 def test_structuring_share_and_bands(default_run: Run) -> None:
     structuring = [e for e in default_run.events if pattern_of(e) == "structuring"]
     starts = initiations(structuring)
-    # the run spans 8.5 minutes, less than the 30-minute minimum gap, so every one is a series start
-    assert abs(len(starts) / default_run.arrivals - 0.01) < 0.003  # 1% ± 0.3 pp (3 sd) of 10,240 arrivals, seed 7
+    # the run spans 8.5 minutes, less than the 30-minute minimum gap, so every one is a series start:
+    # 0.45% of arrivals (1% of events in series of 2.25) ± 0.2 pp (3 sd) of 10,240 arrivals, seed 7
+    assert abs(len(starts) / default_run.arrivals - episode_starts(TransactionParams())[1]) < 0.002
     for e in structuring:
         amount = float(e.value["payload"]["amount"])
         assert any(lo <= amount <= hi for lo, hi in STRUCTURING_BANDS), amount
         assert e.value["payload"]["type"] in ("circle_contribution", "remittance")
     bands = Counter(amount >= 9500 for amount in (float(e.value["payload"]["amount"]) for e in starts))
-    assert bands[True] > 20 and bands[False] > 20
+    assert bands[True] > 10 and bands[False] > 10  # 45% / 55% of ~45 starts: ~20 / ~25, sd ~3.3
 
 
 def test_structuring_series_spread_over_hours() -> None:
@@ -284,9 +287,9 @@ def test_structuring_series_spread_over_hours() -> None:
     gaps = [b - a for ts in per_user.values() for a, b in pairwise(ts)]
     assert max(len(ts) for ts in per_user.values()) >= 3  # series of several transactions by one user
     assert sum(1 for g in gaps if 30 * MIN_US <= g <= 48 * HOUR_US) >= 0.6 * len(gaps)  # mostly hours apart
-    # series members replace genuine arrivals: expected between 1% (starts only) and 2.25% (all
-    # complete); series of up to 4 make the count lumpy (sd ~0.18 pp on 10k arrivals; seed 11 gives 2.0%)
-    assert 0.012 < len(starts) / r.arrivals < 0.0265
+    # series members replace genuine arrivals: expected between 0.45% (starts only) and 1% (all
+    # complete); series of up to 4 make the count lumpy (sd ~0.12 pp on 10k arrivals)
+    assert 0.006 < len(starts) / r.arrivals < 0.0135
 
 
 def spikes(events: list[Event]) -> list[list[Event]]:
@@ -308,10 +311,13 @@ def spikes(events: list[Event]) -> list[list[Event]]:
     return clusters
 
 
-def test_velocity_spikes(default_run: Run) -> None:
-    clusters = spikes(default_run.events)
-    assert abs(len(clusters) / default_run.arrivals - 0.02) < 0.004  # 2% ± 0.4 pp (2.9 sd) of 10,240 arrivals, seed 7
-    complete = [c for c in clusters if c[0].time_us < default_run.last_us - 150_000_000]
+def test_velocity_spikes() -> None:
+    # a fifth of events in spikes, so that 10,240 arrivals hold ~200 of them (2.1% of arrivals start one)
+    spiky = run(TransactionParams(velocity_spike_share=0.2), blocks=20)
+    clusters = spikes(spiky.events)
+    expected = episode_starts(TransactionParams(velocity_spike_share=0.2))[0]
+    assert abs(len(clusters) / spiky.arrivals - expected) < 0.004  # ± 0.4 pp (2.9 sd) of 10,240 arrivals, seed 7
+    complete = [c for c in clusters if c[0].time_us < spiky.last_us - 150_000_000]
     assert len(complete) > 120
     for c in complete:
         assert 8 <= len(c) <= 15
@@ -320,20 +326,58 @@ def test_velocity_spikes(default_run: Run) -> None:
     sizes = Counter(len(c) for c in complete)
     assert set(sizes) == set(range(8, 16))
     labelled = {e.value["correlation_id"] for c in clusters for e in c}
-    for e in default_run.events:
+    for e in spiky.events:
         if e.value["correlation_id"] in labelled:
             assert pattern_of(e) == "velocity_spike" and e.value["truth"]["is_anomaly"]
+
+
+def test_anomaly_parameters_are_shares_of_events() -> None:
+    # issue 12: velocity_anomaly_rate 0.02 was a per-arrival chance of an 8-15-transaction spike, so
+    # ~19% of events were velocity spikes (measured here before: 18.9%; structuring 1.3%, fraud 2.6%);
+    # each parameter is now the share of the stream's events in its pattern. 204,800 arrivals half a
+    # second apart (28 h), seed 7; the second half (~210k events, series in steady state) by pattern:
+    # velocity 2% ± 0.35 pp (3 sd of ~180 spikes), structuring 1% ± 0.2 pp (3 sd of ~200 series),
+    # fraud 3% ± 0.15 pp (3 sd)
+    r = run(blocks=400, spacing_us=500_000)
+    half = r.events[0].time_us + (r.last_us - r.events[0].time_us) // 2
+    late = [e for e in r.events if e.time_us >= half]
+    shares = Counter(pattern_of(e) for e in late)
+    assert shares["velocity_spike"] / len(late) == pytest.approx(0.02, abs=0.0035)
+    assert shares["structuring"] / len(late) == pytest.approx(0.01, abs=0.002)
+    assert shares["fraud"] / len(late) == pytest.approx(0.03, abs=0.0015)
+
+
+@pytest.mark.parametrize("shares", [(0.0, 0.0, 0.0), (0.05, 0.02, 0.01), (0.3, 0.3, 0.4), (0.0, 1.0, 0.0)])
+def test_episode_starts_give_the_shares(shares: tuple[float, float, float]) -> None:
+    # the inversion is exact in expectation: the events each kind's starts make, over all events
+    p = TransactionParams(velocity_spike_share=shares[0], structuring_share=shares[1], fraud_injection_rate=shares[2])
+    pv, ps, pf = episode_starts(p)
+    e, per_arrival = events_per(p), expected_events_per_arrival(p)
+    made = (pv * e.velocity, ps * e.series * e.structuring, pf * e.fraud)
+    assert [m / per_arrival for m in made] == pytest.approx(shares, abs=1e-12)
+
+
+def test_old_rate_names_are_refused_with_the_new_key() -> None:
+    for old, new in (
+        ("velocity_anomaly_rate", "velocity_spike_share"),
+        ("structuring_injection_rate", "structuring_share"),
+    ):
+        with pytest.raises(ValidationError, match=f"{new} .* instead of {old}"):
+            TransactionParams(**{old: 0.02})
+    with pytest.raises(ValidationError, match="at most 1"):
+        TransactionParams(velocity_spike_share=0.6, structuring_share=0.3, fraud_injection_rate=0.2)
 
 
 def test_injection_boost_multiplies_rates() -> None:
     r = run(blocks=10, injection={"fraud": 5.0, "velocity_spike": 0.0, "structuring": 0.0})
     patterns = Counter(pattern_of(e) for e in initiations(r.events))
-    assert abs(patterns["fraud"] / r.arrivals - 0.15) < 0.015  # 15% ± 1.5 pp on 5,120 arrivals, seed 7
+    # 5 x the 2.89% of arrivals: 14.4% ± 1.5 pp (3 sd) on 5,120 arrivals, seed 7
+    assert abs(patterns["fraud"] / r.arrivals - 5 * episode_starts(TransactionParams())[2]) < 0.015
     assert patterns["velocity_spike"] == patterns["structuring"] == 0
 
 
 def test_zero_rates_give_clean_traffic() -> None:
-    params = TransactionParams(fraud_injection_rate=0, structuring_injection_rate=0, velocity_anomaly_rate=0)
+    params = TransactionParams(fraud_injection_rate=0, structuring_share=0, velocity_spike_share=0)
     r = run(params, blocks=5)
     assert not any(e.value["truth"]["is_anomaly"] for e in r.events)
     assert len(initiations(r.events)) == r.arrivals
@@ -369,7 +413,8 @@ def test_defaults_match_the_seed() -> None:
         "refund": 0.05,
     }
     assert (p.amount_distribution.log_normal_mean, p.amount_distribution.log_normal_std) == (4.5, 1.2)
-    assert (p.fraud_injection_rate, p.structuring_injection_rate, p.velocity_anomaly_rate) == (0.03, 0.01, 0.02)
+    # the seed's 0.03 / 0.01 / 0.02, read as the shares of events they are named for (see the share test)
+    assert (p.fraud_injection_rate, p.structuring_share, p.velocity_spike_share) == (0.03, 0.01, 0.02)
 
 
 # unknown keys, wrong types and numeric bounds are test_conformance's; these are the stream's own rules
