@@ -112,7 +112,8 @@ def _ticks(axis: _Axis, y: int) -> str:
         x = axis.x(us)
         label = datetime.fromtimestamp(us / 1e6, UTC).strftime("%H:%M:%S")
         out.append(f'<line x1="{x}" y1="{TOP}" x2="{x}" y2="{y}" stroke="#ddd"/>')
-        out.append(f'<text x="{x}" y="{y + 14}" text-anchor="middle">{label}</text>')
+        anchor = "end" if i == 6 else "middle"  # the last label ends at the plot's edge, inside the page
+        out.append(f'<text x="{x}" y="{y + 14}" text-anchor="{anchor}">{label}</text>')
     day = datetime.fromtimestamp(axis.first / 1e6, UTC).strftime("%Y-%m-%d")
     out.append(f'<text x="{LEFT}" y="{y + 30}">event time (UTC), from {day}</text>')
     return "\n".join(out)
