@@ -63,7 +63,7 @@ class TruthLabels(TruthColumns):
     """The truth labels of n rows: a part's TruthColumns, plus the disorder and delay the scheduler gave each row.
 
     Each a column (numpy array or list, one value per row) or one shared value: is_anomaly, injected
-    bool; pattern, risk_level, disorder str or None; scenario, phase str; drift_progress float;
+    bool; pattern, risk_level, disorder, episode_id str or None; scenario, phase str; drift_progress float;
     delay_ms int.
     """
 
@@ -83,7 +83,7 @@ class TruthLabels(TruthColumns):
 
 
 _TRUTH_NAMES: tuple[str, ...] = ("is_anomaly", "pattern", "risk_level", "scenario", "phase", "drift_progress")
-_TRUTH_NAMES += ("disorder", "delay_ms", "injected")
+_TRUTH_NAMES += ("disorder", "delay_ms", "injected", "episode_id")
 
 
 def _truths(encode: Callable[[dict[str, Any]], bytes], labels: TruthLabels, n: int) -> list[bytes]:

@@ -7,7 +7,7 @@ import itertools
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from producer.domains.common.base import DomainParams, Event, to_datetime
@@ -25,15 +25,25 @@ class _Open:
     end_us: int
     count: int
     truth: dict[str, Any]
+    topics: list[str] = field(default_factory=list)  # streams of its events, in order of first appearance
+
+
+Ident = tuple[str, str, str]  # (stream, key, pattern), or ("", episode_id, pattern) for a cross-topic episode
 
 
 class EpisodeTracker:
-    """Groups anomalous events by (stream, key, pattern) and closes an episode after a quiet gap."""
+    """Groups anomalous events into episodes and closes one after a quiet gap.
+
+    Events whose truth names an episode_id (an account-takeover chain, on three topics) group by that
+    id; the others by (stream, key, pattern). A chain's episode is reported under its first event's
+    stream and key, with every stream it touched in `topics`.
+    """
 
     def __init__(self, gap_us: int = EPISODE_GAP_US, max_open: int = MAX_OPEN) -> None:
         self.gap_us = gap_us
         self.max_open = max_open
-        self._open: OrderedDict[tuple[str, str, str], _Open] = OrderedDict()
+        self._open: OrderedDict[Ident, _Open] = OrderedDict()
+        self._where: dict[Ident, tuple[str, str]] = {}  # a chain's first stream and key
         self._seen = 0
 
     def observe(self, events: list[Event]) -> list[tuple[str, str, str, _Open]]:
@@ -44,37 +54,49 @@ class EpisodeTracker:
             truth = event.value["truth"]
             if not truth["is_anomaly"] or truth.get("disorder") == "duplicate":
                 continue
-            ident = (event.stream, event.key, truth["pattern"] or "anomaly")
+            pattern = truth["pattern"] or "anomaly"
+            chain = truth.get("episode_id")
+            ident = ("", chain, pattern) if chain else (event.stream, event.key, pattern)
             current = opened.get(ident)
             if current is not None and event.time_us - current.end_us <= self.gap_us:
                 current.end_us = max(current.end_us, event.time_us)
                 current.count += 1
+                if event.stream not in current.topics:
+                    current.topics.append(event.stream)
                 opened.move_to_end(ident)
                 continue
             if current is not None:
-                closed.append((*ident, opened.pop(ident)))
-            opened[ident] = _Open(event.time_us, event.time_us, 1, truth)
+                closed.append(self._close(ident))
+            opened[ident] = _Open(event.time_us, event.time_us, 1, truth, [event.stream])
+            if chain:
+                self._where[ident] = (event.stream, event.key)
             if len(opened) > self.max_open:
-                closed.append((*(old := next(iter(opened))), opened.pop(old)))
+                closed.append(self._close(next(iter(opened))))
         if events:
             now = events[-1].time_us
             while opened:
                 ident, first = next(iter(opened.items()))
                 if now - first.end_us <= self.gap_us:
                     break
-                closed.append((*ident, opened.pop(ident)))
+                closed.append(self._close(ident))
         return closed
+
+    def _close(self, ident: Ident) -> tuple[str, str, str, _Open]:
+        """Take an open episode out: (stream, key, pattern, episode), a chain's stream and key its first event's."""
+        episode = self._open.pop(ident)
+        stream, key = self._where.pop(ident, ident[:2])
+        return stream, key, ident[2], episode
 
     def finish(self) -> list[tuple[str, str, str, _Open]]:
         """Close every open episode (end of run)."""
-        closed = [(*ident, episode) for ident, episode in self._open.items()]
-        self._open.clear()
-        return closed
+        return [self._close(ident) for ident in list(self._open)]
 
 
-def episode_record(topic: str, key: str, pattern: str, episode: _Open) -> tuple[str, dict[str, Any]]:
-    """The episode's id and its ground-truth value."""
-    episode_id = str(uuid.uuid5(_NAMESPACE, f"{topic}|{key}|{pattern}|{episode.start_us}"))
+def episode_record(topic: str, key: str, pattern: str, episode: _Open, prefix: str = "") -> tuple[str, dict[str, Any]]:
+    """The episode's id (a chain's own, else derived from where it was) and its ground-truth value."""
+    episode_id = episode.truth.get("episode_id") or str(
+        uuid.uuid5(_NAMESPACE, f"{topic}|{key}|{pattern}|{episode.start_us}")
+    )
     value = {
         "kind": "episode",
         "event_id": None,
@@ -89,6 +111,7 @@ def episode_record(topic: str, key: str, pattern: str, episode: _Open) -> tuple[
             "start": to_datetime(episode.start_us),
             "end": to_datetime(episode.end_us),
             "event_count": episode.count,
+            "topics": [prefix + stream for stream in episode.topics],
         },
         "drift": None,
     }
@@ -185,6 +208,7 @@ class DriftSchedule:
             "disorder": None,
             "delay_ms": 0,
             "injected": False,
+            "episode_id": None,
         }
         episode_id = str(uuid.uuid5(_NAMESPACE, f"drift|{self.scenario}|{stream}|{index}|{pass_index}"))
         end_us = min(self.start_us + int((offset + item.end) * self.us_per_tau), EVENT_TIME_LIMIT_US)

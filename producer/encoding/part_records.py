@@ -45,8 +45,8 @@ _NAMES: tuple[str, ...] = (
     "disorder",
     "delay_ms",
 )
-_NAMES += ("injected",)
-_OWN = ("scenario", "phase", "drift_progress", "is_anomaly", "pattern", "risk_level", "injected")  # TruthColumns
+_NAMES += ("injected", "episode_id")
+_OWN = ("scenario", "phase", "drift_progress", "is_anomaly", "pattern", "risk_level", "injected", "episode_id")
 
 
 class PartRecords:

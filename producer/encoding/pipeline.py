@@ -241,7 +241,7 @@ class Encoding:
         out = []
         assert self._truth_encode is not None
         for stream, key, pattern, episode in closed:
-            episode_id, value = episode_record(self.topic(stream), key, pattern, episode)
+            episode_id, value = episode_record(self.topic(stream), key, pattern, episode, self.prefix)
             out.append(
                 Record(
                     self.ground_truth_topic, episode_id.encode(), self._truth_encode(value), episode.start_us // 1000

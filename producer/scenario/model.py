@@ -220,9 +220,11 @@ def _fraud_sources() -> dict[str, LabelSource]:
     """Default: one event per fraudulent transaction, remittance, circle membership or taken-over login."""
     return {
         "fintech.transactions": LabelSource(
-            patterns=["fraud", "velocity_spike"], event_types=["transaction-completed"]
+            patterns=["fraud", "velocity_spike", "account_takeover"], event_types=["transaction-completed"]
         ),
-        "fintech.remittances": LabelSource(patterns=["fraud"], event_types=["remittance-completed"]),
+        "fintech.remittances": LabelSource(
+            patterns=["fraud", "account_takeover"], event_types=["remittance-completed"]
+        ),
         "fintech.circles": LabelSource(patterns=["fraud", "collusion"], event_types=["circle-member-joined"]),
         "fintech.sessions": LabelSource(patterns=["account_takeover"], event_types=["login-success"]),
     }
@@ -246,7 +248,7 @@ class Chargeback(Strict):
     delay: LabelDelay = Field(
         default_factory=lambda: LabelDelay(median=30 * DAY, sigma=0.5, min=3 * DAY, max=120 * DAY)
     )
-    patterns: list[str] = Field(default_factory=lambda: ["fraud"], min_length=1)
+    patterns: list[str] = Field(default_factory=lambda: ["fraud", "account_takeover"], min_length=1)
 
 
 class DelayedLabels(Strict):

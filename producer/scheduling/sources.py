@@ -26,7 +26,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from producer.domains import stream_class
-from producer.domains.common.base import BlockContext, DomainParams, Event, StreamGenerator
+from producer.domains.common.base import BlockContext, DomainParams, Event, StreamGenerator, World
 from producer.domains.common.rows import RowSet
 from producer.scenario.loader import LoadedScenario
 from producer.scenario.model import EVENT_TIME_LIMIT_US, MAX_PHASE_SECONDS
@@ -81,6 +81,34 @@ def stream_seed(seed: int, stream: str, *key: int) -> np.random.Generator:
     return np.random.default_rng(sequence)
 
 
+class Contexts:
+    """Every stream's block context at an event instant, for one virtual partition: what World.context_at answers.
+
+    A pure function of the scenario (drift and injection plans, the timeline), so the generators of a
+    partition agree on it wherever they run. Instants before the clock start read the first one's.
+    """
+
+    def __init__(self, loaded: LoadedScenario, timeline: Timeline, plan: DriftPlan) -> None:
+        scenario = loaded.scenario
+        self.scenario_name, self.partitions = scenario.name, scenario.virtual_partitions
+        self.start_us, self.us_per_tau = scenario.clock.start_us, scenario.clock.speed * 1_000_000
+        self.timeline, self.plan = timeline, plan
+        self.present = {name for name, config in scenario.streams.items() if config.weight > 0}
+        self._scaled: dict[str, tuple[DomainParams, DomainParams]] = {}  # drifted params, per partition
+
+    def at(self, stream: str, time_us: int) -> BlockContext | None:
+        """`stream`'s context at event instant `time_us`, or None when the scenario does not run it."""
+        if stream not in self.present:
+            return None
+        tau = max((time_us - self.start_us) / self.us_per_tau, 0.0)
+        drifted, progress = self.plan.params_at(stream, tau)
+        cached = self._scaled.get(stream)
+        if cached is None or cached[0] is not drifted:
+            cached = self._scaled[stream] = (drifted, stream_class(stream).partition_params(drifted, self.partitions))
+        phase = self.timeline.at(tau).phase.name
+        return BlockContext(self.scenario_name, phase, cached[1], progress, self.plan.boosts_at(stream, tau))
+
+
 class StreamSource:
     """One virtual partition of a stream: its events in event-time order, block after block, until the scenario ends."""
 
@@ -105,7 +133,8 @@ class StreamSource:
         self.share = shares[stream] / self.partitions
         self.cls = stream_class(stream)
         self.params: DomainParams = self.cls.partition_params(loaded.params[stream], self.partitions)
-        self.generator: StreamGenerator = self.cls(self.params, self._seed(_POOL))
+        world = World(self.seed, partition, Contexts(loaded, timeline, plan).at, self.start_us)
+        self.generator: StreamGenerator = self.cls.create(self.params, self._seed(_POOL), world)
         self._scaled: tuple[DomainParams | None, DomainParams] = (None, self.params)  # drifted params, per partition
         self.plan = plan
         self.replay = scenario.mode == "replay"

@@ -161,7 +161,8 @@ def test_a_share_of_settled_card_fraud_is_charged_back(whole):
     for line in lines(out, "fintech.transactions"):
         event = json.loads(line)
         truth, payload = event["truth"], event["payload"]
-        if truth["pattern"] != "fraud" or truth["disorder"] == "duplicate":
+        # the default chargeback patterns: card fraud and the transactions of account-takeover chains
+        if truth["pattern"] not in ("fraud", "account_takeover") or truth["disorder"] == "duplicate":
             continue
         if event["event_type"] == "transaction-initiated" and payload["source"]["type"] == "stripe":
             card.add(payload["transaction_id"])

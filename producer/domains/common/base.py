@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import zlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -14,7 +16,7 @@ from producer.domains.common.columns import EPOCH, Part, TruthColumns, to_dateti
 from producer.domains.common.event import EVENT_KEY, EVENT_STREAM, EVENT_TIME, EVENT_VALUE, Event
 from producer.domains.common.rows import RowSet, as_parts
 
-__all__ = ["EPOCH", "EVENT_KEY", "EVENT_STREAM", "EVENT_TIME", "EVENT_VALUE", "Event", "Part", "to_datetime"]
+__all__ = ["EPOCH", "EVENT_KEY", "EVENT_STREAM", "EVENT_TIME", "EVENT_VALUE", "Event", "Part", "World", "to_datetime"]
 
 MICROS = 1_000_000
 
@@ -92,6 +94,39 @@ class BlockContext(Generic[P]):
         return pattern is not None and self.injection.get(pattern, 1.0) > 1.0
 
 
+def _alone(stream: str, time_us: int) -> BlockContext | None:
+    """No other stream runs beside a generator built on its own."""
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """What the streams of one virtual partition share: the scenario seed, the partition, each other's settings.
+
+    Streams that draw the same entities (the fintech users) seed them from `rng(purpose, ...)`, which
+    depends on the seed and the partition only, so every stream of partition p sees the same users
+    whichever process or shard builds it. `context_at(stream, time_us)` is another stream's block
+    context at an event instant (its partition's parameters with drift applied, and its injection
+    boosts), or None when that stream is not in the run: a pure function of the scenario, so
+    generators can agree on a plan (an account-takeover chain) without any shared mutable state.
+    """
+
+    seed: int = 0
+    partition: int = 0
+    context_at: Callable[[str, int], BlockContext | None] = _alone
+    start_us: int = 0  # the clock start: shared plans begin there (a burn-in's events are never emitted)
+
+    def rng(self, purpose: str, *key: int) -> np.random.Generator:
+        """A generator for one shared purpose of this partition (the same spawn key layout as a stream's)."""
+        sequence = np.random.SeedSequence(self.seed, spawn_key=(zlib.crc32(purpose.encode()), self.partition, *key))
+        return np.random.default_rng(sequence)
+
+    @classmethod
+    def of(cls, rng: np.random.Generator) -> World:
+        """A world of its own for a generator built alone (tests): seeded from its pool generator."""
+        return cls(seed=int(rng.integers(0, 2**63 - 1)))
+
+
 def uuids(rng: np.random.Generator, n: int) -> list[str]:
     """n RFC 4122 version-4 UUID strings drawn from the seeded generator (formatted in numpy)."""
     raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
@@ -139,10 +174,21 @@ class StreamGenerator(ABC, Generic[P]):
     # pacing's learned yield to settle; state that takes longer is primed, or lengthens this
     burn_in_s: ClassVar[float] = 30.0
 
+    # whether the generator draws entities or plans shared with other streams (see World): it then
+    # takes a `world` keyword argument
+    uses_world: ClassVar[bool] = False
+
     def __init__(self, params: P, rng: np.random.Generator) -> None:
         self.params = params
         self._held = RowSet.empty()  # follow-ups beyond the last horizon, in release order
         self._t0_us: int | None = None  # the first arrival instant given (see _block_times)
+
+    @classmethod
+    def create(cls, params: P, rng: np.random.Generator, world: World | None = None) -> StreamGenerator[P]:
+        """The generator for `params`, seeded by `rng`; one that uses_world is given `world` (its own when None)."""
+        if not cls.uses_world:
+            return cls(params, rng)
+        return cls(params, rng, world=world)  # type: ignore[call-arg]
 
     @classmethod
     def partition_params(cls, params: P, partitions: int) -> P:

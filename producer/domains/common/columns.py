@@ -62,18 +62,21 @@ class TruthColumns:
     pattern: Any = None
     risk_level: Any = None
     injected: Any = False
+    # the cross-topic episode a row belongs to (an account-takeover chain's id), None elsewhere
+    episode_id: Any = None
 
     def dicts(self, rows: Rows, n: int) -> list[dict[str, Any]]:
         """The truth dict of each row: rows with the same labels share one dict, as generators share them."""
         names = ("is_anomaly", "pattern", "risk_level", "scenario", "phase", "drift_progress")
         columns = [values(getattr(self, name), rows, n) for name in names]
         injected = values(self.injected, rows, n)
+        episodes = values(self.episode_id, rows, n)
         shared: dict[tuple[Any, ...], dict[str, Any]] = {}
         out = []
-        for labels in zip(*columns, injected):
+        for labels in zip(*columns, injected, episodes):
             truth = shared.get(labels)
             if truth is None:
-                anomaly, pattern, risk, scenario, phase, progress, inj = labels
+                anomaly, pattern, risk, scenario, phase, progress, inj, episode = labels
                 truth = shared[labels] = {
                     "is_anomaly": anomaly,
                     "pattern": pattern,
@@ -84,6 +87,7 @@ class TruthColumns:
                     "disorder": None,
                     "delay_ms": 0,
                     "injected": inj,
+                    "episode_id": episode,
                 }
             out.append(truth)
         return out
@@ -165,7 +169,7 @@ class Part:
         return list(map(_NEW_TUPLE, repeat(Event), columns))
 
 
-TRUTH_COLUMNS = ("scenario", "phase", "drift_progress", "is_anomaly", "pattern", "risk_level", "injected")
+TRUTH_COLUMNS = ("scenario", "phase", "drift_progress", "is_anomaly", "pattern", "risk_level", "injected", "episode_id")
 
 
 def pick(column: Any, rows: np.ndarray) -> Any:

@@ -41,7 +41,8 @@ def pick(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum(idx, np.flatnonzero(weights)[-1])
 
 
-# fintech users: shared by fintech.transactions and the transaction pairs fintech.circles emits
+# fintech users: drawn once per virtual partition by producer/domains/fintech/population.py, which every
+# fintech stream reads
 
 
 def home_users(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -50,6 +50,7 @@ from producer.domains.common.base import (
     Part,
     StreamGenerator,
     StreamSpec,
+    World,
     check_weights,
     uuids,
 )
@@ -63,7 +64,7 @@ from producer.domains.common.geo import (
     FRAUD_DEVICE_P,
     HOSTING_BLOCKS,
 )
-from producer.domains.common.sampling import element, fresh_ips, hex_tokens, home_users, pick, usual_ips, whereabouts
+from producer.domains.common.sampling import element, fresh_ips, hex_tokens, pick, whereabouts
 from producer.domains.fintech.circles_columns import (
     Transfers,
     block_rows,
@@ -84,6 +85,7 @@ from producer.domains.fintech.circles_lifecycle import (
     open_circle,
     plan_cycle,
 )
+from producer.domains.fintech.population import population
 from producer.domains.fintech.transactions import TransactionsGenerator
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -211,14 +213,18 @@ class CirclesGenerator(StreamGenerator[CircleParams]):
     # one circle event per arrival + a transaction pair per money step: 2.5798 (see expected_events_per_arrival)
     events_per_arrival: ClassVar[float] = 1.0 + 2.0 * MONEY_STEP_SHARE_AT_DEFAULTS
 
-    def __init__(self, params: CircleParams, rng: np.random.Generator) -> None:
+    uses_world = True
+
+    def __init__(self, params: CircleParams, rng: np.random.Generator, world: World | None = None) -> None:
         super().__init__(params, rng)
         n = params.num_users
-        self._user_ids, self._home, self._home_lat, self._home_lon = home_users(rng, n)
-        self._two_devices = rng.random(n) < 0.45
-        self._device_ids = np.array(hex_tokens(rng, 2 * n, 8, "device_"), dtype=object).reshape(n, 2)
-        self._device_types = rng.choice(len(DEVICE_TYPES), size=(n, 2), p=DEVICE_P)
-        self._ip_first, self._ip_second, self._usual_ip = usual_ips(rng, self._home)
+        # members are the fintech population's users (population.py): the same people who log in and transact
+        pop = population(world if world is not None else World.of(rng), n)
+        self._user_ids, self._home, self._home_lat, self._home_lon = pop.ids, pop.home, pop.home_lat, pop.home_lon
+        self._two_devices = pop.device_count_u >= 0.55  # 45% use a second device (the same law's share as before)
+        self._device_ids = pop.device_ids[:, :2]
+        self._device_types = pick(DEVICE_P, pop.device_u[:, :2])
+        self._ip_first, self._ip_second, self._usual_ip = pop.ip_first, pop.ip_second, pop.usual_ip
         self._prefers_card = rng.random(n) < 0.6
         self._card = np.array(hex_tokens(rng, n, 12, "pm_"), dtype=object)
         self._bank = np.array(hex_tokens(rng, n, 12, "ba_"), dtype=object)

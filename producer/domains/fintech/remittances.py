@@ -60,11 +60,13 @@ from producer.domains.common.base import (
     Part,
     StreamGenerator,
     StreamSpec,
+    World,
     check_weights,
     uuids,
 )
 from producer.domains.common.geo import CITY_NAME, HOME_P, IS_HAITI
 from producer.domains.common.sampling import hex_tokens, pick
+from producer.domains.fintech.population import population
 from producer.domains.fintech.remittances_columns import (
     COMPACT_SLACK,
     RATE_SCALE,
@@ -104,8 +106,11 @@ from producer.domains.fintech.remittances_tables import (
     haitian_phones,
     seasonal_multiplier,
 )
+from producer.domains.fintech.takeover import MINUTE_US, PATTERN, REMITTANCE, TakeoverPlan
+from producer.domains.fintech.takeover import Steps as ChainSteps
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+CHAIN_STEP_MIN = (1.0, 4.0)  # minutes between a chain remittance's steps (event time)
 PAIR_KEY = "USD/HTG"  # the key of the rate events
 MAX_LOG_WALK = math.log(100.0)  # the rate stays within 1/100 .. 100 x its base
 UNSET = np.iinfo(np.int64).min  # t0 of a remittance not yet initiated
@@ -218,7 +223,7 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         "fraud_injection_rate",
         "fraud_detection_rate",
     )
-    patterns = ("fraud",)
+    patterns = ("fraud", PATTERN)  # account_takeover: the cash-out remittances of chains (takeover.py)
     pool_fields = ("num_senders", "max_in_flight")
     events_per_arrival: ClassVar[float] = expected_events_per_arrival(RemittanceParams())
     # a remittance lasts ~6 x its partition's pool in arrivals (5 turns of 1.2 x the pool): 150-400 s at
@@ -227,13 +232,18 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
     # outlive it have their mean duration right but a narrower spread (the turns' noise is not drawn)
     burn_in_s: ClassVar[float] = 600.0
 
-    def __init__(self, params: RemittanceParams, rng: np.random.Generator) -> None:
+    uses_world = True
+
+    def __init__(self, params: RemittanceParams, rng: np.random.Generator, world: World | None = None) -> None:
         super().__init__(params, rng)
         n = params.num_senders
-        self._sender_ids = np.array(uuids(rng, n), dtype=object)
-        activity = rng.lognormal(0.0, 1.0, n)
-        self._activity_cum = np.cumsum(activity) / activity.sum()
-        self._age0_days = rng.uniform(0.0, params.time_span_days, n)
+        world = world if world is not None else World.of(rng)
+        # senders are the fintech population's first users (population.py): the same people who log in and transact
+        pop = population(world, n)
+        self._sender_ids = pop.ids
+        self._activity_cum = pop.activity_cdf()
+        self._age0_days = pop.age_share * params.time_span_days
+        self._chains = TakeoverPlan(world, REMITTANCE)  # the cash-out remittances of chains (see takeover.py)
         self._n_recipients = 1 + rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
         self._recipient_name = np.array(haitian_names(rng, 3 * n), dtype=object).reshape(n, 3)
         self._recipient_phone = np.array(haitian_phones(rng, 3 * n), dtype=object).reshape(n, 3)
@@ -306,8 +316,10 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         p = ctx.params
         parts, times, rates = self._producing(rng, ctx, times_us)
         m = len(times)
+        # every block asks for the chains due in its span, so each is emitted once and in order
+        chain = self._chain_remittances(rng, ctx, times_us, sum(map(len, parts)) + m)
         if m == 0:
-            return parts
+            return parts + chain
         start_p = min(1.0, 2.0 / events_per_remittance(p.success_rate, _fraud_rate(p, ctx), p.fraud_detection_rate))
         starts, event_ids = (rng.random(m) < start_p).tolist(), uuids(rng, m)
         rows, steps = self._advance(rng, ctx, starts)
@@ -318,10 +330,37 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         seq = sum(map(len, parts)) + np.arange(m, dtype=np.int64)  # after the rate events, in arrival order
         events = Steps(rows, steps, times, seq, np.array(event_ids, dtype=object))
         parts.extend(remittance_parts(self.spec, records.columns, events, self._senders(), ctx))
+        parts.extend(chain)
         if records.size > 2 * len(self._in_flight) + COMPACT_SLACK:  # most rows are done: drop them
             records.compact(np.fromiter(self._in_flight, dtype=np.int64, count=len(self._in_flight)))
             self._in_flight = deque(range(records.size))
         return parts
+
+    def _chain_remittances(
+        self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], times_us: np.ndarray, seq0: int
+    ) -> list[Part]:
+        """The cash-out remittances of takeover chains due in the block's span, each step CHAIN_STEP_MIN apart.
+
+        They run outside the in-flight pool: a chain's remittance is processed (or stopped at
+        compliance_check) within minutes of event time, so its episode stays one on the ground truth.
+        """
+        times = np.asarray(times_us, dtype=np.int64)
+        steps = self._chains.due(int(times[0]), int(times[-1])) if len(times) else None
+        if steps is None or not len(steps):
+            return []
+        k = len(steps)
+        new = self._new_remittances(rng, ctx, k, steps)
+        new["rate"][:] = self._rate  # the day's rate, published by this block at the latest
+        last = last_steps(new["fail_stage"])
+        rows = np.repeat(np.arange(k), last + 1)
+        order = np.arange(len(rows))
+        step = order - (np.cumsum(last + 1) - (last + 1))[rows]
+        gaps = np.where(step > 0, (rng.uniform(*CHAIN_STEP_MIN, len(rows)) * MINUTE_US).astype(np.int64), 0)
+        at = steps.time_us[rows] + np.cumsum(gaps) - np.cumsum(gaps)[np.cumsum(last + 1) - (last + 1)][rows]
+        new["t0"][:] = at[step == 0]  # initiated at its first step: the payload hours count from there
+        ids = np.array(uuids(rng, len(rows)), dtype=object)
+        events = Steps(rows, step, at, seq0 + order, ids)
+        return remittance_parts(self.spec, new, events, self._senders(), ctx)
 
     def _advance(
         self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], starts: list[bool]
@@ -422,14 +461,22 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
         return [part], d0, np.array(known + rates.tolist(), dtype=np.int64)
 
     def _new_remittances(
-        self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], m: int
+        self, rng: np.random.Generator, ctx: BlockContext[RemittanceParams], m: int, chain: ChainSteps | None = None
     ) -> dict[str, np.ndarray]:
-        """m remittances to initiate as columns, all but their day's rate and their instant, drawn at once."""
+        """m remittances to initiate as columns, all but their day's rate and their instant, drawn at once.
+
+        With `chain`, they are the cash-outs of takeover chains: its users' fraudulent remittances.
+        """
         p = ctx.params
         senders = np.minimum(
             np.searchsorted(self._activity_cum, rng.random(m), side="right"), len(self._sender_ids) - 1
         )
         fraud = rng.random(m) < _fraud_rate(p, ctx)
+        kind = fraud * (1 + ctx.injects("fraud"))
+        episode = np.full(m, None, dtype=object)
+        if chain is not None:
+            senders, fraud, episode = chain.user, np.ones(m, bool), chain.episode_id
+            kind = 1 + chain.injected.astype(np.int64)
         slot = np.minimum(pick(RECIPIENT_P, rng.random(m)), self._n_recipients[senders] - 1)
         name, phone = self._recipient_name[senders, slot], self._recipient_phone[senders, slot]
         city = self._recipient_city[senders, slot]
@@ -461,7 +508,8 @@ class RemittancesGenerator(StreamGenerator[RemittanceParams]):
             "correlation_id": ids[m:],
             "sender": senders,
             # 0 genuine, 1 fraud, 2 fraud drawn inside an injection window (its later steps keep the label)
-            "kind": fraud * (1 + ctx.injects("fraud")),
+            "kind": kind,
+            "episode": episode,  # the account-takeover chain (truth.episode_id), None outside chains
             "name": name,
             "phone": phone,
             "city": CITY_NAME[city],

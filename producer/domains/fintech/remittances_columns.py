@@ -17,6 +17,7 @@ import numpy as np
 from producer.domains.common.base import BlockContext, StreamSpec
 from producer.domains.common.columns import Decimals, Micros, Part, TruthColumns
 from producer.domains.fintech.remittances_tables import DAY_US, HOUR_US, METHODS, PARTNERS, REFUND_STATUSES, STAGES
+from producer.domains.fintech.takeover import in_chain
 
 RATE_SCALE = 10_000  # exchange rates are kept as integers of 1/10,000 HTG
 LAST_STEP = len(STAGES) + 1  # the step of a remittance that completes: after its stages, done
@@ -141,20 +142,22 @@ def _part(
         event_id=events.event_ids,
         correlation_id=records["correlation_id"][events.rows],
         payload=payload,
-        truth=_truth(ctx, records["kind"][events.rows]),
+        truth=_truth(ctx, records["kind"][events.rows], records["episode"][events.rows]),
         seq=events.seq,
     )
 
 
-def _truth(ctx: BlockContext, kind: np.ndarray) -> TruthColumns:
-    """Labels by remittance kind; one shared value for a part without fraud (most of them)."""
+def _truth(ctx: BlockContext, kind: np.ndarray, episode: np.ndarray) -> TruthColumns:
+    """Labels by remittance kind, and a chain's pattern and id; one shared value for a part without fraud (most)."""
     if not kind.any():
         return ctx.truth()
+    chain = in_chain(episode)
     return ctx.truth(
         is_anomaly=kind > 0,
-        pattern=PATTERN_BY_KIND[kind],
+        pattern=np.where(chain, "account_takeover", PATTERN_BY_KIND[kind]) if chain.any() else PATTERN_BY_KIND[kind],
         risk_level=RISK_BY_KIND[kind],
         injected=kind == 2,
+        episode_id=episode if chain.any() else None,
     )
 
 

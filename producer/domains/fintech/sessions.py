@@ -38,11 +38,13 @@ from producer.domains.common.base import (
     Part,
     StreamGenerator,
     StreamSpec,
+    World,
     check_weights,
     uuids,
 )
 from producer.domains.common.columns import Micros
 from producer.domains.common.sampling import pick
+from producer.domains.fintech.population import population
 from producer.domains.fintech.sessions_parts import PATTERNS, Chains, Emitted, emit_logins, episode_columns
 from producer.domains.fintech.sessions_tables import (
     ACTION_NAMES,
@@ -63,8 +65,10 @@ from producer.domains.fintech.sessions_tables import (
     login_chain_expectation,
     lognormal_integer_mean,
     simulate_logins,
+    user_agents,
 )
 from producer.domains.fintech.sessions_warm import clipped_lognormal_parts, open_sessions
+from producer.domains.fintech.takeover import LOGIN, TakeoverPlan, in_chain
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 SECOND_US = 1_000_000
@@ -109,6 +113,15 @@ class SessionParams(DomainParams):
     actions_per_session_distribution: ActionsPerSession = Field(default_factory=ActionsPerSession)
     anomaly_injection_rate: Rate = 0.03
     account_takeover_injection_rate: Rate = 0.01
+    account_takeover_chain_rate: float = Field(
+        0.002,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "account-takeover chains per user per event-hour (a takeover session, then fraudulent transactions "
+            "and a remittance, one truth.episode_id), over the users sessions, transactions and remittances share"
+        ),
+    )
     device_diversity: int = Field(2, ge=1, le=8, description="most devices a user logs in from")
     location_diversity: int = Field(3, ge=1, le=8, description="most places a user logs in from")
     action_type_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_ACTION_WEIGHTS))
@@ -171,6 +184,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         "actions_per_session_distribution",
         "anomaly_injection_rate",
         "account_takeover_injection_rate",
+        "account_takeover_chain_rate",
         "action_type_weights",
         "login_failure_rate",
         "retry_probability",
@@ -180,11 +194,14 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
     pacing_span_s = 10.0  # a session's actions come over minutes: re-plan within every 10 s window
     events_per_arrival: ClassVar[float] = expected_events_per_arrival(SessionParams())
 
-    def __init__(self, params: SessionParams, rng: np.random.Generator) -> None:
+    uses_world = True
+
+    def __init__(self, params: SessionParams, rng: np.random.Generator, world: World | None = None) -> None:
         super().__init__(params, rng)
-        self._users = UserPool(
-            rng, params.num_users, params.device_diversity, params.location_diversity, params.time_span_days
-        )
+        world = world if world is not None else World.of(rng)
+        users = population(world, params.num_users)
+        self._users = UserPool(rng, users, params.device_diversity, params.location_diversity, params.time_span_days)
+        self._chains = TakeoverPlan(world, LOGIN)  # the takeover logins of chains (see takeover.py)
         self._user_ids = self._users.user_ids
         # the session pool, one slot per active session (NEVER marks a free slot)
         cap = params.max_active_sessions
@@ -193,6 +210,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         self._left, self._done = np.zeros(cap, np.int32), np.zeros(cap, np.int32)
         self._slot_user, self._slot_kind = np.zeros(cap, np.int64), np.zeros(cap, np.int8)
         self._slot_injected = np.zeros(cap, bool)  # the session's episode was drawn inside an injection window
+        self._slot_episode = np.full(cap, None, dtype=object)  # the account-takeover chain of the session
         self._duration_s = np.zeros(cap)
         self._sid, self._corr = np.empty(cap, dtype=object), np.empty(cap, dtype=object)
         self._second_logins: dict[str, np.ndarray] | None = None  # impossible-travel second logins not yet due
@@ -246,7 +264,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         if self.waiting_second_logins >= self.params.max_active_sessions // 8:
             kind[kind == IT_FIRST] = NORMAL  # keep the waiting second logins bounded too
         injected = np.array([ctx.injects(pattern) for pattern in PATTERNS])[kind]
-        rows = self._users.access(rng, times, users, kind, injected)
+        rows = self._with_chain_logins(rng, self._users.access(rng, times, users, kind, injected), times)
         horizon = int(times[-1])
         rows = self._with_due_second_logins(rows, self._users.second_logins(rng, rows, scale), horizon)
         out = Emitted()
@@ -255,6 +273,20 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         self._advance(rng, ctx, horizon, out)
         self._horizon = horizon
         return out.parts(self.spec.name, self.spec.source_service, ctx)
+
+    def _with_chain_logins(
+        self, rng: np.random.Generator, rows: dict[str, np.ndarray], times: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """The block's login rows plus the takeover logins of chains due in its span (after its arrivals)."""
+        steps = self._chains.due(int(times[0]), int(times[-1]))
+        if not len(steps):
+            return rows
+        kind = np.full(len(steps), ATO, np.int8)
+        chain = self._users.access(rng, steps.time_us, steps.user, kind, steps.injected)
+        chain["episode"] = steps.episode_id
+        chain["device_id"], chain["device_type"] = steps.device_id, steps.device_type  # the attacker's, every step
+        chain["ua"] = user_agents(steps.device_type, rng.random(len(steps)))
+        return {k: np.concatenate([rows[k], chain[k]]) for k in ROW_KEYS}
 
     def _time_scale(self, times: np.ndarray, p: SessionParams) -> float:
         """1.0, or the compression that keeps expected active sessions, plus a block's new ones, in the pool."""
@@ -316,6 +348,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         self._left[slots], self._done[slots], self._duration_s[slots] = s.left, s.done, s.duration_s
         self._slot_user[slots], self._slot_kind[slots] = self._users.draw(rng, n), kind
         self._slot_injected[slots] = np.array([ctx.injects(pattern) for pattern in PATTERNS])[kind]
+        self._slot_episode[slots] = None  # primed sessions belong to no chain
         ids = uuids(rng, 2 * n)
         self._sid[slots], self._corr[slots] = ids[:n], ids[n:]
 
@@ -362,6 +395,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
             np.where(ato, 1.0, p.retry_probability),
             p.lockout_threshold,
         )
+        success |= in_chain(rows["episode"])  # a chain's attacker gets in (at the last try)
         total = int(n_att.sum())
         src = np.repeat(np.arange(n), n_att)
         first = np.cumsum(n_att) - n_att
@@ -385,7 +419,15 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         episodes = episode_columns(rows, self._user_ids[rows["user"]], corr, sid)
         chains = Chains(src, pos, attempt_at, answer_at, won, reason, opened, start_at)
         emit_logins(out, episodes, chains, ids, p.lockout_threshold)
-        return rows["user"][opened], kind[opened], start_at, sid[opened], corr[opened], rows["injected"][opened]
+        return (
+            rows["user"][opened],
+            kind[opened],
+            start_at,
+            sid[opened],
+            corr[opened],
+            rows["injected"][opened],
+            rows["episode"][opened],
+        )
 
     def _open(
         self,
@@ -397,7 +439,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         out: Emitted,
     ) -> None:
         """Give each new session a pool slot with its length, action count and first action time."""
-        users, kinds, start, sids, corrs, injected = opened
+        users, kinds, start, sids, corrs, injected, episodes = opened
         k = len(start)
         if not k:
             return
@@ -421,6 +463,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         self._left[slots], self._done[slots] = actions, 0
         self._slot_user[slots], self._slot_kind[slots], self._sid[slots], self._corr[slots] = users, kinds, sids, corrs
         self._slot_injected[slots] = injected
+        self._slot_episode[slots] = episodes
 
     def _evict(self, rng: np.random.Generator, need: int, now: int, out: Emitted) -> None:
         """Pool full: end the sessions that would end soonest, now (a burst beyond max_active_sessions)."""
@@ -466,6 +509,7 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
             "corr": self._corr[slots],
             "kind": self._slot_kind[slots],
             "injected": self._slot_injected[slots],
+            "episode": self._slot_episode[slots],
         }
 
     def _end_sessions(
@@ -484,4 +528,4 @@ class SessionsGenerator(StreamGenerator[SessionParams]):
         ended.update(ended_at=Micros(at))
         out.add("session-ended", at, who, uuids(rng, m), ended)
         self._next[slots] = NEVER
-        self._sid[slots] = self._corr[slots] = None
+        self._sid[slots] = self._corr[slots] = self._slot_episode[slots] = None

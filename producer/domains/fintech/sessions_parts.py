@@ -86,7 +86,7 @@ class Emitted:
         if seq is None:
             seq = np.arange(self.reserve(len(time_us)), self.count, dtype=np.int64)
         chunk = {"time": time_us, "key": who["uid"], "event_id": event_id, "corr": who["corr"], "payload": payload}
-        chunk.update(kind=who["kind"], injected=who["injected"], seq=seq)
+        chunk.update(kind=who["kind"], injected=who["injected"], episode=who["episode"], seq=seq)
         self._chunks.setdefault(event_type, []).append(chunk)
 
     def parts(self, stream: str, service: str, ctx: BlockContext) -> list[Part]:
@@ -100,6 +100,7 @@ class Emitted:
                 pattern=PATTERN_BY_KIND[kind],
                 risk_level=RISK_BY_KIND[kind],
                 injected=c["injected"],
+                episode_id=c["episode"],
             )
             ids = c["key"], c["event_id"], c["corr"]
             out.append(Part(stream, event_type, service, c["time"], *ids, c["payload"], truth, c["seq"]))
@@ -122,6 +123,7 @@ def episode_columns(rows: dict[str, np.ndarray], uid: np.ndarray, corr: np.ndarr
         "sid": sid,
         "kind": rows["kind"],
         "injected": rows["injected"],
+        "episode": rows["episode"],
         "ip": rows["ip"],
         "device_id": rows["device_id"],
         "device_type": DEVICE_NAMES[rows["device_type"]],

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 
-from producer.domains.common.base import uuids
 from producer.domains.common.geo import (
     CITY_COUNTRY,
     CITY_LAT,
@@ -17,12 +16,12 @@ from producer.domains.common.geo import (
     FOREIGN_CITIES,
     FRAUD_DEVICE_P,
     HOME_CITIES,
-    HOME_P,
     HOSTING_BLOCKS,
     HT_BLOCKS,
     US_BLOCKS,
 )
 from producer.domains.common.sampling import dotted_ips, element, hex_tokens, pick
+from producer.domains.fintech.population import Users, geometric_counts
 
 NORMAL, ATO, IT_FIRST, IT_SECOND = range(4)  # kinds of login: genuine, takeover, impossible-travel pair
 HOUR_US, DAY_US = 3_600_000_000, 86_400_000_000
@@ -31,7 +30,9 @@ IS_US_CITY = CITY_COUNTRY == "US"
 PLACE_WEIGHT = np.array([1.0, 0.3, 0.04])  # home, another spot in the metro, another city
 # injected: the episode was drawn inside an injection window (an impossible-travel pair's second
 # login keeps its first's)
-ROW_KEYS = ("time", "user", "kind", "injected", "device_id", "device_type", "ua", "ip", "city", "lat", "lon", "auth")
+# episode: the account-takeover chain a login belongs to (its truth.episode_id), None for any other
+ROW_KEYS: tuple[str, ...] = ("time", "user", "kind", "injected", "device_id", "device_type", "ua", "ip", "city")
+ROW_KEYS += ("lat", "lon", "auth", "episode")
 
 ACTIONS = (
     "page_view",
@@ -211,14 +212,15 @@ class UserPool:
     Logins are handled as "rows": a dict of equal-length arrays keyed by ROW_KEYS.
     """
 
-    def __init__(self, rng: np.random.Generator, n: int, devices: int, places: int, prior_days: int) -> None:
-        self.user_ids = np.array(uuids(rng, n), dtype=object)
-        activity = rng.lognormal(0.0, 1.1, n)  # heavy-tailed: a tenth of the users log in ~40% of the time
-        self._activity_cum = np.cumsum(activity) / activity.sum()
-        self._home = home = rng.choice(len(HOME_CITIES), size=n, p=HOME_P)
-        self._n_devices = np.minimum(rng.geometric(0.55, n), devices)
-        self.device_ids = np.array(hex_tokens(rng, n * devices, 8, "device_"), dtype=object).reshape(n, devices)
-        self.device_types = rng.choice(len(DEVICE_TYPES), size=(n, devices), p=DEVICE_P)
+    def __init__(self, rng: np.random.Generator, users: Users, devices: int, places: int, prior_days: int) -> None:
+        # who they are, where home is, their usual network and devices: the fintech population's (population.py)
+        n = len(users)
+        self.user_ids = users.ids
+        self._activity_cum = users.activity_cdf()  # heavy-tailed: a tenth of the users log in ~40% of the time
+        self._home = home = users.home
+        self._n_devices = geometric_counts(users.device_count_u, 0.55, devices)
+        self.device_ids = users.device_ids[:, :devices]
+        self.device_types = pick(DEVICE_P, users.device_u[:, :devices])
         self.uas = user_agents(self.device_types, rng.random((n, devices)))
         # places: home, other spots in the metro (70%) or another city (30%), each with its network's IP
         self._n_places = rng.integers(1, places + 1, n)
@@ -229,15 +231,15 @@ class UserPool:
         spread = np.where(far | (column == 0), 0.03, 0.08)
         self._lat = CITY_LAT[self._city] + rng.normal(0.0, 1.0, (n, places)) * spread
         self._lon = CITY_LON[self._city] + rng.normal(0.0, 1.0, (n, places)) * spread
+        self._lat[:, 0], self._lon[:, 0] = users.home_lat, users.home_lon  # home is the population's
         w = np.where(column < self._n_places[:, None], PLACE_WEIGHT[np.where(far, 2, np.minimum(column, 1))], 0.0)
         self._place_cum = np.cumsum(w, axis=1) / w.sum(axis=1, keepdims=True)
         ht = IS_HT_CITY[self._city].ravel()
         first = np.where(ht, rng.choice(HT_BLOCKS, n * places), rng.choice(US_BLOCKS, n * places))
         rest = np.column_stack([rng.integers(0, 256, (n * places, 2)), rng.integers(1, 255, n * places)])
         self._ip = np.array(dotted_ips(first, rest), dtype=object).reshape(n, places)
-        self._carrier = np.column_stack(
-            [np.where(IS_HT_CITY[home], rng.choice(HT_BLOCKS, n), rng.choice(US_BLOCKS, n)), rng.integers(0, 256, n)]
-        )
+        self._ip[:, 0] = users.usual_ip  # at home, the usual IP every fintech stream knows
+        self._carrier = np.column_stack([users.ip_first, users.ip_second])  # the usual IP's carrier block
         self._prior_age_us = (rng.uniform(0.0, prior_days, n) * DAY_US).astype(np.int64)
         self._last_place = np.zeros(n, np.int64)
         self._last_login: np.ndarray | None = None  # genuine last login per user, set at the first block
@@ -262,6 +264,7 @@ class UserPool:
             "user": users,
             "kind": kind,
             "injected": injected,
+            "episode": np.full(n, None, dtype=object),
             "device_id": self.device_ids[users, slot],
             "device_type": dtype,
             "ua": self.uas[users, slot],

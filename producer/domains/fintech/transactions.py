@@ -17,7 +17,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from producer.domains.common.base import BlockContext, StreamGenerator, StreamSpec, uuids
+from producer.domains.common.base import BlockContext, StreamGenerator, StreamSpec, World, uuids
 from producer.domains.common.columns import Decimals, Micros, Part
 from producer.domains.common.geo import (
     CITY_COUNTRY,
@@ -30,7 +30,9 @@ from producer.domains.common.geo import (
     HOSTING_BLOCKS,
     US_BLOCKS,
 )
-from producer.domains.common.sampling import element, fresh_ips, hex_tokens, home_users, pick, usual_ips, whereabouts
+from producer.domains.common.sampling import element, fresh_ips, hex_tokens, pick, whereabouts
+from producer.domains.fintech.population import device_counts, population
+from producer.domains.fintech.takeover import PATTERN, TRANSACTION, TakeoverPlan, in_chain
 from producer.domains.fintech.transactions_params import (
     ACTIONS,
     AFFINITY,
@@ -90,6 +92,9 @@ class _Transactions(NamedTuple):
     cont: np.ndarray  # a later member of a structuring series
     pos: np.ndarray  # position within a velocity spike (0 elsewhere)
     injected: np.ndarray  # the episode was drawn inside an injection window
+    episode: np.ndarray  # object: the account-takeover chain a row belongs to (its truth.episode_id), else None
+    device: np.ndarray  # object: a chain's attacker device, None elsewhere
+    device_type: np.ndarray  # its type (index into DEVICE_TYPES), -1 elsewhere
 
 
 class _Access(NamedTuple):
@@ -165,22 +170,27 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         "travel_share",
         "processing_time_ms",
     )
-    patterns = ("fraud", "structuring", "velocity_spike")
+    patterns = ("fraud", "structuring", "velocity_spike", PATTERN)  # account_takeover: chains' steps (takeover.py)
     pool_fields = ("num_users",)
     events_per_arrival: ClassVar[float] = expected_events_per_arrival(TransactionParams())
 
-    def __init__(self, params: TransactionParams, rng: np.random.Generator) -> None:
+    uses_world = True
+
+    def __init__(self, params: TransactionParams, rng: np.random.Generator, world: World | None = None) -> None:
         super().__init__(params, rng)
         n = params.num_users
-        self._user_ids, self._home, self._home_lat, self._home_lon = home_users(rng, n)
-        self._n_devices = 1 + rng.choice(3, size=n, p=DEVICES_PER_USER_P)
-        self._device_ids = np.array(hex_tokens(rng, 3 * n, 8, "device_"), dtype=object).reshape(n, 3)
-        self._device_types = pick(_device_vector(params.device_weights), rng.random((n, 3)))
-        self._ip_first, self._ip_second, self._usual_ip = usual_ips(rng, self._home)
-        activity = rng.lognormal(0.0, 1.1, n)  # heavy-tailed: the top tenth of users make ~40% of transactions
-        self._activity_cum = np.cumsum(activity) / activity.sum()
+        world = world if world is not None else World.of(rng)
+        # who, where and on what: the fintech population's users (population.py), the same in every fintech stream
+        pop = population(world, n)
+        self._user_ids, self._home, self._home_lat, self._home_lon = pop.ids, pop.home, pop.home_lat, pop.home_lon
+        self._n_devices = device_counts(pop.device_count_u, DEVICES_PER_USER_P)
+        self._device_ids = pop.device_ids[:, :3].copy()  # a genuine new device replaces one (see _access)
+        self._device_types = pick(_device_vector(params.device_weights), pop.device_u[:, :3])
+        self._ip_first, self._ip_second, self._usual_ip = pop.ip_first, pop.ip_second, pop.usual_ip
+        self._activity_cum = pop.activity_cdf()  # heavy-tailed: the top tenth of users make ~40% of transactions
         self._amount_z = rng.standard_normal(n)  # the user's own amount level, in std units
-        self._age0_days = rng.uniform(0.0, params.time_span_days, n)
+        self._age0_days = pop.age_share * params.time_span_days
+        self._chains = TakeoverPlan(world, TRANSACTION)  # the fraudulent transactions of chains (see takeover.py)
         self._prefers_card = rng.random(n) < 0.7
         self._card = np.array(hex_tokens(rng, n, 12, "pm_"), dtype=object)
         self._bank = np.array(hex_tokens(rng, n, 12, "ba_"), dtype=object)
@@ -212,7 +222,28 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         kind = EPISODE_ORDER[np.searchsorted(np.array([pv, pv + ps, pv + ps + pf]), u, side="right")]
         injected = np.array([ctx.injects(pattern) for pattern in PATTERNS])[kind]
         band, cont = self._structuring_series(rng, users, times, kind, injected)
-        return self._assemble(rng, ctx, self._expand_spikes(rng, users, times, kind, band, cont, injected))
+        tx = self._expand_spikes(rng, users, times, kind, band, cont, injected)
+        return self._assemble(rng, ctx, self._with_chain_transactions(tx, int(times[0]), int(times[-1])))
+
+    def _with_chain_transactions(self, tx: _Transactions, first_us: int, last_us: int) -> _Transactions:
+        """The block's transactions plus the fraudulent ones of takeover chains due in its span (after them)."""
+        steps = self._chains.due(first_us, last_us)
+        k = len(steps)
+        if not k:
+            return tx
+        chain = _Transactions(
+            steps.time_us,
+            steps.user,
+            np.full(k, FRAUD, tx.kind.dtype),
+            np.full(k, -1, tx.band.dtype),
+            np.zeros(k, bool),
+            np.zeros(k, tx.pos.dtype),
+            steps.injected,
+            steps.episode_id,
+            steps.device_id,
+            steps.device_type,
+        )
+        return _Transactions(*(np.concatenate([a, b]) for a, b in zip(tx, chain, strict=True)))
 
     def _structuring_series(
         self, rng: np.random.Generator, users: np.ndarray, times: np.ndarray, kind: np.ndarray, injected: np.ndarray
@@ -281,7 +312,10 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
                 user = free[0] if free else user
                 users[i] = user
             until[user] = tx_time[first[i] + sizes[j] - 1] + VELOCITY_COOLDOWN_US
-        return _Transactions(tx_time, users[src], kind[src], band[src], cont[src], pos, injected[src])
+        none = np.full(len(src), None, dtype=object)
+        return _Transactions(
+            tx_time, users[src], kind[src], band[src], cont[src], pos, injected[src], none, none, np.full(len(src), -1)
+        )
 
     def _amount_cents(
         self,
@@ -429,6 +463,9 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
         card = rng.random(m) < np.where(self._prefers_card[users], 0.9, 0.1)
         fee = self._fee_cents(rng, cents, ttype, card)
         access = self._access(rng, p, users, kind)
+        chain = np.flatnonzero(tx.device_type >= 0)  # a chain's transactions: on the attacker's device
+        access.device_ids[chain], access.device_types[chain] = tx.device[chain], DEVICE_NAMES[tx.device_type[chain]]
+        access.signals["new_device"][chain] = True
         outcome, score, action = self._outcomes(rng, p, kind, tx.pos)
         new_dest = (kind == FRAUD) & ((ttype == REMITTANCE) | (ttype == PAYOUT)) & (rng.random(m) < 0.7)
         ends = self._ends(rng, users, ttype, card, new_dest)
@@ -486,12 +523,13 @@ class TransactionsGenerator(StreamGenerator[TransactionParams]):
 
         The event time is the payload's own timestamp field (the one Micros column), as the envelope's.
         """
-        kind = tx.kind[rows]
+        kind, episode = tx.kind[rows], tx.episode[rows]
         truth = ctx.truth(
             is_anomaly=kind != NORMAL,
-            pattern=PATTERN_NAMES[kind],
+            pattern=np.where(in_chain(episode), PATTERN, PATTERN_NAMES[kind]),
             risk_level=RISK_LEVELS[kind],
             injected=tx.injected[rows],
+            episode_id=episode,
         )
         (stamp,) = (column for column in payload.values() if isinstance(column, Micros))
         return Part(

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from producer.domains import STREAMS
-from producer.domains.common.base import BlockContext, Event, StreamGenerator, StreamSpec
+from producer.domains.common.base import BlockContext, Event, StreamGenerator, StreamSpec, World
 from tests.unit.domains.helpers import Run, arrival_blocks, pending_events
 
 START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -50,8 +50,10 @@ RECIPES: dict[str, Recipe] = {
         spacing_us=20_000,
         companion_types={"fintech.transactions": frozenset({"transaction-initiated", "transaction-completed"})},
     ),
-    # sessions last minutes: 512 arrivals a second apart (8.5 minutes) let many of them end
-    "fintech.sessions": Recipe(blocks=2, spacing_us=1_000_000),
+    # sessions last minutes: 512 arrivals a second apart (8.5 minutes) let many of them end. The chain
+    # rate (x5, the boost) gives every sample of a chain stream its account_takeover steps, the 51 s
+    # transactions and remittances samples too: their steps come from chains started minutes before
+    "fintech.sessions": Recipe(params={"account_takeover_chain_rate": 0.2}, blocks=2, spacing_us=1_000_000),
     # late_night_driving only between local midnight and 4:00: start at 23:55 Pacific; short trips so
     # trip-completed and crashes (a crash ends its trip) show
     "telematics.driving-events": Recipe(
@@ -99,10 +101,21 @@ def sample_context(stream: str, params: Any, **extra: Any) -> BlockContext:
     )
 
 
+@cache
 def sample_params(stream: str) -> Any:
     """The stream's parameters with the recipe's overrides."""
     cls = STREAMS[stream]
     return cls.Params.model_validate(recipe(stream).params)
+
+
+@cache
+def _sample_context_of(stream: str) -> BlockContext | None:
+    return sample_context(stream, sample_params(stream)) if stream in STREAMS else None
+
+
+def sample_world(seed: int) -> World:
+    """The world the samples share: one fintech population, every stream at its recipe's context (chains on)."""
+    return World(seed=seed, context_at=lambda stream, time_us: _sample_context_of(stream))
 
 
 @dataclass
@@ -135,7 +148,7 @@ def generate_sample(stream: str, seed: int = 7, blocks: int | None = None) -> Sa
     np.random.seed(0)  # the global state, to show generators never touch it
     before = global_random_state()
     rng = np.random.default_rng(seed)
-    generator = cls(params, rng)
+    generator = cls.create(params, rng, sample_world(seed))
     ctx = sample_context(stream, params)
     times = arrival_blocks(rec.start_us, rec.blocks if blocks is None else blocks, rec.block_size, rec.spacing_us)
     out, truths = [], []

@@ -58,6 +58,7 @@ TRUTH_FIELDS = {
     "disorder",
     "delay_ms",
     "injected",
+    "episode_id",
 }
 
 by_stream = pytest.mark.parametrize("stream", STREAM_NAMES)
@@ -234,6 +235,8 @@ def test_truth_labels_are_consistent(stream: str, sample_of: Any) -> None:
         assert (t["disorder"], t["delay_ms"]) == (None, 0)  # the delivery stage's, not the generator's
         # every pattern is boosted for the whole sample: each anomaly is an injected one, and only those
         assert t["injected"] == t["is_anomaly"]
+        # a cross-topic episode's id (an account-takeover chain's) only on anomalous rows, a str
+        assert t["episode_id"] is None or (isinstance(t["episode_id"], str) and t["is_anomaly"])
         seen.add(t["pattern"])
     assert seen >= set(patterns)  # every pattern shows (the recipe's boost), so the checks above bite
 

@@ -81,6 +81,7 @@ def to_parts(events: list[Event], numpy: bool) -> list[Part]:
                     pattern=[t["pattern"] for t in truths],
                     risk_level=as_column([t["risk_level"] for t in truths], numpy),
                     injected=np.array([t["injected"] for t in truths]),
+                    episode_id=as_column([t["episode_id"] for t in truths], numpy),
                 ),
                 event_version=value[0]["event_version"],
             )
@@ -101,6 +102,7 @@ def labels_of(truths: list[dict[str, Any]]) -> TruthLabels:
         disorder=columns["disorder"],
         delay_ms=np.array(columns["delay_ms"], dtype=np.int64),
         injected=np.array(columns["injected"], dtype=bool),
+        episode_id=columns["episode_id"],
     )
 
 
@@ -168,6 +170,7 @@ def test_labels_as_columns_with_disorder_and_delays() -> None:
             "disorder": [None, "late", "duplicate"][i % 3],
             "delay_ms": int(rng.integers(-(2**40), 2**40)) if i % 7 else 0,
             "drift_progress": -0.0 if i % 2 else 0.0,
+            "episode_id": f"chain-{i % 5}" if i % 4 else None,  # a cross-topic episode's id, or none
         }
         for i, e in enumerate(events)
     ]
@@ -267,6 +270,7 @@ SCHEMA = {
                         {"name": "disorder", "type": ["null", "string"], "default": None},
                         {"name": "delay_ms", "type": "long", "default": 0},
                         {"name": "injected", "type": "boolean", "default": False},
+                        {"name": "episode_id", "type": ["null", "string"], "default": None},
                     ],
                 },
             ],
@@ -336,6 +340,7 @@ def row_parts(draw: Any) -> Part:
         pattern=col(st.none() | st.sampled_from(["spike", "é"])),
         risk_level=col(st.none() | TEXT),
         injected=col(st.booleans(), lambda v: np.array(v, dtype=bool)),
+        episode_id=col(st.none() | TEXT),
     )
     uuids = st.uuids().map(str) | TEXT
     return Part(

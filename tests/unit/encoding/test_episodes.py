@@ -11,7 +11,7 @@ import fastavro
 from producer.domains import output_specs
 from producer.domains.common.base import Event, to_datetime
 from producer.encoding.avro import schemaless_encoder
-from producer.encoding.episodes import DriftSchedule
+from producer.encoding.episodes import DriftSchedule, EpisodeTracker, episode_record
 from producer.encoding.pipeline import Encoding
 from producer.encoding.schemas import GROUND_TRUTH_SCHEMA, schema_dict
 from producer.scenario.loader import load_scenario
@@ -113,3 +113,43 @@ def test_drift_records_encode_as_avro_and_not_with_inline_labels():
     assert values[5]["drift"] is None
     inline, _ = encoding("jsonl", labels="inline")
     assert len(inline.encode(events_at([25], start))) == 1
+
+
+def labelled(event: Event, stream: str, key: str, minute: float, start: int, chain: str | None) -> Event:
+    """A copy of `event` on `stream`, keyed `key`, at an event minute, labelled account_takeover (chain `chain`)."""
+    truth = {**event.value["truth"], "is_anomaly": True, "pattern": "account_takeover", "episode_id": chain}
+    return event._replace(
+        stream=stream, key=key, time_us=start + int(minute * MINUTE_US), value={**event.value, "truth": truth}
+    )
+
+
+def test_a_chain_across_three_topics_is_one_episode_under_its_own_id():
+    """Events naming one truth.episode_id group as one episode whatever their stream and key; others as before."""
+    start, base = 1_700_000_000_000_000, transaction()
+    chain = [
+        labelled(base, "fintech.sessions", "u1", 0, start, "chain-1"),
+        labelled(base, "fintech.sessions", "u1", 1, start, "chain-1"),
+        labelled(base, "fintech.transactions", "u1", 6, start, "chain-1"),
+        labelled(base, "fintech.remittances", "u1", 14, start, "chain-1"),
+        labelled(base, "fintech.sessions", "u2", 2, start, None),  # an account_takeover of no chain
+    ]
+    tracker = EpisodeTracker()
+    assert tracker.observe(chain) == []
+    closed = tracker.finish()
+    assert sorted((stream, key, pattern) for stream, key, pattern, _ in closed) == [
+        ("fintech.sessions", "u1", "account_takeover"),
+        ("fintech.sessions", "u2", "account_takeover"),
+    ]
+    records = {key: episode_record("p." + stream, key, pattern, e, "p.")[1] for stream, key, pattern, e in closed}
+    episode = records["u1"]["episode"]
+    assert episode["episode_id"] == "chain-1" and episode["event_count"] == 4
+    assert episode["topics"] == ["p.fintech.sessions", "p.fintech.transactions", "p.fintech.remittances"]
+    assert episode["end"] == to_datetime(start + 14 * MINUTE_US) and records["u1"]["topic"] == "p.fintech.sessions"
+    other = records["u2"]["episode"]
+    assert other["episode_id"] != "chain-1" and other["topics"] == ["p.fintech.sessions"]
+    parsed = fastavro.parse_schema(schema_dict(GROUND_TRUTH_SCHEMA))
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, parsed, records["u1"])
+    assert fastavro.schemaless_reader(io.BytesIO(out.getvalue()), parsed)["episode"]["topics"][2] == (
+        "p.fintech.remittances"
+    )

@@ -165,9 +165,10 @@ def test_spec_event_types_name_records_of_the_payload_union(name: str):
 
 
 def test_truth_records_written_before_injected_read_as_not_injected():
-    """truth.injected has a default: a Truth written under the previous record reads as injected=false."""
-    previous = {**REFERENCE_TRUTH, "fields": [f for f in REFERENCE_TRUTH["fields"] if f["name"] != "injected"]}
-    assert len(previous["fields"]) == len(REFERENCE_TRUTH["fields"]) - 1
+    """truth.injected and truth.episode_id have defaults: a Truth written before both reads as such, no episode."""
+    added = ("injected", "episode_id")
+    previous = {**REFERENCE_TRUTH, "fields": [f for f in REFERENCE_TRUTH["fields"] if f["name"] not in added]}
+    assert len(previous["fields"]) == len(REFERENCE_TRUTH["fields"]) - 2
     old = {
         "is_anomaly": True,
         "pattern": "fraud",
@@ -182,4 +183,4 @@ def test_truth_records_written_before_injected_read_as_not_injected():
     fastavro.schemaless_writer(buffer, fastavro.parse_schema(previous), old)
     buffer.seek(0)
     read = fastavro.schemaless_reader(buffer, fastavro.parse_schema(previous), fastavro.parse_schema(REFERENCE_TRUTH))
-    assert read == {**old, "injected": False}
+    assert read == {**old, "injected": False, "episode_id": None}

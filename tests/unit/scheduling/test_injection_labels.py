@@ -56,10 +56,13 @@ def test_bursts_raise_the_labelled_share_five_fold_against_the_background(fraud_
 def episode_of(event: Event, circle_of: dict[str, str]) -> tuple[Any, ...]:
     """The anomaly episode an event belongs to, by what identifies one on its stream.
 
-    A circle's (its events, and its contributions and payouts on fintech.transactions, which share a
-    circle event's correlation_id); a trip's pattern window; else the entity's episodes of a pattern.
+    An account-takeover chain's (its truth.episode_id, on three topics); a circle's (its events, and its
+    contributions and payouts on fintech.transactions, which share a circle event's correlation_id); a
+    trip's pattern window; else the entity's episodes of a pattern.
     """
     truth, corr = event.value["truth"], event.value["correlation_id"]
+    if truth.get("episode_id"):  # an account-takeover chain: its session, transactions and remittance
+        return ("chain", truth["episode_id"])
     if event.stream == "fintech.circles":
         return ("circle", event.key)
     if event.stream == "fintech.transactions" and corr in circle_of:
