@@ -134,6 +134,7 @@ class Run:
                 delayed=self._label_queue(),
                 oracles=Oracles(scenario.oracle, self.settings.topic_prefix) if scenario.oracle else None,
             )
+            self.stats.derived_topics = encoding.derived_topics()  # counted apart from events in the summary
             self._connect(sink, encoding, run_started)
             source = EventSource(self.loaded, shard=self.settings.shard)
             duration_left = None

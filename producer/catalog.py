@@ -1,4 +1,5 @@
-"""What `datagen list` prints: domains, streams, event types, parameters and bundled scenarios."""
+"""What `datagen list` prints: domains, streams, event types, parameters (driftable ones too), anomaly
+patterns and bundled scenarios."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ def render_catalog() -> str:
                 lines.append(f"      {spec.description}")
             lines.append(f"      event types: {', '.join(spec.event_types)}")
             if name in STREAMS:
-                lines.append(f"      parameters: {', '.join(STREAMS[name].Params.model_fields)}")
+                generator = STREAMS[name]
+                lines.append(f"      parameters: {', '.join(generator.Params.model_fields)}")
+                # what a scenario's drift blocks may move, and what its injection windows may boost
+                lines.append(f"      driftable: {', '.join(generator.driftable) or '(none)'}")
+                lines.append(f"      anomaly patterns: {', '.join(generator.patterns) or '(none)'}")
             if emitted_with(name):
                 lines.append(f"      also emitted by: {', '.join(emitted_with(name))}")
     lines.append("bundled scenarios:")

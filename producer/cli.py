@@ -373,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     embedded.add_argument(
         "action",
         choices=["start", "status", "stop", "serve"],
-        help="start/status/stop the detached stack; serve runs it in the foreground",
+        help="start/status/stop the detached stack; serve runs it in the foreground "
+        "(status exits 0 while it runs, 3 when it does not)",
     )
     return parser
 
@@ -538,6 +539,11 @@ def _registry(args: argparse.Namespace) -> int:
     return 0
 
 
+# `embedded status` when no stack runs: 3, as an LSB init script's status says "not running", so
+# scripts can tell it from an error (1) or bad input (2)
+EMBEDDED_NOT_RUNNING = 3
+
+
 def _embedded(args: argparse.Namespace) -> int:
     from producer.embedded import stack
 
@@ -550,10 +556,11 @@ def _embedded(args: argparse.Namespace) -> int:
         print(f"embedded broker: {started.bootstrap_servers}  schema registry: {started.registry_url}")
     elif args.action == "status":
         info = stack.status()
+        if info is None:
+            print("embedded stack: not running")
+            return EMBEDDED_NOT_RUNNING
         print(
-            "embedded stack: not running"
-            if info is None
-            else f"embedded broker: {info.bootstrap_servers}  schema registry: {info.registry_url}  "
+            f"embedded broker: {info.bootstrap_servers}  schema registry: {info.registry_url}  "
             f"(pids {info.broker_pid}, {info.registry_pid})"
         )
     else:

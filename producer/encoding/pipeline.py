@@ -87,6 +87,10 @@ class Encoding:
             out.append(TopicInfo(self.oracles.topic, schema_text(EXPECTED_SCHEMA) if avro else None))
         return out
 
+    def derived_topics(self) -> set[str]:
+        """Topics of records derived from the events (ground truth, delayed labels, oracle answers), not events."""
+        return {info.name for info in self.topics()} - {self.topic(name) for name in self.specs}
+
     def prepare(self) -> None:
         """Build every topic's encoder up front (registers Avro schemas, may wait for the registry)."""
         for spec in self.specs.values():

@@ -64,6 +64,7 @@ def combine_reports(scenario: str, reports: Iterable[dict[str, Any]]) -> RunStat
             into = stats.topics.setdefault(topic, TopicTotals())
             for field, value in totals.items():
                 setattr(into, field, getattr(into, field) + value)
+        stats.derived_topics.update(report.get("derived_topics", ()))  # counted apart from events
         # the summary counts generated events through produced_by_type; one bucket per worker suffices
         stats.produced_by_type[("", str(len(stats.produced_by_type)))] += report.get("generated", 0)
         stats.first_error = stats.first_error or report.get("first_error")

@@ -48,6 +48,9 @@ class RunStats:
     started: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     topics: dict[str, TopicTotals] = field(default_factory=dict)
+    # topics of records derived from the events (ground truth, delayed labels, oracle answers): not
+    # events themselves, so the summary counts them apart and leaves them out of the achieved rate
+    derived_topics: set[str] = field(default_factory=set)
     produced_by_type: Counter = field(default_factory=Counter)  # (topic, event_type) -> n
     injected: Counter = field(default_factory=Counter)  # (topic, pattern) -> n
     latency_buckets: np.ndarray = field(default_factory=lambda: np.zeros(len(LATENCY_BUCKETS) + 1, np.int64))

@@ -33,6 +33,7 @@ def snapshot(stats: RunStats, final: dict[str, Any] | None = None) -> dict[str, 
         topics = {name: asdict(totals) for name, totals in stats.topics.items()}
         generated = sum(stats.produced_by_type.values())
         delayed = None if stats.delayed_labels is None else dict(stats.delayed_labels)
+        derived = sorted(stats.derived_topics)
     healthy = not stats.ready or time.monotonic() - stats.last_heartbeat < STALE_AFTER
     return {
         "pid": os.getpid(),
@@ -40,6 +41,7 @@ def snapshot(stats: RunStats, final: dict[str, Any] | None = None) -> dict[str, 
         "ready": stats.is_ready(),
         "healthy": final is not None or healthy,
         "topics": topics,
+        "derived_topics": derived,
         "generated": generated,
         "first_error": stats.first_error,
         "delayed_labels": delayed,

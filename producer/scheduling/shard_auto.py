@@ -14,20 +14,27 @@ and must reach this replica's number; when it cannot be counted, the run refuses
 than produce a duplicate of every event. Scaling a running service changes N: recreate the replicas
 (`docker compose up --scale data-generator=5 --force-recreate`) so that every one counts again.
 
-DNS queries go straight to the nameservers of /etc/resolv.conf, because the usual
+DNS queries (dnspython) go straight to the nameservers of /etc/resolv.conf, because the usual
 `socket.gethostbyaddr` answers from /etc/hosts first, where Docker maps the container's IP to its
 hostname (the short container id), not to its name; the socket resolver stays as a fallback.
 """
 
 from __future__ import annotations
 
-import random
 import re
 import socket
-import struct
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
+
+import dns.exception
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.reversename
 
 from producer.errors import UsageError
 from producer.scheduling.shard import Shard
@@ -36,7 +43,6 @@ AUTO = "auto"
 AUTO_PREFIX = "auto/"
 DERIVE = 0  # parse_auto("auto"): no N given, count the replicas
 _REPLICA = re.compile(r"[-_](\d+)$")
-_A, _PTR, _IN = 1, 12, 1
 DNS_TIMEOUT = 2.0
 SETTLE_POLLS = 3  # the replica count is the largest of this many answers ...
 SETTLE_INTERVAL = 1.0  # ... this many seconds apart
@@ -116,95 +122,31 @@ def nameservers(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
     return found
 
 
-def _reverse_name(ip: str) -> str:
-    return ".".join(reversed(ip.split("."))) + ".in-addr.arpa"
+def _ask(
+    name: str | dns.name.Name, rdtype: dns.rdatatype.RdataType, server: str, port: int, timeout: float
+) -> list[Any]:
+    """One query over UDP, recursion desired, to one server: the rdata of every `rdtype` answer.
 
-
-def build_query(name: str, qtype: int, query_id: int) -> bytes:
-    """A DNS query packet (RFC 1035) for one record type of a name, recursion desired."""
-    header = struct.pack("!HHHHHH", query_id, 0x0100, 1, 0, 0, 0)
-    qname = b"".join(bytes([len(label)]) + label.encode("ascii") for label in name.strip(".").split(".")) + b"\0"
-    return header + qname + struct.pack("!HH", qtype, _IN)
-
-
-def build_ptr_query(ip: str, query_id: int) -> bytes:
-    """A DNS query packet for the PTR record of an IPv4 address."""
-    return build_query(_reverse_name(ip), _PTR, query_id)
-
-
-def _read_name(packet: bytes, offset: int) -> tuple[str, int]:
-    """A possibly compressed domain name at `offset`: (name, offset just past it in the record)."""
-    labels: list[str] = []
-    end = None
-    for _ in range(128):  # bounded: a malicious pointer loop cannot hang us
-        length = packet[offset]
-        if length & 0xC0 == 0xC0:
-            if end is None:
-                end = offset + 2
-            offset = ((length & 0x3F) << 8) | packet[offset + 1]
-            continue
-        if length == 0:
-            return ".".join(labels), (offset + 1 if end is None else end)
-        labels.append(packet[offset + 1 : offset + 1 + length].decode("ascii", errors="replace"))
-        offset += 1 + length
-    raise ValueError("DNS name with too many labels or a pointer loop")
-
-
-def _answers(packet: bytes, query_id: int, qtype: int) -> list[tuple[int, int]]:
-    """(offset, length) of the rdata of every `qtype` answer of a response to our query."""
-    if len(packet) < 12:
-        raise ValueError("short DNS response")
-    rid, flags, qdcount, ancount, _, _ = struct.unpack("!HHHHHH", packet[:12])
-    if rid != query_id or not flags & 0x8000:
-        raise ValueError("not the response to our query")
-    if flags & 0x000F:  # rcode: NXDOMAIN, SERVFAIL, ...
+    dnspython checks that the response answers our query (id and question) and raises
+    dns.exception.DNSException otherwise; an error answer (NXDOMAIN, SERVFAIL, ...) gives none.
+    """
+    query = dns.message.make_query(name, rdtype)
+    response = dns.query.udp(query, server, timeout=timeout, port=port)
+    if response.rcode() != dns.rcode.NOERROR:
         return []
-    offset = 12
-    for _ in range(qdcount):
-        _, offset = _read_name(packet, offset)
-        offset += 4
-    found = []
-    for _ in range(ancount):
-        _, offset = _read_name(packet, offset)
-        rtype, _, _, rdlength = struct.unpack("!HHIH", packet[offset : offset + 10])
-        offset += 10
-        if rtype == qtype:  # a CNAME on the way is skipped
-            found.append((offset, rdlength))
-        offset += rdlength
-    return found
-
-
-def parse_ptr_response(packet: bytes, query_id: int) -> list[str]:
-    """The PTR target names of a DNS response to our query (empty on an error answer)."""
-    return [_read_name(packet, offset)[0] for offset, _ in _answers(packet, query_id, _PTR)]
-
-
-def parse_a_response(packet: bytes, query_id: int) -> list[str]:
-    """The IPv4 addresses of a DNS response to our A query (empty on an error answer)."""
-    answers = _answers(packet, query_id, _A)
-    return [socket.inet_ntoa(packet[offset : offset + 4]) for offset, length in answers if length == 4]
-
-
-def _ask(query: Callable[[int], bytes], server: str, port: int, timeout: float) -> tuple[bytes, int]:
-    """Send one query over UDP: (response packet, query id)."""
-    query_id = random.randrange(1 << 16)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        sock.sendto(query(query_id), (server, port))
-        packet, _ = sock.recvfrom(4096)
-    return packet, query_id
+    # a CNAME on the way is skipped: only the records of the type asked for
+    return [rdata for rrset in response.answer if rrset.rdtype == rdtype for rdata in rrset]
 
 
 def query_ptr(ip: str, server: str, port: int = 53, timeout: float = DNS_TIMEOUT) -> list[str]:
-    """Ask one DNS server (UDP) for the PTR names of `ip`; OSError/ValueError when it does not answer sanely."""
-    packet, query_id = _ask(lambda qid: build_ptr_query(ip, qid), server, port, timeout)
-    return parse_ptr_response(packet, query_id)
+    """Ask one DNS server (UDP) for the PTR names of `ip`; OSError/DNSException when it does not answer sanely."""
+    answers = _ask(dns.reversename.from_address(ip), dns.rdatatype.PTR, server, port, timeout)
+    return [rdata.target.to_text(omit_final_dot=True) for rdata in answers]
 
 
 def query_a(name: str, server: str, port: int = 53, timeout: float = DNS_TIMEOUT) -> list[str]:
-    """Ask one DNS server (UDP) for the IPv4 addresses of `name`; OSError/ValueError when it does not answer sanely."""
-    packet, query_id = _ask(lambda qid: build_query(name, _A, qid), server, port, timeout)
-    return parse_a_response(packet, query_id)
+    """Ask one DNS server (UDP) for the IPv4 addresses of `name`; OSError/DNSException if it does not answer sanely."""
+    return [rdata.address for rdata in _ask(name, dns.rdatatype.A, server, port, timeout)]
 
 
 def own_ip() -> str:
@@ -212,7 +154,8 @@ def own_ip() -> str:
     return socket.gethostbyname(socket.gethostname())
 
 
-_DNS_ERRORS = (OSError, ValueError, IndexError, struct.error)
+# no answer, a malformed or foreign one, or a name DNS cannot carry (a label over 63 characters)
+_DNS_ERRORS = (OSError, ValueError, dns.exception.DNSException)
 
 
 def candidate_names(ip: str, servers: Iterable[str] | None = None) -> list[str]:

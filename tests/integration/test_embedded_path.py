@@ -35,7 +35,7 @@ def test_run_then_tail_through_the_embedded_stack(tmp_path):
         assert "embedded broker: 127.0.0.1:" in run.stdout
         assert "summary:" in run.stdout and "fintech.transactions" in run.stdout
         status = datagen(tmp_path, "embedded", "status")
-        assert "embedded broker: 127.0.0.1:" in status.stdout
+        assert "embedded broker: 127.0.0.1:" in status.stdout and status.returncode == 0
 
         tail = datagen(tmp_path, "tail", "fintech.transactions", "-n", "5")
         assert tail.returncode == 0, tail.stderr
@@ -51,7 +51,8 @@ def test_run_then_tail_through_the_embedded_stack(tmp_path):
     finally:
         stop = datagen(tmp_path, "embedded", "stop")
     assert "stopped" in stop.stdout
-    assert "not running" in datagen(tmp_path, "embedded", "status").stdout
+    after = datagen(tmp_path, "embedded", "status")
+    assert "not running" in after.stdout and after.returncode == 3
 
 
 def test_tail_without_any_broker_explains(tmp_path):

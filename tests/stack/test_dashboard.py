@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -12,6 +13,7 @@ from tests.stack import (
     DASHBOARD,
     DATASOURCE_UID,
     GRAFANA_DIR,
+    RULES_DIR,
     dashboard_expressions,
     dashboard_variable_metrics,
     grafana_to_promql,
@@ -35,7 +37,10 @@ REQUIRED_PANELS = {
     "detection delay": ("detection delay",),
     "false alarms per event-hour": ("false alarms per event-hour",),
     "precision, recall and F1 per pattern": ("precision", "recall", "f1", "pattern"),
+    "process memory": ("process", "memory"),
+    "process cpu": ("process", "cpu"),
 }
+BYTE_UNITS = {"bytes", "decbytes", "Bps", "binBps"}
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +153,56 @@ def test_every_expression_parses(tmp_path):
 
 def test_dashboard_variables_read_datagen_metrics():
     assert dashboard_variable_metrics() == {"instance": "datagen_info", "topic": "datagen_produced_events_total"}
+
+
+def _recording_rules() -> dict[str, str]:
+    """Recording rule name -> its expression (a name may be recorded by several rules)."""
+    rules: dict[str, str] = {}
+    for path in sorted(RULES_DIR.glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                if "record" in rule:
+                    rules[rule["record"]] = rules.get(rule["record"], "") + rule["expr"]
+    return rules
+
+
+def test_every_panel_follows_the_instance_filter(dashboard):
+    """Each query filters on $instance, and a recording rule it reads keeps the instance label."""
+    rules = _recording_rules()
+    for panel in _panels(dashboard):
+        for target in panel.get("targets", []):
+            where = f"panel {panel['title']!r} target {target['refId']}"
+            if "datagen_score_" in target["expr"]:
+                continue  # the Scoreboard row reads `datagen score`, its own target, not one of the runs $instance lists
+            assert 'instance=~"$instance"' in target["expr"], f"{where} ignores $instance: {target['expr']}"
+            for name in metric_names(grafana_to_promql(target["expr"])) & set(rules):
+                kept = re.findall(r"\bby\s*\(([^)]*)\)", rules[name])
+                assert kept and all("instance" in labels for labels in kept), f"{where}: {name} sums instance away"
+
+
+def _kind(expr: str) -> str:
+    """What a query measures, from the metrics it reads: bytes or a count (events, seconds, ...)."""
+    return "bytes" if any("bytes" in name for name in metric_names(grafana_to_promql(expr))) else "count"
+
+
+def test_no_panel_puts_bytes_and_counts_on_one_axis(dashboard):
+    for panel in _panels(dashboard):
+        kinds = {_kind(target["expr"]) for target in panel.get("targets", [])}
+        assert len(kinds) <= 1, f"panel {panel['title']!r} mixes {sorted(kinds)} on one axis"
+        if kinds == {"bytes"}:
+            assert panel["fieldConfig"]["defaults"]["unit"] in BYTE_UNITS, panel["title"]
+
+
+def test_process_panels_read_the_standard_process_metrics_of_datagen_only(dashboard):
+    titles = {p["title"].lower(): p for p in _panels(dashboard)}
+    memory = next(p for t, p in titles.items() if "process" in t and "memory" in t)
+    cpu = next(p for t, p in titles.items() if "process" in t and "cpu" in t)
+    assert {n for t in memory["targets"] for n in metric_names(grafana_to_promql(t["expr"]))} == {
+        "process_resident_memory_bytes",
+        "datagen_info",
+    }
+    assert memory["fieldConfig"]["defaults"]["unit"] in BYTE_UNITS
+    assert any("rate(process_cpu_seconds_total" in t["expr"] for t in cpu["targets"])
+    # Prometheus scrapes itself too: joining datagen_info keeps other jobs' process series out
+    for target in memory["targets"] + cpu["targets"]:
+        assert "and on (job, instance) datagen_info" in target["expr"], target["expr"]

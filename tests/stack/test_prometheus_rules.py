@@ -81,6 +81,12 @@ tests:
         exp_samples:
           - labels: 'topic:datagen_delivered_events:rate1m{{job="datagen", topic="t"}}'
             value: 100
+      # per instance as well: the dashboard's delivered-rate stat filters on $instance
+      - expr: instance_topic:datagen_delivered_events:rate1m
+        eval_time: 4m
+        exp_samples:
+          - labels: 'instance_topic:datagen_delivered_events:rate1m{{job="datagen", instance="a:9400", topic="t"}}'
+            value: 100
 
   # deliveries stop at 2m: after a minute without any the alert fires, not before
   - interval: 5s

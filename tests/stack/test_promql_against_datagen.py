@@ -17,6 +17,7 @@ import yaml
 
 from producer.observability.metrics import METRIC_NAMES
 from tests.stack import (
+    DASHBOARD,
     PROMETHEUS_CONFIG,
     RULES_DIR,
     RunningDatagen,
@@ -24,6 +25,7 @@ from tests.stack import (
     dashboard_variable_metrics,
     exposed_sample_names,
     free_port,
+    grafana_to_promql,
     http_get,
     metric_names,
     recording_rule_names,
@@ -173,43 +175,85 @@ class Prometheus:
         stop_process(self.process)
 
 
-@pytest.mark.integration
-def test_prometheus_scrapes_datagen_with_the_shipped_config_and_rules(datagen, tmp_path):
-    prometheus = Prometheus(tmp_path, _prometheus_config(datagen.port))
+@pytest.fixture(scope="module")
+def prometheus(datagen: RunningDatagen, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    """A real Prometheus with the shipped config and rules, scraping the running datagen every second."""
+    server = Prometheus(tmp_path_factory.mktemp("prometheus"), _prometheus_config(datagen.port))
     try:
-        prometheus.wait_for("readiness", lambda: http_get(f"{prometheus.url}/-/ready"))
-        targets = prometheus.wait_for(
-            "the datagen target to be up",
-            lambda: [t for t in prometheus.api("targets")["activeTargets"] if t["health"] == "up"],
-        )
-        assert targets[0]["labels"]["job"] == "datagen"
-
-        def delivered_rate() -> float:
-            result = prometheus.query("sum(rate(datagen_delivered_events_total[15s]))")
-            return float(result[0]["value"][1]) if result else 0.0
-
-        assert prometheus.wait_for("a positive delivered-events rate", delivered_rate) > 0
-        drift = prometheus.query("datagen_drift_progress")
-        assert len(drift) >= 1, "no datagen_drift_progress series"
-        assert {"scenario", "domain"} <= set(drift[0]["metric"])
-        assert drift[0]["metric"]["scenario"] == "stack_check"
-
-        # the shipped rules load and evaluate against live data
-        recorded = prometheus.wait_for(
-            "recording rule topic:datagen_delivered_events:rate1m",
-            lambda: [r for r in prometheus.query("topic:datagen_delivered_events:rate1m") if float(r["value"][1]) > 0],
-        )
-        assert recorded[0]["metric"]["topic"] == "fintech.transactions"
-        groups = prometheus.api("rules")["groups"]
-        rules = [rule for group in groups for rule in group["rules"]]
-        assert len(rules) == len(rules_expressions())
-        unhealthy = [(r["name"], r.get("lastError")) for r in rules if r["health"] == "err"]
-        assert not unhealthy, unhealthy
-        firing = prometheus.query('ALERTS{alertname=~"DatagenNoEventsDelivered|DatagenDeliveryFailures"}')
-        assert not firing, firing
+        server.wait_for("readiness", lambda: http_get(f"{server.url}/-/ready"))
+        yield server
     finally:
-        prometheus.stop()
-    assert prometheus.process.returncode is not None
+        server.stop()
+    assert server.process.returncode is not None
+
+
+@pytest.mark.integration
+def test_prometheus_scrapes_datagen_with_the_shipped_config_and_rules(prometheus):
+    targets = prometheus.wait_for(
+        "the datagen target to be up",
+        lambda: [t for t in prometheus.api("targets")["activeTargets"] if t["health"] == "up"],
+    )
+    assert targets[0]["labels"]["job"] == "datagen"
+
+    def delivered_rate() -> float:
+        result = prometheus.query("sum(rate(datagen_delivered_events_total[15s]))")
+        return float(result[0]["value"][1]) if result else 0.0
+
+    assert prometheus.wait_for("a positive delivered-events rate", delivered_rate) > 0
+    drift = prometheus.query("datagen_drift_progress")
+    assert len(drift) >= 1, "no datagen_drift_progress series"
+    assert {"scenario", "domain"} <= set(drift[0]["metric"])
+    assert drift[0]["metric"]["scenario"] == "stack_check"
+
+    # the shipped rules load and evaluate against live data
+    recorded = prometheus.wait_for(
+        "recording rule topic:datagen_delivered_events:rate1m",
+        lambda: [r for r in prometheus.query("topic:datagen_delivered_events:rate1m") if float(r["value"][1]) > 0],
+    )
+    assert recorded[0]["metric"]["topic"] == "fintech.transactions"
+    groups = prometheus.api("rules")["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    assert len(rules) == len(rules_expressions())
+    unhealthy = [(r["name"], r.get("lastError")) for r in rules if r["health"] == "err"]
+    assert not unhealthy, unhealthy
+    firing = prometheus.query('ALERTS{alertname=~"DatagenNoEventsDelivered|DatagenDeliveryFailures"}')
+    assert not firing, firing
+
+
+def _panel_queries() -> list[tuple[str, str]]:
+    """(where, Grafana expression) of every dashboard target, $instance still in it."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [
+        (f"panel {panel['title']!r} target {target['refId']}", target["expr"])
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    ]
+
+
+@pytest.mark.integration
+def test_every_panel_shows_its_instance_and_nothing_of_another(prometheus, datagen):
+    """Each dashboard query, with $instance set to the live datagen, returns series; set to another
+    instance it returns none (or zeros, for `... or vector(0)`): the filter applies to every panel."""
+    ours, other = f"127.0.0.1:{datagen.port}", "no-such-instance:9400"
+    prometheus.wait_for(  # the recording rules have evaluated over live data
+        "a positive instance_topic:datagen_delivered_events:rate1m",
+        lambda: [
+            r
+            for r in prometheus.query(f'instance_topic:datagen_delivered_events:rate1m{{instance="{ours}"}}')
+            if float(r["value"][1]) > 0
+        ],
+    )
+    for where, expr in _panel_queries():
+        if "datagen_score_" in expr:  # the Scoreboard row reads `datagen score`, not a run (its own scrape test)
+            continue
+        live = grafana_to_promql(expr.replace("$instance", ours))
+        prometheus.wait_for(f"{where} to return data: {live}", lambda live=live: prometheus.query(live))
+        elsewhere = prometheus.query(grafana_to_promql(expr.replace("$instance", other)))
+        # only `... or vector(0)` may answer, with its one unlabelled zero
+        allowed = [{"metric": {}, "value": 0.0}] if "or vector(0)" in expr else []
+        assert [{"metric": r["metric"], "value": float(r["value"][1])} for r in elsewhere] == allowed, (
+            f"{where} shows data of another instance: {elsewhere}"
+        )
 
 
 # --- the health checks of the image and of the compose service, run against the live datagen -----

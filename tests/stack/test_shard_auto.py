@@ -4,24 +4,27 @@ and the A lookup of the service name that counts the replicas."""
 from __future__ import annotations
 
 import socket
-import struct
 import threading
 
+import dns.exception
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
 import pytest
 
 from producer.errors import UsageError
 from producer.scheduling.shard import Shard
 from producer.scheduling.shard_auto import (
     DERIVE,
-    build_ptr_query,
-    build_query,
     candidate_names,
     derive_shard,
     detect_shard,
     nameservers,
-    parse_a_response,
     parse_auto,
-    parse_ptr_response,
     query_a,
     query_ptr,
     service_addresses,
@@ -135,63 +138,60 @@ def test_nameservers_reads_ipv4_entries(tmp_path):
     assert nameservers(tmp_path / "missing") == []
 
 
-# --- the PTR query against a DNS server on loopback whose answers are assembled by hand here ---
+# --- the PTR query against a real UDP DNS server on loopback, its answers built with dnspython ---
 
 
-def _labels(name: str) -> bytes:
-    return b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+def _response(query: dns.message.Message, state: dict) -> dns.message.Message:
+    """The server's answer: PTR queries get `answers`, an A query for a name the next of `a[name]`
+    (the last one repeats; NXDOMAIN for an unknown name), behind a CNAME when `cname[name]` names one."""
+    response = dns.message.make_response(query)
+    question = query.question[0]
+    name = question.name.to_text(omit_final_dot=True)
+    if question.rdtype == dns.rdatatype.A:
+        queue = state["a"].get(name, [])
+        ips = (queue.pop(0) if len(queue) > 1 else queue[0]) if queue else []
+        response.set_rcode(dns.rcode.NOERROR if queue else dns.rcode.NXDOMAIN)
+        owner = question.name
+        if name in state["cname"]:  # an alias on the way, answered first, as resolvers do
+            target = dns.name.from_text(state["cname"][name])
+            response.answer.append(dns.rrset.from_rdata_list(owner, 60, [_cname(target)]))
+            owner = target
+        if ips:
+            response.answer.append(dns.rrset.from_text_list(owner, 600, "IN", "A", ips))
+    else:
+        response.set_rcode(state["rcode"])
+        rdtype = state["ptr_type"]  # PTR, or A to check that other record types are not taken for names
+        if state["answers"]:
+            texts = [f"{t}." for t in state["answers"]] if rdtype == "PTR" else ["10.0.0.1"]
+            response.answer.append(dns.rrset.from_text_list(question.name, 600, "IN", rdtype, texts))
+    if state["foreign_id"]:
+        response.id = (query.id + 1) % 65536  # not the answer to this query
+    return response
 
 
-def _answer(query: bytes, targets: list[str], rcode: int = 0, qtype: int = 12) -> bytes:
-    """A response echoing the question, with PTR (or A) answers whose owner is a pointer to the question name."""
-    qid = struct.unpack("!H", query[:2])[0]
-    question = query[12:]
-    header = struct.pack("!HHHHHH", qid, 0x8180 | rcode, 1, len(targets), 0, 0)
-    if qtype == 1:  # A: a CNAME-free answer of four-byte addresses
-        rdatas = [socket.inet_aton(ip) for ip in targets]
-        return header + question + b"".join(struct.pack("!HHHIH", 0xC00C, 1, 1, 0, 4) + r for r in rdatas)
-    answers = b""
-    for i, target in enumerate(targets):
-        if i == 0:
-            rdata = _labels(target)
-        else:  # compress: the same network suffix as the first answer's
-            head, _, _ = target.partition(".")
-            first_suffix_offset = 12 + len(question) + 12 + 1 + len(targets[0].split(".")[0])
-            rdata = bytes([len(head)]) + head.encode() + struct.pack("!H", 0xC000 | first_suffix_offset)
-        answers += struct.pack("!HHHIH", 0xC00C, 12, 1, 600, len(rdata)) + rdata
-    return header + question + answers
+def _cname(target: dns.name.Name) -> dns.rdata.Rdata:
+    return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.CNAME, target.to_text())
 
 
 @pytest.fixture()
 def fake_dns():
-    """A UDP DNS server on 127.0.0.1 answering every PTR query with the names in `answers`."""
+    """A UDP DNS server on 127.0.0.1 whose answers follow `state` (see _response)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(0.1)
-    # PTR queries get `answers`; an A query for a name gets the next of `a[name]` (the last one repeats)
-    state = {"answers": [], "rcode": 0, "questions": [], "a": {}}
+    state = {"answers": [], "rcode": 0, "questions": [], "a": {}, "cname": {}, "ptr_type": "PTR", "foreign_id": False}
     stop = threading.Event()
 
     def serve():
         while not stop.is_set():
             try:
-                query, peer = sock.recvfrom(4096)
+                wire, peer = sock.recvfrom(4096)
             except TimeoutError:
                 continue
-            # parse the question by hand: labels, then type and class
-            offset, labels = 12, []
-            while query[offset]:
-                labels.append(query[offset + 1 : offset + 1 + query[offset]].decode())
-                offset += 1 + query[offset]
-            qtype, qclass = struct.unpack("!HH", query[offset + 1 : offset + 5])
-            name = ".".join(labels)
-            state["questions"].append((name, qtype, qclass))
-            if qtype == 1:
-                queue = state["a"].get(name, [])
-                ips = (queue.pop(0) if len(queue) > 1 else queue[0]) if queue else []
-                sock.sendto(_answer(query, ips, 0 if queue else 3, qtype=1), peer)
-            else:
-                sock.sendto(_answer(query, state["answers"], state["rcode"]), peer)
+            query = dns.message.from_wire(wire)
+            question = query.question[0]
+            state["questions"].append((question.name.to_text(omit_final_dot=True), question.rdtype, question.rdclass))
+            sock.sendto(_response(query, state).to_wire(), peer)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -206,8 +206,9 @@ def test_query_ptr_asks_for_the_reverse_name_and_reads_answers(fake_dns):
     state["answers"] = ["datagen-data-generator-2.datagen_default", "alias-7.datagen_default"]
     names = query_ptr("172.18.0.7", "127.0.0.1", port=port)
     assert state["questions"] == [("7.0.18.172.in-addr.arpa", 12, 1)]
-    assert names == ["datagen-data-generator-2.datagen_default", "alias-7.datagen_default"]
-    assert shard_from_container_name(names[0], 3) == Shard(1, 3)
+    # an RRset has no order (dnspython shuffles it on the wire, as servers may)
+    assert sorted(names) == ["alias-7.datagen_default", "datagen-data-generator-2.datagen_default"]
+    assert shard_from_container_name("datagen-data-generator-2.datagen_default", 3) == Shard(1, 3)
 
 
 def test_query_ptr_nxdomain_gives_no_names(fake_dns):
@@ -216,14 +217,19 @@ def test_query_ptr_nxdomain_gives_no_names(fake_dns):
     assert query_ptr("10.1.2.3", "127.0.0.1", port=port) == []
 
 
-def test_parse_ptr_response_rejects_foreign_ids():
-    query = build_ptr_query("10.0.0.1", 0x1234)
-    response = _answer(query, ["a-1.net"])
-    assert parse_ptr_response(response, 0x1234) == ["a-1.net"]
-    with pytest.raises(ValueError):
-        parse_ptr_response(response, 0x4321)
-    with pytest.raises(ValueError):
-        parse_ptr_response(query, 0x1234)  # a query is not a response
+def test_query_ptr_refuses_an_answer_to_another_query(fake_dns):
+    port, state = fake_dns
+    state["answers"], state["foreign_id"] = ["a-1.net"], True
+    with pytest.raises(dns.exception.DNSException):
+        query_ptr("10.0.0.1", "127.0.0.1", port=port)
+    state["foreign_id"] = False
+    assert query_ptr("10.0.0.1", "127.0.0.1", port=port) == ["a-1.net"]
+
+
+def test_query_ptr_takes_no_other_record_type_for_a_name(fake_dns):
+    port, state = fake_dns
+    state["answers"], state["ptr_type"] = ["a-1.net"], "A"
+    assert query_ptr("10.0.0.1", "127.0.0.1", port=port) == []
 
 
 def test_candidate_names_falls_back_to_gethostbyaddr():
@@ -250,12 +256,14 @@ def test_service_candidates(name, expected):
     assert service_candidates(name) == expected
 
 
-def test_parse_a_response_reads_every_address():
-    query = build_query("data-generator", 1, 0x0BAD)
-    response = _answer(query, ["172.18.0.5", "172.18.0.7", "172.18.0.9"], qtype=1)
-    assert parse_a_response(response, 0x0BAD) == ["172.18.0.5", "172.18.0.7", "172.18.0.9"]
-    assert parse_ptr_response(response, 0x0BAD) == []  # A records are not PTR names
-    assert parse_a_response(_answer(query, [], rcode=3, qtype=1), 0x0BAD) == []
+def test_query_a_reads_every_address_past_a_cname(fake_dns):
+    port, state = fake_dns
+    state["a"] = {"data-generator": [["172.18.0.5", "172.18.0.7", "172.18.0.9"]]}
+    assert sorted(query_a("data-generator", "127.0.0.1", port=port)) == ["172.18.0.5", "172.18.0.7", "172.18.0.9"]
+    state["cname"] = {"data-generator": "data-generator.main_default"}
+    assert sorted(query_a("data-generator", "127.0.0.1", port=port)) == ["172.18.0.5", "172.18.0.7", "172.18.0.9"]
+    assert query_a("no-such-service", "127.0.0.1", port=port) == []  # NXDOMAIN
+    assert state["questions"][0] == ("data-generator", 1, 1)  # an A query, class IN
 
 
 def _derive(port: int, own: str, **options):

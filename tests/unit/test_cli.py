@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import fastavro
@@ -67,6 +68,17 @@ def test_list_shows_every_domain_stream_event_type_and_scenario(capsys):
         assert all(event_type in out for event_type in spec.event_types)
     for scenario in BUNDLED_DIR.glob("*.yaml"):
         assert scenario.stem in out
+
+
+def test_list_shows_each_streams_driftable_parameters_and_patterns(capsys):
+    from producer.domains import STREAMS
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name, generator in STREAMS.items():
+        block = re.split(r"\n {0,4}\S", out.split(f"    {name}  key=", 1)[1], maxsplit=1)[0]  # its lines only
+        assert f"      driftable: {', '.join(generator.driftable) or '(none)'}\n" in block, name
+        assert f"      anomaly patterns: {', '.join(generator.patterns) or '(none)'}" in block, name
 
 
 def test_stdout_sink_emits_json_lines(capsys):
