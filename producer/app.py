@@ -65,6 +65,7 @@ class RunSettings:
     shard: Shard = Shard()
     linger: float = 0.0  # seconds to keep serving /metrics after the run ends
     kafka_conf: dict[str, str] = field(default_factory=dict)
+    kafka_sources: dict[str, str] = field(default_factory=dict)  # properties not from -X: variable or file key
     transactional_id: str | None = None  # each batch one Kafka transaction (the shard appended when sharded)
     report_file: Path | None = None  # set by `--workers N` in its workers: report there, no summary here
 
@@ -98,7 +99,7 @@ class Run:
         if settings.sink == "stdout" and settings.output_format == "avro":
             raise UsageError("--sink stdout: writes JSON lines; use --format jsonl (or another sink for Avro)")
         if settings.sink == "kafka":  # a bad -X fails here: before metrics, the embedded stack or any network
-            check_client_conf(settings.kafka_conf, settings.schema_registry_url)
+            check_client_conf(settings.kafka_conf, settings.schema_registry_url, sources=settings.kafka_sources)
         if settings.transactional_id is not None and settings.sink != "kafka":
             raise UsageError(f"--transactional-id: expected --sink kafka, found --sink {settings.sink}")
         self.out = out or (sys.stderr if settings.sink == "stdout" else sys.stdout)

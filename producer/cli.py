@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (shell completion: `eval "$(register-python-argcomplete datagen)"`)
 """The `datagen` command line (also `python -m producer`)."""
 
 from __future__ import annotations
@@ -8,9 +9,8 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from producer import __version__
@@ -18,7 +18,12 @@ from producer.errors import DatagenError, UsageError
 from producer.redact import SafeFormatter, redact_flag, safe_url
 from producer.scenario.durations import DURATION_HINT, parse_duration
 from producer.scheduling.shard import Shard
+from producer.settings import Env as _Env
+from producer.settings import resolve_settings, switch
 from producer.sinks import SINKS
+
+if TYPE_CHECKING:
+    from producer.app import RunSettings
 
 log = logging.getLogger("producer")
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -145,50 +150,65 @@ GROUP = _flag_type("a consumer group id: printable characters, no spaces", _grou
 TRANSACTIONAL_ID = _flag_type("a transactional id: printable characters, no spaces", _group)
 
 
-@dataclass(frozen=True)
-class _Env:
-    """A flag's default: environment variable `name`, read with the flag's converter, else `fallback`.
+def _path(text: str) -> Path:
+    if not text.strip():
+        raise ValueError
+    return Path(text)
 
-    Resolved after parsing and only if the subcommand has the flag and it was not given, so a bad
-    DATAGEN_METRICS_PORT stops `datagen run` but not `datagen list`, and a flag overrides its variable.
-    """
 
-    name: str
-    convert: Callable[[str], Any]
-    fallback: Any = None
+def _one_of(options: Sequence[str]) -> Callable[[str], Any]:
+    """A converter for a variable or file key of a flag with choices."""
 
-    def resolve(self) -> Any:
-        """The variable's value converted (UsageError naming the variable if bad), or the fallback."""
-        text = os.environ.get(self.name, "")
-        if not text.strip():  # unset, or set empty as compose files do to mean "not set"
-            return self.fallback
-        try:
-            return self.convert(text)
-        except argparse.ArgumentTypeError as exc:
-            raise UsageError(f"{self.name}: {exc}") from exc
+    def convert(text: str) -> str:
+        if text not in options:
+            raise ValueError
+        return text
+
+    return _flag_type(f"one of {', '.join(options)}", convert)
+
+
+def _scenario(text: str) -> str:
+    if not text.strip():
+        raise ValueError
+    return text
+
+
+PATH = _flag_type("a path", _path)
+SCENARIO = _flag_type("a scenario file or the name of a bundled one", _scenario)
 
 
 def resolve_environment(args: argparse.Namespace) -> None:
-    """Replace every flag default that stands for an environment variable by its checked value."""
-    for dest, value in vars(args).items():
-        if isinstance(value, _Env):
-            setattr(args, dest, value.resolve())
+    """Replace every flag default that stands for a variable or a config file key by its checked value."""
+    resolve_settings(args)
+
+
+def _document_variables(parser: argparse.ArgumentParser) -> tuple[str, ...]:
+    """Append each flag's variables to its help; the destinations that a config file may set."""
+    dests = []
+    for action in parser._actions:
+        if isinstance(action.default, _Env):
+            dests.append(action.dest)
+            if action.help != argparse.SUPPRESS:
+                action.help = f"{action.help or ''} (env {', '.join(action.default.names)})".lstrip()
+    return tuple(dests)
 
 
 def _add_connection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "-b",
         "--bootstrap-servers",
+        "--bootstrap-server",  # Kafka's tools spell it so
         metavar="HOST:PORT",
         type=SERVERS,
-        default=_Env("KAFKA_BOOTSTRAP_SERVERS", SERVERS),
-        help="Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS; default: the embedded broker)",
+        default=_Env("DATAGEN_BOOTSTRAP_SERVERS", SERVERS, legacy=("KAFKA_BOOTSTRAP_SERVERS",)),
+        help="Kafka bootstrap servers (default: the embedded broker)",
     )
     parser.add_argument(
         "--schema-registry-url",
         metavar="URL",
         type=REGISTRY_URL,
-        default=_Env("SCHEMA_REGISTRY_URL", REGISTRY_URL),
-        help="Confluent-compatible schema registry (env SCHEMA_REGISTRY_URL)",
+        default=_Env("DATAGEN_SCHEMA_REGISTRY_URL", REGISTRY_URL, legacy=("SCHEMA_REGISTRY_URL",)),
+        help="Confluent-compatible schema registry",
     )
     parser.add_argument(
         "-X",
@@ -197,7 +217,9 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
         type=KV,
         default=[],
         metavar="KEY=VALUE",
-        help="any librdkafka property, passed through (repeatable); schema.registry.* go to the registry client",
+        help="any librdkafka property, passed through (repeatable); schema.registry.* go to the registry client. "
+        "Also from DATAGEN_KAFKA_<PROPERTY> variables (DATAGEN_KAFKA_SASL_PASSWORD is sasl.password: '_' is '.', "
+        "'__' is '_', '___' is '-'), which keep secrets out of ps; -X wins over them",
     )
 
 
@@ -250,6 +272,122 @@ def _add_score(sub: Any) -> None:
     _add_connection(score)
 
 
+RUN_DESCRIPTION = (
+    "Play a scenario. Every flag may also come from its variable (shown in its help) or from the [run] table of "
+    "a config file (--config FILE, else ./datagen.toml if present), keyed by the flag's name without dashes "
+    "(rate = 500, no-metrics = true); a flag wins over its variable, a variable over the file, the file over "
+    "the default. The file's [kafka] table holds librdkafka properties and [registry] the schema registry "
+    "client's settings (-X schema.registry.*); DATAGEN_KAFKA_* variables win over them, -X over both."
+)
+
+
+def _add_run(sub: Any) -> None:
+    """`datagen run` and its flags, each with a DATAGEN_* variable and a config file key."""
+    run = sub.add_parser("run", help="play a scenario", description=RUN_DESCRIPTION)
+    run.add_argument(
+        "scenario",
+        nargs="?",
+        type=SCENARIO,
+        default=_Env("DATAGEN_SCENARIO", SCENARIO),
+        help="a scenario file, or the name of a bundled one (steady_state)",
+    )
+    run.add_argument("--config", metavar="FILE", type=PATH, default=_Env("DATAGEN_CONFIG", PATH), help="a TOML file")
+    run.add_argument(
+        "--duration",
+        type=DURATION,
+        default=_Env("DATAGEN_DURATION", DURATION),
+        help="stop after this wall time (30s, 5m, 1h)",
+    )
+    run.add_argument("--events", type=POSITIVE, default=_Env("DATAGEN_EVENTS", POSITIVE), help="stop after N events")
+    run.add_argument(
+        "--rate",
+        type=RATE,
+        default=_Env("DATAGEN_RATE", RATE),
+        help="events per second, or 'max' (default: the scenario's profile)",
+    )
+    run.add_argument(
+        "--seed", type=NON_NEGATIVE, default=_Env("DATAGEN_SEED", NON_NEGATIVE), help="override the scenario's seed"
+    )
+    run.add_argument(
+        "--sink",
+        choices=SINKS,
+        default=_Env("DATAGEN_SINK", _one_of(SINKS), "kafka"),
+        help="kafka, file (see --out) or stdout (default kafka)",
+    )
+    run.add_argument(
+        "--out",
+        type=PATH,
+        default=_Env("DATAGEN_OUT", PATH, Path("out")),
+        help="folder of the file sink (default: out)",
+    )
+    formats = ["avro", "jsonl"]
+    run.add_argument(
+        "--format",
+        choices=formats,
+        default=_Env("DATAGEN_FORMAT", _one_of(formats)),
+        help="value format (default: avro; jsonl on stdout)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=PORT,
+        default=_Env("DATAGEN_METRICS_PORT", PORT, 9400),
+        help="port of /metrics, /healthz, /readyz (0 = any free port; default 9400)",
+    )
+    run.add_argument(
+        "--no-metrics",
+        action="store_true",
+        default=_Env("DATAGEN_NO_METRICS", switch, False),
+        help="do not serve metrics (as a variable: true or false)",
+    )
+    run.add_argument(
+        "--topic-prefix", type=PREFIX, default=_Env("DATAGEN_TOPIC_PREFIX", PREFIX, ""), help="prefix of every topic"
+    )
+    labels = ["inline", "topic", "off"]
+    run.add_argument(
+        "--labels",
+        choices=labels,
+        default=_Env("DATAGEN_LABELS", _one_of(labels), "inline"),
+        help="ground truth in the event, on <prefix>ground-truth, or dropped",
+    )
+    run.add_argument(
+        "--partitions",
+        type=POSITIVE,
+        default=_Env("DATAGEN_PARTITIONS", POSITIVE, 6),
+        help="partitions of topics datagen creates (default 6)",
+    )
+    run.add_argument(
+        "--transactional-id",
+        type=TRANSACTIONAL_ID,
+        metavar="ID",
+        default=_Env("DATAGEN_TRANSACTIONAL_ID", TRANSACTIONAL_ID),
+        help="send each batch as one Kafka transaction under this id (read_committed consumers see whole batches; "
+        "with --shard or --workers, '-<i>of<n>' is appended per shard)",
+    )
+    run.add_argument(
+        "--shard",
+        type=SHARD,
+        default=_Env("DATAGEN_SHARD", SHARD, Shard()),
+        help="i/n: this instance's slice of the entity key space (0 <= i < n) and 1/n of the rate",
+    )
+    run.add_argument(
+        "--linger",
+        type=DURATION,
+        default=_Env("DATAGEN_LINGER", DURATION, 0.0),
+        help="after the run ends, keep serving /metrics this long (for a last scrape)",
+    )
+    run.add_argument(
+        "--workers",
+        type=POSITIVE,
+        default=_Env("DATAGEN_WORKERS", POSITIVE, 1),
+        help="N local processes, each a shard of this instance's slice, with one /metrics and one summary",
+    )
+    run.add_argument("--report-file", type=Path, help=argparse.SUPPRESS)  # set by --workers for its workers
+    _add_connection(run)
+    # the file may set every flag that has a variable but --config; --log-level is the main parser's
+    keys = tuple(dest for dest in _document_variables(run) if dest != "config")
+    run.set_defaults(file_keys=(*keys, "log_level"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _Parser(prog="datagen", description="Play scenario files into Kafka as realistic, labelled Avro events.")
@@ -270,62 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     real_add = sub.add_parser
     sub.add_parser = lambda *a, **k: real_add(*a, parents=[common], **k)  # type: ignore[method-assign]
 
-    run = sub.add_parser("run", help="play a scenario")
-    run.add_argument("scenario", help="a scenario file, or the name of a bundled one (steady_state)")
-    run.add_argument("--duration", type=DURATION, help="stop after this wall time (30s, 5m, 1h)")
-    run.add_argument("--events", type=POSITIVE, help="stop after N events")
-    run.add_argument("--rate", type=RATE, help="events per second, or 'max' (default: the scenario's profile)")
-    run.add_argument("--seed", type=NON_NEGATIVE, help="override the scenario's seed")
-    run.add_argument("--sink", choices=SINKS, default="kafka")
-    run.add_argument("--out", type=Path, default=Path("out"), help="folder of the file sink (default: out)")
-    run.add_argument("--format", choices=["avro", "jsonl"], help="value format (default: avro; jsonl on stdout)")
-    run.add_argument(
-        "--metrics-port",
-        type=PORT,
-        default=_Env("DATAGEN_METRICS_PORT", PORT, 9400),
-        help="port of /metrics, /healthz, /readyz (0 = any free port; default 9400; env DATAGEN_METRICS_PORT)",
-    )
-    run.add_argument("--no-metrics", action="store_true", help="do not serve metrics")
-    run.add_argument(
-        "--topic-prefix",
-        type=PREFIX,
-        default=_Env("DATAGEN_TOPIC_PREFIX", PREFIX, ""),
-        help="prefix of every topic name (env DATAGEN_TOPIC_PREFIX)",
-    )
-    run.add_argument(
-        "--labels",
-        choices=["inline", "topic", "off"],
-        default="inline",
-        help="ground truth in the event, on <prefix>ground-truth, or dropped",
-    )
-    run.add_argument("--partitions", type=POSITIVE, default=6, help="partitions of topics datagen creates")
-    run.add_argument(
-        "--transactional-id",
-        type=TRANSACTIONAL_ID,
-        metavar="ID",
-        help="send each batch as one Kafka transaction under this id (read_committed consumers see whole batches; "
-        "with --shard or --workers, '-<i>of<n>' is appended per shard)",
-    )
-    run.add_argument(
-        "--shard",
-        type=SHARD,
-        default=_Env("DATAGEN_SHARD", SHARD, Shard()),
-        help="i/n: this instance's slice of the entity key space (0 <= i < n) and 1/n of the rate (env DATAGEN_SHARD)",
-    )
-    run.add_argument(
-        "--linger",
-        type=DURATION,
-        default=0.0,
-        help="after the run ends, keep serving /metrics this long (for a last scrape)",
-    )
-    run.add_argument(
-        "--workers",
-        type=POSITIVE,
-        default=1,
-        help="N local processes, each a shard of this instance's slice, with one /metrics and one summary",
-    )
-    run.add_argument("--report-file", type=Path, help=argparse.SUPPRESS)  # set by --workers for its workers
-    _add_connection(run)
+    _add_run(sub)
 
     validate = sub.add_parser("validate", help="check scenario files without emitting anything")
     validate.add_argument("scenarios", nargs="+")
@@ -361,6 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tail.add_argument("--timeout", type=DURATION, default=10.0, help="give up reading after this long (not --follow)")
     _add_connection(tail)
+    _document_variables(tail)
 
     _add_score(sub)
 
@@ -414,14 +498,13 @@ def _check_schemas_dir() -> None:
         )
 
 
-def _run(args: argparse.Namespace) -> int:
-    from producer.app import Run, RunSettings, output_format
+def run_settings(args: argparse.Namespace) -> RunSettings:
+    """What `datagen run` was told, from its resolved flags (`resolve_environment` first)."""
+    from producer.app import RunSettings
 
-    if output_format(args.sink, args.format) == "avro":
-        _check_schemas_dir()
-    if args.sink == "kafka" and args.bootstrap_servers is None:
-        _check_state_dir()
-    settings = RunSettings(
+    if args.scenario is None:
+        raise UsageError("run: expected a SCENARIO (the argument, DATAGEN_SCENARIO or scenario in the config file)")
+    return RunSettings(
         scenario=args.scenario,
         duration=args.duration,
         events=args.events,
@@ -439,9 +522,20 @@ def _run(args: argparse.Namespace) -> int:
         linger=args.linger,
         shard=_resolve_shard(args.shard),
         kafka_conf=dict(args.kafka_conf),
+        kafka_sources=args.kafka_sources,
         transactional_id=args.transactional_id,
         report_file=args.report_file,
     )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from producer.app import Run, output_format
+
+    settings = run_settings(args)
+    if output_format(args.sink, args.format) == "avro":
+        _check_schemas_dir()
+    if args.sink == "kafka" and args.bootstrap_servers is None:
+        _check_state_dir()
     if args.workers > 1:
         from producer.workers import run_workers
 
@@ -501,6 +595,7 @@ def _tail(args: argparse.Namespace) -> int:
         dict(args.kafka_conf),
         group=args.group,
         follow=args.follow,
+        conf_sources=args.kafka_sources,
     )
 
 
@@ -582,7 +677,12 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, dispatch, and map DatagenError to its exit code with one message."""
-    return run_parsed(build_parser().parse_args(argv))
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions: argcomplete prints them and exits
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+    return run_parsed(parser.parse_args(argv))
 
 
 def run_parsed(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from producer.errors import UsageError
@@ -54,8 +56,23 @@ def check_registry_conf(url: str | None, conf: dict[str, Any]) -> None:
         raise UsageError(f"{source}: expected settings the schema registry client accepts, found {message}") from exc
 
 
-def check_client_conf(conf: dict[str, str], registry_url: str | None, consumer: bool = False) -> None:
-    """Check every -X setting offline (librdkafka's, then the registry client's); UsageError on the first bad one."""
+def check_client_conf(
+    conf: dict[str, str], registry_url: str | None, consumer: bool = False, sources: Mapping[str, str] | None = None
+) -> None:
+    """Check every -X setting offline (librdkafka's, then the registry client's); UsageError on the first bad one.
+
+    `sources` names where properties not given by -X came from (a DATAGEN_KAFKA_* variable, a config
+    file key): the error then names the layer whose properties made the configuration invalid.
+    """
+    try:
+        _check(conf, registry_url, consumer)
+    except UsageError as exc:
+        if not sources:
+            raise
+        raise _blame(exc, conf, registry_url, consumer, sources) from exc
+
+
+def _check(conf: dict[str, str], registry_url: str | None, consumer: bool) -> None:
     from confluent_kafka import Consumer
 
     from producer.sinks.kafka import check_conf, check_producer_overrides
@@ -65,3 +82,56 @@ def check_client_conf(conf: dict[str, str], registry_url: str | None, consumer: 
     else:
         check_producer_overrides(kafka_part(conf))
     check_registry_conf(registry_url, registry_part(conf))
+
+
+def _blame(
+    error: UsageError, conf: dict[str, str], registry_url: str | None, consumer: bool, sources: Mapping[str, str]
+) -> UsageError:
+    """The error named after where the property it names came from, else after the layer that broke `conf`.
+
+    Without a property named (librdkafka may name an alias: linger.ms as queue.buffering.max.ms),
+    layers are added in precedence order (file, variables, -X) and checked together, as a property
+    may need another one from a lower layer (acks=1 needs enable.idempotence=false); the first layer
+    that gives the same error is blamed.
+    """
+    named = _named_property(str(error), conf)
+    if named is not None:
+        return _renamed(error, sources[named]) if named in sources else error
+    from producer.settings import KAFKA_VARIABLE_PREFIX
+
+    variables = {key for key, label in sources.items() if label.startswith(KAFKA_VARIABLE_PREFIX)}
+    from_file = set(sources) - variables
+    problem = str(error).partition(": ")[2]
+    checked: dict[str, str] = {}
+    for layer in (from_file, variables):
+        present = [key for key in layer if key in conf]
+        checked |= {key: conf[key] for key in present}
+        try:
+            _check(checked, registry_url, consumer)
+        except UsageError as inner:
+            if present and str(inner).partition(": ")[2] == problem:  # not a gap a higher layer fills (a password)
+                return _renamed(error, _layer_label([sources[key] for key in present]))
+    return error  # -X made it invalid: the message names -X already
+
+
+def _named_property(message: str, conf: dict[str, str]) -> str | None:
+    """The property of `conf` that `message` names first (registry ones also without their prefix)."""
+    found: list[tuple[int, int, str]] = []
+    for key in conf:
+        for name in {key, key.removeprefix(REGISTRY_PREFIX)}:
+            match = re.search(rf"(?<![\w.]){re.escape(name)}(?![\w.])", message)
+            if match:
+                found.append((match.start(), -len(name), key))  # ssl.key.pem, not ssl.key, at one place
+    return min(found)[2] if found else None
+
+
+def _layer_label(labels: list[str]) -> str:
+    """One property's label, else the layer's: the config file, or the DATAGEN_KAFKA_* variables."""
+    if len(labels) == 1:
+        return labels[0]
+    return labels[0].rpartition(": ")[0] or "DATAGEN_KAFKA_* variables"
+
+
+def _renamed(error: UsageError, label: str) -> UsageError:
+    """`-X...: expected ..., found ...` with its source replaced by `label`."""
+    return UsageError(f"{label}: {str(error).partition(': ')[2]}")

@@ -66,14 +66,16 @@ def tail(
     conf: dict[str, str] | None = None,
     group: str | None = None,
     follow: bool = False,
+    conf_sources: dict[str, str] | None = None,
 ) -> int:
     """Print the last `n` events of `topic` (in timestamp order); with `follow`, then every new one until signalled."""
     from confluent_kafka import Consumer
 
     conf = conf or {}
     if "group.id" in conf:
-        raise UsageError(f"-X group.id: expected --group NAME for tail's consumer group, found {conf['group.id']!r}")
-    check_client_conf(conf, registry_url, consumer=True)  # a bad -X fails before any connection
+        source = (conf_sources or {}).get("group.id", "-X group.id")
+        raise UsageError(f"{source}: expected --group NAME for tail's consumer group, found {conf['group.id']!r}")
+    check_client_conf(conf, registry_url, consumer=True, sources=conf_sources)  # a bad -X fails before connecting
     link = connection(bootstrap, registry_url)
     explicit_group = group is not None
     commit = follow and explicit_group and not link.embedded

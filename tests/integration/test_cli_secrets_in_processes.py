@@ -82,3 +82,30 @@ def test_registry_and_sasl_credentials_never_printed(state_dir):
     assert f"kafka: bootstrap=127.0.0.1:1 schema-registry=http://127.0.0.1:{port}" in out
     assert "sasl.password=***" in err  # the producer config was logged, redacted
     assert SECRET not in out and SECRET not in err
+
+
+def test_kafka_variables_reach_the_producer_but_never_ps(state_dir):
+    """DATAGEN_KAFKA_SASL_PASSWORD configures the producer, yet no process's argv (what `ps` shows) holds it."""
+    env = {**os.environ, "DATAGEN_STATE_DIR": str(state_dir), "DATAGEN_KAFKA_SASL_PASSWORD": SECRET}
+    env["DATAGEN_KAFKA_SASL_USERNAME"] = "alice"
+    argv = ["run", "steady_state", "-b", "127.0.0.1:1", "--format", "jsonl", "--duration", "3s", "--no-metrics"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "producer", *argv, "--log-level", "DEBUG"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        seen: list[str] = []
+        while process.poll() is None and "127.0.0.1:1" not in seen:  # until exec has replaced the forked argv
+            time.sleep(0.01)
+            seen = Path(f"/proc/{process.pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert "127.0.0.1:1" in seen and "steady_state" in listing
+    assert SECRET not in listing and SECRET not in "\0".join(seen)
+    assert "sasl.password=***" in err and "sasl.username=alice" in err  # the producer config, logged redacted
+    assert SECRET not in out and SECRET not in err

@@ -194,9 +194,12 @@ def _environ_names(source: str) -> set[str]:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             func = ast.unparse(node.func)
-            # _Env("NAME", ...): a flag default that producer/cli.py reads from the environment
-            if func in {"os.environ.get", "os.getenv", "environ.get", "_Env"}:
+            if func in {"os.environ.get", "os.getenv", "environ.get"}:
                 names.add(node.args[0].value)
+        # _Env("NAME", ..., legacy=("OLD_NAME",)): a flag default that producer/cli.py reads from the environment
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "_Env":
+            arguments = [node.args[0], *(k.value for k in node.keywords if k.arg == "legacy")]
+            names |= {c.value for a in arguments for c in ast.walk(a) if isinstance(c, ast.Constant)}
         if (
             isinstance(node, ast.Subscript)
             and ast.unparse(node.value) in {"os.environ", "environ"}
