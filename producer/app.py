@@ -5,23 +5,33 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TextIO
 
 from producer.client_conf import check_client_conf, kafka_part, registry_part
 from producer.domains import output_specs
+from producer.domains.common.base import StreamSpec
 from producer.encoding.delayed_labels import LabelQueue
 from producer.encoding.episodes import DriftSchedule
 from producer.encoding.oracle import Oracles
 from producer.encoding.pipeline import EncoderFactory, Encoding, Format, LabelMode
 from producer.errors import BrokerUnavailable, DeliveryError, UsageError
 from producer.observability.metrics import MetricsServer
+from producer.observability.progress import (
+    LINE_INTERVAL,
+    Horizon,
+    LogFormat,
+    ProgressReporter,
+    Reading,
+    read_stats,
+)
 from producer.observability.stats import RunStats
 from producer.observability.summary import render_summary
 from producer.observability.worker_report import ReportWriter
@@ -68,6 +78,9 @@ class RunSettings:
     kafka_sources: dict[str, str] = field(default_factory=dict)  # properties not from -X: variable or file key
     transactional_id: str | None = None  # each batch one Kafka transaction (the shard appended when sharded)
     report_file: Path | None = None  # set by `--workers N` in its workers: report there, no summary here
+    quiet: bool = False  # no live view or progress lines
+    log_format: LogFormat = "text"  # progress lines off a terminal: key=value or JSON
+    progress_interval: float = LINE_INTERVAL  # seconds between those lines
 
     @property
     def output_format(self) -> Format:
@@ -78,6 +91,20 @@ class RunSettings:
 def output_format(sink: str, fmt: Format | None) -> Format:
     """The format of a run: the one given, else Avro except on stdout (JSON lines there)."""
     return fmt or ("jsonl" if sink == "stdout" else "avro")
+
+
+def make_reporter(
+    loaded: LoadedScenario, settings: RunSettings, read: Callable[[], Reading | None], deadline: float | None
+) -> ProgressReporter:
+    """Progress on stderr, where logs go and never the events: live when it is a terminal, else lines."""
+    scenario = loaded.scenario
+    horizon = Horizon(tuple(p.name for p in scenario.phases), scenario.total_seconds, settings.events, deadline)
+    live = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+    if settings.sink == "stdout" and sys.stdout.isatty():  # events scroll on that terminal: redrawing would fight them
+        live = False
+    return ProgressReporter(
+        read, horizon, sys.stderr, live, settings.log_format, settings.progress_interval, scenario.name
+    )
 
 
 def with_seed(loaded: LoadedScenario, seed: int | None) -> LoadedScenario:
@@ -122,19 +149,7 @@ class Run:
             report = self._start_report()
             specs = output_specs([name for name, c in self.loaded.scenario.streams.items() if c.weight > 0])
             sink, avro_factory = self._make_sink()
-            scenario = self.loaded.scenario
-            # drift episodes go to the ground truth once: from shard 0 (of the run, or of the workers)
-            drifts = DriftSchedule(self.loaded.scenario, self.loaded.params) if self.settings.shard.index == 0 else None
-            encoding = Encoding(
-                specs,
-                self.settings.output_format,
-                self.settings.labels,
-                self.settings.topic_prefix,
-                avro_factory,
-                drifts=drifts,
-                delayed=self._label_queue(),
-                oracles=Oracles(scenario.oracle, self.settings.topic_prefix) if scenario.oracle else None,
-            )
+            encoding = self._encoding(specs, avro_factory)
             self.stats.derived_topics = encoding.derived_topics()  # counted apart from events in the summary
             self._connect(sink, encoding, run_started)
             source = EventSource(self.loaded, shard=self.settings.shard)
@@ -160,6 +175,7 @@ class Run:
             )
             # the burn-in runs before the clock starts: the first phase starts on time at its rate
             source.warm_up(self.stop)
+            progress = self._start_progress(run_started)  # before the clock: importing rich is start-up
             # the hot path allocates many short-lived dicts and no cycles: freeze the long-lived
             # setup objects and collect generation 0 less often (a quarter of generator time otherwise)
             gc.collect()
@@ -175,6 +191,8 @@ class Run:
                 remaining = self._flush(sink)
                 sink.close()
             flushing = time.monotonic() - started - producing
+            if progress is not None:
+                progress.stop()  # before the summary; on an error, the exit stack stops it
             if report is None:
                 self.say(render_summary(self.stats, producing, ended, remaining, flushing))
             else:  # the parent prints one summary for all workers
@@ -194,6 +212,33 @@ class Run:
             if totals.failed:
                 raise DeliveryError(f"{totals.failed} events failed delivery; first error: {self.stats.first_error}")
         return 0
+
+    def _start_progress(self, run_started: float) -> ProgressReporter | None:
+        """The live view (stderr a terminal) or periodic lines (not), unless --quiet or a `--workers` worker."""
+        s = self.settings
+        if s.quiet or s.report_file is not None:  # a worker's parent shows the merged view
+            return None
+        deadline = None if s.duration is None else run_started + s.duration
+        reporter = make_reporter(self.loaded, s, lambda: read_stats(self.stats), deadline)
+        reporter.start()
+        self._exit.callback(reporter.stop)
+        return reporter
+
+    def _encoding(self, specs: list[StreamSpec], avro_factory: EncoderFactory | None) -> Encoding:
+        """The run's encoding: its streams, format and labels, with drift episodes, oracles and delayed labels."""
+        scenario, prefix = self.loaded.scenario, self.settings.topic_prefix
+        # drift episodes go to the ground truth once: from shard 0 (of the run, or of the workers)
+        drifts = DriftSchedule(scenario, self.loaded.params) if self.settings.shard.index == 0 else None
+        return Encoding(
+            specs,
+            self.settings.output_format,
+            self.settings.labels,
+            prefix,
+            avro_factory,
+            drifts=drifts,
+            delayed=self._label_queue(),
+            oracles=Oracles(scenario.oracle, prefix) if scenario.oracle else None,
+        )
 
     def _label_queue(self) -> LabelQueue | None:
         """The delayed fraud labels of the scenario's delayed_labels, counted in the run's stats."""

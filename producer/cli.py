@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from producer import __version__
 from producer.errors import DatagenError, UsageError
-from producer.redact import SafeFormatter, redact_flag, safe_url
+from producer.redact import JsonLogFormatter, SafeFormatter, redact_flag, safe_url
 from producer.scenario.durations import DURATION_HINT, parse_duration
 from producer.scheduling.shard import Shard
 from producer.settings import Env as _Env
@@ -223,6 +223,30 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_progress(run: argparse.ArgumentParser) -> None:
+    """The flags of progress while a run plays: a live view on a terminal, periodic lines otherwise."""
+    run.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=_Env("DATAGEN_QUIET", switch, False),
+        help="no live view on a terminal and no progress lines otherwise",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=_Env("DATAGEN_LOG_FORMAT", _one_of(["text", "json"]), "text"),
+        help="progress lines (off a terminal) and log lines as key=value text or as JSON objects (default text)",
+    )
+    run.add_argument(
+        "--progress-interval",
+        type=DURATION,
+        default=_Env("DATAGEN_PROGRESS_INTERVAL", DURATION, 10.0),
+        metavar="DURATION",
+        help="off a terminal, seconds between periodic progress lines (default 10s)",
+    )
+
+
 def _watch(text: str) -> tuple[str, str, str]:
     detector, sep, rest = text.partition("=")
     topic, _, kind = rest.partition(":")
@@ -381,6 +405,7 @@ def _add_run(sub: Any) -> None:
         default=_Env("DATAGEN_WORKERS", POSITIVE, 1),
         help="N local processes, each a shard of this instance's slice, with one /metrics and one summary",
     )
+    _add_progress(run)
     run.add_argument("--report-file", type=Path, help=argparse.SUPPRESS)  # set by --workers for its workers
     _add_connection(run)
     # the file may set every flag that has a variable but --config; --log-level is the main parser's
@@ -525,6 +550,9 @@ def run_settings(args: argparse.Namespace) -> RunSettings:
         kafka_sources=args.kafka_sources,
         transactional_id=args.transactional_id,
         report_file=args.report_file,
+        quiet=args.quiet,
+        log_format=args.log_format,
+        progress_interval=args.progress_interval,
     )
 
 
@@ -691,7 +719,10 @@ def run_parsed(args: argparse.Namespace) -> int:
         resolve_environment(args)  # before anything starts: a bad variable is bad input, exit 2
         handler = logging.StreamHandler(sys.stderr)
         # a safety net: datagen's own lines use safe_url already, libraries' lines may carry URL credentials
-        handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        if getattr(args, "log_format", "text") == "json":  # one JSON object a line, like the progress lines
+            handler.setFormatter(JsonLogFormatter())
+        else:
+            handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         logging.basicConfig(level=args.log_level, handlers=[handler])
         for noisy in ("httpx", "httpx2", "httpcore", "httpcore2"):
             logging.getLogger(noisy).setLevel(logging.WARNING)  # one line per registry request is noise

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -58,3 +60,21 @@ class SafeFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """The formatted record with `user:password@` removed from any URL in it."""
         return safe_url(super().format(record))
+
+
+class JsonLogFormatter(logging.Formatter):
+    """Log records as one JSON object a line (`--log-format json`), URL credentials removed like SafeFormatter."""
+
+    converter = staticmethod(time.gmtime)  # UTC, as the progress lines' ts
+
+    def format(self, record: logging.LogRecord) -> str:
+        """ts, level, logger and message (and the exception, if any) as JSON."""
+        fields = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%SZ"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": safe_url(record.getMessage()),
+        }
+        if record.exc_info:
+            fields["exception"] = safe_url(self.formatException(record.exc_info))
+        return json.dumps(fields)

@@ -30,9 +30,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from producer.app import Run, RunSettings
+from producer.app import Run, RunSettings, make_reporter
 from producer.errors import BrokerUnavailable, DatagenError, DeliveryError, UsageError
 from producer.observability.merged import PoolMetricsServer, combine_reports
+from producer.observability.progress import ProgressReporter, Reading, merge_readings
 from producer.observability.summary import render_summary
 from producer.observability.worker_report import read_report
 from producer.scenario.oracle_checks import check_oracle_sharding
@@ -203,7 +204,12 @@ class WorkerPool:
                 self.start(worker, events)
                 assert worker.proc is not None
                 self.say(f"worker {worker.j}: pid {worker.proc.pid} shard {worker.shard}")
-            self._wait()
+            progress = self._start_progress(began)
+            try:
+                self._wait()
+            finally:
+                if progress is not None:
+                    progress.stop()
             wall = time.monotonic() - began
             for worker in self.workers:
                 for relay in worker.relays:
@@ -222,6 +228,20 @@ class WorkerPool:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return self._exit_code()
+
+    def _start_progress(self, began: float) -> ProgressReporter | None:
+        """The run's progress (live view or lines) from the workers' reports merged; none with --quiet."""
+        if self.settings.quiet:
+            return None
+        deadline = None if self.settings.duration is None else began + self.settings.duration
+
+        def read() -> Reading | None:
+            reports = [w.report() for w in self.workers]
+            return merge_readings(r["progress"] for r in reports if r is not None and "progress" in r)
+
+        reporter = make_reporter(self.validated.loaded, self.settings, read, deadline)
+        reporter.start()
+        return reporter
 
     def _wait(self) -> None:
         """Until every worker ended; the first failure stops the others, a stopped one is killed after KILL_AFTER."""

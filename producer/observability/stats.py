@@ -61,6 +61,9 @@ class RunStats:
     queue_depth: int = 0
     phase: str = ""
     phase_index: int = 0
+    phase_t: float = 0.0  # scenario seconds into the current phase (for the progress view)
+    phase_seconds: float = 0.0  # the current phase's length in scenario seconds
+    tau: float = 0.0  # scenario seconds played
     event_time_us: int = 0
     drift_progress: dict[str, float] = field(default_factory=dict)  # domain -> p(t)
     delayed_labels: dict[str, int] | None = None  # LabelQueue.counts when the scenario has delayed_labels

@@ -19,6 +19,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 
 from producer.observability.metrics import STALE_AFTER, StatsCollector
+from producer.observability.progress import read_stats, reading_dict
 from producer.observability.stats import RunStats
 
 REPORT_INTERVAL = 0.5  # seconds between reports; a killed worker's counts are this much behind at most
@@ -45,6 +46,7 @@ def snapshot(stats: RunStats, final: dict[str, Any] | None = None) -> dict[str, 
         "generated": generated,
         "first_error": stats.first_error,
         "delayed_labels": delayed,
+        "progress": reading_dict(read_stats(stats)),  # the parent's live view merges these
         "final": final,
     }
 

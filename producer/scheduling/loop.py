@@ -172,8 +172,10 @@ class Scheduler:
         stats.tick(now, self.emitted)
         stats.target_rate = 0.0 if rate is None else rate
         stats.queue_depth = self.sink.queue_depth()
-        stats.drift_progress = self.source.drift_by_domain()
+        stats.drift_progress = self.source.drift_by_domain(tau)
+        stats.tau = tau
         if rows:
             point = self.source.timeline.at(tau)
             stats.phase, stats.phase_index = point.phase.name, point.index
+            stats.phase_t, stats.phase_seconds = point.t, point.duration
             stats.event_time_us = int(rows.time_us[-1])

@@ -139,7 +139,7 @@ class StreamSource:
         self.plan = plan
         self.replay = scenario.mode == "replay"
         self.block_arrivals = block_arrivals
-        self.drift_progress = 0.0  # of the latest block, for the metrics
+        self.drift_progress = 0.0  # at the latest block's start: its events' context
         self.tau = 0.0  # scenario instant of the last arrival drawn
         self.block = 0
         # the scenario instant at which event time reaches the end of representable time
@@ -391,6 +391,7 @@ class EventSource:
             if config.weight > 0
             for partition in owned
         ]
+        self.streams = list(dict.fromkeys(source.stream for source in self.sources))
         disorder = scenario.disorder
         self.disorders = [
             None if disorder is None else DisorderStage(disorder, scenario.seed, _stream_key(s.stream), s.partition)
@@ -461,12 +462,16 @@ class EventSource:
         """The scenario instant of an event time."""
         return (time_us - self.start_us) / self.us_per_tau
 
-    def drift_by_domain(self) -> dict[str, float]:
-        """The latest drift progress per domain (the largest over its streams)."""
+    def drift_by_domain(self, tau: float) -> dict[str, float]:
+        """Drift progress per domain at scenario instant `tau` (the largest over its streams).
+
+        From the plan at `tau`, not from the latest block's start: a block can span seconds of a
+        drift window, and the metric and the progress view would stand still over it.
+        """
         out: dict[str, float] = {}
-        for source in self.sources:
-            domain = source.stream.split(".", 1)[0]
-            out[domain] = max(out.get(domain, 0.0), source.drift_progress)
+        for stream in self.streams:
+            domain = stream.split(".", 1)[0]
+            out[domain] = max(out.get(domain, 0.0), self.plan.drift_progress(stream, tau))
         return out
 
     @property
