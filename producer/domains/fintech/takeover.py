@@ -154,7 +154,9 @@ class TakeoverPlan:
             return _steps([])
         lo = max(lo, last_us - MAX_PLANNED_SPAN_US)
         found = []
-        for index in range((lo - LOOKBACK_US) // CHUNK_US, last_us // CHUNK_US + 1):
+        # no chain starts before the clock start, which is 1970 at the earliest: chunks before the epoch
+        # (a burn-in before a 1970 start) hold none, and their negative index cannot seed a generator
+        for index in range(max(0, (lo - LOOKBACK_US) // CHUNK_US), last_us // CHUNK_US + 1):
             chains = self._chunk(index)
             times = self._times(chains)
             for column in range(times.shape[1]):

@@ -6,6 +6,7 @@ events), read as a consumer would: users joined across topics by id, chains foll
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from functools import cache
 from itertools import pairwise
@@ -227,3 +228,16 @@ def test_a_chain_remittance_counts_its_hours_from_its_own_initiation(events: lis
                 )
                 checked += 1
     assert checked >= 10
+
+
+def test_a_run_from_the_epoch_plans_no_chain_before_it(tmp_path: Path) -> None:
+    # the burn-in before a 1970-01-01 clock start asked for chain chunks before the epoch, whose
+    # negative index made SeedSequence raise (found by the fuzzed-scenario test): a traceback, not a run
+    path = tmp_path / "epoch.yaml"
+    path.write_text(
+        SCENARIO.replace('start: "2026-05-04T12:00:00Z"', 'start: "1970-01-01T00:00:00Z"').replace(
+            "name: fintech_world", "name: from_the_epoch"
+        )
+    )
+    events = list(itertools.islice(EventSource(load_scenario(str(path))), 2000))
+    assert len(events) == 2000 and events[0].time_us >= 0
