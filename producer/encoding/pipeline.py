@@ -79,8 +79,7 @@ class Encoding:
         avro = self.fmt == "avro"
         out = [TopicInfo(self.topic(s.name), schema_text(s.schema) if avro else None) for s in self.specs.values()]
         if self.labels == "topic":
-            schema = schema_text(GROUND_TRUTH_SCHEMA) if self.fmt == "avro" else None
-            out.append(TopicInfo(self.ground_truth_topic, schema))
+            out.append(TopicInfo(self.ground_truth_topic, schema_text(GROUND_TRUTH_SCHEMA) if avro else None))
         if self.delayed is not None:
             out.append(TopicInfo(self.labels_topic, schema_text(LABELS_SCHEMA) if avro else None))
         if self.oracles is not None:
@@ -94,35 +93,28 @@ class Encoding:
     def prepare(self) -> None:
         """Build every topic's encoder up front (registers Avro schemas, may wait for the registry)."""
         for spec in self.specs.values():
-            self._routes[spec.name] = _Route(self.topic(spec.name), self._value_encoder(spec))
+            self._routes[spec.name] = _Route(
+                self.topic(spec.name), self._encoder(self.topic(spec.name), spec.schema, spec.event_types)
+            )
         self._code = {name: code for code, name in enumerate(self._routes)}
         self._topics = np.array([route.topic for route in self._routes.values()], dtype=object)
         if self.fmt == "avro" and self.labels != "topic":
             self._parts = PartRecords(list(self.specs.values()), inline=self.labels == "inline")
         if self.labels == "topic":
-            if self.fmt == "avro":
-                assert self._avro_factory is not None
-                self._truth_encode = self._avro_factory(self.ground_truth_topic, GROUND_TRUTH_SCHEMA, None)
-            else:
-                self._truth_encode = encode_json
+            self._truth_encode = self._encoder(self.ground_truth_topic, GROUND_TRUTH_SCHEMA)
         if self.delayed is not None:
-            if self.fmt == "avro":
-                assert self._avro_factory is not None
-                self._label_encode = self._avro_factory(self.labels_topic, LABELS_SCHEMA, None)
-            else:
-                self._label_encode = encode_json
+            self._label_encode = self._encoder(self.labels_topic, LABELS_SCHEMA)
         if self.oracles is not None:
-            if self.fmt == "avro":
-                assert self._avro_factory is not None
-                self._expected_encode = self._avro_factory(self.oracles.topic, EXPECTED_SCHEMA, None)
-            else:
-                self._expected_encode = encode_json
+            self._expected_encode = self._encoder(self.oracles.topic, EXPECTED_SCHEMA)
 
-    def _value_encoder(self, spec: StreamSpec) -> Callable[[dict[str, Any]], bytes]:
+    def _encoder(
+        self, topic: str, schema: str, event_types: dict[str, str] | None = None
+    ) -> Callable[[dict[str, Any]], bytes]:
+        """A topic's value encoder: JSON lines, or Avro of its schema file (a stream's, with its event types)."""
         if self.fmt == "jsonl":
             return encode_json
         assert self._avro_factory is not None
-        return self._avro_factory(self.topic(spec.name), spec.schema, spec.event_types)
+        return self._avro_factory(topic, schema, event_types)
 
     def encode(self, events: list[Event]) -> list[Record]:
         """Records for a batch of events, in the batch's order (label records after their event)."""
