@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from producer.domains import output_specs
+from producer.encoding.schema_names import SchemaNames
 from producer.errors import ConfigError, Plain, UsageError
 from producer.scenario.model import Scenario
 
@@ -53,48 +54,28 @@ def check_oracle_sharding(scenario: Scenario, processes: int) -> None:
 
 def leaf_types(schema: Any, path: list[str]) -> list[Any]:
     """The Avro types found at a dotted field path, across every branch of the unions on the way."""
-    names: dict[str, Any] = {}
-    _collect_names(schema, names)
     found: list[Any] = []
-    _walk(schema, path, names, found)
+    _walk(schema, path, SchemaNames(schema), "", found)
     return found
 
 
-def _collect_names(schema: Any, names: dict[str, Any]) -> None:
-    """Every named type defined in a schema, by short and full name (later uses refer to it by name)."""
-    if isinstance(schema, list):
-        for branch in schema:
-            _collect_names(branch, names)
-    elif isinstance(schema, dict):
-        if schema.get("type") in ("record", "enum", "fixed") and "name" in schema:
-            names[schema["name"]] = schema
-            if "namespace" in schema:
-                names[f"{schema['namespace']}.{schema['name']}"] = schema
-        for field in schema.get("fields", []):
-            _collect_names(field["type"], names)
-        for key in ("items", "values"):
-            if key in schema:
-                _collect_names(schema[key], names)
-        if isinstance(schema.get("type"), (dict, list)):
-            _collect_names(schema["type"], names)
-
-
-def _walk(schema: Any, path: list[str], names: dict[str, Any], found: list[Any]) -> None:
+def _walk(schema: Any, path: list[str], names: SchemaNames, namespace: str, found: list[Any]) -> None:
     """Follow `path` through records (and unions of them), appending the types at its end."""
-    if isinstance(schema, str) and schema in names:
-        schema = names[schema]
+    if isinstance(schema, str) and (full := names.resolve(schema, namespace)) is not None:
+        schema, namespace = names.named[full]
     if isinstance(schema, list):
         for branch in schema:
             if branch != "null":
-                _walk(branch, path, names, found)
+                _walk(branch, path, names, namespace, found)
         return
     if not path:
         found.append(schema)
         return
     if isinstance(schema, dict) and schema.get("type") == "record":
+        inner = names.branch_name(schema, namespace).rpartition(".")[0]  # a record's fields live in its namespace
         for field in schema["fields"]:
             if field["name"] == path[0]:
-                _walk(field["type"], path[1:], names, found)
+                _walk(field["type"], path[1:], names, inner, found)
 
 
 def is_numeric(schema: Any) -> bool:
